@@ -1,0 +1,364 @@
+//! The experiment definition: `experiment.json` and the stimulus files beside it.
+//!
+//! Every path in the file is relative to the folder holding `experiment.json`. A unit's
+//! batch is a folder in the paradigm's layout: `min_0..min_8` and `max_0..max_8` are the
+//! references (`*_8` the most extreme, shown first), `min_9` and `max_9` the queries.
+
+use std::collections::BTreeMap;
+
+use schemars::JsonSchema;
+use serde::{Deserialize, Serialize};
+
+/// The index of the most extreme reference in a batch folder (`min_8`, `max_8`); it is
+/// always shown first (top left) in its grid.
+pub const FIXED_REFERENCE: usize = 8;
+/// References per side in the paradigm's layout (`min_0..min_8`).
+pub const REFERENCES_PER_SIDE: usize = 9;
+/// The file index of the queries (`min_9`, `max_9`).
+pub const QUERY_INDEX: usize = 9;
+
+/// One forced-choice experiment: its pages, practice, units, session design and settings.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct Experiment {
+    /// Optional link to the JSON Schema, for editors; ignored by exemplar.
+    #[serde(rename = "$schema", default, skip_serializing_if = "Option::is_none")]
+    pub schema: Option<String>,
+    /// Stable identifier of the experiment; part of every record and of the session seed.
+    pub id: String,
+    /// Version of this experiment file; part of every record. Change it whenever trials change.
+    pub version: String,
+    /// Title shown in the browser tab.
+    pub title: String,
+    /// The texts of the participant's pages (Markdown).
+    #[serde(default)]
+    pub pages: Pages,
+    /// Practice trials, repeated until all are answered correctly.
+    pub practice: Practice,
+    /// The units whose batches are drawn into main trials.
+    pub units: Vec<Unit>,
+    /// Hand-picked, very obvious units, used to detect inattention.
+    #[serde(default)]
+    pub catch_units: Vec<Unit>,
+    /// How many trials one session gets and how they are drawn.
+    pub session: SessionDesign,
+    /// Trial timing and feedback.
+    #[serde(default)]
+    pub timing: Timing,
+    /// Number of confidence buttons per query (the paradigm uses 3).
+    #[serde(default = "default_confidence_levels")]
+    pub confidence_levels: u8,
+    /// Minimum window size and fullscreen request.
+    #[serde(default)]
+    pub display: Display,
+    /// Stimulus loading behaviour.
+    #[serde(default)]
+    pub loading: Loading,
+    /// Where the records go.
+    #[serde(default)]
+    pub collect: Collect,
+    /// What the end page shows or where it sends the participant.
+    #[serde(default)]
+    pub completion: Completion,
+}
+
+fn default_confidence_levels() -> u8 {
+    3
+}
+
+/// Markdown texts of the participant's pages. Raw HTML is shown as text, never run;
+/// images (`![alt](path)`) are allowed, with paths relative to the experiment folder.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields, default)]
+pub struct Pages {
+    /// The first page.
+    pub welcome: String,
+    /// The consent text; the participant must accept it to go on.
+    pub consent: String,
+    /// Instruction pages, in order; participants may go back.
+    pub instructions: Vec<String>,
+    /// Shown above the practice trials.
+    pub practice_intro: String,
+    /// Shown when a practice round had a wrong answer, before it is repeated.
+    pub practice_retry: String,
+    /// Shown between practice and the main block.
+    pub main_intro: String,
+    /// The question above the optional free-text feedback.
+    pub feedback_prompt: String,
+    /// The last page (above the completion code).
+    pub end: String,
+}
+
+impl Default for Pages {
+    fn default() -> Self {
+        Pages {
+            welcome: "# Welcome\n\nThank you for taking part in this study.".into(),
+            consent: "Please read the study information. By continuing you agree to take part."
+                .into(),
+            instructions: vec![
+                "In each task you see 9 **Left Examples** and 9 **Right Examples**. \
+                 Decide which of the two images in the center matches the Right Examples \
+                 better, and say how confident you are."
+                    .into(),
+            ],
+            practice_intro: "Let's start with a few practice trials.".into(),
+            practice_retry: "As you did not answer all trials correctly, we'd like you to \
+                             repeat them."
+                .into(),
+            main_intro: "Well done! The main part of the study starts now.".into(),
+            feedback_prompt: "Do you have any feedback for us? (optional)".into(),
+            end: "# Thank you!\n\nYour responses have been saved.".into(),
+        }
+    }
+}
+
+/// The practice block.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct Practice {
+    /// How many rounds a participant may take; after the last round the session goes on
+    /// to the main block even if it had errors (the attempts are recorded).
+    #[serde(default = "default_max_attempts")]
+    pub max_attempts: u32,
+    /// The practice trials; each batch of each unit is one trial.
+    pub trials: Vec<Unit>,
+}
+
+fn default_max_attempts() -> u32 {
+    3
+}
+
+/// A unit of a model (one channel of one layer) and its stimulus batches.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct Unit {
+    /// Unique id of the unit within the experiment.
+    pub id: String,
+    /// The model the unit belongs to.
+    pub model: String,
+    /// The layer (tensor) name.
+    pub layer: String,
+    /// The channel index within the layer.
+    pub channel: u32,
+    /// Which kind of references the batches hold.
+    #[serde(default)]
+    pub mode: Mode,
+    /// The unit's batches; a session shows at most one trial per batch.
+    pub batches: Vec<Batch>,
+}
+
+/// Kind of reference images.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+#[serde(rename_all = "snake_case")]
+pub enum Mode {
+    /// References are dataset exemplars.
+    #[default]
+    Natural,
+    /// References are feature visualisations (queries stay natural images).
+    Optimized,
+}
+
+/// One batch of a unit: a folder in the paradigm's layout.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct Batch {
+    /// The batch number (the paradigm's fair-batch index).
+    pub batch: u32,
+    /// Folder with `min_0..8` and `max_0..8` (and the queries, unless `queries` is set).
+    pub references: String,
+    /// Folder with the queries `min_9` and `max_9`, if not the references' folder (the
+    /// synthetic condition keeps natural queries beside optimized references).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub queries: Option<String>,
+}
+
+/// How one session's trials are drawn.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct SessionDesign {
+    /// Main (non-catch) trials per session (the paradigm: 40).
+    pub main_trials: u32,
+    /// Catch trials per session (the paradigm: 5), shuffled in among the main trials.
+    pub catch_trials: u32,
+    /// How units and batches are drawn.
+    #[serde(default)]
+    pub draw: Draw,
+}
+
+/// The drawing rule of a session's trials.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+#[serde(rename_all = "snake_case")]
+pub enum Draw {
+    /// Units are drawn without replacement, each with a random batch; when a session has
+    /// more trials than units, further rounds draw other batches. No (unit, batch) repeats.
+    #[default]
+    Random,
+    /// The first trials in file order (units, then their batches), shown shuffled.
+    First,
+}
+
+/// Trial timing, in milliseconds.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields, default)]
+pub struct Timing {
+    /// Buttons are disabled this long after the trial is painted.
+    pub initial_wait_ms: u32,
+    /// After a click, the black frame shows this long before the feedback.
+    pub feedback_delay_ms: u32,
+    /// The feedback shows this long before Continue appears.
+    pub feedback_duration_ms: u32,
+    /// Whether main trials show "Correct!"/"Incorrect!" (practice always does).
+    pub feedback: bool,
+}
+
+impl Default for Timing {
+    fn default() -> Self {
+        Timing {
+            initial_wait_ms: 1500,
+            feedback_delay_ms: 350,
+            feedback_duration_ms: 1150,
+            feedback: true,
+        }
+    }
+}
+
+/// Display requirements.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields, default)]
+pub struct Display {
+    /// Minimum inner window width in CSS px; smaller windows see a request to enlarge.
+    pub min_width: u32,
+    /// Minimum inner window height in CSS px.
+    pub min_height: u32,
+    /// Whether to ask for fullscreen before the trials.
+    pub fullscreen: bool,
+}
+
+impl Default for Display {
+    fn default() -> Self {
+        Display {
+            min_width: 940,
+            min_height: 600,
+            fullscreen: true,
+        }
+    }
+}
+
+/// Stimulus loading.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields, default)]
+pub struct Loading {
+    /// File extension of the stimuli in batch folders.
+    pub extension: String,
+    /// Attempts per image before the trial is skipped and the failure recorded.
+    pub attempts: u32,
+    /// How many upcoming trials are preloaded while the current one runs.
+    pub preload_ahead: u32,
+}
+
+impl Default for Loading {
+    fn default() -> Self {
+        Loading {
+            extension: "png".into(),
+            attempts: 3,
+            preload_ahead: 2,
+        }
+    }
+}
+
+/// The collection endpoint.
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize, JsonSchema)]
+#[serde(tag = "kind", rename_all = "snake_case", deny_unknown_fields)]
+pub enum Collect {
+    /// Records are POSTed as a JSON envelope to `url` (relative to the page, or absolute).
+    Http {
+        /// The endpoint.
+        url: String,
+        /// Extra request headers, for example `Authorization`.
+        #[serde(default)]
+        headers: BTreeMap<String, String>,
+    },
+    /// Nothing leaves the browser (dry runs).
+    #[default]
+    None,
+}
+
+/// The end of a session.
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields, default)]
+pub struct Completion {
+    /// A completion code shown on the end page.
+    pub code: Option<String>,
+    /// A URL the participant is sent to once every record is saved; `{code}` is replaced
+    /// by the completion code.
+    pub redirect_url: Option<String>,
+}
+
+/// A resolved trial source: one batch of one unit, with its file paths.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct BatchFiles {
+    /// `min_0..8`, in file order.
+    pub min_references: Vec<String>,
+    /// `max_0..8`, in file order.
+    pub max_references: Vec<String>,
+    /// `min_9`.
+    pub min_query: String,
+    /// `max_9`.
+    pub max_query: String,
+}
+
+impl Experiment {
+    /// The resolved stimulus paths of a batch (relative to the experiment folder).
+    pub fn batch_files(&self, batch: &Batch) -> BatchFiles {
+        let ext = &self.loading.extension;
+        let file = |dir: &str, side: &str, i: usize| {
+            let dir = dir.trim_end_matches('/');
+            if dir.is_empty() {
+                format!("{side}_{i}.{ext}")
+            } else {
+                format!("{dir}/{side}_{i}.{ext}")
+            }
+        };
+        let q = batch.queries.as_deref().unwrap_or(&batch.references);
+        BatchFiles {
+            min_references: (0..REFERENCES_PER_SIDE)
+                .map(|i| file(&batch.references, "min", i))
+                .collect(),
+            max_references: (0..REFERENCES_PER_SIDE)
+                .map(|i| file(&batch.references, "max", i))
+                .collect(),
+            min_query: file(q, "min", QUERY_INDEX),
+            max_query: file(q, "max", QUERY_INDEX),
+        }
+    }
+
+    /// Every stimulus file the experiment references, each with the JSON path of the
+    /// batch that names it (for error messages).
+    pub fn stimulus_files(&self) -> Vec<(String, String)> {
+        let mut out = Vec::new();
+        let groups: [(&str, &[Unit]); 3] = [
+            ("practice.trials", &self.practice.trials),
+            ("units", &self.units),
+            ("catch_units", &self.catch_units),
+        ];
+        for (name, units) in groups {
+            for (u, unit) in units.iter().enumerate() {
+                for (b, batch) in unit.batches.iter().enumerate() {
+                    let f = self.batch_files(batch);
+                    let path = format!("{name}[{u}].batches[{b}]");
+                    for file in f.min_references.into_iter().chain(f.max_references) {
+                        out.push((format!("{path}.references"), file));
+                    }
+                    let qpath = if batch.queries.is_some() {
+                        "queries"
+                    } else {
+                        "references"
+                    };
+                    out.push((format!("{path}.{qpath}"), f.min_query));
+                    out.push((format!("{path}.{qpath}"), f.max_query));
+                }
+            }
+        }
+        out
+    }
+}

@@ -1,0 +1,268 @@
+//! Answers and the session's progress: pure rules the app and tests share.
+
+use serde::{Deserialize, Serialize};
+
+use crate::experiment::Experiment;
+use crate::plan::{Plan, PlannedTrial};
+
+/// Which query was chosen, in the original data's letters.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub enum Choice {
+    /// The min (weakly activating) query.
+    A,
+    /// The max (strongly activating) query: correct.
+    B,
+}
+
+impl Choice {
+    /// `"a"` or `"b"`.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Choice::A => "a",
+            Choice::B => "b",
+        }
+    }
+}
+
+/// A scored answer.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Answer {
+    /// 0..2L-1: upper row left to right, then lower row.
+    pub button_pressed: u32,
+    /// Whether the upper query was chosen.
+    pub upper: bool,
+    /// 1..=L.
+    pub confidence: u8,
+    /// Which query.
+    pub choice: Choice,
+    /// `choice == B`.
+    pub correct: bool,
+}
+
+/// Scores a button (upper row `0..levels`, lower row `levels..2*levels`) of a trial.
+/// Returns `None` for a button that does not exist.
+pub fn answer(button_pressed: u32, levels: u8, switched_queries: bool) -> Option<Answer> {
+    let levels = levels as u32;
+    if levels == 0 || button_pressed >= 2 * levels {
+        return None;
+    }
+    let upper = button_pressed < levels;
+    // Unswitched: the min query ("a") is on top.
+    let choice = if upper != switched_queries {
+        Choice::A
+    } else {
+        Choice::B
+    };
+    Some(Answer {
+        button_pressed,
+        upper,
+        confidence: (button_pressed % levels + 1) as u8,
+        choice,
+        correct: choice == Choice::B,
+    })
+}
+
+/// The page a session is on. Serialized into the browser's storage, so a reload
+/// continues where the participant was.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(tag = "stage", rename_all = "snake_case")]
+pub enum Stage {
+    /// The welcome page.
+    Welcome,
+    /// The consent page.
+    Consent,
+    /// Instruction page `page`.
+    Instructions {
+        /// 0-based page.
+        page: u32,
+    },
+    /// The request to go fullscreen.
+    Fullscreen,
+    /// The practice introduction (before round `attempt`).
+    PracticeIntro {
+        /// 0-based round.
+        attempt: u32,
+    },
+    /// A practice trial.
+    Practice {
+        /// 0-based round.
+        attempt: u32,
+        /// Index in the round.
+        index: u32,
+    },
+    /// The page between practice and the main block.
+    MainIntro,
+    /// A main-block trial.
+    Main {
+        /// Index in the main block.
+        index: u32,
+    },
+    /// The optional feedback text.
+    Feedback,
+    /// The end page.
+    End,
+}
+
+/// A session's progress: where it is and what has been counted so far.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Progress {
+    /// The current page.
+    pub stage: Stage,
+    /// Whether the current trial has been answered (or skipped): a reload then moves on
+    /// instead of showing it again.
+    pub done: bool,
+    /// Correct answers in the current practice round.
+    pub practice_correct: u32,
+    /// Answers in the current practice round.
+    pub practice_answered: u32,
+    /// Correct answers in the main block, catch trials included (the on-screen counter).
+    pub main_correct: u32,
+}
+
+impl Default for Progress {
+    fn default() -> Self {
+        Progress {
+            stage: Stage::Welcome,
+            done: false,
+            practice_correct: 0,
+            practice_answered: 0,
+            main_correct: 0,
+        }
+    }
+}
+
+/// What ending a practice round leads to.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum RoundOutcome {
+    /// Every trial correct: on to the main block.
+    Passed,
+    /// A mistake, attempts left: the round is repeated.
+    Repeat,
+    /// A mistake on the last allowed round: on to the main block anyway.
+    OutOfAttempts,
+}
+
+impl Progress {
+    /// The trial of the current stage, if it is a trial.
+    pub fn trial<'p>(&self, plan: &'p Plan) -> Option<&'p PlannedTrial> {
+        match self.stage {
+            Stage::Practice { attempt, index } => {
+                plan.practice.get(attempt as usize)?.get(index as usize)
+            }
+            Stage::Main { index } => plan.main.get(index as usize),
+            _ => None,
+        }
+    }
+
+    /// Records an answer to the current trial. Does nothing if it was already answered.
+    pub fn answer(&mut self, correct: bool) {
+        if self.done {
+            return;
+        }
+        self.done = true;
+        match self.stage {
+            Stage::Practice { .. } => {
+                self.practice_answered += 1;
+                self.practice_correct += correct as u32;
+            }
+            Stage::Main { .. } => self.main_correct += correct as u32,
+            _ => {}
+        }
+    }
+
+    /// Marks the current trial as skipped (its images could not be loaded).
+    pub fn skip(&mut self) {
+        self.done = true;
+    }
+
+    /// The outcome of the current practice round, if it is complete.
+    pub fn round_outcome(&self, exp: &Experiment, plan: &Plan) -> Option<RoundOutcome> {
+        let Stage::Practice { attempt, index } = self.stage else {
+            return None;
+        };
+        let round_len = plan.practice.get(attempt as usize).map_or(0, Vec::len) as u32;
+        if !self.done || index + 1 < round_len {
+            return None;
+        }
+        Some(if self.practice_correct == self.practice_answered {
+            RoundOutcome::Passed
+        } else if attempt + 1 < exp.practice.max_attempts {
+            RoundOutcome::Repeat
+        } else {
+            RoundOutcome::OutOfAttempts
+        })
+    }
+
+    /// Goes to the next page (Continue, Next, Accept, or after a finished trial).
+    pub fn advance(&mut self, exp: &Experiment, plan: &Plan) {
+        let practice_len =
+            |attempt: u32| plan.practice.get(attempt as usize).map_or(0, Vec::len) as u32;
+        self.stage = match self.stage {
+            Stage::Welcome => Stage::Consent,
+            Stage::Consent if !exp.pages.instructions.is_empty() => Stage::Instructions { page: 0 },
+            Stage::Consent => self.after_instructions(exp, plan),
+            Stage::Instructions { page } if page + 1 < exp.pages.instructions.len() as u32 => {
+                Stage::Instructions { page: page + 1 }
+            }
+            Stage::Instructions { .. } => self.after_instructions(exp, plan),
+            Stage::Fullscreen => self.practice_or_main(plan),
+            Stage::PracticeIntro { attempt } => {
+                self.practice_correct = 0;
+                self.practice_answered = 0;
+                if practice_len(attempt) == 0 {
+                    Stage::MainIntro
+                } else {
+                    Stage::Practice { attempt, index: 0 }
+                }
+            }
+            Stage::Practice { attempt, index } => {
+                if index + 1 < practice_len(attempt) {
+                    Stage::Practice {
+                        attempt,
+                        index: index + 1,
+                    }
+                } else {
+                    match self.round_outcome(exp, plan) {
+                        Some(RoundOutcome::Repeat) => Stage::PracticeIntro {
+                            attempt: attempt + 1,
+                        },
+                        _ => Stage::MainIntro,
+                    }
+                }
+            }
+            Stage::MainIntro if plan.main.is_empty() => Stage::Feedback,
+            Stage::MainIntro => Stage::Main { index: 0 },
+            Stage::Main { index } if index + 1 < plan.main.len() as u32 => {
+                Stage::Main { index: index + 1 }
+            }
+            Stage::Main { .. } => Stage::Feedback,
+            Stage::Feedback | Stage::End => Stage::End,
+        };
+        self.done = false;
+    }
+
+    /// Goes back one instruction page (only instruction pages have Back).
+    pub fn back(&mut self) {
+        if let Stage::Instructions { page } = self.stage {
+            if page > 0 {
+                self.stage = Stage::Instructions { page: page - 1 };
+            }
+        }
+    }
+
+    fn after_instructions(&self, exp: &Experiment, plan: &Plan) -> Stage {
+        if exp.display.fullscreen {
+            Stage::Fullscreen
+        } else {
+            self.practice_or_main(plan)
+        }
+    }
+
+    fn practice_or_main(&self, plan: &Plan) -> Stage {
+        if plan.practice.first().is_some_and(|r| !r.is_empty()) {
+            Stage::PracticeIntro { attempt: 0 }
+        } else {
+            Stage::MainIntro
+        }
+    }
+}

@@ -1,0 +1,387 @@
+//! Loading an experiment with every problem reported at once.
+//!
+//! Serde stops at the first error, so the file is first parsed as plain JSON and each
+//! field (and each element of the unit lists) is deserialized on its own; the problems of
+//! all of them are collected. When the types are right, the meaning is checked (counts,
+//! unique ids, paths) and, natively, every stimulus file is looked for on disk.
+
+use std::collections::BTreeSet;
+use std::fmt;
+
+use serde::de::DeserializeOwned;
+use serde_json::{Map, Value};
+
+use crate::experiment::*;
+
+/// One problem in an experiment file: where it is and what is wrong, in plain words.
+#[derive(Clone, Debug, PartialEq, Eq, serde::Serialize)]
+pub struct Problem {
+    /// JSON path of the offending value, e.g. `units[3].batches[0].references`
+    /// (empty for the whole file).
+    pub path: String,
+    /// What is wrong.
+    pub message: String,
+}
+
+impl Problem {
+    fn new(path: impl Into<String>, message: impl Into<String>) -> Self {
+        Problem {
+            path: path.into(),
+            message: message.into(),
+        }
+    }
+}
+
+impl fmt::Display for Problem {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        if self.path.is_empty() {
+            write!(f, "{}", self.message)
+        } else {
+            write!(f, "{}: {}", self.path, self.message)
+        }
+    }
+}
+
+/// All the problems found in one experiment file (never empty when returned as an error).
+#[derive(Clone, Debug, PartialEq, Eq, serde::Serialize)]
+pub struct Problems(pub Vec<Problem>);
+
+impl fmt::Display for Problems {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        for (i, p) in self.0.iter().enumerate() {
+            if i > 0 {
+                writeln!(f)?;
+            }
+            write!(f, "{p}")?;
+        }
+        Ok(())
+    }
+}
+
+impl std::error::Error for Problems {}
+
+const REQUIRED: [&str; 6] = ["id", "version", "title", "practice", "units", "session"];
+const KNOWN: [&str; 15] = [
+    "$schema",
+    "id",
+    "version",
+    "title",
+    "pages",
+    "practice",
+    "units",
+    "catch_units",
+    "session",
+    "timing",
+    "confidence_levels",
+    "display",
+    "loading",
+    "collect",
+    "completion",
+];
+
+impl Experiment {
+    /// Parses and checks an `experiment.json` text. Stimulus files are not looked for
+    /// (see [`Experiment::load_dir`]).
+    pub fn from_json(text: &str) -> Result<Experiment, Problems> {
+        let value: Value = serde_json::from_str(text)
+            .map_err(|e| Problems(vec![Problem::new("", format!("not valid JSON: {e}"))]))?;
+        let mut problems = Vec::new();
+        check_types(&value, &mut problems);
+        if !problems.is_empty() {
+            return Err(Problems(problems));
+        }
+        let exp: Experiment = match part(&value, "", &mut problems) {
+            Some(e) => e,
+            None => return Err(Problems(problems)),
+        };
+        problems.extend(exp.check_meaning());
+        if problems.is_empty() {
+            Ok(exp)
+        } else {
+            Err(Problems(problems))
+        }
+    }
+
+    /// Loads `DIR/experiment.json` (or the file itself) and checks, besides the file,
+    /// that every stimulus it names exists and is a non-empty file.
+    #[cfg(not(target_arch = "wasm32"))]
+    pub fn load_dir(path: &std::path::Path) -> Result<Experiment, Problems> {
+        let file = if path.is_dir() {
+            path.join("experiment.json")
+        } else {
+            path.to_path_buf()
+        };
+        let dir = file.parent().unwrap_or(std::path::Path::new("."));
+        let text = std::fs::read_to_string(&file).map_err(|e| {
+            Problems(vec![Problem::new(
+                "",
+                format!("cannot read {}: {e}", file.display()),
+            )])
+        })?;
+        let exp = Experiment::from_json(&text)?;
+        let mut problems = Vec::new();
+        for (json_path, rel) in exp.stimulus_files() {
+            match std::fs::metadata(dir.join(&rel)) {
+                Ok(m) if m.is_file() && m.len() > 0 => {}
+                Ok(_) => problems.push(Problem::new(
+                    json_path,
+                    format!("not a non-empty file: {rel}"),
+                )),
+                Err(_) => problems.push(Problem::new(json_path, format!("file not found: {rel}"))),
+            }
+        }
+        if problems.is_empty() {
+            Ok(exp)
+        } else {
+            Err(Problems(problems))
+        }
+    }
+
+    /// Checks what types cannot: counts, unique ids, safe relative paths, URLs.
+    pub fn check_meaning(&self) -> Vec<Problem> {
+        let mut p = Vec::new();
+        if self.id.trim().is_empty() {
+            p.push(Problem::new("id", "must not be empty"));
+        }
+        if self.version.trim().is_empty() {
+            p.push(Problem::new("version", "must not be empty"));
+        }
+        if self.units.is_empty() {
+            p.push(Problem::new("units", "needs at least one unit"));
+        }
+        if self.practice.max_attempts == 0 {
+            p.push(Problem::new("practice.max_attempts", "must be at least 1"));
+        }
+        if !(1..=4).contains(&self.confidence_levels) {
+            p.push(Problem::new(
+                "confidence_levels",
+                format!(
+                    "must be between 1 and 4 (the number keys 1 to 8 answer), got {}",
+                    self.confidence_levels
+                ),
+            ));
+        }
+        if self.loading.attempts == 0 {
+            p.push(Problem::new("loading.attempts", "must be at least 1"));
+        }
+        if self.loading.extension.is_empty()
+            || !self
+                .loading
+                .extension
+                .chars()
+                .all(|c| c.is_ascii_alphanumeric())
+        {
+            p.push(Problem::new(
+                "loading.extension",
+                format!(
+                    "must be letters and digits, like \"png\", got {:?}",
+                    self.loading.extension
+                ),
+            ));
+        }
+
+        let mut ids = BTreeSet::new();
+        let groups: [(&str, &[Unit]); 3] = [
+            ("practice.trials", &self.practice.trials),
+            ("units", &self.units),
+            ("catch_units", &self.catch_units),
+        ];
+        for (name, units) in groups {
+            for (u, unit) in units.iter().enumerate() {
+                let at = format!("{name}[{u}]");
+                if unit.id.trim().is_empty() {
+                    p.push(Problem::new(format!("{at}.id"), "must not be empty"));
+                } else if !ids.insert(unit.id.as_str()) {
+                    p.push(Problem::new(
+                        format!("{at}.id"),
+                        format!("duplicate unit id {:?}", unit.id),
+                    ));
+                }
+                if unit.batches.is_empty() {
+                    p.push(Problem::new(
+                        format!("{at}.batches"),
+                        "needs at least one batch",
+                    ));
+                }
+                let mut numbers = BTreeSet::new();
+                for (b, batch) in unit.batches.iter().enumerate() {
+                    let at = format!("{at}.batches[{b}]");
+                    if !numbers.insert(batch.batch) {
+                        p.push(Problem::new(
+                            format!("{at}.batch"),
+                            format!("duplicate batch number {}", batch.batch),
+                        ));
+                    }
+                    if let Some(why) = unsafe_path(&batch.references) {
+                        p.push(Problem::new(format!("{at}.references"), why));
+                    }
+                    if let Some(why) = batch.queries.as_deref().and_then(unsafe_path) {
+                        p.push(Problem::new(format!("{at}.queries"), why));
+                    }
+                }
+            }
+        }
+
+        let pairs = |units: &[Unit]| units.iter().map(|u| u.batches.len() as u64).sum::<u64>();
+        let s = &self.session;
+        if s.main_trials as u64 > pairs(&self.units) {
+            p.push(Problem::new(
+                "session.main_trials",
+                format!(
+                    "{} trials asked for, but the units have only {} batches in all",
+                    s.main_trials,
+                    pairs(&self.units)
+                ),
+            ));
+        }
+        if s.catch_trials as u64 > pairs(&self.catch_units) {
+            p.push(Problem::new(
+                "session.catch_trials",
+                format!(
+                    "{} catch trials asked for, but catch_units have only {} batches in all",
+                    s.catch_trials,
+                    pairs(&self.catch_units)
+                ),
+            ));
+        }
+        if s.main_trials + s.catch_trials == 0 {
+            p.push(Problem::new(
+                "session.main_trials",
+                "a session needs at least one trial",
+            ));
+        }
+
+        if let Collect::Http { url, headers } = &self.collect {
+            if url.trim().is_empty() {
+                p.push(Problem::new("collect.url", "must not be empty"));
+            }
+            for name in headers.keys() {
+                if name.is_empty()
+                    || !name
+                        .bytes()
+                        .all(|c| c.is_ascii_alphanumeric() || b"!#$%&'*+-.^_`|~".contains(&c))
+                {
+                    p.push(Problem::new(
+                        format!("collect.headers.{name}"),
+                        "is not a valid HTTP header name",
+                    ));
+                }
+            }
+        }
+        if let Some(url) = &self.completion.redirect_url {
+            if !(url.starts_with("https://") || url.starts_with("http://")) {
+                p.push(Problem::new(
+                    "completion.redirect_url",
+                    format!("must start with https:// or http://, got {url:?}"),
+                ));
+            }
+        }
+        p
+    }
+}
+
+/// Why a stimulus folder path is unsafe, if it is: paths stay inside the experiment folder.
+fn unsafe_path(path: &str) -> Option<String> {
+    if path.starts_with('/') || path.contains('\\') || path.contains("://") {
+        Some(format!(
+            "must be a relative path inside the experiment folder, got {path:?}"
+        ))
+    } else if path.split('/').any(|seg| seg == "..") {
+        Some(format!(
+            "must not leave the experiment folder (\"..\"), got {path:?}"
+        ))
+    } else {
+        None
+    }
+}
+
+/// Deserializes one part, recording a type problem under `path` on failure.
+fn part<T: DeserializeOwned>(value: &Value, path: &str, problems: &mut Vec<Problem>) -> Option<T> {
+    match serde_path_to_error::deserialize::<_, T>(value) {
+        Ok(v) => Some(v),
+        Err(e) => {
+            let inner = e.path().to_string();
+            let full = match (path.is_empty(), inner == ".") {
+                (_, true) => path.to_string(),
+                (true, false) => inner,
+                (false, false) if inner.starts_with('[') => format!("{path}{inner}"),
+                (false, false) => format!("{path}.{inner}"),
+            };
+            problems.push(Problem::new(full, e.into_inner().to_string()));
+            None
+        }
+    }
+}
+
+/// Checks each top-level field, and each element of the unit lists, on its own.
+fn check_types(value: &Value, problems: &mut Vec<Problem>) {
+    let Some(obj) = value.as_object() else {
+        problems.push(Problem::new("", "the experiment must be a JSON object"));
+        return;
+    };
+    for key in REQUIRED {
+        if !obj.contains_key(key) {
+            problems.push(Problem::new(key, "missing (required)"));
+        }
+    }
+    for (key, v) in obj {
+        match key.as_str() {
+            "$schema" | "id" | "version" | "title" => {
+                part::<String>(v, key, problems);
+            }
+            "pages" => {
+                part::<Pages>(v, key, problems);
+            }
+            "units" | "catch_units" => units(v, key, problems),
+            "practice" => match v.as_object() {
+                Some(o) => {
+                    let mut rest: Map<String, Value> = o.clone();
+                    match rest.insert("trials".into(), Value::Array(vec![])) {
+                        Some(trials) => units(&trials, "practice.trials", problems),
+                        None => {
+                            problems.push(Problem::new("practice.trials", "missing (required)"))
+                        }
+                    }
+                    part::<Practice>(&Value::Object(rest), key, problems);
+                }
+                None => problems.push(Problem::new(key, "must be an object with `trials`")),
+            },
+            "session" => {
+                part::<SessionDesign>(v, key, problems);
+            }
+            "timing" => {
+                part::<Timing>(v, key, problems);
+            }
+            "confidence_levels" => {
+                part::<u8>(v, key, problems);
+            }
+            "display" => {
+                part::<Display>(v, key, problems);
+            }
+            "loading" => {
+                part::<Loading>(v, key, problems);
+            }
+            "collect" => {
+                part::<Collect>(v, key, problems);
+            }
+            "completion" => {
+                part::<Completion>(v, key, problems);
+            }
+            other => problems.push(Problem::new(
+                other,
+                format!("unknown field; expected one of: {}", KNOWN.join(", ")),
+            )),
+        }
+    }
+}
+
+fn units(v: &Value, path: &str, problems: &mut Vec<Problem>) {
+    match v.as_array() {
+        Some(items) => {
+            for (i, item) in items.iter().enumerate() {
+                part::<Unit>(item, &format!("{path}[{i}]"), problems);
+            }
+        }
+        None => problems.push(Problem::new(path, "must be a list of units")),
+    }
+}

@@ -1,0 +1,226 @@
+//! A malformed experiment gets every problem at once, each with its JSON path.
+
+use exemplar_core::experiment::Experiment;
+use serde_json::{json, Value};
+
+fn demo() -> Value {
+    serde_json::from_str(include_str!("../../../demo/experiment.json")).unwrap()
+}
+
+fn problems(v: &Value) -> Vec<String> {
+    match Experiment::from_json(&v.to_string()) {
+        Ok(_) => vec![],
+        Err(p) => p.0.iter().map(|p| p.to_string()).collect(),
+    }
+}
+
+fn assert_problem(v: &Value, path: &str, needle: &str) {
+    let got = problems(v);
+    assert!(
+        got.iter()
+            .any(|p| p.starts_with(&format!("{path}: ")) && p.contains(needle)),
+        "expected a problem at {path} containing {needle:?}, got {got:#?}"
+    );
+}
+
+#[test]
+fn demo_is_valid_and_loads_from_disk() {
+    assert!(problems(&demo()).is_empty());
+    let dir = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../../demo");
+    Experiment::load_dir(&dir).expect("demo loads with all its stimuli");
+}
+
+#[test]
+fn not_json_names_line_and_column() {
+    let err = Experiment::from_json("{\"id\": \"x\",\n  \"version\": }").unwrap_err();
+    let text = err.to_string();
+    assert!(
+        text.starts_with("not valid JSON:") && text.contains("line 2"),
+        "{text}"
+    );
+}
+
+#[test]
+fn not_an_object() {
+    let got = problems(&json!([1, 2]));
+    assert_eq!(got, vec!["the experiment must be a JSON object"]);
+}
+
+#[test]
+fn missing_required_field() {
+    let mut v = demo();
+    v.as_object_mut().unwrap().remove("session");
+    assert_problem(&v, "session", "missing (required)");
+}
+
+#[test]
+fn unknown_field_is_named() {
+    let mut v = demo();
+    v["colour"] = json!("red");
+    assert_problem(&v, "colour", "unknown field");
+    v["timing"]["initial_wait"] = json!(3);
+    assert_problem(
+        &v,
+        "timing.initial_wait",
+        "unknown field `initial_wait`, expected one of `initial_wait_ms`",
+    );
+}
+
+#[test]
+fn wrong_type_deep_in_a_unit() {
+    let mut v = demo();
+    v["units"][3]["channel"] = json!("seven");
+    assert_problem(
+        &v,
+        "units[3].channel",
+        "invalid type: string \"seven\", expected u32",
+    );
+    v["units"][1]["batches"][0]["batch"] = json!(-1);
+    assert_problem(&v, "units[1].batches[0].batch", "invalid value");
+}
+
+#[test]
+fn every_problem_is_reported_at_once() {
+    let mut v = demo();
+    v["units"][0]["channel"] = json!("x");
+    v["catch_units"][1]["model"] = json!(5);
+    v["practice"]["trials"][2]["layer"] = json!(null);
+    v["timing"]["feedback"] = json!("yes");
+    v["confidence_levels"] = json!(300);
+    let got = problems(&v);
+    assert_eq!(got.len(), 5, "{got:#?}");
+    for path in [
+        "units[0].channel",
+        "catch_units[1].model",
+        "practice.trials[2].layer",
+        "timing.feedback",
+        "confidence_levels",
+    ] {
+        assert!(
+            got.iter().any(|p| p.starts_with(path)),
+            "{path} missing from {got:#?}"
+        );
+    }
+}
+
+#[test]
+fn bad_enum_value() {
+    let mut v = demo();
+    v["session"]["draw"] = json!("lottery");
+    assert_problem(&v, "session.draw", "unknown variant `lottery`");
+    let mut v = demo();
+    v["collect"] = json!({"kind": "ftp"});
+    assert_problem(
+        &v,
+        "collect.kind",
+        "unknown variant `ftp`, expected `http` or `none`",
+    );
+}
+
+#[test]
+fn duplicate_unit_ids_and_batches() {
+    let mut v = demo();
+    v["units"][2]["id"] = v["units"][0]["id"].clone();
+    v["units"][4]["batches"][1]["batch"] = json!(0);
+    assert_problem(
+        &v,
+        "units[2].id",
+        "duplicate unit id \"stripes_horizontal\"",
+    );
+    assert_problem(&v, "units[4].batches[1].batch", "duplicate batch number 0");
+}
+
+#[test]
+fn too_many_trials_for_the_batches() {
+    let mut v = demo();
+    v["session"]["main_trials"] = json!(13);
+    v["session"]["catch_trials"] = json!(3);
+    assert_problem(
+        &v,
+        "session.main_trials",
+        "13 trials asked for, but the units have only 12 batches",
+    );
+    assert_problem(
+        &v,
+        "session.catch_trials",
+        "3 catch trials asked for, but catch_units have only 2",
+    );
+}
+
+#[test]
+fn unit_without_batches_and_no_units() {
+    let mut v = demo();
+    v["units"][0]["batches"] = json!([]);
+    assert_problem(&v, "units[0].batches", "needs at least one batch");
+    v["units"] = json!([]);
+    assert_problem(&v, "units", "needs at least one unit");
+}
+
+#[test]
+fn paths_must_stay_inside_the_experiment() {
+    let mut v = demo();
+    v["units"][0]["batches"][0]["references"] = json!("../secret");
+    v["units"][1]["batches"][0]["references"] = json!("/etc");
+    v["units"][2]["batches"][0]["queries"] = json!("https://example.org/x");
+    assert_problem(
+        &v,
+        "units[0].batches[0].references",
+        "must not leave the experiment folder",
+    );
+    assert_problem(
+        &v,
+        "units[1].batches[0].references",
+        "must be a relative path",
+    );
+    assert_problem(&v, "units[2].batches[0].queries", "must be a relative path");
+}
+
+#[test]
+fn settings_out_of_range() {
+    let mut v = demo();
+    v["confidence_levels"] = json!(0);
+    v["practice"]["max_attempts"] = json!(0);
+    v["completion"]["redirect_url"] = json!("javascript:alert(1)");
+    v["collect"] = json!({"kind": "http", "url": " ", "headers": {"Bad Header": "x"}});
+    v["id"] = json!("");
+    assert_problem(&v, "confidence_levels", "must be between 1 and 4");
+    assert_problem(&v, "practice.max_attempts", "must be at least 1");
+    assert_problem(&v, "completion.redirect_url", "must start with https://");
+    assert_problem(&v, "collect.url", "must not be empty");
+    assert_problem(
+        &v,
+        "collect.headers.Bad Header",
+        "not a valid HTTP header name",
+    );
+    assert_problem(&v, "id", "must not be empty");
+}
+
+#[test]
+fn missing_stimulus_file_names_the_batch_and_file() {
+    let dir = std::env::temp_dir().join(format!("exemplar-missing-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&dir);
+    std::fs::create_dir_all(&dir).unwrap();
+    let mut v = demo();
+    // Point one batch at a folder that does not exist; everything else resolves to the demo.
+    let demo_dir = std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("../../demo")
+        .canonicalize()
+        .unwrap();
+    std::os::unix::fs::symlink(demo_dir.join("stimuli"), dir.join("stimuli")).unwrap();
+    v["units"][3]["batches"][1]["references"] = json!("stimuli/nowhere");
+    std::fs::write(dir.join("experiment.json"), v.to_string()).unwrap();
+    let err = Experiment::load_dir(&dir).unwrap_err();
+    let text: Vec<String> = err.0.iter().map(|p| p.to_string()).collect();
+    assert_eq!(text.len(), 20, "{text:#?}");
+    assert!(
+        text.contains(
+            &"units[3].batches[1].references: file not found: stimuli/nowhere/min_0.png"
+                .to_string()
+        ),
+        "{text:#?}"
+    );
+    assert!(text.contains(
+        &"units[3].batches[1].references: file not found: stimuli/nowhere/max_9.png".to_string()
+    ));
+    std::fs::remove_dir_all(&dir).unwrap();
+}
