@@ -1,0 +1,134 @@
+//! Small shims over the browser APIs the app needs (wasm cannot use std's time, files or
+//! randomness). Nothing here knows about experiments.
+
+use wasm_bindgen::prelude::*;
+use wasm_bindgen_futures::JsFuture;
+
+pub fn window() -> web_sys::Window {
+    web_sys::window().expect("a browser window")
+}
+
+/// `performance.now()`: the clock of event timestamps and animation frames.
+pub fn now() -> f64 {
+    window().performance().map_or(0.0, |p| p.now())
+}
+
+/// Milliseconds since the Unix epoch.
+pub fn epoch_ms() -> f64 {
+    js_sys::Date::now()
+}
+
+/// A URL query parameter.
+pub fn query_param(name: &str) -> Option<String> {
+    let search = window().location().search().ok()?;
+    web_sys::UrlSearchParams::new_with_str(&search)
+        .ok()?
+        .get(name)
+        .filter(|v| !v.is_empty())
+}
+
+/// The page's query string (with its `?`).
+pub fn query_string() -> String {
+    window().location().search().unwrap_or_default()
+}
+
+fn storage() -> Option<web_sys::Storage> {
+    window().local_storage().ok().flatten()
+}
+
+/// Reads a value from `localStorage`.
+pub fn load(key: &str) -> Option<String> {
+    storage()?.get_item(key).ok().flatten()
+}
+
+/// Writes a value to `localStorage`; false if the browser refused (private mode, quota).
+pub fn store(key: &str, value: &str) -> bool {
+    storage().is_some_and(|s| s.set_item(key, value).is_ok())
+}
+
+/// A random hex id from the browser's cryptographic generator.
+pub fn random_id(bytes: usize) -> String {
+    let mut buf = vec![0u8; bytes];
+    if let Ok(crypto) = window().crypto() {
+        let _ = crypto.get_random_values_with_u8_array(&mut buf);
+    }
+    if buf.iter().all(|&b| b == 0) {
+        // No WebCrypto (very old browsers): Math.random is enough for an id.
+        buf.iter_mut()
+            .for_each(|b| *b = (js_sys::Math::random() * 256.0) as u8);
+    }
+    buf.iter().map(|b| format!("{b:02x}")).collect()
+}
+
+/// Inner window size and device pixel ratio.
+pub fn window_size() -> (f64, f64, f64) {
+    let w = window();
+    let num = |v: Result<JsValue, JsValue>| v.ok().and_then(|v| v.as_f64()).unwrap_or(0.0);
+    (
+        num(w.inner_width()),
+        num(w.inner_height()),
+        w.device_pixel_ratio(),
+    )
+}
+
+/// What the records say about the browser and window.
+pub fn environment() -> exemplar_core::record::Environment {
+    let w = window();
+    let (window_width, window_height, device_pixel_ratio) = window_size();
+    let screen = w.screen().ok();
+    exemplar_core::record::Environment {
+        user_agent: w.navigator().user_agent().unwrap_or_default(),
+        window_width,
+        window_height,
+        screen_width: screen.as_ref().and_then(|s| s.width().ok()).unwrap_or(0) as f64,
+        screen_height: screen.as_ref().and_then(|s| s.height().ok()).unwrap_or(0) as f64,
+        device_pixel_ratio,
+    }
+}
+
+/// Whether the page is fullscreen now.
+pub fn is_fullscreen() -> bool {
+    window()
+        .document()
+        .and_then(|d| d.fullscreen_element())
+        .is_some()
+}
+
+/// Asks for fullscreen; browsers may refuse (headless, iframes), which is not an error.
+pub fn request_fullscreen() {
+    if let Some(el) = window().document().and_then(|d| d.document_element()) {
+        if let Ok(promise) = js_sys::Reflect::get(&el, &"requestFullscreen".into())
+            .and_then(|f| f.dyn_into::<js_sys::Function>())
+            .and_then(|f| f.call0(&el))
+        {
+            if let Ok(p) = promise.dyn_into::<js_sys::Promise>() {
+                wasm_bindgen_futures::spawn_local(async move {
+                    let _ = JsFuture::from(p).await;
+                });
+            }
+        }
+    }
+}
+
+/// Resolves after `ms` milliseconds.
+pub async fn sleep(ms: u32) {
+    let promise = js_sys::Promise::new(&mut |resolve, _| {
+        let _ = window().set_timeout_with_callback_and_timeout_and_arguments_0(&resolve, ms as i32);
+    });
+    let _ = JsFuture::from(promise).await;
+}
+
+/// Calls `f` with the timestamp of the next animation frame: the frame that paints what
+/// is in the DOM now.
+pub fn next_frame(f: impl FnOnce(f64) + 'static) {
+    let cb = Closure::once_into_js(f);
+    let _ = window().request_animation_frame(cb.unchecked_ref());
+}
+
+/// Resolves a URL relative to the page.
+pub fn resolve_url(relative: &str) -> String {
+    let base = window().location().href().unwrap_or_default();
+    web_sys::Url::new_with_base(relative, &base)
+        .map(|u| u.href())
+        .unwrap_or_else(|_| relative.to_string())
+}

@@ -1,0 +1,97 @@
+//! Stimulus loading: a trial is shown only when every image is downloaded and decoded.
+//!
+//! Images are fetched as bytes and shown through `blob:` URLs, so the page never carries a
+//! stimulus' file name (which would give the answer away: `max_9.png`). Each image is
+//! decoded (`HTMLImageElement.decode()`) before its trial starts, and kept in a cache for
+//! the rest of the session; failures are retried with backoff.
+
+use std::cell::RefCell;
+use std::collections::HashMap;
+
+use wasm_bindgen::JsCast;
+use wasm_bindgen_futures::JsFuture;
+
+use super::browser::sleep;
+
+struct Loaded {
+    url: String,
+    /// Kept alive so the decoded bitmap stays with the page.
+    _img: web_sys::HtmlImageElement,
+}
+
+thread_local! {
+    static CACHE: RefCell<HashMap<String, Loaded>> = RefCell::new(HashMap::new());
+}
+
+/// The `blob:` URL of a loaded stimulus.
+pub fn url(path: &str) -> Option<String> {
+    CACHE.with(|c| c.borrow().get(path).map(|l| l.url.clone()))
+}
+
+/// Loads every image (relative to `base`); returns the ones that failed, with reasons.
+pub async fn load_all<'a>(
+    base: &str,
+    paths: impl IntoIterator<Item = &'a str>,
+    attempts: u32,
+) -> Vec<String> {
+    let mut failed = Vec::new();
+    for path in paths {
+        if url(path).is_some() {
+            continue;
+        }
+        let mut last_error = String::new();
+        for attempt in 0..attempts.max(1) {
+            if attempt > 0 {
+                sleep(250 * (1 << attempt.min(5))).await;
+            }
+            match load_one(&format!("{base}{path}")).await {
+                Ok(loaded) => {
+                    CACHE.with(|c| c.borrow_mut().insert(path.to_string(), loaded));
+                    last_error.clear();
+                    break;
+                }
+                Err(e) => last_error = e,
+            }
+        }
+        if !last_error.is_empty() {
+            failed.push(format!("{path}: {last_error}"));
+        }
+    }
+    failed
+}
+
+async fn load_one(url: &str) -> Result<Loaded, String> {
+    let response = gloo_net::http::Request::get(url)
+        .send()
+        .await
+        .map_err(|e| format!("network error: {e}"))?;
+    if !response.ok() {
+        return Err(format!("HTTP {}", response.status()));
+    }
+    let bytes = response
+        .binary()
+        .await
+        .map_err(|e| format!("read error: {e}"))?;
+    let array = js_sys::Uint8Array::from(bytes.as_slice());
+    let parts = js_sys::Array::of1(&array);
+    let blob = web_sys::Blob::new_with_u8_array_sequence(&parts)
+        .map_err(|_| "cannot make a blob".to_string())?;
+    let blob_url = web_sys::Url::create_object_url_with_blob(&blob)
+        .map_err(|_| "cannot make a blob URL".to_string())?;
+    let img = web_sys::HtmlImageElement::new().map_err(|_| "cannot make an image".to_string())?;
+    img.set_src(&blob_url);
+    match JsFuture::from(img.decode()).await {
+        Ok(_) => Ok(Loaded {
+            url: blob_url,
+            _img: img,
+        }),
+        Err(e) => {
+            web_sys::Url::revoke_object_url(&blob_url).ok();
+            let msg = e
+                .dyn_ref::<js_sys::Error>()
+                .map(|e| String::from(e.message()))
+                .unwrap_or_else(|| "undecodable".into());
+            Err(format!("cannot decode the image ({msg})"))
+        }
+    }
+}

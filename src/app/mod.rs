@@ -1,0 +1,108 @@
+//! The participant app: loads the experiment, restores or starts the session, and shows
+//! the page the session is on. The DOM never decides what the data says: answers are
+//! scored by `exemplar-core`, records are built from the plan.
+
+mod browser;
+mod images;
+mod pages;
+mod session;
+mod trial;
+
+use std::sync::Arc;
+
+use exemplar_core::record::Body;
+use exemplar_core::Experiment;
+use leptos::prelude::*;
+
+use session::Ctx;
+
+/// Where the client looks for the experiment unless `?experiment=` says otherwise.
+const DEFAULT_EXPERIMENT: &str = "experiment/experiment.json";
+
+#[derive(Clone)]
+enum Load {
+    Loading,
+    /// The experiment could not be used: a title and the problems.
+    Failed(String, Vec<String>),
+    Ready(Ctx),
+}
+
+/// Mounts the app on the page.
+pub fn start() {
+    leptos::mount::mount_to_body(App);
+}
+
+#[component]
+fn App() -> impl IntoView {
+    let state = RwSignal::new(Load::Loading);
+    leptos::task::spawn_local(async move {
+        state.set(load_experiment().await);
+    });
+    move || {
+        match state.get() {
+        Load::Loading => view! { <main class="page"><p class="status" data-testid="loading">"Loading the study…"</p></main> }.into_any(),
+        Load::Failed(title, problems) => view! {
+            <main class="page error" data-testid="experiment-error">
+                <h1>"This study cannot start"</h1>
+                <p>{title}</p>
+                <ul>{problems.into_iter().map(|p| view! { <li><code>{p}</code></li> }).collect_view()}</ul>
+                <p class="hint">"If you are a participant, please contact the researcher. If you are the researcher, run "<code>"exemplar validate"</code>" on the experiment folder."</p>
+            </main>
+        }
+        .into_any(),
+        Load::Ready(ctx) => view! { <pages::Session ctx=ctx/> }.into_any(),
+    }
+    }
+}
+
+async fn load_experiment() -> Load {
+    let url = browser::query_param("experiment").unwrap_or_else(|| DEFAULT_EXPERIMENT.to_string());
+    let absolute = browser::resolve_url(&url);
+    let base = absolute
+        .rsplit_once('/')
+        .map(|(dir, _)| format!("{dir}/"))
+        .unwrap_or_default();
+    let text = match gloo_net::http::Request::get(&absolute).send().await {
+        Ok(r) if r.ok() => match r.text().await {
+            Ok(t) => t,
+            Err(e) => return Load::Failed(format!("Could not read {url}"), vec![e.to_string()]),
+        },
+        Ok(r) => {
+            return Load::Failed(
+                format!("Could not load {url}"),
+                vec![format!("HTTP {} {}", r.status(), r.status_text())],
+            )
+        }
+        Err(e) => return Load::Failed(format!("Could not load {url}"), vec![e.to_string()]),
+    };
+    let exp = match Experiment::from_json(&text) {
+        Ok(e) => Arc::new(e),
+        Err(problems) => {
+            return Load::Failed(
+                format!(
+                    "The experiment file {url} has {} problem(s):",
+                    problems.0.len()
+                ),
+                problems.0.iter().map(ToString::to_string).collect(),
+            )
+        }
+    };
+    if let Some(doc) = browser::window().document() {
+        doc.set_title(&exp.title);
+    }
+    let (ctx, resumed) = Ctx::open(exp, base);
+    if resumed {
+        ctx.emit(Body::SessionResumed(browser::environment()), |_| {});
+    } else {
+        let seed = ctx.plan.seed.to_string();
+        ctx.emit(
+            Body::SessionStarted(exemplar_core::record::SessionStarted {
+                environment: browser::environment(),
+                seed,
+                query: browser::query_string(),
+            }),
+            |_| {},
+        );
+    }
+    Load::Ready(ctx)
+}

@@ -1,0 +1,308 @@
+//! The pages of a session around the trials: welcome, consent, instructions, fullscreen,
+//! practice and main introductions, feedback and the end page.
+
+use exemplar_core::markdown;
+use exemplar_core::record::Body;
+use exemplar_core::score::{RoundOutcome, Stage};
+use leptos::prelude::*;
+
+use super::browser;
+use super::session::{Ctx, Delivery};
+use super::trial::TrialStage;
+
+/// The session: whichever page its saved progress is on.
+#[component]
+pub fn Session(ctx: Ctx) -> impl IntoView {
+    // A trial answered just before a reload is not shown again.
+    if ctx.saved.with_untracked(|s| s.progress.done) {
+        finish_trial(&ctx);
+    }
+    watch_fullscreen(&ctx);
+    let stage = Memo::new(move |_| ctx.saved.with(|s| s.progress.stage.clone()));
+    let (min_w, min_h) = (
+        ctx.exp.display.min_width as f64,
+        ctx.exp.display.min_height as f64,
+    );
+    let too_small = RwSignal::new(false);
+    let check_size = move || {
+        let (w, h, _) = browser::window_size();
+        too_small.set(w < min_w || h < min_h);
+    };
+    check_size();
+    let resize = window_event_listener(leptos::ev::resize, move |_| check_size());
+    on_cleanup(move || resize.remove());
+
+    let ctx2 = ctx.clone();
+    view! {
+        <Show when=move || too_small.get() && matches!(stage.get(), Stage::Practice { .. } | Stage::Main { .. })>
+            <div class="overlay" data-testid="window-too-small" role="alert">
+                {format!("Please make your browser window larger (at least {min_w}×{min_h} pixels) to continue.")}
+            </div>
+        </Show>
+        {move || page(ctx2.clone(), stage.get())}
+    }
+}
+
+fn page(ctx: Ctx, stage: Stage) -> AnyView {
+    let exp = ctx.exp.clone();
+    let next = {
+        let ctx = ctx.clone();
+        move |_| advance(&ctx)
+    };
+    match stage {
+        Stage::Welcome => text_page(&ctx, &exp.pages.welcome, "Continue", "welcome-continue", next),
+        Stage::Consent => {
+            let ctx2 = ctx.clone();
+            text_page(&ctx, &exp.pages.consent, "I agree", "consent-accept", move |_| {
+                ctx2.emit(Body::ConsentGiven, |s| enter_instructions(s, &ctx2));
+            })
+        }
+        Stage::Instructions { page } => instructions(ctx, page),
+        Stage::Fullscreen => text_page(
+            &ctx,
+            "## Fullscreen\n\nThe study runs in fullscreen mode. Please stay in fullscreen until the end.",
+            "Switch to fullscreen and continue",
+            "fullscreen-continue",
+            move |e| {
+                browser::request_fullscreen();
+                next(e)
+            },
+        ),
+        Stage::PracticeIntro { attempt } => {
+            let text = if attempt == 0 { &exp.pages.practice_intro } else { &exp.pages.practice_retry };
+            text_page(&ctx, text, "Start", "practice-start", next)
+        }
+        Stage::MainIntro => text_page(&ctx, &exp.pages.main_intro, "Start", "main-start", next),
+        Stage::Practice { attempt, index } => {
+            let trial = ctx.plan.practice[attempt as usize][index as usize].clone();
+            view! { <TrialStage ctx=ctx trial=trial index=index attempt=attempt/> }.into_any()
+        }
+        Stage::Main { index } => {
+            let trial = ctx.plan.main[index as usize].clone();
+            view! { <TrialStage ctx=ctx trial=trial index=index attempt=0/> }.into_any()
+        }
+        Stage::Feedback => feedback(ctx),
+        Stage::End => end(ctx),
+    }
+}
+
+fn text_page(
+    ctx: &Ctx,
+    markdown_text: &str,
+    label: &'static str,
+    testid: &'static str,
+    on_click: impl FnMut(leptos::ev::MouseEvent) + 'static,
+) -> AnyView {
+    let html = markdown::render(markdown_text, &ctx.base);
+    view! {
+        <main class="page">
+            <article class="text" inner_html=html></article>
+            <div class="actions">
+                <button class="primary" data-testid=testid autofocus on:click=on_click>{label}</button>
+            </div>
+        </main>
+    }
+    .into_any()
+}
+
+fn instructions(ctx: Ctx, page: u32) -> AnyView {
+    let pages = &ctx.exp.pages.instructions;
+    let html = markdown::render(&pages[page as usize], &ctx.base);
+    let last = page as usize + 1 == pages.len();
+    let count = pages.len();
+    let (back_ctx, next_ctx) = (ctx.clone(), ctx.clone());
+    let back = move |_| {
+        back_ctx.commit(|s| {
+            s.progress.back();
+            if let Stage::Instructions { page } = s.progress.stage {
+                s.pages_visited.push(page);
+            }
+        })
+    };
+    let next = move |_| {
+        if last {
+            let started = next_ctx
+                .saved
+                .with_untracked(|s| s.instructions_started)
+                .unwrap_or_else(browser::epoch_ms);
+            let pages_visited = next_ctx.saved.with_untracked(|s| s.pages_visited.clone());
+            let (exp, plan) = (next_ctx.exp.clone(), next_ctx.plan.clone());
+            next_ctx.emit(
+                Body::InstructionsDone {
+                    instruction_time: browser::epoch_ms() - started,
+                    pages_visited,
+                },
+                |s| s.progress.advance(&exp, &plan),
+            );
+        } else {
+            next_ctx.commit(|s| {
+                s.progress.advance(&next_ctx.exp, &next_ctx.plan);
+                if let Stage::Instructions { page } = s.progress.stage {
+                    s.pages_visited.push(page);
+                }
+            });
+        }
+    };
+    view! {
+        <main class="page">
+            <p class="page-count">{format!("Instructions {} of {count}", page + 1)}</p>
+            <article class="text" inner_html=html></article>
+            <div class="actions">
+                <button data-testid="instructions-back" disabled=page == 0 on:click=back>"Back"</button>
+                <button class="primary" data-testid="instructions-next" autofocus on:click=next>
+                    {if last { "Start" } else { "Next" }}
+                </button>
+            </div>
+        </main>
+    }
+    .into_any()
+}
+
+/// After consent: note when the instructions began (or skip past them).
+fn enter_instructions(s: &mut super::session::Saved, ctx: &Ctx) {
+    s.progress.advance(&ctx.exp, &ctx.plan);
+    if let Stage::Instructions { page } = s.progress.stage {
+        s.instructions_started = Some(browser::epoch_ms());
+        s.pages_visited.push(page);
+    }
+}
+
+fn feedback(ctx: Ctx) -> AnyView {
+    let text = RwSignal::new(ctx.saved.with_untracked(|s| s.feedback_text.clone()));
+    let prompt = ctx.exp.pages.feedback_prompt.clone();
+    let submit = move |_| {
+        let t = text.get_untracked();
+        ctx.emit(Body::Feedback { text: t.clone() }, |s| s.feedback_text = t);
+        let body = ctx.saved.with_untracked(|s| Body::SessionCompleted {
+            main_correct: s.progress.main_correct - s.catch_correct,
+            catch_correct: s.catch_correct,
+            answered: ctx.plan.main.len() as u32,
+            practice_rounds: s.practice_rounds,
+            main_phase_time: s
+                .main_last_response
+                .zip(s.main_first_response)
+                .map_or(0.0, |(l, f)| l - f),
+        });
+        let (exp, plan) = (ctx.exp.clone(), ctx.plan.clone());
+        ctx.emit(body, |s| s.progress.advance(&exp, &plan));
+    };
+    view! {
+        <main class="page">
+            <label class="text" for="feedback">{prompt}</label>
+            <textarea id="feedback" data-testid="feedback-text" rows="6" maxlength="5000"
+                prop:value=move || text.get() on:input=move |e| text.set(event_target_value(&e))></textarea>
+            <div class="actions">
+                <button class="primary" data-testid="feedback-submit" on:click=submit>"Submit"</button>
+            </div>
+        </main>
+    }
+    .into_any()
+}
+
+fn end(ctx: Ctx) -> AnyView {
+    ctx.flush();
+    let html = markdown::render(&ctx.exp.pages.end, &ctx.base);
+    let code = ctx.exp.completion.code.clone();
+    let redirect = ctx
+        .exp
+        .completion
+        .redirect_url
+        .clone()
+        .map(|u| u.replace("{code}", code.as_deref().unwrap_or("")));
+    let saved = {
+        let ctx = ctx.clone();
+        Memo::new(move |_| ctx.pending() == 0)
+    };
+    Effect::new(move |done: Option<bool>| {
+        if saved.get() && done != Some(true) {
+            if let Some(url) = redirect.clone() {
+                let _ = browser::window().location().set_href(&url);
+            }
+            return true;
+        }
+        done.unwrap_or(false)
+    });
+    let delivery = ctx.delivery;
+    view! {
+        <main class="page">
+            <div data-testid="end" data-status=move || if saved.get() { "saved" } else { "saving" } aria-live="polite">
+                {move || if saved.get() {
+                    view! {
+                        <article class="text" inner_html=html.clone()></article>
+                        {code.clone().map(|c| view! { <p class="code">"Your completion code: "<strong>{c}</strong></p> })}
+                    }.into_any()
+                } else {
+                    view! {
+                        <p class="status">{format!("Saving your responses… ({} left)", ctx.pending())}</p>
+                        <p class="hint">"Please keep this page open."</p>
+                        {move || match delivery.get() {
+                            Delivery::Failed(e) => Some(view! { <p class="warning">{format!("Not saved yet: {e}. Retrying…")}</p> }),
+                            _ => None,
+                        }}
+                    }.into_any()
+                }}
+            </div>
+        </main>
+    }
+    .into_any()
+}
+
+/// Goes to the next page.
+pub fn advance(ctx: &Ctx) {
+    let (exp, plan) = (ctx.exp.clone(), ctx.plan.clone());
+    ctx.commit(|s| s.progress.advance(&exp, &plan));
+}
+
+/// Leaves an answered or skipped trial; the end of a practice round is recorded.
+pub fn finish_trial(ctx: &Ctx) {
+    // Only once per trial: a double click on Continue must not skip the next trial.
+    if !ctx.saved.with_untracked(|s| s.progress.done) {
+        return;
+    }
+    let (exp, plan) = (ctx.exp.clone(), ctx.plan.clone());
+    let outcome = ctx.saved.with_untracked(|s| {
+        s.progress
+            .round_outcome(&exp, &plan)
+            .map(|o| (o, s.progress.clone()))
+    });
+    match outcome {
+        Some((outcome, progress)) => {
+            let Stage::Practice { attempt, .. } = progress.stage else {
+                return;
+            };
+            let body = Body::PracticeRound {
+                attempt,
+                correct: progress.practice_correct,
+                answered: progress.practice_answered,
+                next: if outcome == RoundOutcome::Repeat {
+                    "repeat"
+                } else {
+                    "main"
+                }
+                .to_string(),
+            };
+            ctx.emit(body, |s| {
+                s.practice_rounds = attempt + 1;
+                s.progress.advance(&exp, &plan);
+            });
+        }
+        None => advance(ctx),
+    }
+}
+
+/// Records fullscreen changes during the session.
+fn watch_fullscreen(ctx: &Ctx) {
+    let ctx = ctx.clone();
+    let handle = window_event_listener(
+        leptos::ev::Custom::<leptos::ev::Event>::new("fullscreenchange"),
+        move |_| {
+            ctx.emit(
+                Body::Fullscreen {
+                    active: browser::is_fullscreen(),
+                },
+                |_| {},
+            );
+        },
+    );
+    on_cleanup(move || handle.remove());
+}

@@ -1,0 +1,320 @@
+//! One forced-choice trial, as in the paradigm: 3×3 min references left, 3×3 max
+//! references right, two queries in the centre with a row of confidence buttons each.
+//!
+//! Sequence: images loaded and decoded → inserted → the next animation frame's timestamp
+//! is the onset → buttons unlock after `initial_wait_ms` → a click (or number key) frames
+//! the chosen query black and locks the buttons → after `feedback_delay_ms` the frame
+//! turns green or red with "Correct!"/"Incorrect!" → after `feedback_duration_ms`
+//! Continue appears. The record is saved at the response, before any feedback.
+
+use exemplar_core::plan::{Phase, PlannedTrial};
+use exemplar_core::record::{Body, TrialRecord};
+use exemplar_core::score::{self, Stage};
+use leptos::html;
+use leptos::prelude::*;
+use std::time::Duration;
+
+use super::browser;
+use super::images;
+use super::pages::finish_trial;
+use super::session::Ctx;
+
+/// A trial page: loads the trial's images, then shows it (or skips it if they fail).
+#[component]
+pub fn TrialStage(ctx: Ctx, trial: PlannedTrial, index: u32, attempt: u32) -> impl IntoView {
+    let ready = RwSignal::new(false);
+    {
+        let (ctx, trial) = (ctx.clone(), trial.clone());
+        leptos::task::spawn_local(async move {
+            let failed =
+                images::load_all(&ctx.base, trial.images(), ctx.exp.loading.attempts).await;
+            if failed.is_empty() {
+                ready.try_set(true);
+                preload_next(&ctx);
+            } else {
+                ctx.emit(
+                    Body::TrialSkipped {
+                        phase: trial.phase,
+                        trial_index: index,
+                        attempt,
+                        unit_id: trial.unit.unit_id.clone(),
+                        batch: trial.unit.batch,
+                        failed_images: failed,
+                    },
+                    |s| s.progress.skip(),
+                );
+                finish_trial(&ctx);
+            }
+        });
+    }
+    move || {
+        if ready.get() {
+            view! { <TrialView ctx=ctx.clone() trial=trial.clone() index=index attempt=attempt/> }
+                .into_any()
+        } else {
+            view! { <main class="page"><p class="status" data-testid="loading">"Loading…"</p></main> }.into_any()
+        }
+    }
+}
+
+/// Loads the next trials of the session in the background.
+fn preload_next(ctx: &Ctx) {
+    let ahead = ctx.exp.loading.preload_ahead as usize;
+    let stage = ctx.saved.with_untracked(|s| s.progress.stage.clone());
+    let upcoming: Vec<String> = match stage {
+        Stage::Practice { attempt, index } => {
+            let round = &ctx.plan.practice[attempt as usize];
+            let rest = round.iter().skip(index as usize + 1);
+            // The first main trials follow the last practice trial.
+            rest.chain(ctx.plan.main.iter())
+                .take(ahead)
+                .flat_map(|t| t.images().map(String::from).collect::<Vec<_>>())
+                .collect()
+        }
+        Stage::Main { index } => ctx
+            .plan
+            .main
+            .iter()
+            .skip(index as usize + 1)
+            .take(ahead)
+            .flat_map(|t| t.images().map(String::from).collect::<Vec<_>>())
+            .collect(),
+        _ => Vec::new(),
+    };
+    if upcoming.is_empty() {
+        return;
+    }
+    let (base, attempts) = (ctx.base.to_string(), ctx.exp.loading.attempts);
+    leptos::task::spawn_local(async move {
+        images::load_all(&base, upcoming.iter().map(String::as_str), attempts).await;
+    });
+}
+
+#[derive(Clone, Copy, PartialEq)]
+enum Step {
+    /// Painted; buttons locked for the initial wait.
+    Waiting,
+    /// Buttons enabled.
+    Open,
+    /// Answered (upper?): black frame.
+    Chosen(bool),
+    /// Feedback shown (upper?, correct?).
+    Feedback(bool, bool),
+    /// Continue shown.
+    Done(bool, bool),
+}
+
+#[component]
+fn TrialView(ctx: Ctx, trial: PlannedTrial, index: u32, attempt: u32) -> impl IntoView {
+    let exp = ctx.exp.clone();
+    let levels = exp.confidence_levels;
+    let timing = exp.timing.clone();
+    let show_feedback = timing.feedback || trial.phase == Phase::Practice;
+    let step = RwSignal::new(Step::Waiting);
+    let inserted_at = StoredValue::new(browser::now());
+    let onset = StoredValue::new(f64::NAN);
+    let focus_losses = StoredValue::new(0u32);
+    let visibility_losses = StoredValue::new(0u32);
+    let continue_ref = NodeRef::<html::Button>::new();
+
+    // The onset is the frame that paints the inserted images; the wait starts there.
+    Effect::new(move |_| {
+        inserted_at.set_value(browser::now());
+        browser::next_frame(move |t| {
+            onset.set_value(t);
+            if let Some(p) = browser::window().performance() {
+                let _ = p.mark("exemplar:trial-painted");
+            }
+            set_timeout(
+                move || {
+                    if step.try_get_untracked() == Some(Step::Waiting) {
+                        step.try_set(Step::Open);
+                    }
+                },
+                Duration::from_millis(timing.initial_wait_ms as u64),
+            );
+        });
+    });
+
+    let respond = {
+        let (ctx, trial) = (ctx.clone(), trial.clone());
+        move |button: u32, input: &str, event_time: f64| {
+            if step.get_untracked() != Step::Open {
+                return;
+            }
+            let Some(answer) = score::answer(button, levels, trial.switched_queries) else {
+                return;
+            };
+            step.set(Step::Chosen(answer.upper));
+            let (w, h, dpr) = browser::window_size();
+            let mut record = TrialRecord::from_plan(&trial, index, attempt, &answer);
+            record.onset = onset.get_value();
+            record.rt = event_time - record.onset;
+            record.rt_dom = event_time - inserted_at.get_value();
+            record.input = input.to_string();
+            record.window_width = w;
+            record.window_height = h;
+            record.device_pixel_ratio = dpr;
+            record.focus_losses = focus_losses.get_value();
+            record.visibility_losses = visibility_losses.get_value();
+            record.fullscreen = browser::is_fullscreen();
+            let (phase, correct) = (trial.phase, answer.correct);
+            ctx.emit(Body::Trial(Box::new(record)), move |s| {
+                s.progress.answer(correct);
+                if phase != Phase::Practice {
+                    let now = browser::epoch_ms();
+                    s.main_first_response.get_or_insert(now);
+                    s.main_last_response = Some(now);
+                    if phase == Phase::Catch {
+                        s.catch_correct += correct as u32;
+                    }
+                }
+            });
+            let delay = Duration::from_millis(timing.feedback_delay_ms as u64);
+            let duration = if show_feedback {
+                Duration::from_millis(timing.feedback_duration_ms as u64)
+            } else {
+                Duration::ZERO
+            };
+            set_timeout(
+                move || {
+                    if show_feedback {
+                        step.try_set(Step::Feedback(answer.upper, correct));
+                    }
+                    set_timeout(
+                        move || {
+                            step.try_set(Step::Done(answer.upper, correct));
+                            if let Some(b) = continue_ref.get_untracked() {
+                                let _ = b.focus();
+                            }
+                        },
+                        duration,
+                    );
+                },
+                delay,
+            );
+        }
+    };
+
+    let keys = {
+        let respond = respond.clone();
+        window_event_listener(leptos::ev::keydown, move |e| {
+            if e.repeat() {
+                return;
+            }
+            if let Some(d) = e.key().chars().next().and_then(|c| c.to_digit(10)) {
+                if e.key().len() == 1 && d >= 1 && d <= 2 * levels as u32 {
+                    respond(d - 1, "key", e.time_stamp());
+                }
+            }
+        })
+    };
+    let blur = window_event_listener(leptos::ev::blur, move |_| {
+        focus_losses.update_value(|n| *n += 1)
+    });
+    let hidden = window_event_listener(leptos::ev::visibilitychange, move |_| {
+        if browser::window().document().is_some_and(|d| d.hidden()) {
+            visibility_losses.update_value(|n| *n += 1);
+        }
+    });
+    on_cleanup(move || {
+        keys.remove();
+        blur.remove();
+        hidden.remove();
+    });
+
+    let url = |p: &str| images::url(p).unwrap_or_default();
+    let grid = |side: &'static str, refs: &[String]| {
+        refs.iter()
+            .enumerate()
+            .map(|(i, p)| view! { <img src=url(p) alt=format!("{side} example {}", i + 1) width="224" height="224" draggable="false"/> })
+            .collect_view()
+    };
+    let query_class = move |upper: bool| {
+        move || match step.get() {
+            Step::Chosen(u) if u == upper => "query chosen",
+            Step::Feedback(u, c) | Step::Done(u, c) if u == upper => {
+                if c {
+                    "query correct"
+                } else {
+                    "query incorrect"
+                }
+            }
+            _ => "query",
+        }
+    };
+    let buttons = {
+        let respond = respond.clone();
+        move |upper: bool| {
+            let row = if upper { "upper" } else { "lower" };
+            let respond = respond.clone();
+            let buttons = (1..=levels as u32)
+                .map(|c| {
+                    let respond = respond.clone();
+                    let button = if upper { c - 1 } else { levels as u32 + c - 1 };
+                    view! {
+                        <button class="choice" data-testid=format!("choice-{row}-{c}")
+                            aria-label=format!("{} image, confidence {c} of {levels}", if upper { "Upper" } else { "Lower" })
+                            disabled=move || step.get() != Step::Open
+                            on:click=move |e| respond(button, "click", e.time_stamp())>{c.to_string()}</button>
+                    }
+                })
+                .collect_view();
+            view! {
+                <div class="choices" role="group" aria-label=format!("Choose the {row} image")>
+                    {buttons}
+                    <span class="confidence-hint" aria-hidden="true">"More Confident →"</span>
+                </div>
+            }
+        }
+    };
+    let continue_ctx = ctx.clone();
+    let main_block = trial.phase != Phase::Practice;
+    let total = ctx.plan.main.len();
+    let correct_count = Memo::new(move |_| ctx.saved.with(|s| s.progress.main_correct));
+    let phase = serde_json::to_value(trial.phase)
+        .ok()
+        .and_then(|v| v.as_str().map(String::from))
+        .unwrap_or_default();
+
+    view! {
+        <main class="trial" data-testid="trial" data-trial-index=index.to_string() data-phase=phase>
+            <header class="trial-header">
+                {main_block.then(|| view! {
+                    <span class="counter">"Correct Answers: "{move || correct_count.get()}</span>
+                    <progress data-testid="progress" max=total.to_string() value=(index + 1).to_string()
+                        aria-label=format!("Task {} of {total}", index + 1)></progress>
+                })}
+            </header>
+            <p class="prompt">"Which image at the center matches the Right Examples better?"</p>
+            <div class="board">
+                <section class="refs">
+                    <h2>"Left Examples"</h2>
+                    <div class="grid">{grid("Left", &trial.min_references)}</div>
+                </section>
+                <section class="center">
+                    <img class=query_class(true) data-testid="query-upper" src=url(trial.upper_query()) alt="Upper center image" width="224" height="224" draggable="false"/>
+                    {buttons(true)}
+                    <div class="outcome" aria-live="polite">
+                        {move || match step.get() {
+                            Step::Feedback(_, c) | Step::Done(_, c) => Some(view! {
+                                <p class=if c { "verdict correct" } else { "verdict incorrect" } data-testid="verdict">{if c { "Correct!" } else { "Incorrect!" }}</p>
+                            }),
+                            _ => None,
+                        }}
+                        <button class="primary" data-testid="continue" node_ref=continue_ref
+                            style:visibility=move || if matches!(step.get(), Step::Done(..)) { "visible" } else { "hidden" }
+                            disabled=move || !matches!(step.get(), Step::Done(..))
+                            on:click=move |_| finish_trial(&continue_ctx)>"Continue"</button>
+                    </div>
+                    {buttons(false)}
+                    <img class=query_class(false) data-testid="query-lower" src=url(trial.lower_query()) alt="Lower center image" width="224" height="224" draggable="false"/>
+                </section>
+                <section class="refs">
+                    <h2>"Right Examples"</h2>
+                    <div class="grid">{grid("Right", &trial.max_references)}</div>
+                </section>
+            </div>
+        </main>
+    }
+}
