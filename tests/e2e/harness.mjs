@@ -1,0 +1,188 @@
+// Shared pieces of the end-to-end tests: a real `exemplar serve` process, Debian's
+// Chromium driven by playwright-core, and helpers that play trials as a participant
+// would, while checking what is on screen against what the records say.
+import { spawn, execFileSync } from 'node:child_process';
+import { createHash } from 'node:crypto';
+import { readFileSync, readdirSync, statSync, mkdtempSync, writeFileSync, symlinkSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join, relative, resolve } from 'node:path';
+import { createRequire } from 'node:module';
+
+export const ROOT = resolve(import.meta.dirname, '../..');
+const require = createRequire(join(ROOT, '.tools/package.json'));
+const { chromium } = require('playwright-core');
+
+export const BIN = process.env.EXEMPLAR_BIN || join(ROOT, 'target/debug/exemplar');
+export const DIST = process.env.EXEMPLAR_DIST || join(ROOT, 'dist');
+export const DEMO = join(ROOT, 'demo');
+export const demoExperiment = () => JSON.parse(readFileSync(join(DEMO, 'experiment.json'), 'utf8'));
+
+/** Starts `exemplar serve` on a free (or given) port; resolves once it prints its URL. */
+export async function startServer({ port = 0, records, mounts = [], experiment = DEMO } = {}) {
+  records ??= join(mkdtempSync(join(tmpdir(), 'exemplar-e2e-')), 'responses.jsonl');
+  const args = ['serve', '--site', DIST, '--experiment', experiment, '--port', String(port), '--records', records];
+  for (const m of mounts) args.push('--mount', m);
+  const child = spawn(BIN, args, { stdio: ['ignore', 'pipe', 'pipe'] });
+  let stderr = '';
+  child.stderr.on('data', (d) => (stderr += d));
+  const url = await new Promise((ok, fail) => {
+    let out = '';
+    const timer = setTimeout(() => fail(new Error(`exemplar serve did not start: ${stderr}`)), 15000);
+    child.stdout.on('data', (d) => {
+      out += d;
+      const m = out.match(/at (http:\/\/[^ ]+\/)\n/);
+      if (m) { clearTimeout(timer); ok(m[1]); }
+    });
+    child.on('exit', (code) => { clearTimeout(timer); fail(new Error(`exemplar serve exited ${code}: ${stderr}`)); });
+  });
+  return {
+    url, records, child,
+    port: Number(new URL(url).port),
+    async storedRecords() {
+      const r = await fetch(new URL('records', url));
+      return r.json();
+    },
+    kill(signal = 'SIGKILL') {
+      return new Promise((ok) => { child.once('exit', ok); child.kill(signal); });
+    },
+  };
+}
+
+export const CHROMIUM_ARGS = [
+  '--no-sandbox', '--disable-gpu', '--disable-background-networking', '--disable-component-update',
+  '--disable-sync', '--no-first-run', '--disable-quic', '--disable-features=Translate,MediaRouter',
+];
+
+export async function launch() {
+  return chromium.launch({ executablePath: process.env.CHROMIUM || '/usr/bin/chromium', args: CHROMIUM_ARGS });
+}
+
+export async function newPage(browser) {
+  const context = await browser.newContext({ viewport: { width: 1280, height: 800 } });
+  const page = await context.newPage();
+  page.errors = [];
+  page.on('pageerror', (e) => page.errors.push(e.message));
+  return page;
+}
+
+/** sha256 of every stimulus file, as hash -> paths relative to the experiment folder. */
+export function stimulusHashes(dir = DEMO) {
+  const map = new Map();
+  const walk = (d) => {
+    for (const name of readdirSync(d)) {
+      const p = join(d, name);
+      if (statSync(p).isDirectory()) walk(p);
+      else if (name.endsWith('.png')) {
+        const h = createHash('sha256').update(readFileSync(p)).digest('hex');
+        map.set(h, [...(map.get(h) || []), relative(dir, p)]);
+      }
+    }
+  };
+  walk(join(dir, 'stimuli'));
+  return map;
+}
+
+/** sha256 of what an <img> on the page shows (its blob: bytes). */
+export async function shownHashes(page, selector) {
+  return page.$$eval(selector, async (imgs) => Promise.all(imgs.map(async (img) => {
+    const bytes = await (await fetch(img.src)).arrayBuffer();
+    const digest = await crypto.subtle.digest('SHA-256', bytes);
+    return [...new Uint8Array(digest)].map((b) => b.toString(16).padStart(2, '0')).join('');
+  })));
+}
+
+/** The stimulus path an image shows; fails if the bytes match no stimulus file. */
+export function pathOf(hashes, hash) {
+  const paths = hashes.get(hash);
+  if (!paths) throw new Error(`the page shows an image that is no stimulus (${hash})`);
+  return paths;
+}
+
+/** Walks welcome → consent → instructions (with a Back) → fullscreen → practice start. */
+export async function throughIntro(page, { instructions = 4 } = {}) {
+  await page.getByTestId('welcome-continue').click();
+  await page.getByTestId('consent-accept').click();
+  if (instructions > 1) {
+    await page.getByTestId('instructions-next').click();
+    await page.getByTestId('instructions-back').click();
+  }
+  for (let i = 0; i < instructions; i++) await page.getByTestId('instructions-next').click();
+  await page.getByTestId('fullscreen-continue').click();
+}
+
+/**
+ * Plays the trial on screen. `correct` decides the answer; `confidence` 1-3; `key`
+ * answers with the number keys instead of a click. `beforeContinue` runs after the
+ * response is given (for reload tests). Returns what was shown and done.
+ */
+export async function playTrial(page, hashes, { correct = true, confidence = 3, key = false, phase, index, beforeContinue } = {}) {
+  const trial = page.getByTestId('trial');
+  const sel = `[data-testid=trial]${index === undefined ? '' : `[data-trial-index="${index}"]`}${phase ? `[data-phase="${phase}"]` : ''}`;
+  await page.locator(sel).waitFor();
+  const shown = {
+    index: Number(await trial.getAttribute('data-trial-index')),
+    phase: await trial.getAttribute('data-phase'),
+  };
+  const [upper] = await shownHashes(page, '[data-testid=query-upper]');
+  const [lower] = await shownHashes(page, '[data-testid=query-lower]');
+  shown.upper = pathOf(hashes, upper);
+  shown.lower = pathOf(hashes, lower);
+  shown.left = (await shownHashes(page, '.refs:first-of-type .grid img')).map((h) => pathOf(hashes, h));
+  shown.right = (await shownHashes(page, '.refs:last-of-type .grid img')).map((h) => pathOf(hashes, h));
+  const upperIsMax = shown.upper.some((p) => p.endsWith('max_9.png'));
+  const lowerIsMax = shown.lower.some((p) => p.endsWith('max_9.png'));
+  if (upperIsMax === lowerIsMax) throw new Error(`cannot tell the queries apart: ${shown.upper} / ${shown.lower}`);
+  const row = upperIsMax === correct ? 'upper' : 'lower';
+  shown.row = row;
+  shown.chosen = row === 'upper' ? shown.upper : shown.lower;
+  shown.confidence = confidence;
+  // The buttons are locked for the initial wait.
+  shown.lockedAtStart = await page.getByTestId(`choice-${row}-${confidence}`).isDisabled();
+  if (key) {
+    await page.waitForFunction((s) => !document.querySelector(`[data-testid=${s}]`).disabled, `choice-${row}-${confidence}`);
+    await page.keyboard.press(String(row === 'upper' ? confidence : 3 + confidence));
+  } else {
+    await page.getByTestId(`choice-${row}-${confidence}`).click();
+  }
+  shown.input = key ? 'key' : 'click';
+  shown.verdict = await page.getByTestId('verdict').textContent({ timeout: 5000 }).catch(() => null);
+  if (shown.phase !== 'practice') {
+    shown.progress = await page.getByTestId('progress').getAttribute('value');
+    shown.counter = await page.locator('.counter').textContent();
+  }
+  if (beforeContinue) return { ...shown, ...(await beforeContinue()) };
+  await page.getByTestId('continue').click();
+  return shown;
+}
+
+/** A copy of the demo experiment, changed by `edit(json)`, in a temporary folder that
+ *  links to the demo's stimuli (optionally with some stimulus files missing). */
+export function variantExperiment(edit, { missing = [] } = {}) {
+  const dir = mkdtempSync(join(tmpdir(), 'exemplar-variant-'));
+  const json = demoExperiment();
+  edit?.(json);
+  writeFileSync(join(dir, 'experiment.json'), typeof json === 'string' ? json : JSON.stringify(json, null, 2));
+  if (missing.length === 0) {
+    symlinkSync(join(DEMO, 'stimuli'), join(dir, 'stimuli'));
+  } else {
+    execFileSync('cp', ['-r', join(DEMO, 'stimuli'), join(dir, 'stimuli')]);
+    for (const m of missing) rmSync(join(dir, m));
+  }
+  return dir;
+}
+
+/** `exemplar plan` for a participant: the native plan the browser must reproduce. */
+export function nativePlan(participant, dir = DEMO) {
+  return JSON.parse(execFileSync(BIN, ['plan', dir, '--participant', participant], { encoding: 'utf8' }));
+}
+
+/** Polls `f` until it returns a truthy value. */
+export async function eventually(f, { timeout = 20000, every = 200 } = {}) {
+  const end = Date.now() + timeout;
+  for (;;) {
+    const v = await f();
+    if (v) return v;
+    if (Date.now() > end) throw new Error('timed out waiting');
+    await new Promise((r) => setTimeout(r, every));
+  }
+}
