@@ -28,36 +28,32 @@ pub fn url(path: &str) -> Option<String> {
     CACHE.with(|c| c.borrow().get(path).map(|l| l.url.clone()))
 }
 
-/// Loads every image (relative to `base`); returns the ones that failed, with reasons.
-pub async fn load_all<'a>(
-    base: &str,
-    paths: impl IntoIterator<Item = &'a str>,
-    attempts: u32,
-) -> Vec<String> {
-    let mut failed = Vec::new();
-    for path in paths {
+/// Loads every image (relative to `base`), all at once; returns the ones that failed
+/// after `attempts` tries each, with the reason.
+pub async fn load_all<'a>(base: &str, paths: impl IntoIterator<Item = &'a str>, attempts: u32) -> Vec<String> {
+    let pending: Vec<&str> = paths.into_iter().filter(|p| url(p).is_none()).collect();
+    let results = futures::future::join_all(pending.iter().map(|path| load_with_retries(base, path, attempts))).await;
+    pending.iter().zip(results).filter_map(|(path, r)| r.err().map(|e| format!("{path}: {e}"))).collect()
+}
+
+async fn load_with_retries(base: &str, path: &str, attempts: u32) -> Result<(), String> {
+    let mut last_error = String::new();
+    for attempt in 0..attempts.max(1) {
+        if attempt > 0 {
+            sleep(250 * (1 << attempt.min(5))).await;
+        }
         if url(path).is_some() {
-            continue;
+            return Ok(()); // a concurrent preload got it meanwhile
         }
-        let mut last_error = String::new();
-        for attempt in 0..attempts.max(1) {
-            if attempt > 0 {
-                sleep(250 * (1 << attempt.min(5))).await;
+        match load_one(&format!("{base}{path}")).await {
+            Ok(loaded) => {
+                CACHE.with(|c| c.borrow_mut().insert(path.to_string(), loaded));
+                return Ok(());
             }
-            match load_one(&format!("{base}{path}")).await {
-                Ok(loaded) => {
-                    CACHE.with(|c| c.borrow_mut().insert(path.to_string(), loaded));
-                    last_error.clear();
-                    break;
-                }
-                Err(e) => last_error = e,
-            }
-        }
-        if !last_error.is_empty() {
-            failed.push(format!("{path}: {last_error}"));
+            Err(e) => last_error = e,
         }
     }
-    failed
+    Err(last_error)
 }
 
 async fn load_one(url: &str) -> Result<Loaded, String> {

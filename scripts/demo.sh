@@ -1,0 +1,13 @@
+#!/usr/bin/env bash
+# Sets up everything on a fresh machine, builds the client and serves the demo
+# experiment with a local records endpoint. Open the printed URL; Ctrl-C stops.
+# PORT=9000 ./scripts/demo.sh picks another port.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+./scripts/setup.sh
+export PATH="$HOME/.cargo/bin:$PWD/.tools/node_modules/.bin:$PATH"
+trunk build --release --offline
+cargo build -p exemplar-cli --quiet
+mkdir -p .run
+echo "Records are stored in .run/responses.jsonl. Add ?pid=YOURNAME to the URL to start a fresh session with a chosen id."
+exec target/debug/exemplar serve --site dist --experiment demo --records .run/responses.jsonl --port "${PORT:-8787}"

@@ -1,0 +1,33 @@
+#!/usr/bin/env bash
+# Every test of exemplar: formatting and lints, the native tests, the release build of
+# the client, the benchmark (prints figures), and the browser tests in headless Chromium
+# against a real `exemplar serve`. Installs what it needs first (scripts/setup.sh).
+set -euo pipefail
+cd "$(dirname "$0")/.."
+./scripts/setup.sh
+export PATH="$HOME/.cargo/bin:$PWD/.tools/node_modules/.bin:$PATH"
+
+step() { printf '\n\033[1m== %s\033[0m\n' "$*"; }
+
+step "format"
+cargo fmt --all -- --check
+
+step "lints (native crates, and the app for wasm32)"
+cargo clippy --workspace --all-targets --quiet -- -D warnings
+cargo clippy --target wasm32-unknown-unknown -p exemplar --quiet -- -D warnings
+
+step "native tests"
+cargo test --workspace
+
+step "client release build"
+trunk build --release --offline
+
+step "command line"
+cargo build -p exemplar-cli --quiet
+target/debug/exemplar validate demo
+
+step "benchmark (figures only; asserts nothing)"
+node tests/e2e/bench.mjs || echo "the benchmark did not finish (it is not a test; see above)"
+
+step "browser tests (headless Chromium, real exemplar serve)"
+node --test --test-concurrency=1 tests/e2e/
