@@ -30,10 +30,23 @@ pub fn url(path: &str) -> Option<String> {
 
 /// Loads every image (relative to `base`), all at once; returns the ones that failed
 /// after `attempts` tries each, with the reason.
-pub async fn load_all<'a>(base: &str, paths: impl IntoIterator<Item = &'a str>, attempts: u32) -> Vec<String> {
+pub async fn load_all<'a>(
+    base: &str,
+    paths: impl IntoIterator<Item = &'a str>,
+    attempts: u32,
+) -> Vec<String> {
     let pending: Vec<&str> = paths.into_iter().filter(|p| url(p).is_none()).collect();
-    let results = futures::future::join_all(pending.iter().map(|path| load_with_retries(base, path, attempts))).await;
-    pending.iter().zip(results).filter_map(|(path, r)| r.err().map(|e| format!("{path}: {e}"))).collect()
+    let results = futures::future::join_all(
+        pending
+            .iter()
+            .map(|path| load_with_retries(base, path, attempts)),
+    )
+    .await;
+    pending
+        .iter()
+        .zip(results)
+        .filter_map(|(path, r)| r.err().map(|e| format!("{path}: {e}")))
+        .collect()
 }
 
 async fn load_with_retries(base: &str, path: &str, attempts: u32) -> Result<(), String> {
