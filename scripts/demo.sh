@@ -9,5 +9,5 @@ export PATH="$HOME/.cargo/bin:$PWD/.tools/node_modules/.bin:$PATH"
 trunk build --release --offline
 cargo build -p exemplar-cli --quiet
 mkdir -p .run
-echo "Records are stored in .run/responses.jsonl. Add ?pid=YOURNAME to the URL to start a fresh session with a chosen id."
-exec target/debug/exemplar serve --site dist --experiment demo --records .run/responses.jsonl --port "${PORT:-8787}"
+echo "Records are stored in .run/responses.db (exemplar export --db .run/responses.db). Add ?pid=YOURNAME to the URL to start a fresh session with a chosen id."
+exec target/debug/exemplar serve --site dist --experiment demo --db .run/responses.db --port "${PORT:-8787}"

@@ -11,7 +11,7 @@ use std::collections::HashMap;
 use wasm_bindgen::JsCast;
 use wasm_bindgen_futures::JsFuture;
 
-use super::browser::sleep;
+use super::browser::{self, sleep};
 
 struct Loaded {
     url: String,
@@ -54,6 +54,11 @@ async fn load_with_retries(base: &str, path: &str, attempts: u32) -> Result<(), 
     for attempt in 0..attempts.max(1) {
         if attempt > 0 {
             sleep(250 * (1 << attempt.min(5))).await;
+        }
+        // Offline is not the image's fault: wait for the network instead of using up
+        // the attempts (and skipping the trial) during a short outage.
+        while !browser::window().navigator().on_line() {
+            super::delivery::sleep_or_wake(5_000).await;
         }
         if url(path).is_some() {
             return Ok(()); // a concurrent preload got it meanwhile

@@ -3,6 +3,7 @@
 //! scored by `exemplar-core`, records are built from the plan.
 
 mod browser;
+mod delivery;
 mod images;
 mod pages;
 mod session;
@@ -25,6 +26,8 @@ enum Load {
     /// The experiment could not be used: a title and the problems.
     Failed(String, Vec<String>),
     Ready(Ctx),
+    /// An MTurk worker previewing the HIT: the welcome page, and no session.
+    MturkPreview(String),
 }
 
 /// Mounts the app on the page.
@@ -51,6 +54,13 @@ fn App() -> impl IntoView {
         }
         .into_any(),
         Load::Ready(ctx) => view! { <pages::Session ctx=ctx/> }.into_any(),
+        Load::MturkPreview(html) => view! {
+            <main class="page" data-testid="mturk-preview">
+                <article class="text" inner_html=html></article>
+                <p class="status">"This is a preview. Please accept the HIT to start."</p>
+            </main>
+        }
+        .into_any(),
     }
     }
 }
@@ -90,6 +100,13 @@ async fn load_experiment() -> Load {
     if let Some(doc) = browser::window().document() {
         doc.set_title(&exp.title);
     }
+    if matches!(
+        exp.collect,
+        exemplar_core::experiment::Collect::Mturk { .. }
+    ) && browser::query_param("assignmentId").as_deref() == Some("ASSIGNMENT_ID_NOT_AVAILABLE")
+    {
+        return Load::MturkPreview(exemplar_core::markdown::render(&exp.pages.welcome, &base));
+    }
     let (ctx, resumed) = Ctx::open(exp, base);
     if resumed {
         ctx.emit(Body::SessionResumed(browser::environment()), |_| {});
@@ -100,6 +117,18 @@ async fn load_experiment() -> Load {
                 environment: browser::environment(),
                 seed,
                 query: browser::query_string(),
+                platform: [
+                    "PROLIFIC_PID",
+                    "STUDY_ID",
+                    "SESSION_ID",
+                    "workerId",
+                    "assignmentId",
+                    "hitId",
+                    "turkSubmitTo",
+                ]
+                .into_iter()
+                .filter_map(|k| browser::query_param(k).map(|v| (k.to_string(), v)))
+                .collect(),
             }),
             |_| {},
         );

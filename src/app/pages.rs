@@ -1,12 +1,14 @@
 //! The pages of a session around the trials: welcome, consent, instructions, fullscreen,
 //! practice and main introductions, feedback and the end page.
 
+use exemplar_core::experiment::Collect;
 use exemplar_core::markdown;
 use exemplar_core::record::Body;
 use exemplar_core::score::{RoundOutcome, Stage};
 use leptos::prelude::*;
 
 use super::browser;
+use super::delivery;
 use super::session::{Ctx, Delivery};
 use super::trial::TrialStage;
 
@@ -40,6 +42,22 @@ pub fn Session(ctx: Ctx) -> impl IntoView {
             </div>
         </Show>
         {move || page(ctx2.clone(), stage.get())}
+        <DeliveryNotice ctx=ctx.clone() stage=stage/>
+    }
+}
+
+/// A quiet line at the bottom while records wait for a failing endpoint (the end page
+/// says more). The answers are safe in the browser meanwhile.
+#[component]
+fn DeliveryNotice(ctx: Ctx, stage: Memo<Stage>) -> impl IntoView {
+    let delivery = ctx.delivery;
+    move || match delivery.get() {
+        Delivery::Failed(reason) if stage.get() != Stage::End => Some(view! {
+            <p class="delivery-notice" data-testid="delivery-warning" role="status">
+                {format!("Your latest answers are kept in this browser and will be sent when possible ({reason}).")}
+            </p>
+        }),
+        _ => None,
     }
 }
 
@@ -203,48 +221,122 @@ fn end(ctx: Ctx) -> AnyView {
     ctx.flush();
     let html = markdown::render(&ctx.exp.pages.end, &ctx.base);
     let code = ctx.exp.completion.code.clone();
-    let redirect = ctx
-        .exp
-        .completion
-        .redirect_url
-        .clone()
-        .map(|u| u.replace("{code}", code.as_deref().unwrap_or("")));
-    let saved = {
+    let offline_kind = matches!(ctx.exp.collect, Collect::Download {});
+    let status = {
         let ctx = ctx.clone();
-        Memo::new(move |_| ctx.pending() == 0)
-    };
-    Effect::new(move |done: Option<bool>| {
-        if saved.get() && done != Some(true) {
-            if let Some(url) = redirect.clone() {
-                let _ = browser::window().location().set_href(&url);
+        Memo::new(move |_| {
+            let (pending, rejected) = ctx.saved.with(|s| (s.outbox.len(), !s.rejected.is_empty()));
+            if offline_kind {
+                "download"
+            } else if pending > 0 {
+                "saving"
+            } else if rejected {
+                "rejected"
+            } else {
+                "saved"
             }
-            return true;
+        })
+    };
+    {
+        let ctx = ctx.clone();
+        Effect::new(move |handed_over: Option<bool>| {
+            if handed_over == Some(true) || status.get() != "saved" {
+                return handed_over.unwrap_or(false);
+            }
+            hand_over(&ctx);
+            true
+        });
+    }
+    let (delivery, offer) = (ctx.delivery, ctx.offer_download);
+    let download = {
+        let ctx = ctx.clone();
+        move |_| ctx.download_unsaved()
+    };
+    let download_button = move |why: &'static str| {
+        let download = download.clone();
+        view! {
+            <p class="text">{why}</p>
+            <button class="primary" data-testid="download-data" on:click=download>"Download your data file"</button>
         }
-        done.unwrap_or(false)
-    });
-    let delivery = ctx.delivery;
+    };
+    let pending = {
+        let ctx = ctx.clone();
+        move || ctx.pending()
+    };
+    let reason = {
+        let ctx = ctx.clone();
+        move || {
+            ctx.saved
+                .with(|s| s.rejected_reason.clone().unwrap_or_default())
+        }
+    };
     view! {
         <main class="page">
-            <div data-testid="end" data-status=move || if saved.get() { "saved" } else { "saving" } aria-live="polite">
-                {move || if saved.get() {
-                    view! {
-                        <article class="text" inner_html=html.clone()></article>
-                        {code.clone().map(|c| view! { <p class="code">"Your completion code: "<strong>{c}</strong></p> })}
-                    }.into_any()
-                } else {
-                    view! {
-                        <p class="status">{format!("Saving your responses… ({} left)", ctx.pending())}</p>
+            <div data-testid="end" data-status=move || status.get() aria-live="polite">
+                {move || {
+                    let (download_button, pending) = (download_button.clone(), pending.clone());
+                    match status.get() {
+                    "saving" => view! {
+                        <p class="status">{move || format!("Saving your responses… ({} left)", pending())}</p>
                         <p class="hint">"Please keep this page open."</p>
                         {move || match delivery.get() {
                             Delivery::Failed(e) => Some(view! { <p class="warning">{format!("Not saved yet: {e}. Retrying…")}</p> }),
                             _ => None,
                         }}
-                    }.into_any()
-                }}
+                        {move || offer.get().then(|| download_button(
+                            "The server cannot be reached right now. We keep trying while this page is open. \
+                             To be safe, please download your data file and send it to the researcher."))}
+                    }.into_any(),
+                    other => view! {
+                        <article class="text" inner_html=html.clone()></article>
+                        {code.clone().map(|c| view! { <p class="code">"Your completion code: "<strong>{c}</strong></p> })}
+                        {(other == "rejected").then(|| view! {
+                            <p class="warning">{format!("Some responses were refused by the server ({}).", reason())}</p>
+                        })}
+                        {(other != "saved").then(|| download_button(
+                            "Please download your data file and send it to the researcher, who will tell you how."))}
+                    }.into_any(),
+                }}}
             </div>
         </main>
     }
     .into_any()
+}
+
+/// Once every record is saved: hand the participant back to the platform.
+fn hand_over(ctx: &Ctx) {
+    let code = ctx.exp.completion.code.clone().unwrap_or_default();
+    let redirect = ctx
+        .exp
+        .completion
+        .redirect_url
+        .as_ref()
+        .map(|u| u.replace("{code}", &code));
+    let location = browser::window().location();
+    match &ctx.exp.collect {
+        Collect::Prolific { .. } => {
+            let url = redirect.unwrap_or_else(|| {
+                format!("https://app.prolific.com/submissions/complete?cc={code}")
+            });
+            let _ = location.set_href(&url);
+        }
+        Collect::Mturk { .. } => {
+            let to = browser::query_param("turkSubmitTo")
+                .unwrap_or_else(|| "https://www.mturk.com".into());
+            let assignment = browser::query_param("assignmentId").unwrap_or_default();
+            let session = ctx.saved.with_untracked(|s| s.session_id.clone());
+            delivery::submit_mturk(&to, &assignment, &session);
+        }
+        Collect::Jatos {} => {
+            // /publix/<study result>/<component>/… → /publix/<study result>/end
+            let _ = location.set_href(&browser::resolve_url("../end?successful=true"));
+        }
+        _ => {
+            if let Some(url) = redirect {
+                let _ = location.set_href(&url);
+            }
+        }
+    }
 }
 
 /// Goes to the next page.

@@ -8,12 +8,13 @@
 use std::sync::Arc;
 
 use exemplar_core::experiment::{Collect, Experiment};
-use exemplar_core::record::{Body, Envelope, Record, RECORD_FORMAT};
+use exemplar_core::record::{Body, Record, RECORD_FORMAT};
 use exemplar_core::{Plan, Progress};
 use leptos::prelude::*;
 use serde::{Deserialize, Serialize};
 
 use super::browser;
+use super::delivery::{self, SendError};
 
 /// Everything about a session that must survive a reload.
 #[derive(Clone, Debug, Serialize, Deserialize)]
@@ -36,6 +37,12 @@ pub struct Saved {
     pub catch_correct: u32,
     pub practice_rounds: u32,
     pub feedback_text: String,
+    /// Records the endpoint refused (4xx other than 408/429), with its reason: never
+    /// dropped; the end page offers them for download.
+    #[serde(default)]
+    pub rejected: Vec<Record>,
+    #[serde(default)]
+    pub rejected_reason: Option<String>,
 }
 
 /// Delivery state shown to the participant.
@@ -57,6 +64,10 @@ pub struct Ctx {
     key: Arc<str>,
     pub saved: RwSignal<Saved>,
     pub delivery: RwSignal<Delivery>,
+    /// When the current run of failed attempts began.
+    unreachable_since: RwSignal<Option<f64>>,
+    /// The endpoint has been unreachable past `delivery.download_after_ms`.
+    pub offer_download: RwSignal<bool>,
     flushing: RwSignal<bool>,
 }
 
@@ -83,6 +94,8 @@ impl Ctx {
             catch_correct: 0,
             practice_rounds: 0,
             feedback_text: String::new(),
+            rejected: Vec::new(),
+            rejected_reason: None,
         });
         let plan = Arc::new(Plan::for_participant(&exp, &participant_id));
         let ctx = Ctx {
@@ -92,8 +105,11 @@ impl Ctx {
             key: key.into(),
             saved: RwSignal::new(saved),
             delivery: RwSignal::new(Delivery::Idle),
+            unreachable_since: RwSignal::new(None),
+            offer_download: RwSignal::new(false),
             flushing: RwSignal::new(false),
         };
+        ctx.watch_connectivity();
         (ctx, resumed)
     }
 
@@ -135,38 +151,62 @@ impl Ctx {
         self.flush();
     }
 
-    /// Sends the outbox, oldest first, until it is empty; retries with backoff on failure.
+    /// Sends the outbox, oldest first, until it is empty. Transient failures are retried
+    /// with exponential backoff and jitter (or the server's `Retry-After`), without limit
+    /// while the page is open; refused records are kept aside, never dropped.
     pub fn flush(&self) {
-        if self.flushing.get_untracked() {
+        if self.flushing.get_untracked() || matches!(self.exp.collect, Collect::Download {}) {
             return;
         }
         self.flushing.set(true);
         let ctx = self.clone();
         leptos::task::spawn_local(async move {
             let mut failures = 0u32;
+            let batch_size = ctx.exp.delivery.batch_size.max(1) as usize;
             loop {
                 let batch: Vec<Record> = ctx
                     .saved
-                    .with_untracked(|s| s.outbox.iter().take(100).cloned().collect());
+                    .with_untracked(|s| s.outbox.iter().take(batch_size).cloned().collect());
                 if batch.is_empty() {
                     break;
                 }
                 ctx.delivery.set(Delivery::Sending);
-                match send(&ctx.exp.collect, batch.clone()).await {
+                let sent = |r: &Record| batch.iter().any(|b| b.record_id == r.record_id);
+                match delivery::send(&ctx.exp, &batch).await {
                     Ok(()) => {
                         failures = 0;
+                        ctx.unreachable_since.set(None);
+                        ctx.commit(|s| s.outbox.retain(|r| !sent(r)));
+                    }
+                    Err(SendError::Permanent(reason)) => {
                         ctx.commit(|s| {
-                            s.outbox
-                                .retain(|r| !batch.iter().any(|b| b.record_id == r.record_id))
+                            s.rejected
+                                .extend(s.outbox.iter().filter(|r| sent(r)).cloned());
+                            s.outbox.retain(|r| !sent(r));
+                            s.rejected_reason = Some(reason);
                         });
                     }
-                    Err(e) => {
+                    Err(SendError::Transient {
+                        reason,
+                        retry_after_ms,
+                    }) => {
                         failures += 1;
-                        ctx.delivery.set(Delivery::Failed(e));
-                        // Exponential backoff with jitter, capped at 30 s.
-                        let base = 1000u32.saturating_mul(1 << failures.min(5)).min(30_000);
-                        let jitter = (js_sys::Math::random() * base as f64 * 0.3) as u32;
-                        browser::sleep(base + jitter).await;
+                        let now = browser::epoch_ms();
+                        let since = ctx.unreachable_since.get_untracked().unwrap_or(now);
+                        ctx.unreachable_since.set(Some(since));
+                        let offer_at = ctx.exp.delivery.download_after_ms as f64;
+                        if now - since >= offer_at {
+                            ctx.offer_download.set(true);
+                        }
+                        ctx.delivery.set(Delivery::Failed(reason));
+                        let backoff = 1000u32.saturating_mul(1 << failures.min(4)).min(15_000);
+                        let jitter = (js_sys::Math::random() * backoff as f64 * 0.3) as u32;
+                        let mut wait = retry_after_ms.unwrap_or(backoff + jitter).min(60_000);
+                        if !ctx.offer_download.get_untracked() {
+                            // Wake up in time to offer the download when it is due.
+                            wait = wait.min((offer_at - (now - since)).max(250.0) as u32);
+                        }
+                        delivery::sleep_or_wake(wait).await;
                     }
                 }
             }
@@ -179,32 +219,46 @@ impl Ctx {
     pub fn pending(&self) -> usize {
         self.saved.with(|s| s.outbox.len())
     }
-}
 
-async fn send(collect: &Collect, records: Vec<Record>) -> Result<(), String> {
-    match collect {
-        Collect::None => Ok(()),
-        Collect::Http { url, headers } => {
-            let envelope = Envelope {
-                format: RECORD_FORMAT.to_string(),
-                records,
-            };
-            let mut request = gloo_net::http::Request::post(url);
-            for (name, value) in headers {
-                request = request.header(name, value);
+    /// The unsaved (and refused) records as a data file for the participant to send.
+    pub fn download_unsaved(&self) {
+        let (name, text) = self.saved.with_untracked(|s| {
+            let all: Vec<Record> = s.rejected.iter().chain(&s.outbox).cloned().collect();
+            (
+                format!(
+                    "exemplar-{}-{}-{}.jsonl",
+                    self.exp.id, s.participant_id, s.session_id
+                ),
+                delivery::jsonl(&all),
+            )
+        });
+        delivery::download(&name, &text);
+    }
+
+    /// Resumes sending as soon as the browser is back online, and hands the outbox to the
+    /// browser when the page goes away.
+    fn watch_connectivity(&self) {
+        let ctx = self.clone();
+        let online = window_event_listener(leptos::ev::online, move |_| {
+            delivery::wake();
+            ctx.flush();
+        });
+        let ctx = self.clone();
+        let exit = move || {
+            let records = ctx.saved.with_untracked(|s| s.outbox.clone());
+            if !records.is_empty() {
+                delivery::send_on_exit(&ctx.exp.collect, &records);
             }
-            let response = request
-                .json(&envelope)
-                .map_err(|e| e.to_string())?
-                .send()
-                .await
-                .map_err(|e| format!("the endpoint is not reachable ({e})"))?;
-            if response.ok() {
-                Ok(())
-            } else {
-                Err(format!("the endpoint answered HTTP {}", response.status()))
+        };
+        let exit2 = exit.clone();
+        let hide = window_event_listener(leptos::ev::pagehide, move |_| exit());
+        let hidden = window_event_listener(leptos::ev::visibilitychange, move |_| {
+            if browser::window().document().is_some_and(|d| d.hidden()) {
+                exit2();
             }
-        }
+        });
+        // These live as long as the page.
+        std::mem::forget((online, hide, hidden));
     }
 }
 

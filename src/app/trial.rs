@@ -121,7 +121,9 @@ fn TrialView(ctx: Ctx, trial: PlannedTrial, index: u32, attempt: u32) -> impl In
     Effect::new(move |_| {
         inserted_at.set_value(browser::now());
         browser::next_frame(move |t| {
-            onset.set_value(t);
+            // A frame's timestamp is when the frame began, which can be just before the
+            // images were inserted into it; they cannot be painted before insertion.
+            onset.set_value(t.max(inserted_at.get_value()));
             if let Some(p) = browser::window().performance() {
                 let _ = p.mark("exemplar:trial-painted");
             }

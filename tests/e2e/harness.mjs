@@ -3,7 +3,8 @@
 // would, while checking what is on screen against what the records say.
 import { spawn, execFileSync } from 'node:child_process';
 import { createHash } from 'node:crypto';
-import { readFileSync, readdirSync, statSync, mkdtempSync, writeFileSync, symlinkSync, rmSync } from 'node:fs';
+import { readFileSync, readdirSync, statSync, mkdtempSync, mkdirSync, writeFileSync, symlinkSync, rmSync } from 'node:fs';
+import http from 'node:http';
 import { tmpdir } from 'node:os';
 import { join, relative, resolve } from 'node:path';
 import { createRequire } from 'node:module';
@@ -18,9 +19,9 @@ export const DEMO = join(ROOT, 'demo');
 export const demoExperiment = () => JSON.parse(readFileSync(join(DEMO, 'experiment.json'), 'utf8'));
 
 /** Starts `exemplar serve` on a free (or given) port; resolves once it prints its URL. */
-export async function startServer({ port = 0, records, mounts = [], experiment = DEMO } = {}) {
-  records ??= join(mkdtempSync(join(tmpdir(), 'exemplar-e2e-')), 'responses.jsonl');
-  const args = ['serve', '--site', DIST, '--experiment', experiment, '--port', String(port), '--records', records];
+export async function startServer({ port = 0, db, mounts = [], experiment = DEMO, args: extra = [] } = {}) {
+  db ??= join(mkdtempSync(join(tmpdir(), 'exemplar-e2e-')), 'responses.db');
+  const args = ['serve', '--site', DIST, '--experiment', experiment, '--port', String(port), '--db', db, ...extra];
   for (const m of mounts) args.push('--mount', m);
   const child = spawn(BIN, args, { stdio: ['ignore', 'pipe', 'pipe'] });
   let stderr = '';
@@ -36,7 +37,7 @@ export async function startServer({ port = 0, records, mounts = [], experiment =
     child.on('exit', (code) => { clearTimeout(timer); fail(new Error(`exemplar serve exited ${code}: ${stderr}`)); });
   });
   return {
-    url, records, child,
+    url, db, child,
     port: Number(new URL(url).port),
     async storedRecords() {
       const r = await fetch(new URL('records', url));
@@ -155,10 +156,11 @@ export async function playTrial(page, hashes, { correct = true, confidence = 3, 
   return shown;
 }
 
-/** A copy of the demo experiment, changed by `edit(json)`, in a temporary folder that
- *  links to the demo's stimuli (optionally with some stimulus files missing). */
-export function variantExperiment(edit, { missing = [] } = {}) {
-  const dir = mkdtempSync(join(tmpdir(), 'exemplar-variant-'));
+/** A copy of the demo experiment, changed by `edit(json)`, in a temporary folder (or
+ *  `root/name`) that links to the demo's stimuli (optionally with some files missing). */
+export function variantExperiment(edit, { missing = [], root, name } = {}) {
+  const dir = root ? join(root, name) : mkdtempSync(join(tmpdir(), 'exemplar-variant-'));
+  mkdirSync(dir, { recursive: true });
   const json = demoExperiment();
   edit?.(json);
   writeFileSync(join(dir, 'experiment.json'), typeof json === 'string' ? json : JSON.stringify(json, null, 2));
@@ -185,4 +187,66 @@ export async function eventually(f, { timeout = 20000, every = 200 } = {}) {
     if (Date.now() > end) throw new Error('timed out waiting');
     await new Promise((r) => setTimeout(r, every));
   }
+}
+
+function spawnUntilUrl(args, what) {
+  const child = spawn(BIN, args, { stdio: ['ignore', 'pipe', 'pipe'] });
+  let stderr = '';
+  child.stderr.on('data', (d) => (stderr += d));
+  return new Promise((ok, fail) => {
+    let out = '';
+    const timer = setTimeout(() => fail(new Error(`${what} did not start: ${stderr}`)), 15000);
+    child.stdout.on('data', (d) => {
+      out += d;
+      const m = out.match(/(http:\/\/[0-9.:]+\/)/);
+      if (m) { clearTimeout(timer); ok({ child, url: m[1] }); }
+    });
+    child.on('exit', (code) => { clearTimeout(timer); fail(new Error(`${what} exited ${code}: ${stderr}`)); });
+  });
+}
+
+/** Starts the reference collector alone (`exemplar collect`), on a free or given port. */
+export async function startCollector({ port = 0, db } = {}) {
+  db ??= join(mkdtempSync(join(tmpdir(), 'exemplar-collector-')), 'responses.db');
+  const { child, url } = await spawnUntilUrl(['collect', '--port', String(port), '--db', db], 'exemplar collect');
+  return {
+    url, db, child, port: Number(new URL(url).port),
+    async storedRecords() { return (await fetch(new URL('records', url))).json(); },
+    kill(signal = 'SIGKILL') { return new Promise((ok) => { child.once('exit', ok); child.kill(signal); }); },
+  };
+}
+
+/** A proxy in front of `target` that breaks on purpose: of every three POSTs, one is
+ *  forwarded, one is answered 500 or 503 without forwarding, and one is forwarded but its
+ *  answer held back `stallMs` (past the client's timeout: stored, but not acknowledged). */
+export async function startFaultyProxy(target, { stallMs }) {
+  const counts = { forwarded: 0, failed: 0, stalled: 0 };
+  let n = 0;
+  const server = http.createServer(async (req, res) => {
+    const chunks = [];
+    for await (const c of req) chunks.push(c);
+    const body = Buffer.concat(chunks);
+    const cors = {
+      'access-control-allow-origin': req.headers.origin || '*',
+      'access-control-allow-headers': 'content-type, authorization',
+      'access-control-allow-methods': 'GET, POST, OPTIONS',
+    };
+    if (req.method === 'OPTIONS') { res.writeHead(204, cors); res.end(); return; }
+    const kind = req.method === 'POST' ? n++ % 3 : 0;
+    if (kind === 1) {
+      counts.failed++;
+      res.writeHead(counts.failed % 2 ? 500 : 503, { ...cors, 'content-type': 'application/json' });
+      res.end('{"error":"injected failure"}');
+      return;
+    }
+    const upstream = await fetch(new URL(req.url, target), {
+      method: req.method, body: req.method === 'POST' ? body : undefined,
+      headers: { 'content-type': req.headers['content-type'] || 'application/json' },
+    });
+    const text = await upstream.text();
+    if (kind === 2) { counts.stalled++; await new Promise((r) => setTimeout(r, stallMs)); } else counts.forwarded++;
+    if (!res.destroyed) { res.writeHead(upstream.status, { ...cors, 'content-type': 'application/json' }); res.end(text); }
+  });
+  await new Promise((ok) => server.listen(0, '127.0.0.1', ok));
+  return { url: `http://127.0.0.1:${server.address().port}/`, counts, close: () => new Promise((ok) => { server.closeAllConnections(); server.close(ok); }) };
 }

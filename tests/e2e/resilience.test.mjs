@@ -74,30 +74,36 @@ async function playTrialShown(page) {
   };
 }
 
-test('the endpoint dies before the last records; they arrive once it is back', async () => {
+test('the endpoint dies before the last trial; the records arrive once it is back', async () => {
   const pid = 'e2e-down-1';
-  const records = server.records;
+  const db = server.db;
   const page = await newPage(browser);
   await page.goto(`${server.url}?experiment=short/experiment.json&pid=${pid}`);
   await throughIntro(page);
   await page.getByTestId('practice-start').click();
   await playTrial(page, hashes, { phase: 'practice', index: 0 });
   await page.getByTestId('main-start').click();
-  for (let i = 0; i < 4; i++) await playTrial(page, hashes, { index: i });
-  await page.getByTestId('feedback-text').waitFor();
+  for (let i = 0; i < 3; i++) await playTrial(page, hashes, { index: i });
 
   const port = server.port;
   await server.kill('SIGKILL');
+  await playTrial(page, hashes, { index: 3, beforeContinue: async () => {
+    await page.getByTestId('delivery-warning').waitFor({ timeout: 10000 });
+    await page.getByTestId('continue').click();
+    return {};
+  } });
   await page.getByTestId('feedback-submit').click();
   const end = page.getByTestId('end');
   await eventually(async () => /Not saved yet/.test(await end.textContent()));
   assert.equal(await end.getAttribute('data-status'), 'saving');
   assert.doesNotMatch(await end.textContent(), /EXDEMO/, 'no completion code before the records are safe');
 
-  server = await startServer({ port, records, mounts });
+  server = await startServer({ port, db, mounts });
   await eventually(async () => (await end.getAttribute('data-status')) === 'saved', { timeout: 60000 });
+  assert.match(await end.textContent(), /EXDEMO-7F3K/);
   const stored = await recordsOf(pid);
-  assert.deepEqual(stored.map((r) => r.seq), stored.map((_, i) => i));
+  assert.deepEqual(stored.map((r) => r.seq), stored.map((_, i) => i), 'every record once, none lost');
+  assert.equal(stored.filter((r) => r.type === 'trial').length, 5);
   assert.deepEqual(stored.slice(-2).map((r) => r.type), ['feedback', 'session_completed']);
 });
 

@@ -4,9 +4,13 @@
 //!   one port (the demo, pilots, and the end-to-end tests).
 //! - `exemplar validate DIR`: every problem of an experiment at once.
 //! - `exemplar plan DIR --participant ID`: the session plan that participant gets.
+//! - `exemplar collect`: the reference collector alone (records into SQLite).
+//! - `exemplar export --db FILE`: stored records as CSV (original column names) or JSONL.
+//! - `exemplar activations --model M.onnx --layer T --channel C IMAGE...`: a unit's
+//!   activations, computed by the same engine as the browser.
 //! - `exemplar schema --out DIR`: writes the JSON Schemas of the experiment and records.
 
-mod serve;
+use exemplar_cli::{collector, export, serve};
 
 use std::path::PathBuf;
 use std::process::ExitCode;
@@ -29,6 +33,63 @@ struct Cli {
 enum Command {
     /// Serve the built client, an experiment and a records endpoint on one local port.
     Serve(serve::Options),
+    /// Run the reference collector: POST /records into SQLite, exactly once per record id.
+    Collect {
+        /// Address to listen on.
+        #[arg(long, default_value = "127.0.0.1")]
+        host: String,
+        /// Port (0 picks a free one).
+        #[arg(long, default_value_t = 8787)]
+        port: u16,
+        #[command(flatten)]
+        collector: collector::CollectorOptions,
+    },
+    /// Write the stored records as CSV (trials, original column names) or JSON Lines (all).
+    Export {
+        /// The collector's database.
+        #[arg(long, default_value = "responses.db")]
+        db: PathBuf,
+        /// csv or jsonl.
+        #[arg(long, default_value = "csv", value_parser = ["csv", "jsonl"])]
+        format: String,
+        /// Output file (default: standard output).
+        #[arg(long)]
+        out: Option<PathBuf>,
+    },
+    /// Print a unit's activation for each image: one JSON object per image and channel.
+    Activations {
+        /// The ONNX model.
+        #[arg(long)]
+        model: PathBuf,
+        /// The target tensor's name in the graph.
+        #[arg(long)]
+        layer: String,
+        /// A channel of the target (repeatable).
+        #[arg(long = "channel", required = true)]
+        channels: Vec<usize>,
+        /// Preprocessing preset: imagenet (resize 256, crop 224, ImageNet mean/std) or
+        /// inception (pixel × 255 − 117).
+        #[arg(long, default_value = "imagenet")]
+        preset: String,
+        /// Resize the shorter side to N pixels (0: no resize).
+        #[arg(long)]
+        resize: Option<u32>,
+        /// Centre crop to N×N (0: no crop).
+        #[arg(long)]
+        crop: Option<u32>,
+        /// Per-channel mean of 0..1 pixel values, as r,g,b.
+        #[arg(long, value_delimiter = ',')]
+        mean: Option<Vec<f32>>,
+        /// Per-channel standard deviation, as r,g,b.
+        #[arg(long, value_delimiter = ',')]
+        std: Option<Vec<f32>>,
+        /// gpu (WGSL compute shaders through wgpu) or cpu (the plain-Rust reference).
+        #[arg(long, default_value = "gpu")]
+        backend: String,
+        /// The images (PNG or JPEG).
+        #[arg(required = true)]
+        images: Vec<PathBuf>,
+    },
     /// Check an experiment folder and list every problem.
     Validate {
         /// The experiment folder (or its experiment.json).
@@ -53,13 +114,89 @@ enum Command {
 fn main() -> ExitCode {
     let cli = Cli::parse();
     match cli.command {
-        Command::Serve(opts) => match serve::run(opts) {
-            Ok(()) => ExitCode::SUCCESS,
-            Err(e) => {
-                eprintln!("exemplar serve: {e}");
-                ExitCode::FAILURE
-            }
-        },
+        Command::Serve(opts) => report("exemplar serve", serve::run(opts)),
+        Command::Collect {
+            host,
+            port,
+            collector: opts,
+        } => {
+            let result = collector::Db::open(&opts.db).and_then(|db| {
+                let stored = db.count();
+                let path = opts.db.display().to_string();
+                collector::serve_forever(collector::router(db, &opts), &host, port, |addr| {
+                    println!("exemplar: collecting at http://{addr}/records into {path} ({stored} already stored)");
+                })
+            });
+            report("exemplar collect", result)
+        }
+        Command::Export { db, format, out } => {
+            let result = collector::Db::open(&db)
+                .and_then(|db| db.all())
+                .and_then(|records| {
+                    let mut sink: Box<dyn std::io::Write> = match &out {
+                        Some(path) => Box::new(std::io::BufWriter::new(
+                            std::fs::File::create(path)
+                                .map_err(|e| format!("{}: {e}", path.display()))?,
+                        )),
+                        None => Box::new(std::io::stdout().lock()),
+                    };
+                    let written = if format == "csv" {
+                        export::csv(&records, &mut sink)
+                    } else {
+                        export::jsonl(&records, &mut sink)
+                    };
+                    written
+                        .and_then(|_| sink.flush())
+                        .map_err(|e| e.to_string())
+                });
+            report("exemplar export", result)
+        }
+        Command::Activations {
+            model,
+            layer,
+            channels,
+            preset,
+            resize,
+            crop,
+            mean,
+            std,
+            backend,
+            images,
+        } => {
+            let result = (|| -> Result<(), String> {
+                let mut pre =
+                    exemplar_engine::Preprocess::preset(&preset).map_err(|e| e.to_string())?;
+                if let Some(n) = resize {
+                    pre.resize = (n > 0).then_some(n);
+                }
+                if let Some(n) = crop {
+                    pre.crop = (n > 0).then_some(n);
+                }
+                let rgb = |name: &str, v: Vec<f32>| -> Result<[f32; 3], String> {
+                    <[f32; 3]>::try_from(v.as_slice())
+                        .map_err(|_| format!("--{name} needs three values r,g,b, got {}", v.len()))
+                };
+                if let Some(m) = mean {
+                    pre.mean = rgb("mean", m)?;
+                }
+                if let Some(s) = std {
+                    pre.std = rgb("std", s)?;
+                }
+                let backend: exemplar_engine::Backend = backend
+                    .parse()
+                    .map_err(|e: exemplar_engine::EngineError| e.to_string())?;
+                let paths: Vec<&std::path::Path> = images.iter().map(PathBuf::as_path).collect();
+                let rows = exemplar_engine::activations_json(
+                    &model, &layer, &channels, &pre, backend, &paths,
+                )
+                .map_err(|e| e.to_string())?;
+                for row in rows {
+                    println!("{row}");
+                }
+                Ok(())
+            })();
+            report("exemplar activations", result)
+        }
         Command::Validate { dir } => match Experiment::load_dir(&dir) {
             Ok(exp) => {
                 let files = exp.stimulus_files().len();
@@ -112,5 +249,24 @@ fn main() -> ExitCode {
                 }
             }
         }
+    }
+}
+
+fn report(what: &str, result: Result<(), String>) -> ExitCode {
+    match result {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("{what}: {e}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn command_line_is_well_formed() {
+        use clap::CommandFactory;
+        super::Cli::command().debug_assert();
     }
 }

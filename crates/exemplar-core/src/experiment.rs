@@ -57,6 +57,9 @@ pub struct Experiment {
     /// Where the records go.
     #[serde(default)]
     pub collect: Collect,
+    /// Timeouts, batching and the download fallback of record delivery.
+    #[serde(default)]
+    pub delivery: Delivery,
     /// What the end page shows or where it sends the participant.
     #[serde(default)]
     pub completion: Completion,
@@ -266,21 +269,91 @@ impl Default for Loading {
     }
 }
 
-/// The collection endpoint.
+/// Where the records go (`kind` picks the adapter). See the README's "Collecting data".
 #[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize, JsonSchema)]
 #[serde(tag = "kind", rename_all = "snake_case", deny_unknown_fields)]
 pub enum Collect {
-    /// Records are POSTed as a JSON envelope to `url` (relative to the page, or absolute).
+    /// Records are POSTed as a JSON envelope (`docs/data.md`) to `url`.
     Http {
-        /// The endpoint.
+        /// The endpoint (relative to the page, or absolute).
         url: String,
         /// Extra request headers, for example `Authorization`.
         #[serde(default)]
         headers: BTreeMap<String, String>,
     },
+    /// Run as a JATOS component: each batch is appended to the component's result data
+    /// (one JSON record per line), and the study is ended once all are saved.
+    Jatos {},
+    /// DataPipe (pipe.jspsych.org): each batch becomes one file on the OSF.
+    Datapipe {
+        /// The DataPipe experiment id.
+        experiment_id: String,
+        /// The DataPipe endpoint.
+        #[serde(default = "default_datapipe_url")]
+        url: String,
+    },
+    /// Amazon Mechanical Turk ExternalQuestion: records go to `url` as with `http`; the
+    /// assignment is submitted to MTurk once they are all saved.
+    Mturk {
+        /// The records endpoint.
+        url: String,
+        /// Extra request headers.
+        #[serde(default)]
+        headers: BTreeMap<String, String>,
+    },
+    /// Prolific: records go to `url` as with `http`; once all are saved the participant is
+    /// sent to Prolific's completion URL with `completion.code`.
+    Prolific {
+        /// The records endpoint.
+        url: String,
+        /// Extra request headers.
+        #[serde(default)]
+        headers: BTreeMap<String, String>,
+    },
+    /// No server: the end page offers the data file for download.
+    Download {},
     /// Nothing leaves the browser (dry runs).
     #[default]
     None,
+}
+
+fn default_datapipe_url() -> String {
+    "https://pipe.jspsych.org/api/data/".into()
+}
+
+impl Collect {
+    /// The JSON-envelope endpoint and its headers, for the kinds that post to one.
+    pub fn endpoint(&self) -> Option<(&str, &BTreeMap<String, String>)> {
+        match self {
+            Collect::Http { url, headers }
+            | Collect::Mturk { url, headers }
+            | Collect::Prolific { url, headers } => Some((url, headers)),
+            _ => None,
+        }
+    }
+}
+
+/// How records are delivered.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields, default)]
+pub struct Delivery {
+    /// A request not answered in this time is abandoned and retried.
+    pub timeout_ms: u32,
+    /// Records per request.
+    pub batch_size: u32,
+    /// While the endpoint has been unreachable this long, the end page offers the
+    /// participant a download of the unsaved records (and keeps retrying).
+    pub download_after_ms: u32,
+}
+
+impl Default for Delivery {
+    fn default() -> Self {
+        Delivery {
+            timeout_ms: 10_000,
+            batch_size: 50,
+            download_after_ms: 60_000,
+        }
+    }
 }
 
 /// The end of a session.

@@ -140,6 +140,10 @@ pub struct SessionStarted {
     pub seed: String,
     /// The page URL's query string.
     pub query: String,
+    /// The recruitment platform's parameters found in the URL (`PROLIFIC_PID`,
+    /// `STUDY_ID`, `SESSION_ID`, `workerId`, `assignmentId`, `hitId`, `turkSubmitTo`).
+    #[serde(default)]
+    pub platform: std::collections::BTreeMap<String, String>,
 }
 
 /// One answered trial.

@@ -251,7 +251,7 @@ impl Experiment {
             ));
         }
 
-        if let Collect::Http { url, headers } = &self.collect {
+        if let Some((url, headers)) = self.collect.endpoint() {
             if url.trim().is_empty() {
                 p.push(Problem::new("collect.url", "must not be empty"));
             }
@@ -267,6 +267,30 @@ impl Experiment {
                     ));
                 }
             }
+        }
+        match &self.collect {
+            Collect::Prolific { .. } if self.completion.code.is_none() => {
+                p.push(Problem::new(
+                    "completion.code",
+                    "is required with collect.kind \"prolific\" (Prolific's completion code)",
+                ));
+            }
+            Collect::Datapipe { experiment_id, .. } if experiment_id.trim().is_empty() => {
+                p.push(Problem::new(
+                    "collect.experiment_id",
+                    "must not be empty (the id DataPipe shows for the experiment)",
+                ));
+            }
+            _ => {}
+        }
+        if self.delivery.timeout_ms < 500 {
+            p.push(Problem::new(
+                "delivery.timeout_ms",
+                format!("must be at least 500, got {}", self.delivery.timeout_ms),
+            ));
+        }
+        if self.delivery.batch_size == 0 {
+            p.push(Problem::new("delivery.batch_size", "must be at least 1"));
         }
         if let Some(url) = &self.completion.redirect_url {
             if !(url.starts_with("https://") || url.starts_with("http://")) {
@@ -366,6 +390,9 @@ fn check_types(value: &Value, problems: &mut Vec<Problem>) {
             }
             "completion" => {
                 part::<Completion>(v, key, problems);
+            }
+            "delivery" => {
+                part::<Delivery>(v, key, problems);
             }
             other => problems.push(Problem::new(
                 other,

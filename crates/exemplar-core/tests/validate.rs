@@ -113,7 +113,7 @@ fn bad_enum_value() {
     assert_problem(
         &v,
         "collect.kind",
-        "unknown variant `ftp`, expected `http` or `none`",
+        "unknown variant `ftp`, expected one of `http`, `jatos`, `datapipe`, `mturk`, `prolific`, `download`, `none`",
     );
 }
 
@@ -223,4 +223,44 @@ fn missing_stimulus_file_names_the_batch_and_file() {
         &"units[3].batches[1].references: file not found: stimuli/nowhere/max_9.png".to_string()
     ));
     std::fs::remove_dir_all(&dir).unwrap();
+}
+
+#[test]
+fn adapters_need_what_they_use() {
+    let mut v = demo();
+    v["collect"] = json!({"kind": "prolific", "url": "https://lab.example/records"});
+    v["completion"] = json!({});
+    assert_problem(
+        &v,
+        "completion.code",
+        "is required with collect.kind \"prolific\"",
+    );
+    let mut v = demo();
+    v["collect"] = json!({"kind": "datapipe", "experiment_id": " "});
+    assert_problem(&v, "collect.experiment_id", "must not be empty");
+    let mut v = demo();
+    v["collect"] = json!({"kind": "mturk"});
+    assert_problem(&v, "collect", "missing field `url`");
+    let mut v = demo();
+    v["collect"] = json!({"kind": "jatos", "url": "x"});
+    assert_problem(&v, "collect", "unknown field `url`, there are no fields");
+    for ok in [
+        json!({"kind": "jatos"}),
+        json!({"kind": "download"}),
+        json!({"kind": "datapipe", "experiment_id": "AbC123"}),
+    ] {
+        let mut v = demo();
+        v["collect"] = ok.clone();
+        assert!(problems(&v).is_empty(), "{ok}: {:?}", problems(&v));
+    }
+}
+
+#[test]
+fn delivery_settings_out_of_range() {
+    let mut v = demo();
+    v["delivery"] = json!({"timeout_ms": 100, "batch_size": 0});
+    assert_problem(&v, "delivery.timeout_ms", "must be at least 500, got 100");
+    assert_problem(&v, "delivery.batch_size", "must be at least 1");
+    v["delivery"] = json!({"timeout": 3});
+    assert_problem(&v, "delivery.timeout", "unknown field `timeout`");
 }

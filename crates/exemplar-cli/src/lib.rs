@@ -1,0 +1,7 @@
+//! The library behind the `exemplar` command line: the reference collector
+//! ([`collector`]), the local server ([`serve`]) and data export ([`export`]). The binary
+//! (`src/main.rs`) parses arguments and calls into these.
+
+pub mod collector;
+pub mod export;
+pub mod serve;

@@ -1,0 +1,387 @@
+//! The CPU backend: a straightforward implementation of every operator, written for
+//! clarity. It is the reference the GPU kernels are tested against and the fallback
+//! where no GPU is available.
+
+use std::collections::HashMap;
+
+use crate::graph::{concat_axis, gemm_dims, matmul_dims, Geom, Graph, Node, Op};
+use crate::tensor::{broadcast_shape, broadcast_strides, strides};
+use crate::{EngineError, Result, Tensor};
+
+/// Runs the graph on `input` and returns the target tensor.
+pub(crate) fn run(graph: &Graph, input: &Tensor) -> Result<Tensor> {
+    // Validates shapes once, with messages that name the node.
+    graph.shapes(&input.shape)?;
+    let mut last_use: HashMap<&str, usize> = HashMap::new();
+    for (i, n) in graph.nodes.iter().enumerate() {
+        for x in &n.inputs {
+            last_use.insert(x.as_str(), i);
+        }
+    }
+    let mut values: HashMap<&str, Tensor> = HashMap::new();
+    values.insert(graph.input.as_str(), input.clone());
+    for (i, n) in graph.nodes.iter().enumerate() {
+        let ins: Vec<&Tensor> = n
+            .inputs
+            .iter()
+            .map(|x| {
+                values
+                    .get(x.as_str())
+                    .or_else(|| graph.consts.get(x))
+                    .ok_or_else(|| EngineError::Model(format!("tensor '{x}' is missing")))
+            })
+            .collect::<Result<_>>()?;
+        let out = node(n, &ins)?;
+        values.insert(n.output.as_str(), out);
+        values.retain(|k, _| *k == graph.target || last_use.get(k).is_none_or(|&l| l > i));
+    }
+    values
+        .remove(graph.target.as_str())
+        .ok_or_else(|| EngineError::Model(format!("tensor '{}' was not computed", graph.target)))
+}
+
+/// Applies one node to its inputs.
+pub(crate) fn node(n: &Node, ins: &[&Tensor]) -> Result<Tensor> {
+    let x = ins[0];
+    Ok(match &n.op {
+        Op::Conv { win, group } => {
+            let w = ins[1];
+            let g = win.geom(&x.shape, [w.shape[2], w.shape[3]])?;
+            conv(x, w, &ins[2].data, &g, *group)
+        }
+        Op::Relu => map(x, |v| v.max(0.0)),
+        Op::Clip { min, max } => map(x, |v| v.max(*min).min(*max)),
+        Op::Sigmoid => map(x, |v| 1.0 / (1.0 + (-v).exp())),
+        Op::Add => binary(x, ins[1], |a, b| a + b)?,
+        Op::Mul => binary(x, ins[1], |a, b| a * b)?,
+        Op::MaxPool(win) => pool(x, &win.geom(&x.shape, win.kernel.unwrap_or([1, 1]))?, None),
+        Op::AveragePool {
+            win,
+            count_include_pad,
+        } => pool(
+            x,
+            &win.geom(&x.shape, win.kernel.unwrap_or([1, 1]))?,
+            Some(*count_include_pad),
+        ),
+        Op::GlobalAveragePool => {
+            let (n, c) = (x.shape[0], x.shape[1]);
+            let s: usize = x.shape[2..].iter().product();
+            let mut shape = x.shape.clone();
+            shape[2..].iter_mut().for_each(|d| *d = 1);
+            let data = (0..n * c)
+                .map(|i| x.data[i * s..(i + 1) * s].iter().sum::<f32>() / s as f32)
+                .collect();
+            Tensor { shape, data }
+        }
+        Op::Lrn {
+            size,
+            alpha,
+            beta,
+            bias,
+        } => lrn(x, *size, *alpha, *beta, *bias),
+        Op::Concat { axis } => concat(ins, concat_axis(*axis, x.shape.len())?),
+        Op::BatchNorm => {
+            let (scale, shift) = (&ins[1].data, &ins[2].data);
+            let c = x.shape.get(1).copied().unwrap_or(1);
+            let inner: usize = x.shape.iter().skip(2).product();
+            let mut y = x.clone();
+            for (i, v) in y.data.iter_mut().enumerate() {
+                let ch = (i / inner) % c;
+                *v = *v * scale[ch] + shift[ch];
+            }
+            y
+        }
+        Op::Flatten { .. } | Op::Reshape { .. } | Op::Identity => {
+            let shapes: Vec<&[usize]> = ins.iter().map(|t| t.shape.as_slice()).collect();
+            Tensor {
+                shape: crate::graph::out_shape(n, &shapes)?,
+                data: x.data.clone(),
+            }
+        }
+        Op::Gemm {
+            alpha,
+            beta,
+            trans_a,
+            trans_b,
+        } => gemm(
+            x,
+            ins[1],
+            ins.get(2).copied(),
+            *alpha,
+            *beta,
+            *trans_a,
+            *trans_b,
+        )?,
+        Op::MatMul => matmul(x, ins[1])?,
+    })
+}
+
+fn map(x: &Tensor, f: impl Fn(f32) -> f32) -> Tensor {
+    Tensor {
+        shape: x.shape.clone(),
+        data: x.data.iter().map(|&v| f(v)).collect(),
+    }
+}
+
+fn binary(a: &Tensor, b: &Tensor, f: impl Fn(f32, f32) -> f32) -> Result<Tensor> {
+    let out = broadcast_shape(&a.shape, &b.shape).ok_or_else(|| {
+        EngineError::Input(format!(
+            "shapes {:?} and {:?} do not broadcast",
+            a.shape, b.shape
+        ))
+    })?;
+    let (sa, sb, so) = (
+        broadcast_strides(&a.shape, &out),
+        broadcast_strides(&b.shape, &out),
+        strides(&out),
+    );
+    let total: usize = out.iter().product();
+    let data = (0..total)
+        .map(|i| {
+            let (mut ia, mut ib) = (0, 0);
+            for d in 0..out.len() {
+                let k = (i / so[d]) % out[d];
+                ia += k * sa[d];
+                ib += k * sb[d];
+            }
+            f(a.data[ia], b.data[ib])
+        })
+        .collect();
+    Ok(Tensor { shape: out, data })
+}
+
+fn conv(x: &Tensor, w: &Tensor, bias: &[f32], g: &Geom, group: usize) -> Tensor {
+    let m = w.shape[0];
+    let cpg = g.c / group;
+    let mpg = m / group;
+    let mut y = Tensor::zeros(&[g.n, m, g.oh, g.ow]);
+    for n in 0..g.n {
+        for (o, &b0) in bias.iter().enumerate().take(m) {
+            let gi = o / mpg;
+            for oy in 0..g.oh {
+                for ox in 0..g.ow {
+                    let mut acc = b0;
+                    for ci in 0..cpg {
+                        let c = gi * cpg + ci;
+                        for ky in 0..g.kh {
+                            let iy = (oy * g.sh + ky * g.dh) as isize - g.pt as isize;
+                            if iy < 0 || iy >= g.h as isize {
+                                continue;
+                            }
+                            for kx in 0..g.kw {
+                                let ix = (ox * g.sw + kx * g.dw) as isize - g.pl as isize;
+                                if ix < 0 || ix >= g.w as isize {
+                                    continue;
+                                }
+                                let xv =
+                                    x.data[((n * g.c + c) * g.h + iy as usize) * g.w + ix as usize];
+                                let wv = w.data[((o * cpg + ci) * g.kh + ky) * g.kw + kx];
+                                acc += xv * wv;
+                            }
+                        }
+                    }
+                    y.data[((n * m + o) * g.oh + oy) * g.ow + ox] = acc;
+                }
+            }
+        }
+    }
+    y
+}
+
+/// Max pooling when `avg` is `None`, else average pooling (`Some(count_include_pad)`).
+fn pool(x: &Tensor, g: &Geom, avg: Option<bool>) -> Tensor {
+    let mut y = Tensor::zeros(&[g.n, g.c, g.oh, g.ow]);
+    let (h, w) = (g.h as isize, g.w as isize);
+    for nc in 0..g.n * g.c {
+        for oy in 0..g.oh {
+            for ox in 0..g.ow {
+                let (mut acc, mut count, mut padded_count) = (
+                    if avg.is_some() {
+                        0.0
+                    } else {
+                        f32::NEG_INFINITY
+                    },
+                    0usize,
+                    0usize,
+                );
+                for ky in 0..g.kh {
+                    let iy = (oy * g.sh + ky * g.dh) as isize - g.pt as isize;
+                    for kx in 0..g.kw {
+                        let ix = (ox * g.sw + kx * g.dw) as isize - g.pl as isize;
+                        // Inside the padded extent (the ceil_mode overhang is not counted).
+                        if iy < h + g.pb as isize && ix < w + g.pr as isize {
+                            padded_count += 1;
+                        }
+                        if iy < 0 || iy >= h || ix < 0 || ix >= w {
+                            continue;
+                        }
+                        let v = x.data[(nc * g.h + iy as usize) * g.w + ix as usize];
+                        count += 1;
+                        if avg.is_some() {
+                            acc += v;
+                        } else {
+                            acc = acc.max(v);
+                        }
+                    }
+                }
+                let v = match avg {
+                    None => acc,
+                    Some(true) => acc / padded_count.max(1) as f32,
+                    Some(false) => acc / count.max(1) as f32,
+                };
+                y.data[(nc * g.oh + oy) * g.ow + ox] = v;
+            }
+        }
+    }
+    y
+}
+
+fn lrn(x: &Tensor, size: usize, alpha: f32, beta: f32, bias: f32) -> Tensor {
+    let c = x.shape[1];
+    let inner: usize = x.shape[2..].iter().product();
+    let (before, after) = ((size - 1) / 2, (size - 1).div_ceil(2));
+    let mut y = x.clone();
+    for (i, v) in y.data.iter_mut().enumerate() {
+        let n = i / (c * inner);
+        let ch = (i / inner) % c;
+        let s = i % inner;
+        let lo = ch.saturating_sub(before);
+        let hi = (ch + after).min(c - 1);
+        let sq: f32 = (lo..=hi)
+            .map(|k| x.data[(n * c + k) * inner + s].powi(2))
+            .sum();
+        *v /= (bias + alpha / size as f32 * sq).powf(beta);
+    }
+    y
+}
+
+fn concat(ins: &[&Tensor], axis: usize) -> Tensor {
+    let mut shape = ins[0].shape.clone();
+    shape[axis] = ins.iter().map(|t| t.shape[axis]).sum();
+    let outer: usize = shape[..axis].iter().product();
+    let mut data = Vec::with_capacity(shape.iter().product());
+    for o in 0..outer {
+        for t in ins {
+            let chunk: usize = t.shape[axis..].iter().product();
+            data.extend_from_slice(&t.data[o * chunk..(o + 1) * chunk]);
+        }
+    }
+    Tensor { shape, data }
+}
+
+fn gemm(
+    a: &Tensor,
+    b: &Tensor,
+    c: Option<&Tensor>,
+    alpha: f32,
+    beta: f32,
+    ta: bool,
+    tb: bool,
+) -> Result<Tensor> {
+    let (m, k, n) = gemm_dims(&a.shape, &b.shape, ta, tb)?;
+    let cs = c.map(|c| broadcast_strides(&c.shape, &[m, n]));
+    let mut y = Tensor::zeros(&[m, n]);
+    for i in 0..m {
+        for j in 0..n {
+            let mut acc = 0.0;
+            for p in 0..k {
+                let av = if ta {
+                    a.data[p * m + i]
+                } else {
+                    a.data[i * k + p]
+                };
+                let bv = if tb {
+                    b.data[j * k + p]
+                } else {
+                    b.data[p * n + j]
+                };
+                acc += av * bv;
+            }
+            let mut v = alpha * acc;
+            if let (Some(c), Some(s)) = (c, &cs) {
+                v += beta * c.data[i * s[0] + j * s[1]];
+            }
+            y.data[i * n + j] = v;
+        }
+    }
+    Ok(y)
+}
+
+fn matmul(a: &Tensor, b: &Tensor) -> Result<Tensor> {
+    let (out, batch, m, k, n) = matmul_dims(&a.shape, &b.shape)?;
+    let a_batch = &a.shape[..a.shape.len().saturating_sub(2)];
+    let b_batch = &b.shape[..b.shape.len().saturating_sub(2)];
+    let (sa, sb, so) = (
+        broadcast_strides(a_batch, &batch),
+        broadcast_strides(b_batch, &batch),
+        strides(&batch),
+    );
+    let nb: usize = batch.iter().product();
+    let mut data = vec![0.0; nb * m * n];
+    for bi in 0..nb {
+        let (mut oa, mut ob) = (0, 0);
+        for d in 0..batch.len() {
+            let idx = (bi / so[d]) % batch[d];
+            oa += idx * sa[d];
+            ob += idx * sb[d];
+        }
+        for i in 0..m {
+            for j in 0..n {
+                let mut acc = 0.0;
+                for p in 0..k {
+                    acc += a.data[oa * m * k + i * k + p] * b.data[ob * k * n + p * n + j];
+                }
+                data[bi * m * n + i * n + j] = acc;
+            }
+        }
+    }
+    Ok(Tensor { shape: out, data })
+}
+
+/// Mean over the spatial positions (or tokens) of each requested channel, per image:
+/// `[N, C, ...]` averages the trailing axes, `[N, T, C]` averages the tokens, `[N, C]` is
+/// the value itself.
+pub(crate) fn channel_means(t: &Tensor, channels: &[usize]) -> Result<Vec<Vec<f32>>> {
+    let (n, c, s, sn, sc, ss) = reduce_layout(&t.shape)?;
+    check_channels(channels, c)?;
+    Ok((0..n)
+        .map(|i| {
+            channels
+                .iter()
+                .map(|&ch| {
+                    (0..s)
+                        .map(|p| t.data[i * sn + ch * sc + p * ss])
+                        .sum::<f32>()
+                        / s as f32
+                })
+                .collect()
+        })
+        .collect())
+}
+
+/// (images, channels, positions, image stride, channel stride, position stride).
+pub(crate) fn reduce_layout(shape: &[usize]) -> Result<(usize, usize, usize, usize, usize, usize)> {
+    Ok(match *shape {
+        [n, c] => (n, c, 1, c, 1, 1),
+        [n, t, c] => (n, c, t, t * c, 1, c),
+        [n, c, ref rest @ ..] if !rest.is_empty() => {
+            let s: usize = rest.iter().product();
+            (n, c, s, c * s, s, 1)
+        }
+        _ => {
+            return Err(EngineError::Input(format!(
+                "cannot take channel means of a tensor of shape {shape:?}"
+            )))
+        }
+    })
+}
+
+pub(crate) fn check_channels(channels: &[usize], c: usize) -> Result<()> {
+    match channels.iter().find(|&&ch| ch >= c) {
+        Some(ch) => Err(EngineError::Input(format!(
+            "channel {ch} does not exist: the target has {c} channels (0 to {})",
+            c.saturating_sub(1)
+        ))),
+        None => Ok(()),
+    }
+}

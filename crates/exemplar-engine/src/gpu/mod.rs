@@ -1,0 +1,749 @@
+//! The GPU backend: the pruned graph as a sequence of WGSL compute dispatches (wgpu).
+//!
+//! Weights are uploaded once, one buffer per constant tensor. For each input shape a
+//! [`Plan`] is built once: every intermediate tensor gets a slot, slots are reused once
+//! the tensors in them are dead (views such as Flatten share their input's slot), and each
+//! node becomes one or more dispatches with their parameters already uploaded. A run
+//! writes the input, submits every dispatch in one compute pass and reads back only what
+//! was asked: the channel means of the target, or (for tests) the whole target.
+
+use std::collections::HashMap;
+use std::sync::{Arc, Mutex};
+
+use wgpu::util::DeviceExt;
+
+use crate::cpu::{check_channels, reduce_layout};
+use crate::graph::{concat_axis, gemm_dims, matmul_dims, Graph, Op};
+use crate::tensor::broadcast_strides;
+use crate::{EngineError, Result, Tensor};
+
+const WORKGROUP: u64 = 64;
+
+/// A device with the engine's compute pipelines.
+pub(crate) struct Gpu {
+    device: wgpu::Device,
+    queue: wgpu::Queue,
+    limits: wgpu::Limits,
+    adapter: String,
+    k: Kernels,
+}
+
+struct Kernels {
+    conv: wgpu::ComputePipeline,
+    unary: wgpu::ComputePipeline,
+    binary: wgpu::ComputePipeline,
+    affine: wgpu::ComputePipeline,
+    pool: wgpu::ComputePipeline,
+    lrn: wgpu::ComputePipeline,
+    concat: wgpu::ComputePipeline,
+    gemm: wgpu::ComputePipeline,
+    matmul: wgpu::ComputePipeline,
+    channel_mean: wgpu::ComputePipeline,
+}
+
+fn pipeline(
+    device: &wgpu::Device,
+    module: &wgpu::ShaderModule,
+    entry: &str,
+) -> wgpu::ComputePipeline {
+    device.create_compute_pipeline(&wgpu::ComputePipelineDescriptor {
+        label: Some(entry),
+        layout: None,
+        module,
+        entry_point: Some(entry),
+        compilation_options: Default::default(),
+        cache: None,
+    })
+}
+
+fn module(device: &wgpu::Device, name: &str, src: &str) -> wgpu::ShaderModule {
+    let full = format!("{}\n{}", include_str!("common.wgsl"), src);
+    device.create_shader_module(wgpu::ShaderModuleDescriptor {
+        label: Some(name),
+        source: wgpu::ShaderSource::Wgsl(full.into()),
+    })
+}
+
+impl Gpu {
+    /// Opens the first high-performance adapter (WebGPU in the browser, Vulkan natively).
+    pub async fn new() -> Result<Gpu> {
+        let instance =
+            wgpu::Instance::new(wgpu::InstanceDescriptor::new_without_display_handle_from_env());
+        let adapter = instance
+            .request_adapter(&wgpu::RequestAdapterOptions {
+                power_preference: wgpu::PowerPreference::HighPerformance,
+                force_fallback_adapter: false,
+                compatible_surface: None,
+                ..Default::default()
+            })
+            .await
+            .map_err(|e| EngineError::NoGpu(e.to_string()))?;
+        let info = adapter.get_info();
+        let limits = adapter.limits();
+        let (device, queue) = adapter
+            .request_device(&wgpu::DeviceDescriptor {
+                label: Some("exemplar-engine"),
+                required_features: wgpu::Features::empty(),
+                required_limits: limits.clone(),
+                ..Default::default()
+            })
+            .await
+            .map_err(|e| EngineError::NoGpu(format!("{} refused a device: {e}", info.name)))?;
+        let conv = module(&device, "conv.wgsl", include_str!("conv.wgsl"));
+        let elementwise = module(
+            &device,
+            "elementwise.wgsl",
+            include_str!("elementwise.wgsl"),
+        );
+        let pool = module(&device, "pool.wgsl", include_str!("pool.wgsl"));
+        let matmul = module(&device, "matmul.wgsl", include_str!("matmul.wgsl"));
+        let reduce = module(&device, "reduce.wgsl", include_str!("reduce.wgsl"));
+        let k = Kernels {
+            conv: pipeline(&device, &conv, "conv2d"),
+            unary: pipeline(&device, &elementwise, "unary"),
+            binary: pipeline(&device, &elementwise, "binary"),
+            affine: pipeline(&device, &elementwise, "affine"),
+            pool: pipeline(&device, &pool, "pool2d"),
+            lrn: pipeline(&device, &pool, "lrn"),
+            concat: pipeline(&device, &pool, "concat_copy"),
+            gemm: pipeline(&device, &matmul, "gemm"),
+            matmul: pipeline(&device, &matmul, "matmul"),
+            channel_mean: pipeline(&device, &reduce, "channel_mean"),
+        };
+        Ok(Gpu {
+            device,
+            queue,
+            limits,
+            adapter: format!("{} ({:?})", info.name, info.backend),
+            k,
+        })
+    }
+
+    /// The adapter's name and backend, for logs.
+    pub fn adapter(&self) -> &str {
+        &self.adapter
+    }
+
+    /// Workgroup counts for `groups` workgroups, spread over y when x would exceed the
+    /// per-dimension limit.
+    fn grid(&self, groups: u64) -> Result<(u32, u32)> {
+        let max = u64::from(self.limits.max_compute_workgroups_per_dimension.max(1));
+        if groups <= max {
+            return Ok((groups as u32, 1));
+        }
+        let y = groups.div_ceil(max);
+        if y > max {
+            return Err(EngineError::Gpu(format!(
+                "{groups} workgroups exceed the device's {max}x{max} grid"
+            )));
+        }
+        Ok((max as u32, y as u32))
+    }
+
+    fn storage(&self, label: &str, bytes: u64, extra: wgpu::BufferUsages) -> Result<wgpu::Buffer> {
+        let size = bytes.max(4).next_multiple_of(4);
+        let limit = self
+            .limits
+            .max_storage_buffer_binding_size
+            .min(self.limits.max_buffer_size);
+        if size > limit {
+            return Err(EngineError::Gpu(format!(
+                "tensor '{label}' needs {size} bytes but the device binds at most {limit}; use fewer images per call"
+            )));
+        }
+        Ok(self.device.create_buffer(&wgpu::BufferDescriptor {
+            label: Some(label),
+            size,
+            usage: wgpu::BufferUsages::STORAGE | extra,
+            mapped_at_creation: false,
+        }))
+    }
+
+    fn upload(&self, label: &str, data: &[u8]) -> wgpu::Buffer {
+        let padded;
+        let contents = if data.len() < 4 || data.len() % 4 != 0 {
+            padded = {
+                let mut v = data.to_vec();
+                v.resize(data.len().max(4).next_multiple_of(4), 0);
+                v
+            };
+            &padded[..]
+        } else {
+            data
+        };
+        self.device
+            .create_buffer_init(&wgpu::util::BufferInitDescriptor {
+                label: Some(label),
+                contents,
+                usage: wgpu::BufferUsages::STORAGE | wgpu::BufferUsages::COPY_DST,
+            })
+    }
+
+    fn bind(&self, p: &wgpu::ComputePipeline, entries: &[(u32, &wgpu::Buffer)]) -> wgpu::BindGroup {
+        let entries: Vec<wgpu::BindGroupEntry> = entries
+            .iter()
+            .map(|(binding, buf)| wgpu::BindGroupEntry {
+                binding: *binding,
+                resource: buf.as_entire_binding(),
+            })
+            .collect();
+        self.device.create_bind_group(&wgpu::BindGroupDescriptor {
+            label: None,
+            layout: &p.get_bind_group_layout(0),
+            entries: &entries,
+        })
+    }
+
+    async fn read(
+        &self,
+        encoder: wgpu::CommandEncoder,
+        src: &wgpu::Buffer,
+        len: usize,
+    ) -> Result<Vec<f32>> {
+        let mut encoder = encoder;
+        let bytes = (len as u64 * 4).max(4);
+        let staging = self.device.create_buffer(&wgpu::BufferDescriptor {
+            label: Some("readback"),
+            size: bytes,
+            usage: wgpu::BufferUsages::MAP_READ | wgpu::BufferUsages::COPY_DST,
+            mapped_at_creation: false,
+        });
+        encoder.copy_buffer_to_buffer(src, 0, &staging, 0, bytes);
+        self.queue.submit([encoder.finish()]);
+        let slice = staging.slice(..);
+        let (tx, rx) = futures_channel::oneshot::channel();
+        slice.map_async(wgpu::MapMode::Read, move |r| {
+            let _ = tx.send(r);
+        });
+        #[cfg(not(target_arch = "wasm32"))]
+        self.device
+            .poll(wgpu::PollType::wait_indefinitely())
+            .map_err(|e| EngineError::Gpu(e.to_string()))?;
+        rx.await
+            .map_err(|_| EngineError::Gpu("the device was lost before the results arrived".into()))?
+            .map_err(|e| EngineError::Gpu(e.to_string()))?;
+        let view = slice
+            .get_mapped_range()
+            .map_err(|e| EngineError::Gpu(e.to_string()))?;
+        let mut out: Vec<f32> = bytemuck::pod_collect_to_vec(&view);
+        drop(view);
+        staging.unmap();
+        out.truncate(len);
+        Ok(out)
+    }
+}
+
+/// What a run reads back.
+pub(crate) enum Readback<'a> {
+    /// The mean of each listed channel per image: `[image][channel]`.
+    ChannelMeans(&'a [usize]),
+    /// The whole target tensor.
+    Tensor,
+}
+
+/// A graph on a device: weights uploaded, plans per input shape.
+pub(crate) struct GpuModel {
+    gpu: Arc<Gpu>,
+    graph: Arc<Graph>,
+    weights: HashMap<String, wgpu::Buffer>,
+    plans: Mutex<HashMap<Vec<usize>, Arc<Plan>>>,
+}
+
+struct Step {
+    pipeline: wgpu::ComputePipeline,
+    bind: wgpu::BindGroup,
+    grid: (u32, u32),
+}
+
+/// Everything needed to run the graph on one input shape.
+struct Plan {
+    input: Arc<wgpu::Buffer>,
+    target: Arc<wgpu::Buffer>,
+    target_shape: Vec<usize>,
+    steps: Vec<Step>,
+    /// Bytes of all intermediate buffers (for reports).
+    bytes: u64,
+}
+
+impl GpuModel {
+    pub fn new(gpu: Arc<Gpu>, graph: Arc<Graph>) -> GpuModel {
+        let weights = graph
+            .consts
+            .iter()
+            .map(|(name, t)| {
+                (
+                    name.clone(),
+                    gpu.upload(name, bytemuck::cast_slice(&t.data)),
+                )
+            })
+            .collect();
+        GpuModel {
+            gpu,
+            graph,
+            weights,
+            plans: Mutex::new(HashMap::new()),
+        }
+    }
+
+    pub fn gpu(&self) -> &Gpu {
+        &self.gpu
+    }
+
+    /// Bytes of intermediate buffers the plan for this input shape allocates.
+    pub fn plan_bytes(&self, input: &[usize]) -> Result<u64> {
+        Ok(self.plan(input)?.bytes)
+    }
+
+    fn plan(&self, shape: &[usize]) -> Result<Arc<Plan>> {
+        let mut plans = self
+            .plans
+            .lock()
+            .map_err(|_| EngineError::Gpu("a previous run panicked".into()))?;
+        if let Some(p) = plans.get(shape) {
+            return Ok(p.clone());
+        }
+        let plan = Arc::new(self.build_plan(shape)?);
+        plans.insert(shape.to_vec(), plan.clone());
+        Ok(plan)
+    }
+
+    fn build_plan(&self, input_shape: &[usize]) -> Result<Plan> {
+        let g = &*self.graph;
+        let gpu = &*self.gpu;
+        let shapes = g.shapes(input_shape)?;
+        let size = |name: &str| -> u64 { shapes[name].iter().product::<usize>() as u64 * 4 };
+
+        // Liveness: the last node reading each tensor; the target lives to the end.
+        let mut last_use: HashMap<&str, usize> = HashMap::new();
+        for (i, n) in g.nodes.iter().enumerate() {
+            for x in &n.inputs {
+                last_use.insert(x, i);
+            }
+        }
+        last_use.insert(&g.target, usize::MAX);
+
+        // Assign slots: (size needed, tensors living in it).
+        let mut slot_of: HashMap<&str, usize> = HashMap::new();
+        let mut slots: Vec<(u64, usize)> = vec![(size(&g.input), 1)];
+        let mut free: Vec<usize> = Vec::new();
+        slot_of.insert(&g.input, 0);
+        let release = |slot_of: &HashMap<&str, usize>,
+                       slots: &mut Vec<(u64, usize)>,
+                       free: &mut Vec<usize>,
+                       name: &str| {
+            if let Some(&s) = slot_of.get(name) {
+                slots[s].1 -= 1;
+                if slots[s].1 == 0 {
+                    free.push(s);
+                }
+            }
+        };
+        if !last_use.contains_key(g.input.as_str()) {
+            release(&slot_of, &mut slots, &mut free, &g.input);
+        }
+        for (i, n) in g.nodes.iter().enumerate() {
+            let out = n.output.as_str();
+            if n.op.is_view() {
+                let s = slot_of[n.inputs[0].as_str()];
+                slots[s].1 += 1;
+                slot_of.insert(out, s);
+            } else {
+                let need = size(out);
+                // Best fit among free slots, else grow the largest, else a new one.
+                free.sort_by_key(|&s| slots[s].0);
+                let pick = free
+                    .iter()
+                    .position(|&s| slots[s].0 >= need)
+                    .or(if free.is_empty() {
+                        None
+                    } else {
+                        Some(free.len() - 1)
+                    });
+                let s = match pick {
+                    Some(k) => free.remove(k),
+                    None => {
+                        slots.push((0, 0));
+                        slots.len() - 1
+                    }
+                };
+                slots[s].0 = slots[s].0.max(need);
+                slots[s].1 = 1;
+                slot_of.insert(out, s);
+            }
+            for x in n
+                .inputs
+                .iter()
+                .map(|s| s.as_str())
+                .collect::<std::collections::HashSet<_>>()
+            {
+                if last_use.get(x) == Some(&i) {
+                    release(&slot_of, &mut slots, &mut free, x);
+                }
+            }
+            if !last_use.contains_key(out) {
+                release(&slot_of, &mut slots, &mut free, out);
+            }
+        }
+        let buffers: Vec<Arc<wgpu::Buffer>> = slots
+            .iter()
+            .enumerate()
+            .map(|(i, (bytes, _))| {
+                gpu.storage(
+                    &format!("slot {i}"),
+                    *bytes,
+                    wgpu::BufferUsages::COPY_DST | wgpu::BufferUsages::COPY_SRC,
+                )
+                .map(Arc::new)
+            })
+            .collect::<Result<_>>()?;
+        let bytes = slots.iter().map(|s| s.0.max(4)).sum();
+        let buf = |name: &str| -> &wgpu::Buffer {
+            match self.weights.get(name) {
+                Some(b) => b,
+                None => &buffers[slot_of[name]],
+            }
+        };
+
+        let mut steps = Vec::new();
+        let mut push = |pipeline: &wgpu::ComputePipeline,
+                        entries: &[(u32, &wgpu::Buffer)],
+                        params: &[u32],
+                        groups: u64|
+         -> Result<()> {
+            if groups == 0 {
+                return Ok(());
+            }
+            let pbuf = gpu.upload("params", bytemuck::cast_slice(params));
+            // Parameters always follow the kernel's last buffer.
+            let mut all = entries.to_vec();
+            all.push((entries.iter().map(|e| e.0).max().unwrap_or(0) + 1, &pbuf));
+            let bind = gpu.bind(pipeline, &all);
+            steps.push(Step {
+                pipeline: pipeline.clone(),
+                bind,
+                grid: gpu.grid(groups)?,
+            });
+            Ok(())
+        };
+        let threads = |n: usize| (n as u64).div_ceil(WORKGROUP);
+        let k = &gpu.k;
+        for n in &g.nodes {
+            let x = &shapes[n.inputs[0].as_str()];
+            let y = &shapes[n.output.as_str()];
+            let total = y.iter().product::<usize>();
+            let t32 = total as u32;
+            let (bx, by) = (buf(&n.inputs[0]), buf(&n.output));
+            match &n.op {
+                Op::Conv { win, group } => {
+                    let w = &shapes[n.inputs[1].as_str()];
+                    let gm = win.geom(x, [w[2], w[3]])?;
+                    let p = [
+                        t32,
+                        gm.c as u32,
+                        gm.h as u32,
+                        gm.w as u32,
+                        w[0] as u32,
+                        gm.oh as u32,
+                        gm.ow as u32,
+                        gm.kh as u32,
+                        gm.kw as u32,
+                        gm.sh as u32,
+                        gm.sw as u32,
+                        gm.pt as u32,
+                        gm.pl as u32,
+                        gm.dh as u32,
+                        gm.dw as u32,
+                        (gm.c / group) as u32,
+                        (w[0] / group) as u32,
+                    ];
+                    push(
+                        &k.conv,
+                        &[
+                            (0, bx),
+                            (1, buf(&n.inputs[1])),
+                            (2, buf(&n.inputs[2])),
+                            (3, by),
+                        ],
+                        &p,
+                        threads(total),
+                    )?;
+                }
+                Op::Relu | Op::Clip { .. } | Op::Sigmoid => {
+                    let (op, lo, hi) = match n.op {
+                        Op::Relu => (0, 0.0, 0.0),
+                        Op::Clip { min, max } => (1, min, max),
+                        _ => (2, 0.0, 0.0),
+                    };
+                    push(
+                        &k.unary,
+                        &[(0, bx), (3, by)],
+                        &[t32, op, f32::to_bits(lo), f32::to_bits(hi)],
+                        threads(total),
+                    )?;
+                }
+                Op::Add | Op::Mul => {
+                    let b = &shapes[n.inputs[1].as_str()];
+                    if y.len() > 6 {
+                        return Err(EngineError::UnsupportedOp {
+                            node: n.name.clone(),
+                            op_type: n.op_type.clone(),
+                            detail: ": more than 6 axes".into(),
+                        });
+                    }
+                    let pad = 6 - y.len();
+                    let mut p = vec![t32, u32::from(matches!(n.op, Op::Mul))];
+                    p.extend((0..6).map(|d| if d < pad { 1 } else { y[d - pad] as u32 }));
+                    for s in [x, b] {
+                        let st = broadcast_strides(s, y);
+                        p.extend((0..6).map(|d| if d < pad { 0 } else { st[d - pad] as u32 }));
+                    }
+                    push(
+                        &k.binary,
+                        &[(0, bx), (1, buf(&n.inputs[1])), (3, by)],
+                        &p,
+                        threads(total),
+                    )?;
+                }
+                Op::BatchNorm => {
+                    let c = x.get(1).copied().unwrap_or(1);
+                    let inner = x.iter().skip(2).product::<usize>();
+                    push(
+                        &k.affine,
+                        &[
+                            (0, bx),
+                            (1, buf(&n.inputs[1])),
+                            (2, buf(&n.inputs[2])),
+                            (3, by),
+                        ],
+                        &[t32, c as u32, inner as u32],
+                        threads(total),
+                    )?;
+                }
+                Op::MaxPool(win) | Op::AveragePool { win, .. } => {
+                    let gm = win.geom(x, win.kernel.unwrap_or([1, 1]))?;
+                    let mode = match n.op {
+                        Op::AveragePool {
+                            count_include_pad: false,
+                            ..
+                        } => 1,
+                        Op::AveragePool {
+                            count_include_pad: true,
+                            ..
+                        } => 2,
+                        _ => 0,
+                    };
+                    let p = [
+                        t32,
+                        gm.h as u32,
+                        gm.w as u32,
+                        gm.oh as u32,
+                        gm.ow as u32,
+                        gm.kh as u32,
+                        gm.kw as u32,
+                        gm.sh as u32,
+                        gm.sw as u32,
+                        gm.pt as u32,
+                        gm.pl as u32,
+                        gm.pb as u32,
+                        gm.pr as u32,
+                        gm.dh as u32,
+                        gm.dw as u32,
+                        mode,
+                    ];
+                    push(&k.pool, &[(0, bx), (1, by)], &p, threads(total))?;
+                }
+                Op::GlobalAveragePool => {
+                    let (nn, c) = (x[0], x[1]);
+                    let s = x[2..].iter().product::<usize>();
+                    let chans: Vec<u32> = (0..c as u32).collect();
+                    let cbuf = gpu.upload("channels", bytemuck::cast_slice(&chans));
+                    let p = [nn as u32, c as u32, s as u32, (c * s) as u32, s as u32, 1];
+                    push(
+                        &k.channel_mean,
+                        &[(0, bx), (1, &cbuf), (2, by)],
+                        &p,
+                        (nn * c) as u64,
+                    )?;
+                }
+                Op::Lrn {
+                    size,
+                    alpha,
+                    beta,
+                    bias,
+                } => {
+                    let inner = x[2..].iter().product::<usize>();
+                    let p = [
+                        t32,
+                        x[1] as u32,
+                        inner as u32,
+                        ((size - 1) / 2) as u32,
+                        (size - 1).div_ceil(2) as u32,
+                        (alpha / *size as f32).to_bits(),
+                        beta.to_bits(),
+                        bias.to_bits(),
+                    ];
+                    push(&k.lrn, &[(0, bx), (1, by)], &p, threads(total))?;
+                }
+                Op::Concat { axis } => {
+                    let a = concat_axis(*axis, x.len())?;
+                    let chunk_dst = y[a..].iter().product::<usize>();
+                    let mut offset = 0;
+                    for input in &n.inputs {
+                        let s = &shapes[input.as_str()];
+                        let chunk = s[a..].iter().product::<usize>();
+                        let count = s.iter().product::<usize>();
+                        push(
+                            &k.concat,
+                            &[(0, buf(input)), (1, by)],
+                            &[count as u32, chunk as u32, chunk_dst as u32, offset as u32],
+                            threads(count),
+                        )?;
+                        offset += chunk;
+                    }
+                }
+                Op::Gemm {
+                    alpha,
+                    beta,
+                    trans_a,
+                    trans_b,
+                } => {
+                    let (m, kk, nn) =
+                        gemm_dims(x, &shapes[n.inputs[1].as_str()], *trans_a, *trans_b)?;
+                    let (cbuf, cs, beta) = match n.inputs.get(2) {
+                        Some(c) => (
+                            buf(c),
+                            broadcast_strides(&shapes[c.as_str()], &[m, nn]),
+                            *beta,
+                        ),
+                        None => (bx, vec![0, 0], 0.0),
+                    };
+                    let p = [
+                        t32,
+                        m as u32,
+                        kk as u32,
+                        nn as u32,
+                        u32::from(*trans_a),
+                        u32::from(*trans_b),
+                        cs[0] as u32,
+                        cs[1] as u32,
+                        alpha.to_bits(),
+                        beta.to_bits(),
+                    ];
+                    push(
+                        &k.gemm,
+                        &[(0, bx), (1, buf(&n.inputs[1])), (2, cbuf), (3, by)],
+                        &p,
+                        threads(total),
+                    )?;
+                }
+                Op::MatMul => {
+                    let b = &shapes[n.inputs[1].as_str()];
+                    let (_, batch, m, kk, nn) = matmul_dims(x, b)?;
+                    if batch.len() > 4 {
+                        return Err(EngineError::UnsupportedOp {
+                            node: n.name.clone(),
+                            op_type: n.op_type.clone(),
+                            detail: ": more than 4 batch axes".into(),
+                        });
+                    }
+                    let pad = 4 - batch.len();
+                    let mut p = vec![t32, m as u32, kk as u32, nn as u32];
+                    p.extend((0..4).map(|d| if d < pad { 1 } else { batch[d - pad] as u32 }));
+                    for s in [x, b] {
+                        let own = &s[..s.len().saturating_sub(2)];
+                        let st = broadcast_strides(own, &batch);
+                        p.extend((0..4).map(|d| if d < pad { 0 } else { st[d - pad] as u32 }));
+                    }
+                    push(
+                        &k.matmul,
+                        &[(0, bx), (1, buf(&n.inputs[1])), (3, by)],
+                        &p,
+                        threads(total),
+                    )?;
+                }
+                Op::Flatten { .. } | Op::Reshape { .. } | Op::Identity => {}
+            }
+        }
+        Ok(Plan {
+            input: buffers[0].clone(),
+            target: buffers[slot_of[g.target.as_str()]].clone(),
+            target_shape: shapes[g.target.as_str()].clone(),
+            steps,
+            bytes,
+        })
+    }
+
+    /// Runs the graph on one batch and reads back what `what` asks for; the result is
+    /// flat: `[image][channel]` for channel means, the target's values otherwise.
+    pub async fn run(&self, input: &Tensor, what: Readback<'_>) -> Result<(Vec<usize>, Vec<f32>)> {
+        let plan = self.plan(&input.shape)?;
+        let gpu = &*self.gpu;
+        gpu.queue
+            .write_buffer(&plan.input, 0, bytemuck::cast_slice(&input.data));
+        let mut encoder = gpu
+            .device
+            .create_command_encoder(&wgpu::CommandEncoderDescriptor { label: Some("run") });
+        let mut reduce = None;
+        if let Readback::ChannelMeans(channels) = what {
+            let (n, c, s, sn, sc, ss) = reduce_layout(&plan.target_shape)?;
+            check_channels(channels, c)?;
+            let chans: Vec<u32> = channels.iter().map(|&c| c as u32).collect();
+            let cbuf = gpu.upload("channels", bytemuck::cast_slice(&chans));
+            let out = gpu.storage(
+                "channel means",
+                (n * channels.len()) as u64 * 4,
+                wgpu::BufferUsages::COPY_SRC,
+            )?;
+            let p = [
+                n as u32,
+                channels.len() as u32,
+                s as u32,
+                sn as u32,
+                sc as u32,
+                ss as u32,
+            ];
+            let pbuf = gpu.upload("params", bytemuck::cast_slice(&p));
+            let bind = gpu.bind(
+                &gpu.k.channel_mean,
+                &[(0, &plan.target), (1, &cbuf), (2, &out), (3, &pbuf)],
+            );
+            reduce = Some((
+                bind,
+                gpu.grid((n * channels.len()) as u64)?,
+                out,
+                n * channels.len(),
+            ));
+        }
+        {
+            let mut pass = encoder.begin_compute_pass(&wgpu::ComputePassDescriptor {
+                label: Some("graph"),
+                timestamp_writes: None,
+            });
+            for s in &plan.steps {
+                pass.set_pipeline(&s.pipeline);
+                pass.set_bind_group(0, &s.bind, &[]);
+                pass.dispatch_workgroups(s.grid.0, s.grid.1, 1);
+            }
+            if let Some((bind, grid, _, len)) = &reduce {
+                if *len > 0 {
+                    pass.set_pipeline(&gpu.k.channel_mean);
+                    pass.set_bind_group(0, bind, &[]);
+                    pass.dispatch_workgroups(grid.0, grid.1, 1);
+                }
+            }
+        }
+        match reduce {
+            Some((_, _, out, len)) => {
+                let n = plan.target_shape[0];
+                Ok((vec![n, len / n.max(1)], gpu.read(encoder, &out, len).await?))
+            }
+            None => {
+                let len = plan.target_shape.iter().product();
+                Ok((
+                    plan.target_shape.clone(),
+                    gpu.read(encoder, &plan.target, len).await?,
+                ))
+            }
+        }
+    }
+}

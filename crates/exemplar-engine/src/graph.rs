@@ -1,0 +1,1065 @@
+//! The engine's own graph: ONNX nodes the target needs, in order, with parsed attributes
+//! and constant tensors; and shape inference, shared by the CPU and GPU backends.
+
+use std::collections::{HashMap, HashSet};
+
+use crate::onnx::{AttributeProto, GraphProto, ModelProto, NodeProto, TensorProto};
+use crate::{EngineError, Result, Tensor};
+
+/// ONNX `auto_pad`.
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub(crate) enum AutoPad {
+    NotSet,
+    SameUpper,
+    SameLower,
+    Valid,
+}
+
+/// The sliding-window attributes of Conv and the pools (2-D only).
+#[derive(Clone, Debug)]
+pub(crate) struct Window {
+    /// From `kernel_shape`; for Conv `None` means "from the weights".
+    pub kernel: Option<[usize; 2]>,
+    pub strides: [usize; 2],
+    pub dilations: [usize; 2],
+    /// top, left, bottom, right
+    pub pads: [usize; 4],
+    pub auto_pad: AutoPad,
+    pub ceil_mode: bool,
+}
+
+/// A window resolved against an input shape: everything a kernel needs.
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub(crate) struct Geom {
+    pub n: usize,
+    pub c: usize,
+    pub h: usize,
+    pub w: usize,
+    pub oh: usize,
+    pub ow: usize,
+    pub kh: usize,
+    pub kw: usize,
+    pub sh: usize,
+    pub sw: usize,
+    pub dh: usize,
+    pub dw: usize,
+    pub pt: usize,
+    pub pl: usize,
+    pub pb: usize,
+    pub pr: usize,
+}
+
+fn same_pads(input: usize, k: usize, s: usize, d: usize, upper: bool) -> (usize, usize) {
+    let eff = (k - 1) * d + 1;
+    let out = input.div_ceil(s);
+    let total = ((out - 1) * s + eff).saturating_sub(input);
+    let small = total / 2;
+    if upper {
+        (small, total - small)
+    } else {
+        (total - small, small)
+    }
+}
+
+fn out_size(
+    input: usize,
+    k: usize,
+    s: usize,
+    d: usize,
+    pb: usize,
+    pe: usize,
+    ceil: bool,
+) -> Option<usize> {
+    let eff = (k - 1) * d + 1;
+    let padded = input + pb + pe;
+    if padded < eff {
+        return None;
+    }
+    let span = padded - eff;
+    let mut out = if ceil { span.div_ceil(s) } else { span / s } + 1;
+    // A window must start inside the input or its leading padding.
+    if ceil && (out - 1) * s >= input + pb {
+        out -= 1;
+    }
+    Some(out)
+}
+
+impl Window {
+    pub fn geom(&self, x: &[usize], kernel: [usize; 2]) -> Result<Geom> {
+        let [n, c, h, w] = *x else {
+            return Err(EngineError::Input(format!(
+                "expected a 4-D (NCHW) input, got shape {x:?}"
+            )));
+        };
+        let [kh, kw] = kernel;
+        let [sh, sw] = self.strides;
+        let [dh, dw] = self.dilations;
+        let (pt, pl, pb, pr) = match self.auto_pad {
+            AutoPad::NotSet => (self.pads[0], self.pads[1], self.pads[2], self.pads[3]),
+            AutoPad::Valid => (0, 0, 0, 0),
+            AutoPad::SameUpper | AutoPad::SameLower => {
+                let up = self.auto_pad == AutoPad::SameUpper;
+                let (pt, pb) = same_pads(h, kh, sh, dh, up);
+                let (pl, pr) = same_pads(w, kw, sw, dw, up);
+                (pt, pl, pb, pr)
+            }
+        };
+        let too_small =
+            || EngineError::Input(format!("input {x:?} is smaller than the {kh}x{kw} window"));
+        let oh = out_size(h, kh, sh, dh, pt, pb, self.ceil_mode).ok_or_else(too_small)?;
+        let ow = out_size(w, kw, sw, dw, pl, pr, self.ceil_mode).ok_or_else(too_small)?;
+        Ok(Geom {
+            n,
+            c,
+            h,
+            w,
+            oh,
+            ow,
+            kh,
+            kw,
+            sh,
+            sw,
+            dh,
+            dw,
+            pt,
+            pl,
+            pb,
+            pr,
+        })
+    }
+}
+
+/// An operator with its attributes parsed.
+#[derive(Clone, Debug)]
+pub(crate) enum Op {
+    /// inputs: x, weights [M, C/group, kh, kw], bias [M] (always present after loading)
+    Conv {
+        win: Window,
+        group: usize,
+    },
+    Relu,
+    Clip {
+        min: f32,
+        max: f32,
+    },
+    Sigmoid,
+    Add,
+    Mul,
+    MaxPool(Window),
+    AveragePool {
+        win: Window,
+        count_include_pad: bool,
+    },
+    GlobalAveragePool,
+    Lrn {
+        size: usize,
+        alpha: f32,
+        beta: f32,
+        bias: f32,
+    },
+    Concat {
+        axis: i64,
+    },
+    /// inputs: x, scale [C], shift [C] (precomputed from the BatchNormalization inputs)
+    BatchNorm,
+    Flatten {
+        axis: i64,
+    },
+    Reshape {
+        shape: Vec<i64>,
+        allowzero: bool,
+    },
+    Gemm {
+        alpha: f32,
+        beta: f32,
+        trans_a: bool,
+        trans_b: bool,
+    },
+    MatMul,
+    /// Identity and inference-mode Dropout: the output is the input.
+    Identity,
+}
+
+impl Op {
+    /// Ops whose output is the input's data under another shape (no computation).
+    pub fn is_view(&self) -> bool {
+        matches!(self, Op::Flatten { .. } | Op::Reshape { .. } | Op::Identity)
+    }
+}
+
+/// One node of the pruned graph.
+#[derive(Clone, Debug)]
+pub(crate) struct Node {
+    pub name: String,
+    pub op_type: String,
+    pub op: Op,
+    pub inputs: Vec<String>,
+    pub output: String,
+}
+
+/// The graph pruned to what the target needs, with BatchNormalization folded.
+#[derive(Clone, Debug)]
+pub(crate) struct Graph {
+    pub input: String,
+    /// The input's declared shape; `None` for symbolic axes.
+    pub input_decl: Vec<Option<usize>>,
+    pub target: String,
+    pub nodes: Vec<Node>,
+    pub consts: HashMap<String, Tensor>,
+}
+
+fn attr<'a>(n: &'a NodeProto, name: &str) -> Option<&'a AttributeProto> {
+    n.attribute.iter().find(|a| a.name == name)
+}
+fn attr_i(n: &NodeProto, name: &str, default: i64) -> i64 {
+    attr(n, name).map_or(default, |a| a.i)
+}
+fn attr_f(n: &NodeProto, name: &str, default: f32) -> f32 {
+    attr(n, name).map_or(default, |a| a.f)
+}
+fn attr_ints(n: &NodeProto, name: &str) -> Option<Vec<i64>> {
+    attr(n, name).map(|a| a.ints.clone())
+}
+fn attr_s(n: &NodeProto, name: &str) -> Option<String> {
+    attr(n, name).map(|a| String::from_utf8_lossy(&a.s).into_owned())
+}
+
+fn node_label(n: &NodeProto, idx: usize) -> String {
+    if n.name.is_empty() {
+        format!(
+            "#{idx} (output '{}')",
+            n.output.first().map_or("", |s| s.as_str())
+        )
+    } else {
+        n.name.clone()
+    }
+}
+
+struct Loader<'a> {
+    raw_consts: HashMap<String, &'a TensorProto>,
+    consts: HashMap<String, Tensor>,
+}
+
+impl Loader<'_> {
+    fn f32(&mut self, name: &str) -> Option<Result<Tensor>> {
+        if let Some(t) = self.consts.get(name) {
+            return Some(Ok(t.clone()));
+        }
+        let raw = self.raw_consts.get(name)?;
+        Some(raw.to_f32().inspect(|t| {
+            self.consts.insert(name.to_string(), t.clone());
+        }))
+    }
+    fn is_const(&self, name: &str) -> bool {
+        self.consts.contains_key(name) || self.raw_consts.contains_key(name)
+    }
+}
+
+fn unsupported(n: &NodeProto, idx: usize, detail: &str) -> EngineError {
+    EngineError::UnsupportedOp {
+        node: node_label(n, idx),
+        op_type: n.op_type.clone(),
+        detail: if detail.is_empty() {
+            String::new()
+        } else {
+            format!(": {detail}")
+        },
+    }
+}
+
+fn usize2(
+    v: Option<Vec<i64>>,
+    default: usize,
+    n: &NodeProto,
+    idx: usize,
+    what: &str,
+) -> Result<[usize; 2]> {
+    match v {
+        None => Ok([default, default]),
+        Some(v) if v.len() == 2 && v.iter().all(|&x| x >= 1) => Ok([v[0] as usize, v[1] as usize]),
+        Some(v) => Err(unsupported(
+            n,
+            idx,
+            &format!("{what} {v:?} (only 2-D windows are supported)"),
+        )),
+    }
+}
+
+fn window(n: &NodeProto, idx: usize, needs_kernel: bool) -> Result<Window> {
+    let kernel = match attr_ints(n, "kernel_shape") {
+        None if needs_kernel => return Err(unsupported(n, idx, "kernel_shape is missing")),
+        None => None,
+        k => Some(usize2(k, 1, n, idx, "kernel_shape")?),
+    };
+    let pads = match attr_ints(n, "pads") {
+        None => [0; 4],
+        Some(p) if p.len() == 4 && p.iter().all(|&x| x >= 0) => {
+            [p[0] as usize, p[1] as usize, p[2] as usize, p[3] as usize]
+        }
+        Some(p) => {
+            return Err(unsupported(
+                n,
+                idx,
+                &format!("pads {p:?} (only 2-D windows are supported)"),
+            ))
+        }
+    };
+    let auto_pad = match attr_s(n, "auto_pad").as_deref() {
+        None | Some("NOTSET") | Some("") => AutoPad::NotSet,
+        Some("SAME_UPPER") => AutoPad::SameUpper,
+        Some("SAME_LOWER") => AutoPad::SameLower,
+        Some("VALID") => AutoPad::Valid,
+        Some(other) => return Err(unsupported(n, idx, &format!("auto_pad {other}"))),
+    };
+    Ok(Window {
+        kernel,
+        strides: usize2(attr_ints(n, "strides"), 1, n, idx, "strides")?,
+        dilations: usize2(attr_ints(n, "dilations"), 1, n, idx, "dilations")?,
+        pads,
+        auto_pad,
+        ceil_mode: attr_i(n, "ceil_mode", 0) != 0,
+    })
+}
+
+fn graph_input_shape(g: &GraphProto, name: &str) -> Vec<Option<usize>> {
+    g.input
+        .iter()
+        .find(|v| v.name == name)
+        .and_then(|v| v.r#type.as_ref())
+        .and_then(|t| t.tensor_type.as_ref())
+        .and_then(|t| t.shape.as_ref())
+        .map(|s| {
+            s.dim
+                .iter()
+                .map(|d| {
+                    if d.dim_param.is_empty() && d.dim_value > 0 {
+                        Some(d.dim_value as usize)
+                    } else {
+                        None
+                    }
+                })
+                .collect()
+        })
+        .unwrap_or_default()
+}
+
+impl Graph {
+    /// Loads the part of `model` that `target` needs.
+    pub fn load(model: &ModelProto, target: &str) -> Result<Graph> {
+        let g = model
+            .graph
+            .as_ref()
+            .ok_or_else(|| EngineError::Model("the file holds no graph".into()))?;
+        let mut loader = Loader {
+            raw_consts: HashMap::new(),
+            consts: HashMap::new(),
+        };
+        for t in &g.initializer {
+            loader.raw_consts.insert(t.name.clone(), t);
+        }
+        let mut producer: HashMap<&str, usize> = HashMap::new();
+        for (i, n) in g.node.iter().enumerate() {
+            if n.op_type == "Constant" && n.domain.is_empty() {
+                if let (Some(out), Some(t)) = (
+                    n.output.first(),
+                    attr(n, "value").and_then(|a| a.t.as_ref()),
+                ) {
+                    loader.raw_consts.insert(out.clone(), t);
+                    continue;
+                }
+                if let (Some(out), Some(a)) = (n.output.first(), attr(n, "value_float")) {
+                    loader.consts.insert(
+                        out.clone(),
+                        Tensor {
+                            shape: vec![],
+                            data: vec![a.f],
+                        },
+                    );
+                    continue;
+                }
+                return Err(unsupported(
+                    n,
+                    i,
+                    "only `value` and `value_float` constants are supported",
+                ));
+            }
+            for o in &n.output {
+                producer.insert(o.as_str(), i);
+            }
+        }
+        let graph_inputs: HashSet<&str> = g
+            .input
+            .iter()
+            .map(|v| v.name.as_str())
+            .filter(|n| !loader.is_const(n))
+            .collect();
+
+        if !producer.contains_key(target) && !graph_inputs.contains(target) {
+            let mut names: Vec<&str> = g
+                .node
+                .iter()
+                .flat_map(|n| n.output.iter().map(|s| s.as_str()))
+                .collect();
+            let hint = if loader.is_const(target) {
+                " (it is a constant, not a layer's output)".to_string()
+            } else if names.is_empty() {
+                String::new()
+            } else {
+                let len = names.len();
+                names.truncate(12);
+                format!(
+                    "; it has {len} node outputs, for example: {}",
+                    names.join(", ")
+                )
+            };
+            return Err(EngineError::UnknownTensor {
+                name: target.to_string(),
+                hint,
+            });
+        }
+
+        // Walk back from the target: which nodes and inputs does it need?
+        let mut needed = vec![false; g.node.len()];
+        let mut inputs_needed: Vec<&str> = Vec::new();
+        let mut stack = vec![target];
+        let mut seen: HashSet<&str> = HashSet::new();
+        while let Some(t) = stack.pop() {
+            if t.is_empty() || !seen.insert(t) || loader.is_const(t) {
+                continue;
+            }
+            if let Some(&i) = producer.get(t) {
+                needed[i] = true;
+                stack.extend(g.node[i].input.iter().map(|s| s.as_str()));
+            } else if graph_inputs.contains(t) {
+                inputs_needed.push(t);
+            } else {
+                return Err(EngineError::Model(format!(
+                    "tensor '{t}' is read but no node, input or initializer provides it"
+                )));
+            }
+        }
+        let input = match inputs_needed.as_slice() {
+            [one] => one.to_string(),
+            [] => return Err(EngineError::Model(format!("tensor '{target}' does not depend on any graph input"))),
+            many => {
+                return Err(EngineError::Model(format!(
+                    "tensor '{target}' depends on {} graph inputs ({}); the engine feeds exactly one (the images)",
+                    many.len(),
+                    many.join(", ")
+                )))
+            }
+        };
+
+        // Convert the needed nodes, in file order (ONNX requires topological order).
+        let mut nodes = Vec::new();
+        let mut used: HashSet<&str> = HashSet::from([target]);
+        for (i, n) in g.node.iter().enumerate() {
+            if needed[i] {
+                used.extend(n.input.iter().map(|s| s.as_str()));
+            }
+        }
+        for (i, n) in g.node.iter().enumerate() {
+            if !needed[i] {
+                continue;
+            }
+            if let Some(extra) = n.output.iter().skip(1).find(|o| used.contains(o.as_str())) {
+                return Err(unsupported(
+                    n,
+                    i,
+                    &format!("its extra output '{extra}' is used"),
+                ));
+            }
+            nodes.push(convert(n, i, &mut loader)?);
+        }
+        let mut graph = Graph {
+            input_decl: graph_input_shape(g, &input),
+            input,
+            target: target.to_string(),
+            nodes,
+            consts: HashMap::new(),
+        };
+        graph.fold_batch_norm(&mut loader.consts)?;
+        // Keep only the constants the remaining nodes read.
+        let mut consts = HashMap::new();
+        for n in &graph.nodes {
+            for i in &n.inputs {
+                if let Some(t) = loader.consts.remove(i) {
+                    consts.insert(i.clone(), t);
+                }
+            }
+        }
+        graph.consts = consts;
+        Ok(graph)
+    }
+
+    /// Folds each BatchNormalization that directly follows a Conv (whose output nothing
+    /// else reads) into the Conv's weights and bias.
+    fn fold_batch_norm(&mut self, consts: &mut HashMap<String, Tensor>) -> Result<()> {
+        let mut readers: HashMap<String, usize> = HashMap::new();
+        for n in &self.nodes {
+            for i in &n.inputs {
+                *readers.entry(i.clone()).or_default() += 1;
+            }
+        }
+        let mut remove = vec![false; self.nodes.len()];
+        for b in 0..self.nodes.len() {
+            if !matches!(self.nodes[b].op, Op::BatchNorm) {
+                continue;
+            }
+            let x = self.nodes[b].inputs[0].clone();
+            let Some(c) = self.nodes[..b]
+                .iter()
+                .position(|n| n.output == x && matches!(n.op, Op::Conv { .. }))
+            else {
+                continue;
+            };
+            if readers.get(&x) != Some(&1) || x == self.target {
+                continue;
+            }
+            let (scale, shift) = (
+                &consts[&self.nodes[b].inputs[1]],
+                &consts[&self.nodes[b].inputs[2]],
+            );
+            let (wn, bn) = (&self.nodes[c].inputs[1], &self.nodes[c].inputs[2]);
+            let (Some(w), Some(bias)) = (consts.get(wn), consts.get(bn)) else {
+                continue;
+            };
+            let m = w.shape[0];
+            if scale.len() != m {
+                return Err(EngineError::Model(format!(
+                    "node '{}' normalises {} channels but the convolution before it has {m}",
+                    self.nodes[b].name,
+                    scale.len()
+                )));
+            }
+            let per = w.len() / m.max(1);
+            let mut w2 = w.clone();
+            for (o, chunk) in w2.data.chunks_mut(per.max(1)).enumerate() {
+                chunk.iter_mut().for_each(|v| *v *= scale.data[o]);
+            }
+            let b2 = Tensor {
+                shape: vec![m],
+                data: (0..m)
+                    .map(|o| bias.data[o] * scale.data[o] + shift.data[o])
+                    .collect(),
+            };
+            let out = self.nodes[b].output.clone();
+            let (wname, bname) = (
+                format!("{out}::folded_weights"),
+                format!("{out}::folded_bias"),
+            );
+            consts.insert(wname.clone(), w2);
+            consts.insert(bname.clone(), b2);
+            let conv = &mut self.nodes[c];
+            conv.inputs[1] = wname;
+            conv.inputs[2] = bname;
+            conv.output = out;
+            remove[b] = true;
+        }
+        let mut i = 0;
+        self.nodes.retain(|_| {
+            i += 1;
+            !remove[i - 1]
+        });
+        Ok(())
+    }
+
+    /// The shape of every tensor for a given input shape.
+    pub fn shapes(&self, input: &[usize]) -> Result<HashMap<String, Vec<usize>>> {
+        let mut shapes: HashMap<String, Vec<usize>> = HashMap::new();
+        shapes.insert(self.input.clone(), input.to_vec());
+        for (k, t) in &self.consts {
+            shapes.insert(k.clone(), t.shape.clone());
+        }
+        for n in &self.nodes {
+            let ins: Vec<&[usize]> = n
+                .inputs
+                .iter()
+                .map(|i| {
+                    shapes
+                        .get(i)
+                        .map(|s| s.as_slice())
+                        .ok_or_else(|| EngineError::Model(format!("tensor '{i}' has no shape")))
+                })
+                .collect::<Result<_>>()?;
+            let out = out_shape(n, &ins).map_err(|e| match e {
+                EngineError::Input(m) => {
+                    EngineError::Input(format!("at node '{}' ({}): {m}", n.name, n.op_type))
+                }
+                e => e,
+            })?;
+            shapes.insert(n.output.clone(), out);
+        }
+        Ok(shapes)
+    }
+}
+
+fn norm_axis(axis: i64, rank: usize) -> Result<usize> {
+    let a = if axis < 0 { axis + rank as i64 } else { axis };
+    if a < 0 || a as usize > rank {
+        return Err(EngineError::Input(format!(
+            "axis {axis} is out of range for rank {rank}"
+        )));
+    }
+    Ok(a as usize)
+}
+
+/// Concat's axis, resolved.
+pub(crate) fn concat_axis(axis: i64, rank: usize) -> Result<usize> {
+    let a = norm_axis(axis, rank)?;
+    if a == rank {
+        return Err(EngineError::Input(format!(
+            "axis {axis} is out of range for rank {rank}"
+        )));
+    }
+    Ok(a)
+}
+
+/// Gemm's (M, K, N), checking that A and B agree.
+pub(crate) fn gemm_dims(
+    a: &[usize],
+    b: &[usize],
+    trans_a: bool,
+    trans_b: bool,
+) -> Result<(usize, usize, usize)> {
+    let (&[a0, a1], &[b0, b1]) = (a, b) else {
+        return Err(EngineError::Input(format!(
+            "Gemm needs 2-D inputs, got {a:?} and {b:?}"
+        )));
+    };
+    let (m, k) = if trans_a { (a1, a0) } else { (a0, a1) };
+    let (k2, n) = if trans_b { (b1, b0) } else { (b0, b1) };
+    if k != k2 {
+        return Err(EngineError::Input(format!(
+            "Gemm inner sizes differ: {a:?} and {b:?}"
+        )));
+    }
+    Ok((m, k, n))
+}
+
+/// MatMul's output shape, broadcast batch shape, M, K and N.
+pub(crate) type MatMulDims = (Vec<usize>, Vec<usize>, usize, usize, usize);
+
+/// MatMul's dimensions after promoting 1-D operands as numpy does.
+pub(crate) fn matmul_dims(a: &[usize], b: &[usize]) -> Result<MatMulDims> {
+    if a.is_empty() || b.is_empty() {
+        return Err(EngineError::Input(
+            "MatMul needs operands of rank at least 1".into(),
+        ));
+    }
+    let a2: Vec<usize> = if a.len() == 1 {
+        vec![1, a[0]]
+    } else {
+        a.to_vec()
+    };
+    let b2: Vec<usize> = if b.len() == 1 {
+        vec![b[0], 1]
+    } else {
+        b.to_vec()
+    };
+    let (m, k) = (a2[a2.len() - 2], a2[a2.len() - 1]);
+    let (k2, n) = (b2[b2.len() - 2], b2[b2.len() - 1]);
+    if k != k2 {
+        return Err(EngineError::Input(format!(
+            "MatMul inner sizes differ: {a:?} and {b:?}"
+        )));
+    }
+    let batch = crate::tensor::broadcast_shape(&a2[..a2.len() - 2], &b2[..b2.len() - 2])
+        .ok_or_else(|| {
+            EngineError::Input(format!(
+                "MatMul batch axes do not broadcast: {a:?} and {b:?}"
+            ))
+        })?;
+    let mut out = batch.clone();
+    if a.len() > 1 {
+        out.push(m);
+    }
+    if b.len() > 1 {
+        out.push(n);
+    }
+    Ok((out, batch, m, k, n))
+}
+
+/// Reshape's output shape (ONNX semantics of 0 and -1).
+pub(crate) fn reshape_shape(x: &[usize], shape: &[i64], allowzero: bool) -> Result<Vec<usize>> {
+    let total: usize = x.iter().product();
+    let mut out = Vec::with_capacity(shape.len());
+    let mut infer = None;
+    for (i, &d) in shape.iter().enumerate() {
+        match d {
+            -1 if infer.is_none() => {
+                infer = Some(i);
+                out.push(1);
+            }
+            0 if !allowzero => out.push(*x.get(i).ok_or_else(|| {
+                EngineError::Input(format!(
+                    "Reshape copies axis {i} of {x:?}, which has no such axis"
+                ))
+            })?),
+            d if d >= 0 => out.push(d as usize),
+            _ => {
+                return Err(EngineError::Input(format!(
+                    "Reshape to {shape:?} is invalid"
+                )))
+            }
+        }
+    }
+    let known: usize = out.iter().product();
+    if let Some(i) = infer {
+        if known == 0 || total % known != 0 {
+            return Err(EngineError::Input(format!(
+                "cannot reshape {x:?} to {shape:?}"
+            )));
+        }
+        out[i] = total / known;
+    } else if known != total {
+        return Err(EngineError::Input(format!(
+            "cannot reshape {x:?} ({total} values) to {shape:?}"
+        )));
+    }
+    Ok(out)
+}
+
+/// The output shape of a node for the given input shapes.
+pub(crate) fn out_shape(n: &Node, ins: &[&[usize]]) -> Result<Vec<usize>> {
+    let x = ins[0];
+    Ok(match &n.op {
+        Op::Conv { win, group } => {
+            let w = ins[1];
+            if w.len() != 4 || x.len() != 4 {
+                return Err(EngineError::Input(format!(
+                    "Conv needs 4-D input and weights, got {x:?} and {w:?}"
+                )));
+            }
+            if x[1] != w[1] * group || w[0] % group != 0 {
+                return Err(EngineError::Input(format!(
+                    "Conv input {x:?} does not fit weights {w:?} with group {group}"
+                )));
+            }
+            let g = win.geom(x, [w[2], w[3]])?;
+            vec![g.n, w[0], g.oh, g.ow]
+        }
+        Op::Relu
+        | Op::Clip { .. }
+        | Op::Sigmoid
+        | Op::Lrn { .. }
+        | Op::BatchNorm
+        | Op::Identity => x.to_vec(),
+        Op::Add | Op::Mul => crate::tensor::broadcast_shape(x, ins[1]).ok_or_else(|| {
+            EngineError::Input(format!("shapes {x:?} and {:?} do not broadcast", ins[1]))
+        })?,
+        Op::MaxPool(win) | Op::AveragePool { win, .. } => {
+            let g = win.geom(x, win.kernel.unwrap_or([1, 1]))?;
+            vec![g.n, g.c, g.oh, g.ow]
+        }
+        Op::GlobalAveragePool => {
+            if x.len() < 3 {
+                return Err(EngineError::Input(format!(
+                    "GlobalAveragePool needs N, C and spatial axes, got {x:?}"
+                )));
+            }
+            let mut s = x.to_vec();
+            s[2..].iter_mut().for_each(|d| *d = 1);
+            s
+        }
+        Op::Concat { axis } => {
+            let a = concat_axis(*axis, x.len())?;
+            let mut s = x.to_vec();
+            for o in &ins[1..] {
+                if o.len() != x.len()
+                    || o.iter()
+                        .zip(x)
+                        .enumerate()
+                        .any(|(i, (p, q))| i != a && p != q)
+                {
+                    return Err(EngineError::Input(format!(
+                        "Concat inputs {x:?} and {o:?} differ off axis {a}"
+                    )));
+                }
+                s[a] += o[a];
+            }
+            s
+        }
+        Op::Flatten { axis } => {
+            let a = norm_axis(*axis, x.len())?;
+            vec![x[..a].iter().product(), x[a..].iter().product()]
+        }
+        Op::Reshape { shape, allowzero } => reshape_shape(x, shape, *allowzero)?,
+        Op::Gemm {
+            trans_a, trans_b, ..
+        } => {
+            let (m, _, nn) = gemm_dims(x, ins[1], *trans_a, *trans_b)?;
+            if let Some(c) = ins.get(2) {
+                if crate::tensor::broadcast_shape(&[m, nn], c).as_deref() != Some(&[m, nn][..]) {
+                    return Err(EngineError::Input(format!(
+                        "Gemm bias {c:?} does not broadcast to [{m}, {nn}]"
+                    )));
+                }
+            }
+            vec![m, nn]
+        }
+        Op::MatMul => matmul_dims(x, ins[1])?.0,
+    })
+}
+
+fn convert(n: &NodeProto, idx: usize, l: &mut Loader) -> Result<Node> {
+    if !(n.domain.is_empty() || n.domain == "ai.onnx") {
+        return Err(unsupported(
+            n,
+            idx,
+            &format!("operators of domain '{}' are not supported", n.domain),
+        ));
+    }
+    let name = node_label(n, idx);
+    let output = n
+        .output
+        .first()
+        .cloned()
+        .ok_or_else(|| EngineError::Model(format!("node '{name}' has no output")))?;
+    let mut inputs: Vec<String> = n.input.clone();
+    let input_n = |k: usize| n.input.get(k).filter(|s| !s.is_empty());
+    let need_inputs = |k: usize| -> Result<()> {
+        if (0..k).all(|i| input_n(i).is_some()) {
+            Ok(())
+        } else {
+            Err(EngineError::Model(format!(
+                "node '{name}' ({}) needs {k} inputs",
+                n.op_type
+            )))
+        }
+    };
+    let const_of = |l: &mut Loader, k: usize, what: &str| -> Result<Tensor> {
+        let i = &n.input[k];
+        l.f32(i).unwrap_or_else(|| {
+            Err(unsupported(
+                n,
+                idx,
+                &format!("its {what} '{i}' must be a constant initializer"),
+            ))
+        })
+    };
+    let op = match n.op_type.as_str() {
+        "Conv" => {
+            need_inputs(2)?;
+            let w = const_of(l, 1, "weights")?;
+            if w.shape.len() != 4 {
+                return Err(unsupported(
+                    n,
+                    idx,
+                    &format!(
+                        "weights of shape {:?} (only 2-D convolutions are supported)",
+                        w.shape
+                    ),
+                ));
+            }
+            let win = window(n, idx, false)?;
+            if let Some(k) = win.kernel {
+                if k != [w.shape[2], w.shape[3]] {
+                    return Err(EngineError::Model(format!(
+                        "node '{name}': kernel_shape {k:?} disagrees with weights {:?}",
+                        w.shape
+                    )));
+                }
+            }
+            let group = attr_i(n, "group", 1);
+            if group < 1 {
+                return Err(EngineError::Model(format!("node '{name}': group {group}")));
+            }
+            match input_n(2) {
+                Some(b) => {
+                    const_of(l, 2, "bias")?;
+                    inputs = vec![inputs[0].clone(), inputs[1].clone(), b.clone()];
+                }
+                None => {
+                    let b = format!("{output}::zero_bias");
+                    l.consts.insert(b.clone(), Tensor::zeros(&[w.shape[0]]));
+                    inputs = vec![inputs[0].clone(), inputs[1].clone(), b];
+                }
+            }
+            Op::Conv {
+                win,
+                group: group as usize,
+            }
+        }
+        "Relu" => Op::Relu,
+        "Sigmoid" => Op::Sigmoid,
+        "Identity" => Op::Identity,
+        "Dropout" => {
+            if input_n(2).is_some() {
+                let t = const_of(l, 2, "training_mode")?;
+                if t.data.first().is_some_and(|&v| v != 0.0) {
+                    return Err(unsupported(n, idx, "training mode"));
+                }
+            }
+            inputs.truncate(1);
+            Op::Identity
+        }
+        "Clip" => {
+            let mut min = attr_f(n, "min", f32::MIN);
+            let mut max = attr_f(n, "max", f32::MAX);
+            if input_n(1).is_some() {
+                min = const_of(l, 1, "min")?
+                    .data
+                    .first()
+                    .copied()
+                    .unwrap_or(f32::MIN);
+            }
+            if input_n(2).is_some() {
+                max = const_of(l, 2, "max")?
+                    .data
+                    .first()
+                    .copied()
+                    .unwrap_or(f32::MAX);
+            }
+            inputs.truncate(1);
+            Op::Clip { min, max }
+        }
+        "Add" | "Mul" => {
+            need_inputs(2)?;
+            if attr(n, "broadcast").is_some() {
+                return Err(unsupported(n, idx, "the pre-opset-7 `broadcast` attribute"));
+            }
+            if n.op_type == "Add" {
+                Op::Add
+            } else {
+                Op::Mul
+            }
+        }
+        "MaxPool" => {
+            if n.output.len() > 1 && !n.output[1].is_empty() {
+                return Err(unsupported(n, idx, "the Indices output"));
+            }
+            if attr_i(n, "storage_order", 0) != 0 {
+                return Err(unsupported(n, idx, "storage_order 1"));
+            }
+            Op::MaxPool(window(n, idx, true)?)
+        }
+        "AveragePool" => {
+            let win = window(n, idx, true)?;
+            if win.dilations != [1, 1] {
+                return Err(unsupported(n, idx, "dilations"));
+            }
+            Op::AveragePool {
+                win,
+                count_include_pad: attr_i(n, "count_include_pad", 0) != 0,
+            }
+        }
+        "GlobalAveragePool" => Op::GlobalAveragePool,
+        "LRN" => {
+            let size = attr_i(n, "size", 0);
+            if size < 1 {
+                return Err(EngineError::Model(format!(
+                    "node '{name}': LRN needs a positive size"
+                )));
+            }
+            Op::Lrn {
+                size: size as usize,
+                alpha: attr_f(n, "alpha", 1e-4),
+                beta: attr_f(n, "beta", 0.75),
+                bias: attr_f(n, "bias", 1.0),
+            }
+        }
+        "Concat" => Op::Concat {
+            axis: attr_i(n, "axis", 1),
+        },
+        "BatchNormalization" => {
+            need_inputs(5)?;
+            if attr_i(n, "training_mode", 0) != 0 || n.output.len() > 1 {
+                return Err(unsupported(n, idx, "training mode"));
+            }
+            let eps = attr_f(n, "epsilon", 1e-5);
+            let gamma = const_of(l, 1, "scale")?;
+            let beta = const_of(l, 2, "bias")?;
+            let mean = const_of(l, 3, "mean")?;
+            let var = const_of(l, 4, "var")?;
+            let c = gamma.len();
+            if [beta.len(), mean.len(), var.len()] != [c, c, c] {
+                return Err(EngineError::Model(format!(
+                    "node '{name}': BatchNormalization parameters differ in length"
+                )));
+            }
+            let scale: Vec<f32> = (0..c)
+                .map(|i| gamma.data[i] / (var.data[i] + eps).sqrt())
+                .collect();
+            let shift: Vec<f32> = (0..c)
+                .map(|i| beta.data[i] - mean.data[i] * scale[i])
+                .collect();
+            let (sn, hn) = (format!("{output}::bn_scale"), format!("{output}::bn_shift"));
+            l.consts.insert(
+                sn.clone(),
+                Tensor {
+                    shape: vec![c],
+                    data: scale,
+                },
+            );
+            l.consts.insert(
+                hn.clone(),
+                Tensor {
+                    shape: vec![c],
+                    data: shift,
+                },
+            );
+            inputs = vec![inputs[0].clone(), sn, hn];
+            Op::BatchNorm
+        }
+        "Flatten" => Op::Flatten {
+            axis: attr_i(n, "axis", 1),
+        },
+        "Reshape" => {
+            let shape = if let Some(s) = input_n(1) {
+                let raw = l.raw_consts.get(s.as_str()).ok_or_else(|| {
+                    unsupported(n, idx, &format!("its shape '{s}' must be a constant"))
+                })?;
+                raw.to_i64()?
+            } else if let Some(s) = attr_ints(n, "shape") {
+                s
+            } else {
+                return Err(EngineError::Model(format!(
+                    "node '{name}': Reshape without a shape"
+                )));
+            };
+            inputs.truncate(1);
+            Op::Reshape {
+                shape,
+                allowzero: attr_i(n, "allowzero", 0) != 0,
+            }
+        }
+        "Gemm" => {
+            need_inputs(2)?;
+            inputs.truncate(if input_n(2).is_some() { 3 } else { 2 });
+            Op::Gemm {
+                alpha: attr_f(n, "alpha", 1.0),
+                beta: attr_f(n, "beta", 1.0),
+                trans_a: attr_i(n, "transA", 0) != 0,
+                trans_b: attr_i(n, "transB", 0) != 0,
+            }
+        }
+        "MatMul" => {
+            need_inputs(2)?;
+            Op::MatMul
+        }
+        _ => return Err(unsupported(n, idx, "")),
+    };
+    // Load every constant this node reads, so the backends find them as f32.
+    for i in &inputs {
+        if !l.consts.contains_key(i) && l.raw_consts.contains_key(i) {
+            if let Some(r) = l.f32(i) {
+                r?;
+            }
+        }
+    }
+    if inputs.iter().any(|i| i.is_empty()) {
+        return Err(unsupported(
+            n,
+            idx,
+            "an omitted optional input in this position",
+        ));
+    }
+    Ok(Node {
+        name,
+        op_type: n.op_type.clone(),
+        op,
+        inputs,
+        output,
+    })
+}

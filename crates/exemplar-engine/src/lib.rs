@@ -1,0 +1,316 @@
+//! The activation engine: how strongly one unit of a vision model responds to an image.
+//!
+//! A *unit* is a channel of a tensor inside an ONNX model (a layer's output). Its
+//! *activation* for an image is the channel's mean over the spatial positions (over the
+//! tokens for a `[N, tokens, channels]` tensor). The engine loads only the part of the
+//! graph the target tensor needs, folds BatchNormalization into the convolution before
+//! it, and runs the rest either as WGSL compute shaders through wgpu (WebGPU in the
+//! browser, Vulkan natively) or on the CPU, where a plain-Rust implementation of every
+//! operator serves as the reference for the GPU kernels and as the fallback.
+//!
+//! Supported operators: Conv, Relu, Clip, Sigmoid, Add, Mul, MaxPool, AveragePool,
+//! GlobalAveragePool, LRN, Concat, BatchNormalization, Flatten, Reshape, Gemm, MatMul,
+//! Identity and Dropout (inference). Anything else the target needs is a load-time
+//! [`EngineError::UnsupportedOp`] naming the node.
+//!
+//! ```no_run
+//! use exemplar_engine::{Backend, Engine, Preprocess};
+//! # fn main() -> Result<(), exemplar_engine::EngineError> {
+//! let model = std::fs::read("googlenet.onnx").map_err(|e| exemplar_engine::EngineError::Io(e.to_string()))?;
+//! // Only the nodes up to this tensor are loaded and run.
+//! let engine = Engine::new_blocking(&model, "inception4a_output", Backend::Gpu)?;
+//! let (width, height) = (300, 240);
+//! let rgb = vec![128u8; (width * height * 3) as usize]; // interleaved RGB pixels
+//! let image = Preprocess::inception().apply(&rgb, width, height)?; // [3, 224, 224]
+//! let activations = engine.activations_blocking(&[image], &[7, 12])?;
+//! println!("channel 7: {}, channel 12: {}", activations[0][0], activations[0][1]);
+//! # Ok(()) }
+//! ```
+#![warn(missing_docs)]
+// In the browser there are no threads and wgpu's handles are not Send; natively they are
+// Send + Sync, which is what the Arcs are for.
+#![cfg_attr(target_arch = "wasm32", allow(clippy::arc_with_non_send_sync))]
+
+mod cpu;
+mod error;
+mod gpu;
+mod graph;
+#[cfg(not(target_arch = "wasm32"))]
+mod native;
+pub mod onnx;
+mod preprocess;
+mod tensor;
+
+use std::sync::Arc;
+
+pub use error::{EngineError, Result};
+#[cfg(not(target_arch = "wasm32"))]
+pub use native::{activations_json, decode_image};
+pub use preprocess::Preprocess;
+pub use tensor::Tensor;
+
+/// Where the graph runs.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Backend {
+    /// Plain Rust on the CPU: the reference, and the fallback without WebGPU.
+    Cpu,
+    /// WGSL compute shaders through wgpu.
+    Gpu,
+}
+
+impl std::str::FromStr for Backend {
+    type Err = EngineError;
+    fn from_str(s: &str) -> Result<Backend> {
+        match s {
+            "cpu" => Ok(Backend::Cpu),
+            "gpu" => Ok(Backend::Gpu),
+            other => Err(EngineError::Input(format!(
+                "unknown backend '{other}' (known: gpu, cpu)"
+            ))),
+        }
+    }
+}
+
+/// An open GPU device with the engine's kernels compiled; share one between engines
+/// (several layers or models) to open the device and compile the shaders only once.
+#[derive(Clone)]
+pub struct GpuContext(Arc<gpu::Gpu>);
+
+impl GpuContext {
+    /// Opens the first high-performance adapter: WebGPU in the browser, Vulkan natively.
+    /// Fails with [`EngineError::NoGpu`] where there is none.
+    pub async fn new() -> Result<GpuContext> {
+        Ok(GpuContext(Arc::new(gpu::Gpu::new().await?)))
+    }
+
+    /// [`GpuContext::new`], blocking (native only).
+    #[cfg(not(target_arch = "wasm32"))]
+    pub fn new_blocking() -> Result<GpuContext> {
+        pollster::block_on(GpuContext::new())
+    }
+
+    /// The adapter's name and API.
+    pub fn adapter(&self) -> &str {
+        self.0.adapter()
+    }
+}
+
+/// A model loaded up to one target tensor, ready to compute activations.
+pub struct Engine {
+    graph: Arc<graph::Graph>,
+    gpu: Option<gpu::GpuModel>,
+}
+
+impl Engine {
+    /// Loads `model_bytes` (an ONNX file) up to the tensor named `target` and prepares
+    /// `backend` (for the GPU: opens a device and uploads the weights).
+    pub async fn new(model_bytes: &[u8], target: &str, backend: Backend) -> Result<Engine> {
+        let ctx = match backend {
+            Backend::Cpu => None,
+            Backend::Gpu => Some(GpuContext::new().await?),
+        };
+        Engine::load(model_bytes, target, ctx.as_ref())
+    }
+
+    /// Loads the model for the CPU backend (`gpu` is `None`) or for an open GPU.
+    pub fn load(model_bytes: &[u8], target: &str, gpu: Option<&GpuContext>) -> Result<Engine> {
+        let model = onnx::decode_model(model_bytes)?;
+        Engine::from_model(&model, target, gpu)
+    }
+
+    /// [`Engine::load`] from an already decoded model.
+    pub fn from_model(
+        model: &onnx::ModelProto,
+        target: &str,
+        gpu: Option<&GpuContext>,
+    ) -> Result<Engine> {
+        let graph = Arc::new(graph::Graph::load(model, target)?);
+        let gpu = gpu.map(|ctx| gpu::GpuModel::new(ctx.0.clone(), graph.clone()));
+        Ok(Engine { graph, gpu })
+    }
+
+    /// [`Engine::new`], blocking (native only).
+    #[cfg(not(target_arch = "wasm32"))]
+    pub fn new_blocking(model_bytes: &[u8], target: &str, backend: Backend) -> Result<Engine> {
+        pollster::block_on(Engine::new(model_bytes, target, backend))
+    }
+
+    /// The backend in use.
+    pub fn backend(&self) -> Backend {
+        if self.gpu.is_some() {
+            Backend::Gpu
+        } else {
+            Backend::Cpu
+        }
+    }
+
+    /// The GPU adapter's name and API, when the GPU backend is in use.
+    pub fn adapter(&self) -> Option<&str> {
+        self.gpu.as_ref().map(|g| g.gpu().adapter())
+    }
+
+    /// The name of the graph input the images are fed to.
+    pub fn input_name(&self) -> &str {
+        &self.graph.input
+    }
+
+    /// The ONNX operator types that run, in order (after pruning and folding).
+    pub fn op_types(&self) -> Vec<&str> {
+        self.graph
+            .nodes
+            .iter()
+            .map(|n| n.op_type.as_str())
+            .collect()
+    }
+
+    /// The target's shape for an input of the given shape.
+    pub fn target_shape(&self, input: &[usize]) -> Result<Vec<usize>> {
+        Ok(self.graph.shapes(input)?[self.graph.target.as_str()].clone())
+    }
+
+    /// Bytes of intermediate GPU buffers for an input of the given shape (after reuse).
+    pub fn gpu_buffer_bytes(&self, input: &[usize]) -> Option<Result<u64>> {
+        self.gpu.as_ref().map(|g| g.plan_bytes(input))
+    }
+
+    /// The activations of `channels` of the target for each image: `result[i][k]` is the
+    /// mean of channel `channels[k]` for image `i`. Images are the model input without
+    /// its batch axis (`[C, H, W]`, or `[1, C, H, W]`), all of one size; they run in
+    /// batches the model allows.
+    pub async fn activations(
+        &self,
+        images: &[Tensor],
+        channels: &[usize],
+    ) -> Result<Vec<Vec<f32>>> {
+        let mut out = Vec::with_capacity(images.len());
+        for batch in self.batches(images)? {
+            match &self.gpu {
+                Some(g) => {
+                    let (shape, flat) =
+                        g.run(&batch, gpu::Readback::ChannelMeans(channels)).await?;
+                    out.extend(
+                        flat.chunks(shape[1].max(1))
+                            .take(shape[0])
+                            .map(|c| c.to_vec()),
+                    );
+                    if channels.is_empty() {
+                        out.extend((0..shape[0]).map(|_| Vec::new()));
+                    }
+                }
+                None => out.extend(cpu::channel_means(
+                    &cpu::run(&self.graph, &batch)?,
+                    channels,
+                )?),
+            }
+        }
+        Ok(out)
+    }
+
+    /// [`Engine::activations`], blocking (native only).
+    #[cfg(not(target_arch = "wasm32"))]
+    pub fn activations_blocking(
+        &self,
+        images: &[Tensor],
+        channels: &[usize],
+    ) -> Result<Vec<Vec<f32>>> {
+        pollster::block_on(self.activations(images, channels))
+    }
+
+    /// The whole target tensor for one input batch (the shape the graph input expects,
+    /// e.g. `[N, C, H, W]`). For tests and inspection: [`Engine::activations`] reads back
+    /// far less.
+    pub async fn target_tensor(&self, input: &Tensor) -> Result<Tensor> {
+        self.check_input(input)?;
+        match &self.gpu {
+            Some(g) => {
+                let (shape, data) = g.run(input, gpu::Readback::Tensor).await?;
+                Tensor::new(shape, data)
+            }
+            None => cpu::run(&self.graph, input),
+        }
+    }
+
+    /// [`Engine::target_tensor`], blocking (native only).
+    #[cfg(not(target_arch = "wasm32"))]
+    pub fn target_tensor_blocking(&self, input: &Tensor) -> Result<Tensor> {
+        pollster::block_on(self.target_tensor(input))
+    }
+
+    fn check_input(&self, input: &Tensor) -> Result<()> {
+        let decl = &self.graph.input_decl;
+        let fits = decl.is_empty()
+            || (decl.len() == input.shape.len()
+                && decl
+                    .iter()
+                    .zip(&input.shape)
+                    .skip(1)
+                    .all(|(d, &s)| d.is_none_or(|d| d == s)));
+        if fits {
+            Ok(())
+        } else {
+            Err(EngineError::Input(format!(
+                "input '{}' expects shape {:?} (? = any), got {:?}",
+                self.graph.input,
+                decl.iter()
+                    .map(|d| d.map_or("?".to_string(), |v| v.to_string()))
+                    .collect::<Vec<_>>(),
+                input.shape
+            )))
+        }
+    }
+
+    /// Stacks images into batches of the size the model's input allows (its declared
+    /// batch size if fixed, else as many as fit the GPU's buffer limit).
+    fn batches(&self, images: &[Tensor]) -> Result<Vec<Tensor>> {
+        let Some(first) = images.first() else {
+            return Ok(Vec::new());
+        };
+        // An image is the model input without its batch axis; a leading axis of 1 that
+        // makes it the input's rank is dropped.
+        let rank = match self.graph.input_decl.len() {
+            0 => 4,
+            r => r,
+        };
+        let shape: Vec<usize> = match first.shape.as_slice() {
+            [1, rest @ ..] if first.shape.len() == rank => rest.to_vec(),
+            s if s.len() + 1 == rank => s.to_vec(),
+            s => {
+                return Err(EngineError::Input(format!(
+                    "an image must be a tensor of rank {} (the model input without its batch axis), got shape {s:?}",
+                    rank - 1
+                )))
+            }
+        };
+        if let Some((i, t)) = images.iter().enumerate().find(|(_, t)| {
+            t.data.len() != first.data.len()
+                || t.shape.iter().product::<usize>() != shape.iter().product::<usize>()
+        }) {
+            return Err(EngineError::Input(format!(
+                "image {i} has shape {:?}, unlike image 0 ({:?})",
+                t.shape, first.shape
+            )));
+        }
+        let mut per_batch = match self.graph.input_decl.first() {
+            Some(Some(fixed)) => *fixed,
+            _ => images.len(),
+        };
+        if let Some(g) = &self.gpu {
+            let mut one = vec![1];
+            one.extend(&shape);
+            let bytes = g.plan_bytes(&one)?.max(1);
+            let budget: u64 = 1 << 30; // keep a batch's buffers under 1 GiB
+            per_batch = per_batch.min((budget / bytes).max(1) as usize);
+        }
+        let per_batch = per_batch.max(1);
+        let mut out = Vec::new();
+        for chunk in images.chunks(per_batch) {
+            let mut s = vec![chunk.len()];
+            s.extend(&shape);
+            let data: Vec<f32> = chunk.iter().flat_map(|t| t.data.iter().copied()).collect();
+            let batch = Tensor::new(s, data)?;
+            self.check_input(&batch)?;
+            out.push(batch);
+        }
+        Ok(out)
+    }
+}

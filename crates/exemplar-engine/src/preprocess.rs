@@ -1,0 +1,181 @@
+//! From an RGB image to the network's input: resize the shorter side, centre crop,
+//! normalise. Mirrors torchvision's `Resize(n)`, `CenterCrop(n)`, `ToTensor()`,
+//! `Normalize(mean, std)` on PIL images (the same bilinear filter with antialiasing,
+//! rounding to 8 bits after each pass as PIL does).
+
+use crate::{EngineError, Result, Tensor};
+
+/// The preprocessing steps; each can be turned off or changed.
+#[derive(Clone, Debug, PartialEq)]
+pub struct Preprocess {
+    /// Resize so that the shorter side has this many pixels (`None`: keep the size).
+    pub resize: Option<u32>,
+    /// Cut the centred square of this side (`None`: keep the whole image).
+    pub crop: Option<u32>,
+    /// Per-channel mean subtracted from pixel values scaled to 0..1.
+    pub mean: [f32; 3],
+    /// Per-channel divisor applied after subtracting the mean.
+    pub std: [f32; 3],
+}
+
+impl Preprocess {
+    /// torchvision's ImageNet preprocessing: resize 256, crop 224, ImageNet mean and std.
+    pub fn imagenet() -> Preprocess {
+        Preprocess {
+            resize: Some(256),
+            crop: Some(224),
+            mean: [0.485, 0.456, 0.406],
+            std: [0.229, 0.224, 0.225],
+        }
+    }
+
+    /// Lucid's InceptionV1 (GoogLeNet) input: resize 256, crop 224, pixel × 255 − 117.
+    pub fn inception() -> Preprocess {
+        let m = 117.0 / 255.0;
+        let s = 1.0 / 255.0;
+        Preprocess {
+            resize: Some(256),
+            crop: Some(224),
+            mean: [m; 3],
+            std: [s; 3],
+        }
+    }
+
+    /// A preset by name: `imagenet` or `inception`.
+    pub fn preset(name: &str) -> Result<Preprocess> {
+        match name {
+            "imagenet" => Ok(Preprocess::imagenet()),
+            "inception" => Ok(Preprocess::inception()),
+            other => Err(EngineError::Input(format!(
+                "unknown preprocessing preset '{other}' (known: imagenet, inception)"
+            ))),
+        }
+    }
+
+    /// Applies the steps to interleaved 8-bit RGB pixels, giving a `[3, H, W]` tensor.
+    pub fn apply(&self, rgb: &[u8], width: u32, height: u32) -> Result<Tensor> {
+        let (w, h) = (width as usize, height as usize);
+        if w == 0 || h == 0 || rgb.len() != w * h * 3 {
+            return Err(EngineError::Input(format!(
+                "an RGB image of {width}x{height} needs {} bytes, got {}",
+                w * h * 3,
+                rgb.len()
+            )));
+        }
+        let mut planes: Vec<Vec<f32>> = (0..3)
+            .map(|c| {
+                rgb.iter()
+                    .skip(c)
+                    .step_by(3)
+                    .map(|&v| f32::from(v))
+                    .collect()
+            })
+            .collect();
+        let (mut w, mut h) = (w, h);
+        if let Some(short) = self.resize.filter(|&s| s > 0) {
+            let short = short as usize;
+            let (nw, nh) = if w <= h {
+                (short, (short as f64 * h as f64 / w as f64) as usize)
+            } else {
+                ((short as f64 * w as f64 / h as f64) as usize, short)
+            };
+            let (nw, nh) = (nw.max(1), nh.max(1));
+            if (nw, nh) != (w, h) {
+                planes = planes
+                    .iter()
+                    .map(|p| resize_plane(p, w, h, nw, nh))
+                    .collect();
+                (w, h) = (nw, nh);
+            }
+        }
+        if let Some(size) = self.crop.filter(|&s| s > 0) {
+            let size = size as usize;
+            // torchvision: int(round((h - size) / 2)), padding with zeros when too small.
+            let top = ((h as f64 - size as f64) / 2.0).round_ties_even() as isize;
+            let left = ((w as f64 - size as f64) / 2.0).round_ties_even() as isize;
+            planes = planes
+                .iter()
+                .map(|p| {
+                    let mut out = vec![0.0; size * size];
+                    for y in 0..size {
+                        let sy = y as isize + top;
+                        if sy < 0 || sy >= h as isize {
+                            continue;
+                        }
+                        for x in 0..size {
+                            let sx = x as isize + left;
+                            if sx >= 0 && sx < w as isize {
+                                out[y * size + x] = p[sy as usize * w + sx as usize];
+                            }
+                        }
+                    }
+                    out
+                })
+                .collect();
+            (w, h) = (size, size);
+        }
+        let mut data = Vec::with_capacity(3 * w * h);
+        for (c, p) in planes.iter().enumerate() {
+            data.extend(p.iter().map(|&v| (v / 255.0 - self.mean[c]) / self.std[c]));
+        }
+        Tensor::new(vec![3, h, w], data)
+    }
+}
+
+/// PIL's coefficients for the bilinear (triangle) filter, widened when downscaling.
+fn coefficients(input: usize, output: usize) -> Vec<(usize, Vec<f32>)> {
+    let scale = input as f64 / output as f64;
+    let filterscale = scale.max(1.0);
+    let support = filterscale;
+    (0..output)
+        .map(|o| {
+            let center = (o as f64 + 0.5) * scale;
+            let lo = ((center - support + 0.5) as isize).max(0) as usize;
+            let hi = ((center + support + 0.5) as isize).min(input as isize) as usize;
+            let mut w: Vec<f64> = (lo..hi)
+                .map(|i| {
+                    let x = ((i as f64 - center + 0.5) / filterscale).abs();
+                    if x < 1.0 {
+                        1.0 - x
+                    } else {
+                        0.0
+                    }
+                })
+                .collect();
+            let total: f64 = w.iter().sum();
+            if total > 0.0 {
+                w.iter_mut().for_each(|v| *v /= total);
+            }
+            (lo, w.into_iter().map(|v| v as f32).collect())
+        })
+        .collect()
+}
+
+fn resize_plane(p: &[f32], w: usize, h: usize, nw: usize, nh: usize) -> Vec<f32> {
+    let round = |v: f32| v.round().clamp(0.0, 255.0);
+    let cx = coefficients(w, nw);
+    let mut tmp = vec![0.0; nw * h];
+    for y in 0..h {
+        for (x, (lo, ws)) in cx.iter().enumerate() {
+            tmp[y * nw + x] = round(
+                ws.iter()
+                    .enumerate()
+                    .map(|(k, wt)| wt * p[y * w + lo + k])
+                    .sum(),
+            );
+        }
+    }
+    let cy = coefficients(h, nh);
+    let mut out = vec![0.0; nw * nh];
+    for (y, (lo, ws)) in cy.iter().enumerate() {
+        for x in 0..nw {
+            out[y * nw + x] = round(
+                ws.iter()
+                    .enumerate()
+                    .map(|(k, wt)| wt * tmp[(lo + k) * nw + x])
+                    .sum(),
+            );
+        }
+    }
+    out
+}

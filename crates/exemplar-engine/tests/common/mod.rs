@@ -1,0 +1,180 @@
+//! Test helpers: a seeded generator, a tiny ONNX model builder, GPU discovery and
+//! tolerance checks.
+#![allow(dead_code)] // each test file uses a different part
+
+use exemplar_engine::onnx::{
+    AttributeProto, Dimension, GraphProto, ModelProto, NodeProto, OperatorSetIdProto, TensorProto,
+    TensorShapeProto, TypeProto, TypeProtoTensor, ValueInfoProto,
+};
+use exemplar_engine::{GpuContext, Tensor};
+use prost::Message;
+
+/// SplitMix64: the same numbers on every platform.
+pub struct Rng(u64);
+
+impl Rng {
+    pub fn new(seed: u64) -> Rng {
+        Rng(seed)
+    }
+    pub fn next_u64(&mut self) -> u64 {
+        self.0 = self.0.wrapping_add(0x9E37_79B9_7F4A_7C15);
+        let mut z = self.0;
+        z = (z ^ (z >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
+        z = (z ^ (z >> 27)).wrapping_mul(0x94D0_49BB_1331_11EB);
+        z ^ (z >> 31)
+    }
+    /// Uniform in [-1, 1).
+    pub fn f32(&mut self) -> f32 {
+        (self.next_u64() >> 40) as f32 / (1u64 << 23) as f32 - 1.0
+    }
+    pub fn vec(&mut self, n: usize) -> Vec<f32> {
+        (0..n).map(|_| self.f32()).collect()
+    }
+    pub fn tensor(&mut self, shape: &[usize]) -> Tensor {
+        Tensor::new(shape.to_vec(), self.vec(shape.iter().product())).unwrap()
+    }
+}
+
+/// An attribute value for [`ModelBuilder::node`].
+pub enum A {
+    I(i64),
+    F(f32),
+    Ints(Vec<i64>),
+    S(&'static str),
+}
+
+/// Builds an ONNX model the way exporters write them (weights in raw_data).
+pub struct ModelBuilder {
+    graph: GraphProto,
+}
+
+impl ModelBuilder {
+    /// A model with one float input of the given shape (`None` = symbolic axis).
+    pub fn new(input: &str, shape: &[Option<usize>]) -> ModelBuilder {
+        let dim = shape
+            .iter()
+            .map(|d| match d {
+                Some(v) => Dimension {
+                    dim_value: *v as i64,
+                    dim_param: String::new(),
+                },
+                None => Dimension {
+                    dim_value: 0,
+                    dim_param: "batch".into(),
+                },
+            })
+            .collect();
+        let vi = ValueInfoProto {
+            name: input.into(),
+            r#type: Some(TypeProto {
+                tensor_type: Some(TypeProtoTensor {
+                    elem_type: 1,
+                    shape: Some(TensorShapeProto { dim }),
+                }),
+            }),
+        };
+        ModelBuilder {
+            graph: GraphProto {
+                name: "test".into(),
+                input: vec![vi],
+                ..Default::default()
+            },
+        }
+    }
+
+    pub fn weight(&mut self, name: &str, t: &Tensor) -> &mut Self {
+        self.graph
+            .initializer
+            .push(TensorProto::from_f32(name, &t.shape, &t.data));
+        self
+    }
+
+    pub fn ints(&mut self, name: &str, v: &[i64]) -> &mut Self {
+        self.graph
+            .initializer
+            .push(TensorProto::from_i64(name, &[v.len()], v));
+        self
+    }
+
+    pub fn node(
+        &mut self,
+        op: &str,
+        name: &str,
+        inputs: &[&str],
+        output: &str,
+        attrs: Vec<(&str, A)>,
+    ) -> &mut Self {
+        let attribute = attrs
+            .into_iter()
+            .map(|(n, a)| {
+                let mut p = AttributeProto {
+                    name: n.into(),
+                    ..Default::default()
+                };
+                match a {
+                    A::I(i) => (p.i, p.r#type) = (i, 2),
+                    A::F(f) => (p.f, p.r#type) = (f, 1),
+                    A::Ints(v) => (p.ints, p.r#type) = (v, 7),
+                    A::S(s) => (p.s, p.r#type) = (s.as_bytes().to_vec(), 3),
+                }
+                p
+            })
+            .collect();
+        self.graph.node.push(NodeProto {
+            input: inputs.iter().map(|s| s.to_string()).collect(),
+            output: vec![output.into()],
+            name: name.into(),
+            op_type: op.into(),
+            attribute,
+            domain: String::new(),
+        });
+        self
+    }
+
+    pub fn model(&self) -> ModelProto {
+        ModelProto {
+            ir_version: 8,
+            producer_name: "exemplar-engine tests".into(),
+            graph: Some(self.graph.clone()),
+            opset_import: vec![OperatorSetIdProto {
+                domain: String::new(),
+                version: 13,
+            }],
+        }
+    }
+
+    pub fn bytes(&self) -> Vec<u8> {
+        self.model().encode_to_vec()
+    }
+}
+
+/// The GPU, or `None` with a printed note when this machine has none (tests then skip).
+pub fn gpu() -> Option<GpuContext> {
+    match GpuContext::new_blocking() {
+        Ok(g) => {
+            eprintln!("GPU adapter: {}", g.adapter());
+            Some(g)
+        }
+        Err(e) => {
+            eprintln!("SKIPPING GPU checks: {e}");
+            None
+        }
+    }
+}
+
+/// Asserts |got − want| ≤ rtol·|want| + atol·max(1, max|want|) everywhere; returns the
+/// worst absolute difference.
+pub fn assert_close(what: &str, got: &Tensor, want: &Tensor, rtol: f32, atol: f32) -> f32 {
+    assert_eq!(got.shape, want.shape, "{what}: shapes differ");
+    let scale = want.data.iter().fold(1.0f32, |m, v| m.max(v.abs()));
+    let mut worst = 0.0f32;
+    for (i, (g, w)) in got.data.iter().zip(&want.data).enumerate() {
+        let d = (g - w).abs();
+        assert!(
+            d <= rtol * w.abs() + atol * scale && d.is_finite(),
+            "{what}: value {i} is {g}, expected {w} (difference {d}, tolerance rtol {rtol} atol {atol}·{scale})"
+        );
+        worst = worst.max(d);
+    }
+    worst
+}

@@ -1,0 +1,584 @@
+//! Every GPU kernel against the CPU reference on seeded random inputs, one single-node
+//! model per case, including odd sizes (1×1, sizes that are not multiples of the
+//! workgroup size, padding, stride, dilation, groups, ceil_mode, broadcasting).
+//! Tolerance: |gpu − cpu| ≤ 1e-4·|cpu| + 1e-5·max(1, max|cpu|).
+
+mod common;
+
+use common::{assert_close, gpu, ModelBuilder, Rng, A};
+use exemplar_engine::{Engine, GpuContext, Tensor};
+
+const RTOL: f32 = 1e-4;
+const ATOL: f32 = 1e-5;
+
+struct Case {
+    name: String,
+    model: ModelBuilder,
+    input: Tensor,
+}
+
+fn single(
+    name: &str,
+    op: &str,
+    x: Tensor,
+    weights: Vec<(&str, Tensor)>,
+    attrs: Vec<(&str, A)>,
+) -> Case {
+    let mut m = ModelBuilder::new("x", &x.shape.iter().map(|&d| Some(d)).collect::<Vec<_>>());
+    let mut inputs = vec!["x".to_string()];
+    for (n, t) in &weights {
+        m.weight(n, t);
+        inputs.push(n.to_string());
+    }
+    let refs: Vec<&str> = inputs.iter().map(|s| s.as_str()).collect();
+    m.node(op, name, &refs, "y", attrs);
+    Case {
+        name: name.to_string(),
+        model: m,
+        input: x,
+    }
+}
+
+/// `w` is (output channels, kernel height, kernel width).
+fn conv(
+    rng: &mut Rng,
+    name: &str,
+    x: &[usize],
+    w: [usize; 3],
+    group: usize,
+    bias: bool,
+    attrs: Vec<(&str, A)>,
+) -> Case {
+    let [m, kh, kw] = w;
+    let w = rng.tensor(&[m, x[1] / group, kh, kw]);
+    let mut ws = vec![("w", w)];
+    if bias {
+        ws.push(("b", rng.tensor(&[m])));
+    }
+    let mut attrs = attrs;
+    attrs.push(("group", A::I(group as i64)));
+    single(name, "Conv", rng.tensor(x), ws, attrs)
+}
+
+fn cases() -> Vec<Case> {
+    let mut r = Rng::new(20240601);
+    let ints = |v: &[i64]| A::Ints(v.to_vec());
+    let mut c = vec![
+        conv(
+            &mut r,
+            "conv 3x3 pad 1",
+            &[1, 3, 7, 7],
+            [5, 3, 3],
+            1,
+            true,
+            vec![("pads", ints(&[1, 1, 1, 1]))],
+        ),
+        conv(
+            &mut r,
+            "conv stride 2 asymmetric pads",
+            &[2, 4, 9, 11],
+            [6, 3, 3],
+            1,
+            true,
+            vec![("strides", ints(&[2, 2])), ("pads", ints(&[1, 0, 2, 1]))],
+        ),
+        conv(
+            &mut r,
+            "conv dilation 2",
+            &[1, 3, 13, 10],
+            [4, 3, 3],
+            1,
+            true,
+            vec![("dilations", ints(&[2, 2])), ("pads", ints(&[2, 2, 2, 2]))],
+        ),
+        conv(
+            &mut r,
+            "conv groups 2",
+            &[1, 6, 8, 8],
+            [4, 3, 3],
+            2,
+            true,
+            vec![("pads", ints(&[1, 1, 1, 1]))],
+        ),
+        conv(
+            &mut r,
+            "conv depthwise",
+            &[2, 8, 9, 9],
+            [8, 3, 3],
+            8,
+            true,
+            vec![("strides", ints(&[2, 2])), ("pads", ints(&[1, 1, 1, 1]))],
+        ),
+        conv(
+            &mut r,
+            "conv 1x1 on 1x1",
+            &[1, 5, 1, 1],
+            [3, 1, 1],
+            1,
+            false,
+            vec![],
+        ),
+        conv(
+            &mut r,
+            "conv 7x7 stride 2 (stem)",
+            &[1, 3, 33, 33],
+            [16, 7, 7],
+            1,
+            true,
+            vec![("strides", ints(&[2, 2])), ("pads", ints(&[3, 3, 3, 3]))],
+        ),
+        conv(
+            &mut r,
+            "conv non-square kernel",
+            &[1, 2, 10, 7],
+            [3, 1, 3],
+            1,
+            true,
+            vec![],
+        ),
+        conv(
+            &mut r,
+            "conv auto_pad SAME_UPPER stride 2",
+            &[1, 3, 10, 9],
+            [4, 3, 3],
+            1,
+            true,
+            vec![("auto_pad", A::S("SAME_UPPER")), ("strides", ints(&[2, 2]))],
+        ),
+        conv(
+            &mut r,
+            "conv auto_pad SAME_LOWER",
+            &[1, 3, 6, 6],
+            [2, 4, 4],
+            1,
+            true,
+            vec![("auto_pad", A::S("SAME_LOWER"))],
+        ),
+        conv(
+            &mut r,
+            "conv auto_pad VALID",
+            &[1, 3, 6, 5],
+            [2, 3, 2],
+            1,
+            true,
+            vec![("auto_pad", A::S("VALID"))],
+        ),
+    ];
+    for (name, op) in [("relu", "Relu"), ("sigmoid", "Sigmoid")] {
+        c.push(single(name, op, r.tensor(&[1000]), vec![], vec![]));
+    }
+    c.push(single(
+        "clip (attributes)",
+        "Clip",
+        r.tensor(&[3, 7, 5]),
+        vec![],
+        vec![("min", A::F(-0.3)), ("max", A::F(0.5))],
+    ));
+    let lo = Tensor::new(vec![], vec![-0.2]).unwrap();
+    let hi = Tensor::new(vec![], vec![0.6]).unwrap();
+    c.push(single(
+        "clip (inputs)",
+        "Clip",
+        r.tensor(&[2, 3, 5, 5]),
+        vec![("lo", lo), ("hi", hi)],
+        vec![],
+    ));
+    for (b, shape) in [
+        ("channel", vec![3, 1, 1]),
+        ("last axis", vec![5]),
+        ("scalar", vec![1]),
+        ("mixed", vec![2, 1, 4, 1]),
+        ("same", vec![2, 3, 4, 5]),
+    ] {
+        let bt = r.tensor(&shape);
+        c.push(single(
+            &format!("add broadcast {b}"),
+            "Add",
+            r.tensor(&[2, 3, 4, 5]),
+            vec![("b", bt.clone())],
+            vec![],
+        ));
+        c.push(single(
+            &format!("mul broadcast {b}"),
+            "Mul",
+            r.tensor(&[2, 3, 4, 5]),
+            vec![("b", bt)],
+            vec![],
+        ));
+    }
+    c.push(single(
+        "add, input broadcast up",
+        "Add",
+        r.tensor(&[4, 1]),
+        vec![("b", r.tensor(&[3, 1, 5]))],
+        vec![],
+    ));
+    let mut m = ModelBuilder::new("x", &[Some(67)]);
+    m.node("Mul", "square", &["x", "x"], "y", vec![]);
+    c.push(Case {
+        name: "mul of the input with itself".into(),
+        model: m,
+        input: r.tensor(&[67]),
+    });
+    let pool = |r: &mut Rng, name: &str, op: &str, x: &[usize], attrs: Vec<(&str, A)>| {
+        single(name, op, r.tensor(x), vec![], attrs)
+    };
+    c.extend([
+        pool(
+            &mut r,
+            "maxpool 3x3 s2 ceil",
+            "MaxPool",
+            &[1, 3, 8, 8],
+            vec![
+                ("kernel_shape", ints(&[3, 3])),
+                ("strides", ints(&[2, 2])),
+                ("ceil_mode", A::I(1)),
+            ],
+        ),
+        pool(
+            &mut r,
+            "maxpool 3x3 s2 ceil odd",
+            "MaxPool",
+            &[2, 5, 13, 11],
+            vec![
+                ("kernel_shape", ints(&[3, 3])),
+                ("strides", ints(&[2, 2])),
+                ("ceil_mode", A::I(1)),
+            ],
+        ),
+        pool(
+            &mut r,
+            "maxpool pads",
+            "MaxPool",
+            &[1, 2, 7, 7],
+            vec![
+                ("kernel_shape", ints(&[3, 3])),
+                ("pads", ints(&[1, 1, 1, 1])),
+            ],
+        ),
+        pool(
+            &mut r,
+            "maxpool dilation",
+            "MaxPool",
+            &[1, 2, 9, 9],
+            vec![
+                ("kernel_shape", ints(&[2, 2])),
+                ("dilations", ints(&[2, 2])),
+            ],
+        ),
+        pool(
+            &mut r,
+            "maxpool same_upper",
+            "MaxPool",
+            &[1, 2, 7, 6],
+            vec![
+                ("kernel_shape", ints(&[3, 3])),
+                ("strides", ints(&[2, 2])),
+                ("auto_pad", A::S("SAME_UPPER")),
+            ],
+        ),
+        pool(
+            &mut r,
+            "avgpool exclude pad",
+            "AveragePool",
+            &[1, 3, 7, 7],
+            vec![
+                ("kernel_shape", ints(&[3, 3])),
+                ("pads", ints(&[1, 1, 1, 1])),
+            ],
+        ),
+        pool(
+            &mut r,
+            "avgpool include pad",
+            "AveragePool",
+            &[1, 3, 7, 7],
+            vec![
+                ("kernel_shape", ints(&[3, 3])),
+                ("pads", ints(&[1, 1, 1, 1])),
+                ("count_include_pad", A::I(1)),
+            ],
+        ),
+        pool(
+            &mut r,
+            "avgpool ceil",
+            "AveragePool",
+            &[1, 3, 8, 8],
+            vec![
+                ("kernel_shape", ints(&[3, 3])),
+                ("strides", ints(&[2, 2])),
+                ("ceil_mode", A::I(1)),
+            ],
+        ),
+        pool(
+            &mut r,
+            "avgpool 1x1",
+            "AveragePool",
+            &[1, 1, 1, 1],
+            vec![("kernel_shape", ints(&[1, 1]))],
+        ),
+        pool(
+            &mut r,
+            "global average 13x13",
+            "GlobalAveragePool",
+            &[2, 5, 13, 13],
+            vec![],
+        ),
+        pool(
+            &mut r,
+            "global average 1x1",
+            "GlobalAveragePool",
+            &[1, 3, 1, 1],
+            vec![],
+        ),
+        pool(
+            &mut r,
+            "lrn size 5",
+            "LRN",
+            &[2, 7, 5, 3],
+            vec![
+                ("size", A::I(5)),
+                ("alpha", A::F(1e-2)),
+                ("beta", A::F(0.75)),
+                ("bias", A::F(1.0)),
+            ],
+        ),
+        pool(
+            &mut r,
+            "lrn size 4 bias 2",
+            "LRN",
+            &[1, 6, 4, 4],
+            vec![
+                ("size", A::I(4)),
+                ("alpha", A::F(0.5)),
+                ("beta", A::F(0.6)),
+                ("bias", A::F(2.0)),
+            ],
+        ),
+        pool(
+            &mut r,
+            "flatten",
+            "Flatten",
+            &[2, 3, 4, 5],
+            vec![("axis", A::I(2))],
+        ),
+    ]);
+    for (axis, shapes) in [
+        (1i64, [[2, 3, 4, 5], [2, 1, 4, 5]]),
+        (0, [[2, 3, 4, 5], [1, 3, 4, 5]]),
+        (-1, [[2, 3, 4, 5], [2, 3, 4, 2]]),
+        (2, [[1, 2, 3, 1], [1, 2, 6, 1]]),
+    ] {
+        let other = r.tensor(&shapes[1]);
+        let mut m = ModelBuilder::new("x", &shapes[0].iter().map(|&d| Some(d)).collect::<Vec<_>>());
+        m.weight("c", &other).node(
+            "Concat",
+            "concat",
+            &["x", "c", "x"],
+            "y",
+            vec![("axis", A::I(axis))],
+        );
+        c.push(Case {
+            name: format!("concat axis {axis}"),
+            model: m,
+            input: r.tensor(&shapes[0]),
+        });
+    }
+    let bn = |r: &mut Rng, n: usize| {
+        let var: Vec<f32> = r.vec(n).iter().map(|v| v.abs() + 0.1).collect();
+        vec![
+            ("s", r.tensor(&[n])),
+            ("b", r.tensor(&[n])),
+            ("m", r.tensor(&[n])),
+            ("v", Tensor::new(vec![n], var).unwrap()),
+        ]
+    };
+    let ws = bn(&mut r, 4);
+    c.push(single(
+        "batchnorm (not after a conv)",
+        "BatchNormalization",
+        r.tensor(&[2, 4, 3, 5]),
+        ws,
+        vec![("epsilon", A::F(1e-3))],
+    ));
+    c.extend([
+        single(
+            "gemm",
+            "Gemm",
+            r.tensor(&[3, 70]),
+            vec![("b", r.tensor(&[70, 5])), ("c", r.tensor(&[5]))],
+            vec![],
+        ),
+        single(
+            "gemm transB alpha beta",
+            "Gemm",
+            r.tensor(&[2, 9]),
+            vec![("b", r.tensor(&[11, 9])), ("c", r.tensor(&[2, 11]))],
+            vec![
+                ("transB", A::I(1)),
+                ("alpha", A::F(0.5)),
+                ("beta", A::F(2.0)),
+            ],
+        ),
+        single(
+            "gemm transA no bias",
+            "Gemm",
+            r.tensor(&[9, 2]),
+            vec![("b", r.tensor(&[9, 4]))],
+            vec![("transA", A::I(1))],
+        ),
+        single(
+            "gemm column bias",
+            "Gemm",
+            r.tensor(&[3, 4]),
+            vec![("b", r.tensor(&[4, 6])), ("c", r.tensor(&[3, 1]))],
+            vec![],
+        ),
+        single(
+            "matmul 4-D by 2-D",
+            "MatMul",
+            r.tensor(&[2, 3, 4, 5]),
+            vec![("b", r.tensor(&[5, 6]))],
+            vec![],
+        ),
+        single(
+            "matmul by vector",
+            "MatMul",
+            r.tensor(&[3, 5]),
+            vec![("b", r.tensor(&[5]))],
+            vec![],
+        ),
+        single(
+            "matmul broadcast batch",
+            "MatMul",
+            r.tensor(&[2, 1, 4, 5]),
+            vec![("b", r.tensor(&[3, 5, 6]))],
+            vec![],
+        ),
+        single(
+            "matmul vector by matrix",
+            "MatMul",
+            r.tensor(&[7]),
+            vec![("b", r.tensor(&[7, 3]))],
+            vec![],
+        ),
+    ]);
+    let mut m = ModelBuilder::new("x", &[Some(2), Some(12)]);
+    m.ints("shape", &[0, 3, -1])
+        .node("Reshape", "reshape", &["x", "shape"], "y", vec![]);
+    c.push(Case {
+        name: "reshape 0 and -1".into(),
+        model: m,
+        input: r.tensor(&[2, 12]),
+    });
+    c
+}
+
+fn run_case(gpu: &GpuContext, case: &Case) -> f32 {
+    let bytes = case.model.bytes();
+    let cpu = Engine::load(&bytes, "y", None).unwrap_or_else(|e| panic!("{}: {e}", case.name));
+    let want = cpu
+        .target_tensor_blocking(&case.input)
+        .unwrap_or_else(|e| panic!("{} (cpu): {e}", case.name));
+    let eng = Engine::load(&bytes, "y", Some(gpu)).unwrap();
+    let got = eng
+        .target_tensor_blocking(&case.input)
+        .unwrap_or_else(|e| panic!("{} (gpu): {e}", case.name));
+    assert_close(&case.name, &got, &want, RTOL, ATOL)
+}
+
+#[test]
+fn every_kernel_matches_the_cpu_reference() {
+    let Some(gpu) = gpu() else { return };
+    let cases = cases();
+    for case in &cases {
+        let worst = run_case(&gpu, case);
+        eprintln!("ok  {:<40} max |gpu - cpu| = {worst:.2e}", case.name);
+    }
+    assert!(cases.len() >= 50, "only {} cases", cases.len());
+}
+
+/// More than 65,535 workgroups in one dispatch: the grid is spread over two dimensions.
+#[test]
+fn dispatches_beyond_the_grid_limit_are_split() {
+    let Some(gpu) = gpu() else { return };
+    let n = 65_535 * 64 + 1000;
+    let mut r = Rng::new(7);
+    let case = single(
+        "relu over 4.2M values",
+        "Relu",
+        r.tensor(&[n]),
+        vec![],
+        vec![],
+    );
+    run_case(&gpu, &case);
+}
+
+/// The channel-mean reduction (what activations() reads back) against CPU means, for
+/// NCHW with many positions, [N, tokens, C] and [N, C] targets.
+#[test]
+fn channel_means_match() {
+    let Some(gpu) = gpu() else { return };
+    let mut r = Rng::new(11);
+    for shape in [
+        vec![3, 4, 17, 19],
+        vec![2, 9, 6],
+        vec![5, 8],
+        vec![1, 3, 1, 1],
+    ] {
+        let case = single("identity", "Identity", r.tensor(&shape), vec![], vec![]);
+        let bytes = case.model.bytes();
+        let per: usize = shape[1..].iter().product();
+        let images: Vec<Tensor> = (0..shape[0])
+            .map(|i| {
+                Tensor::new(
+                    shape[1..].to_vec(),
+                    case.input.data[i * per..(i + 1) * per].to_vec(),
+                )
+                .unwrap()
+            })
+            .collect();
+        // Channel axis, positions and their strides, as the paradigm defines the mean.
+        let (c, s, cs, ss) = match shape.len() {
+            2 => (shape[1], 1, 1, 1),
+            3 => (shape[2], shape[1], 1, shape[2]),
+            _ => (
+                shape[1],
+                shape[2..].iter().product(),
+                shape[2..].iter().product(),
+                1,
+            ),
+        };
+        let channels = [c - 1, 0, 1.min(c - 1)];
+
+        let cpu = Engine::load(&bytes, "y", None)
+            .unwrap()
+            .activations_blocking(&images, &channels)
+            .unwrap();
+        let g = Engine::load(&bytes, "y", Some(&gpu))
+            .unwrap()
+            .activations_blocking(&images, &channels)
+            .unwrap();
+        assert_eq!(cpu.len(), shape[0]);
+        assert_eq!(g.len(), shape[0]);
+        for (i, (a, b)) in cpu.iter().zip(&g).enumerate() {
+            for (k, &ch) in channels.iter().enumerate() {
+                let direct = (0..s)
+                    .map(|q| case.input.data[i * per + ch * cs + q * ss])
+                    .sum::<f32>()
+                    / s as f32;
+                assert!(
+                    (a[k] - direct).abs() <= 1e-5,
+                    "cpu mean {} vs {}",
+                    a[k],
+                    direct
+                );
+                assert!(
+                    (b[k] - direct).abs() <= 1e-5,
+                    "gpu mean {} vs {}",
+                    b[k],
+                    direct
+                );
+            }
+        }
+    }
+}
