@@ -8,6 +8,7 @@
 use std::cell::RefCell;
 use std::collections::HashMap;
 
+use exemplar_core::manifest::Manifest;
 use wasm_bindgen::JsCast;
 use wasm_bindgen_futures::JsFuture;
 
@@ -21,6 +22,25 @@ struct Loaded {
 
 thread_local! {
     static CACHE: RefCell<HashMap<String, Loaded>> = RefCell::new(HashMap::new());
+    /// A built site's manifest: where each stimulus is and what it must hash to.
+    static MANIFEST: RefCell<Option<Manifest>> = const { RefCell::new(None) };
+}
+
+/// Uses a built site's manifest for every later load.
+pub fn set_manifest(manifest: Manifest) {
+    MANIFEST.with(|m| *m.borrow_mut() = Some(manifest));
+}
+
+/// Where a stimulus is fetched from, and the SHA-256 it must have (with a manifest).
+fn locate(path: &str) -> Result<(String, Option<String>), String> {
+    MANIFEST.with(|m| match &*m.borrow() {
+        None => Ok((path.to_string(), None)),
+        Some(manifest) => manifest
+            .files
+            .get(path)
+            .map(|e| (e.url.clone(), Some(e.sha256.clone())))
+            .ok_or_else(|| "not in the built site's manifest".to_string()),
+    })
 }
 
 /// The `blob:` URL of a loaded stimulus.
@@ -63,7 +83,8 @@ async fn load_with_retries(base: &str, path: &str, attempts: u32) -> Result<(), 
         if url(path).is_some() {
             return Ok(()); // a concurrent preload got it meanwhile
         }
-        match load_one(&format!("{base}{path}")).await {
+        let (src, sha256) = locate(path)?;
+        match load_one(&format!("{base}{src}"), sha256.as_deref()).await {
             Ok(loaded) => {
                 CACHE.with(|c| c.borrow_mut().insert(path.to_string(), loaded));
                 return Ok(());
@@ -74,7 +95,7 @@ async fn load_with_retries(base: &str, path: &str, attempts: u32) -> Result<(), 
     Err(last_error)
 }
 
-async fn load_one(url: &str) -> Result<Loaded, String> {
+async fn load_one(url: &str, sha256: Option<&str>) -> Result<Loaded, String> {
     let response = gloo_net::http::Request::get(url)
         .send()
         .await
@@ -86,6 +107,15 @@ async fn load_one(url: &str) -> Result<Loaded, String> {
         .binary()
         .await
         .map_err(|e| format!("read error: {e}"))?;
+    if let Some(expected) = sha256 {
+        if let Some(actual) = digest_hex(&bytes).await {
+            if actual != expected {
+                return Err(format!(
+                    "content does not match the manifest (sha256 {actual}, expected {expected})"
+                ));
+            }
+        }
+    }
     let array = js_sys::Uint8Array::from(bytes.as_slice());
     let parts = js_sys::Array::of1(&array);
     let blob = web_sys::Blob::new_with_u8_array_sequence(&parts)
@@ -108,4 +138,17 @@ async fn load_one(url: &str) -> Result<Loaded, String> {
             Err(format!("cannot decode the image ({msg})"))
         }
     }
+}
+
+/// SHA-256 through WebCrypto; `None` where the page is not a secure context (plain http
+/// other than localhost), where browsers do not offer it: then nothing can be checked.
+async fn digest_hex(bytes: &[u8]) -> Option<String> {
+    let subtle = browser::window().crypto().ok()?.subtle();
+    if subtle.is_undefined() {
+        return None;
+    }
+    let promise = subtle.digest_with_str_and_u8_array("SHA-256", bytes).ok()?;
+    let buffer = JsFuture::from(promise).await.ok()?;
+    let digest = js_sys::Uint8Array::new(&buffer).to_vec();
+    Some(digest.iter().map(|b| format!("{b:02x}")).collect())
 }

@@ -100,6 +100,22 @@ async fn load_experiment() -> Load {
     if let Some(doc) = browser::window().document() {
         doc.set_title(&exp.title);
     }
+    // A built site (`exemplar build`) has a manifest beside the experiment.
+    match gloo_net::http::Request::get(&format!("{base}manifest.json"))
+        .send()
+        .await
+    {
+        Ok(r) if r.ok() => match r.json::<exemplar_core::manifest::Manifest>().await {
+            Ok(m) => images::set_manifest(m),
+            Err(e) => {
+                return Load::Failed(
+                    format!("The manifest beside {url} is damaged"),
+                    vec![e.to_string()],
+                )
+            }
+        },
+        _ => {}
+    }
     if matches!(
         exp.collect,
         exemplar_core::experiment::Collect::Mturk { .. }

@@ -1,7 +1,8 @@
 //! The library behind the `exemplar` command line: the reference collector
-//! ([`collector`]), the local server ([`serve`]) and data export ([`export`]). The binary
+//! ([`collector`]), the local server ([`serve`]), the static site ([`build`]) and data export ([`export`]). The binary
 //! (`src/main.rs`) parses arguments and calls into these.
 
+pub mod build;
 pub mod collector;
 pub mod export;
 pub mod serve;

@@ -4,13 +4,14 @@
 //!   one port (the demo, pilots, and the end-to-end tests).
 //! - `exemplar validate DIR`: every problem of an experiment at once.
 //! - `exemplar plan DIR --participant ID`: the session plan that participant gets.
+//! - `exemplar build DIR --out SITE`: the static site (client, experiment, hashed stimuli).
 //! - `exemplar collect`: the reference collector alone (records into SQLite).
 //! - `exemplar export --db FILE`: stored records as CSV (original column names) or JSONL.
 //! - `exemplar activations --model M.onnx --layer T --channel C IMAGE...`: a unit's
 //!   activations, computed by the same engine as the browser.
 //! - `exemplar schema --out DIR`: writes the JSON Schemas of the experiment and records.
 
-use exemplar_cli::{collector, export, serve};
+use exemplar_cli::{build, collector, export, serve};
 
 use std::path::PathBuf;
 use std::process::ExitCode;
@@ -90,6 +91,9 @@ enum Command {
         #[arg(required = true)]
         images: Vec<PathBuf>,
     },
+    /// Build a self-contained static site: client, experiment, content-hashed stimuli and
+    /// a SHA-256 manifest, with relative URLs (any path of any static host or CDN).
+    Build(build::BuildOptions),
     /// Check an experiment folder and list every problem.
     Validate {
         /// The experiment folder (or its experiment.json).
@@ -196,6 +200,20 @@ fn main() -> ExitCode {
                 Ok(())
             })();
             report("exemplar activations", result)
+        }
+        Command::Build(opts) => {
+            let result = build::run(&opts).map(|b| {
+                let mib = |n: u64| n as f64 / (1024.0 * 1024.0);
+                println!("exemplar: built {} ({:.2} MiB in all)", opts.out.display(), mib(b.total_bytes));
+                println!("  client: {:.2} MiB; stimuli: {} files, {:.2} MiB", mib(b.client_bytes), b.stimuli.0, mib(b.stimuli.1));
+                println!(
+                    "  one participant downloads {:.2} MiB on average, {:.2} MiB at most (client, experiment, one session's images)",
+                    mib(b.per_participant.0),
+                    mib(b.per_participant.1)
+                );
+                println!("  hashed files under experiment/s/ may be cached forever; revalidate index.html, experiment.json, manifest.json");
+            });
+            report("exemplar build", result)
         }
         Command::Validate { dir } => match Experiment::load_dir(&dir) {
             Ok(exp) => {

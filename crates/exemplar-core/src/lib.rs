@@ -23,6 +23,7 @@
 //! ```
 
 pub mod experiment;
+pub mod manifest;
 pub mod markdown;
 pub mod plan;
 pub mod record;

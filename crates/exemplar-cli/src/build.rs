@@ -1,0 +1,236 @@
+//! `exemplar build DIR --out SITE`: a self-contained static site for any static host or CDN.
+//!
+//! ```text
+//! SITE/index.html, exemplar-<hash>.js, exemplar-<hash>_bg.wasm, style-<hash>.css   the client
+//! SITE/experiment/experiment.json      unchanged (logical stimulus paths)
+//! SITE/experiment/manifest.json        logical path → hashed file + SHA-256
+//! SITE/experiment/s/<sha256>.<ext>     every stimulus, named by its content
+//! SITE/experiment/<page images>        images the Markdown pages show, at their paths
+//! ```
+//!
+//! All URLs are relative, so the site works under any path. Hashed names never change
+//! content, so they may be cached forever; only `index.html`, `experiment.json` and
+//! `manifest.json` need revalidation.
+
+use std::collections::{BTreeMap, BTreeSet};
+use std::path::{Path, PathBuf};
+
+use exemplar_core::manifest::{Manifest, ManifestEntry, MANIFEST_FORMAT};
+use exemplar_core::{Experiment, Plan};
+use sha2::{Digest, Sha256};
+
+/// Options of `exemplar build`.
+#[derive(clap::Args)]
+pub struct BuildOptions {
+    /// The experiment folder.
+    pub dir: PathBuf,
+    /// The output folder (created; must be empty or a previous build).
+    #[arg(long)]
+    pub out: PathBuf,
+    /// The built client (Trunk's output).
+    #[arg(long, default_value = "dist")]
+    pub client: PathBuf,
+}
+
+/// What a build wrote.
+pub struct Built {
+    /// Bytes of the whole site.
+    pub total_bytes: u64,
+    /// Bytes of the client (html, js, wasm, css).
+    pub client_bytes: u64,
+    /// Stimulus files (distinct contents) and their bytes.
+    pub stimuli: (usize, u64),
+    /// What one participant downloads: client + experiment + manifest + the stimuli of
+    /// one session (first practice round and main block): mean and max over sample ids.
+    pub per_participant: (u64, u64),
+}
+
+/// Builds the site.
+pub fn run(opts: &BuildOptions) -> Result<Built, String> {
+    let exp = Experiment::load_dir(&opts.dir)
+        .map_err(|p| format!("{} is not a valid experiment:\n{p}", opts.dir.display()))?;
+    let dir = if opts.dir.is_dir() {
+        opts.dir.clone()
+    } else {
+        opts.dir.parent().unwrap_or(Path::new(".")).to_path_buf()
+    };
+    if !opts.client.join("index.html").is_file() {
+        return Err(format!(
+            "{} has no index.html: build the client first (trunk build --release)",
+            opts.client.display()
+        ));
+    }
+    prepare_out(&opts.out)?;
+    let site_exp = opts.out.join("experiment");
+    std::fs::create_dir_all(site_exp.join("s")).map_err(|e| io(&site_exp, e))?;
+
+    let mut client_bytes = 0;
+    for entry in std::fs::read_dir(&opts.client).map_err(|e| io(&opts.client, e))? {
+        let path = entry.map_err(|e| io(&opts.client, e))?.path();
+        if path.is_file() {
+            client_bytes += copy(&path, &opts.out.join(path.file_name().unwrap_or_default()))?;
+        }
+    }
+
+    let mut manifest = Manifest {
+        format: MANIFEST_FORMAT.into(),
+        files: BTreeMap::new(),
+    };
+    let mut written = BTreeSet::new();
+    let mut stimulus_bytes = 0;
+    for (_, rel) in exp.stimulus_files() {
+        if manifest.files.contains_key(&rel) {
+            continue;
+        }
+        let bytes = std::fs::read(dir.join(&rel)).map_err(|e| io(&dir.join(&rel), e))?;
+        let sha256 = hex(&Sha256::digest(&bytes));
+        let ext = Path::new(&rel)
+            .extension()
+            .and_then(|e| e.to_str())
+            .unwrap_or("bin");
+        let url = format!("s/{sha256}.{ext}");
+        if written.insert(url.clone()) {
+            std::fs::write(site_exp.join(&url), &bytes).map_err(|e| io(&site_exp.join(&url), e))?;
+            stimulus_bytes += bytes.len() as u64;
+        }
+        manifest.files.insert(
+            rel,
+            ManifestEntry {
+                url,
+                sha256,
+                bytes: bytes.len() as u64,
+            },
+        );
+    }
+    for rel in page_images(&exp) {
+        let target = site_exp.join(&rel);
+        if let Some(parent) = target.parent() {
+            std::fs::create_dir_all(parent).map_err(|e| io(parent, e))?;
+        }
+        copy(&dir.join(&rel), &target)?;
+    }
+    let exp_text = std::fs::read(dir.join("experiment.json"))
+        .map_err(|e| io(&dir.join("experiment.json"), e))?;
+    std::fs::write(site_exp.join("experiment.json"), &exp_text).map_err(|e| io(&site_exp, e))?;
+    let manifest_text = serde_json::to_string_pretty(&manifest).map_err(|e| e.to_string())?;
+    std::fs::write(site_exp.join("manifest.json"), &manifest_text).map_err(|e| io(&site_exp, e))?;
+
+    // One participant: the client, the experiment, the manifest and one session's images.
+    let fixed = client_bytes + exp_text.len() as u64 + manifest_text.len() as u64;
+    let samples: Vec<u64> = (0..50)
+        .map(|i| {
+            let plan = Plan::for_participant(&exp, &format!("sample-{i}"));
+            let images: BTreeSet<&str> = plan
+                .practice
+                .iter()
+                .take(1)
+                .flatten()
+                .chain(&plan.main)
+                .flat_map(|t| t.images())
+                .collect();
+            let urls: BTreeSet<&str> = images
+                .iter()
+                .filter_map(|p| manifest.files.get(*p))
+                .map(|e| e.url.as_str())
+                .collect();
+            fixed
+                + urls
+                    .iter()
+                    .map(|u| {
+                        manifest
+                            .files
+                            .values()
+                            .find(|e| e.url == *u)
+                            .map_or(0, |e| e.bytes)
+                    })
+                    .sum::<u64>()
+        })
+        .collect();
+    let per_participant = (
+        samples.iter().sum::<u64>() / samples.len() as u64,
+        samples.iter().copied().max().unwrap_or(0),
+    );
+    Ok(Built {
+        total_bytes: dir_size(&opts.out),
+        client_bytes,
+        stimuli: (written.len(), stimulus_bytes),
+        per_participant,
+    })
+}
+
+/// Relative image paths the Markdown pages show.
+fn page_images(exp: &Experiment) -> BTreeSet<String> {
+    use pulldown_cmark::{Event, Parser, Tag};
+    let p = &exp.pages;
+    let texts = [
+        &p.welcome,
+        &p.consent,
+        &p.practice_intro,
+        &p.practice_retry,
+        &p.main_intro,
+        &p.feedback_prompt,
+        &p.end,
+    ]
+    .into_iter()
+    .chain(&p.instructions);
+    let mut out = BTreeSet::new();
+    for text in texts {
+        for event in Parser::new(text) {
+            if let Event::Start(Tag::Image { dest_url, .. }) = event {
+                let url = dest_url.to_string();
+                if !url.contains(':') && !url.starts_with('/') && !url.split('/').any(|s| s == "..")
+                {
+                    out.insert(url);
+                }
+            }
+        }
+    }
+    out
+}
+
+fn prepare_out(out: &Path) -> Result<(), String> {
+    if out.exists() {
+        let previous_build = out.join("experiment/manifest.json").is_file();
+        let empty = std::fs::read_dir(out)
+            .map_err(|e| io(out, e))?
+            .next()
+            .is_none();
+        if !previous_build && !empty {
+            return Err(format!(
+                "{} exists and is not a previous build: choose an empty or new folder",
+                out.display()
+            ));
+        }
+        std::fs::remove_dir_all(out).map_err(|e| io(out, e))?;
+    }
+    std::fs::create_dir_all(out).map_err(|e| io(out, e))
+}
+
+fn copy(from: &Path, to: &Path) -> Result<u64, String> {
+    std::fs::copy(from, to)
+        .map_err(|e| format!("cannot copy {} to {}: {e}", from.display(), to.display()))
+}
+
+fn dir_size(path: &Path) -> u64 {
+    std::fs::read_dir(path)
+        .into_iter()
+        .flatten()
+        .flatten()
+        .map(|e| {
+            let p = e.path();
+            if p.is_dir() {
+                dir_size(&p)
+            } else {
+                e.metadata().map_or(0, |m| m.len())
+            }
+        })
+        .sum()
+}
+
+fn hex(bytes: &[u8]) -> String {
+    bytes.iter().map(|b| format!("{b:02x}")).collect()
+}
+
+fn io(path: &Path, e: std::io::Error) -> String {
+    format!("{}: {e}", path.display())
+}

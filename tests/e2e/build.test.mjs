@@ -1,0 +1,84 @@
+// `exemplar build`: the static site runs from a sub-path of a plain static server
+// (Python's http.server), fetches stimuli by content hash, verifies them, and a tampered
+// file is detected.
+import { test, before, after } from 'node:test';
+import assert from 'node:assert/strict';
+import { spawn, execFileSync } from 'node:child_process';
+import { mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { BIN, DIST, startCollector, launch, newPage, stimulusHashes, throughIntro, playTrial, variantExperiment, eventually } from './harness.mjs';
+
+const hashes = stimulusHashes();
+let collector, browser, server, base;
+const root = mkdtempSync(join(tmpdir(), 'exemplar-site-'));
+
+before(async () => {
+  collector = await startCollector();
+  browser = await launch();
+  server = spawn('python3', ['-u', '-m', 'http.server', '0', '--bind', '127.0.0.1', '--directory', root], { stdio: ['ignore', 'pipe', 'pipe'] });
+  const port = await new Promise((ok, fail) => {
+    let out = '';
+    server.stdout.on('data', (d) => { out += d; const m = out.match(/port (\d+)/); if (m) ok(Number(m[1])); });
+    server.on('exit', (c) => fail(new Error(`http.server exited ${c}`)));
+  });
+  base = `http://127.0.0.1:${port}/`;
+});
+after(async () => { server?.kill(); await browser?.close(); await collector?.kill('SIGTERM'); });
+
+function build(name) {
+  const exp = variantExperiment((j) => {
+    j.practice.trials = j.practice.trials.slice(0, 1);
+    j.session.main_trials = 2;
+    j.session.catch_trials = 1;
+    j.collect = { kind: 'http', url: `${collector.url}records` };
+  });
+  const out = join(root, 'studies', name);
+  const printed = execFileSync(BIN, ['build', exp, '--out', out, '--client', DIST], { encoding: 'utf8' });
+  return { out, printed, link: `${base}studies/${name}/` };
+}
+
+test('a built site runs a whole session from a sub-path of a plain static server', async () => {
+  const { printed, link } = build('pilot-1');
+  assert.match(printed, /one participant downloads \d+\.\d\d MiB on average/);
+  const page = await newPage(browser);
+  const urls = [];
+  page.on('request', (r) => urls.push(r.url()));
+  await page.goto(`${link}?pid=built-1`);
+  await throughIntro(page);
+  await page.getByTestId('practice-start').click();
+  await playTrial(page, hashes, { phase: 'practice', index: 0 });
+  await page.getByTestId('main-start').click();
+  for (let i = 0; i < 3; i++) await playTrial(page, hashes, { index: i });
+  await page.getByTestId('feedback-submit').click();
+  await eventually(async () => (await page.getByTestId('end').getAttribute('data-status')) === 'saved');
+  const records = (await collector.storedRecords()).filter((r) => r.participant_id === 'built-1');
+  assert.deepEqual(records.map((r) => r.seq), records.map((_, i) => i));
+  assert.equal(records.filter((r) => r.type === 'trial').length, 4);
+  // Stimuli come by content hash, under the sub-path; no query's file name is fetched.
+  const stimuli = urls.filter((u) => u.includes('/experiment/s/'));
+  assert.ok(stimuli.length >= 80, `${stimuli.length} hashed stimulus requests`);
+  assert.ok(stimuli.every((u) => u.startsWith(`${link}experiment/s/`) && /\/[0-9a-f]{64}\.png$/.test(u)));
+  assert.deepEqual(urls.filter((u) => /_9\.png/.test(u)), []);
+  assert.deepEqual(page.errors, []);
+});
+
+test('a stimulus changed on the server is detected, its trial skipped and recorded', async () => {
+  const { out, link } = build('tampered');
+  const manifest = JSON.parse(readFileSync(join(out, 'experiment/manifest.json'), 'utf8'));
+  const entry = manifest.files['stimuli/practice/trial_1/max_3.png'];
+  const file = join(out, 'experiment', entry.url);
+  const bytes = readFileSync(file);
+  bytes[bytes.length - 20] ^= 0xff;
+  writeFileSync(file, bytes);
+  const page = await newPage(browser);
+  await page.goto(`${link}?pid=tampered-1`);
+  await throughIntro(page);
+  await page.getByTestId('practice-start').click();
+  // The only practice trial cannot be shown: the session moves on to the main block.
+  await page.getByTestId('main-start').waitFor({ timeout: 20000 });
+  const skipped = await eventually(async () =>
+    (await collector.storedRecords()).find((r) => r.participant_id === 'tampered-1' && r.type === 'trial_skipped'));
+  assert.equal(skipped.failed_images.length, 1);
+  assert.match(skipped.failed_images[0], /^stimuli\/practice\/trial_1\/max_3\.png: content does not match the manifest \(sha256 [0-9a-f]{64}, expected [0-9a-f]{64}\)$/);
+});
