@@ -5,13 +5,14 @@
 //! - `exemplar validate DIR`: every problem of an experiment at once.
 //! - `exemplar plan DIR --participant ID`: the session plan that participant gets.
 //! - `exemplar build DIR --out SITE`: the static site (client, experiment, hashed stimuli).
+//! - `exemplar import-imi PATH… --out DIR`: the IMI release's stimuli as an experiment.
 //! - `exemplar collect`: the reference collector alone (records into SQLite).
 //! - `exemplar export --db FILE`: stored records as CSV (original column names) or JSONL.
 //! - `exemplar activations --model M.onnx --layer T --channel C IMAGE...`: a unit's
 //!   activations, computed by the same engine as the browser.
 //! - `exemplar schema --out DIR`: writes the JSON Schemas of the experiment and records.
 
-use exemplar_cli::{build, collector, export, serve};
+use exemplar_cli::{build, collector, export, import_imi, serve};
 
 use std::path::PathBuf;
 use std::process::ExitCode;
@@ -94,6 +95,8 @@ enum Command {
     /// Build a self-contained static site: client, experiment, content-hashed stimuli and
     /// a SHA-256 manifest, with relative URLs (any path of any static host or CDN).
     Build(build::BuildOptions),
+    /// Turn the IMI study's released stimulus layouts into an experiment.
+    ImportImi(import_imi::ImportOptions),
     /// Check an experiment folder and list every problem.
     Validate {
         /// The experiment folder (or its experiment.json).
@@ -215,26 +218,43 @@ fn main() -> ExitCode {
             });
             report("exemplar build", result)
         }
-        Command::Validate { dir } => match Experiment::load_dir(&dir) {
-            Ok(exp) => {
-                let files = exp.stimulus_files().len();
+        Command::ImportImi(opts) => {
+            let result = import_imi::run(&opts).map(|exp| {
                 println!(
-                    "{}: valid ({} units, {} catch units, {} stimulus files)",
-                    dir.display(),
+                    "exemplar: wrote {} ({} units, {} practice trials); edit its pages, session and collect before use",
+                    opts.out.join("experiment.json").display(),
                     exp.units.len(),
-                    exp.catch_units.len(),
-                    files
+                    exp.practice.trials.len()
                 );
-                ExitCode::SUCCESS
+            });
+            report("exemplar import-imi", result)
+        }
+        Command::Validate { dir } => {
+            let (result, notes) = exemplar_cli::validate::check(&dir);
+            for note in notes {
+                println!("note: {note}");
             }
-            Err(problems) => {
-                eprintln!("{}: {} problem(s)", dir.display(), problems.0.len());
-                for p in &problems.0 {
-                    eprintln!("  {p}");
+            match result {
+                Ok(exp) => {
+                    let files = exp.stimulus_files().len();
+                    println!(
+                        "{}: valid ({} units, {} catch units, {} stimulus files)",
+                        dir.display(),
+                        exp.units.len(),
+                        exp.catch_units.len(),
+                        files
+                    );
+                    ExitCode::SUCCESS
                 }
-                ExitCode::FAILURE
+                Err(problems) => {
+                    eprintln!("{}: {} problem(s)", dir.display(), problems.0.len());
+                    for p in &problems.0 {
+                        eprintln!("  {p}");
+                    }
+                    ExitCode::FAILURE
+                }
             }
-        },
+        }
         Command::Plan { dir, participant } => match Experiment::load_dir(&dir) {
             Ok(exp) => {
                 let plan = Plan::for_participant(&exp, &participant);

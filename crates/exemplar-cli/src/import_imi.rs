@@ -1,0 +1,257 @@
+//! `exemplar import-imi PATH… --out DIR`: the IMI study's released stimulus layouts as an
+//! experiment.
+//!
+//! - `<layer>/channel_<c>/natural_images/{min,max}_{0..9}.png` (and `optimized_images/`
+//!   beside it) is already the paradigm's batch layout: each becomes a unit with one batch
+//!   (`--mode natural`, `optimized` or `both`; optimized references keep the natural
+//!   queries, as in the study's synthetic condition).
+//! - `trials/trial_<k>/references/{min,max}_*.png` with `queries/{min,max}.png` (the
+//!   release's practice trials) becomes practice trials. Its references are numbered
+//!   differently per side (`max_0..8`, `min_1..9`, or `0..9`); the nine lowest-numbered of
+//!   each side are kept, renumbered `0..8` in order, so the highest-numbered is shown
+//!   first as the most extreme.
+//!
+//! Images are copied into `DIR/stimuli/`; `DIR/experiment.json` gets the defaults of the
+//! paradigm and is validated before the command returns.
+
+use std::path::{Path, PathBuf};
+
+use exemplar_core::experiment::{Batch, Collect, Mode, Practice, SessionDesign, Unit};
+use exemplar_core::Experiment;
+
+/// Options of `exemplar import-imi`.
+#[derive(clap::Args)]
+pub struct ImportOptions {
+    /// Folders of the release (searched recursively for both layouts).
+    #[arg(required = true)]
+    pub paths: Vec<PathBuf>,
+    /// The experiment folder to write (must not exist, or be empty).
+    #[arg(long)]
+    pub out: PathBuf,
+    /// The model the units belong to.
+    #[arg(long, default_value = "googlenet")]
+    pub model: String,
+    /// Which references: natural (dataset exemplars), optimized (feature visualisations), both.
+    #[arg(long, default_value = "natural", value_parser = ["natural", "optimized", "both"])]
+    pub mode: String,
+}
+
+/// Imports; returns the experiment written.
+pub fn run(opts: &ImportOptions) -> Result<Experiment, String> {
+    if opts.out.exists()
+        && std::fs::read_dir(&opts.out)
+            .map_err(|e| e.to_string())?
+            .next()
+            .is_some()
+    {
+        return Err(format!("{} exists and is not empty", opts.out.display()));
+    }
+    let mut units = Vec::new();
+    let mut practice = Vec::new();
+    for root in &opts.paths {
+        for dir in walk(root)? {
+            let name = |p: &Path| {
+                p.file_name()
+                    .and_then(|n| n.to_str())
+                    .unwrap_or_default()
+                    .to_string()
+            };
+            if name(&dir) == "natural_images" {
+                let channel_dir = dir.parent().unwrap_or(&dir);
+                let Some(channel) = name(channel_dir)
+                    .strip_prefix("channel_")
+                    .and_then(|c| c.parse::<u32>().ok())
+                else {
+                    continue;
+                };
+                let layer = channel_dir.parent().map(name).unwrap_or_default();
+                let at = format!("stimuli/{layer}/channel_{channel}");
+                let optimized = channel_dir.join("optimized_images");
+                let want_natural = opts.mode != "optimized";
+                let want_optimized = opts.mode != "natural" && optimized.is_dir();
+                copy_batch(&dir, &opts.out.join(&at).join("natural"), 10)?;
+                if want_natural {
+                    units.push(unit(
+                        &format!("{layer}/{channel}"),
+                        &opts.model,
+                        &layer,
+                        channel,
+                        Mode::Natural,
+                        &format!("{at}/natural"),
+                        None,
+                    ));
+                }
+                if want_optimized {
+                    // References only: the synthetic condition's queries are natural images.
+                    copy_batch(&optimized, &opts.out.join(&at).join("optimized"), 9)?;
+                    let refs = format!("{at}/optimized");
+                    let id = format!("{layer}/{channel}/optimized");
+                    units.push(unit(
+                        &id,
+                        &opts.model,
+                        &layer,
+                        channel,
+                        Mode::Optimized,
+                        &refs,
+                        Some(format!("{at}/natural")),
+                    ));
+                }
+            } else if name(&dir).starts_with("trial_")
+                && dir.join("references").is_dir()
+                && dir.join("queries").is_dir()
+            {
+                let task = dir
+                    .parent()
+                    .and_then(Path::parent)
+                    .map(name)
+                    .unwrap_or_default();
+                let at = format!("stimuli/practice/{task}/{}", name(&dir));
+                copy_practice(&dir, &opts.out.join(&at))?;
+                let id = format!("practice/{task}/{}", name(&dir));
+                practice.push(unit(
+                    &id,
+                    &opts.model,
+                    "practice",
+                    0,
+                    Mode::Natural,
+                    &at,
+                    None,
+                ));
+            }
+        }
+    }
+    if units.is_empty() {
+        return Err(
+            "no `<layer>/channel_<c>/natural_images/` folder found under the given paths".into(),
+        );
+    }
+    units.sort_by(|a, b| a.id.cmp(&b.id));
+    practice.sort_by(|a, b| a.id.cmp(&b.id));
+    let main_trials = units.len().min(40) as u32;
+    let exp = Experiment {
+        schema: None,
+        id: "imi-import".into(),
+        version: "1".into(),
+        title: "Which image fits the examples better?".into(),
+        pages: Default::default(),
+        practice: Practice {
+            max_attempts: 3,
+            trials: practice,
+        },
+        units,
+        catch_units: Vec::new(),
+        session: SessionDesign {
+            main_trials,
+            catch_trials: 0,
+            draw: Default::default(),
+        },
+        timing: Default::default(),
+        confidence_levels: 3,
+        display: Default::default(),
+        loading: Default::default(),
+        collect: Collect::Download {},
+        delivery: Default::default(),
+        completion: Default::default(),
+    };
+    let text = serde_json::to_string_pretty(&exp).map_err(|e| e.to_string())? + "\n";
+    std::fs::write(opts.out.join("experiment.json"), text)
+        .map_err(|e| format!("{}: {e}", opts.out.display()))?;
+    Experiment::load_dir(&opts.out)
+        .map_err(|p| format!("the imported experiment does not validate:\n{p}"))
+}
+
+fn unit(
+    id: &str,
+    model: &str,
+    layer: &str,
+    channel: u32,
+    mode: Mode,
+    references: &str,
+    queries: Option<String>,
+) -> Unit {
+    Unit {
+        id: id.into(),
+        model: model.into(),
+        layer: layer.into(),
+        channel,
+        mode,
+        batches: vec![Batch {
+            batch: 0,
+            references: references.into(),
+            queries,
+        }],
+    }
+}
+
+/// Every folder under `root` (itself included), sorted.
+fn walk(root: &Path) -> Result<Vec<PathBuf>, String> {
+    let mut out = vec![root.to_path_buf()];
+    let mut i = 0;
+    while i < out.len() {
+        let mut children: Vec<PathBuf> = std::fs::read_dir(&out[i])
+            .map_err(|e| format!("{}: {e}", out[i].display()))?
+            .filter_map(|e| e.ok().map(|e| e.path()))
+            .filter(|p| p.is_dir())
+            .collect();
+        children.sort();
+        out.extend(children);
+        i += 1;
+    }
+    Ok(out)
+}
+
+/// Copies `{min,max}_{0..count-1}.png` (already the paradigm's layout).
+fn copy_batch(from: &Path, to: &Path, count: usize) -> Result<(), String> {
+    std::fs::create_dir_all(to).map_err(|e| format!("{}: {e}", to.display()))?;
+    for side in ["min", "max"] {
+        for i in 0..count {
+            let name = format!("{side}_{i}.png");
+            copy(&from.join(&name), &to.join(&name))?;
+        }
+    }
+    Ok(())
+}
+
+/// The older practice layout → `{min,max}_{0..9}.png`.
+fn copy_practice(trial: &Path, to: &Path) -> Result<(), String> {
+    std::fs::create_dir_all(to).map_err(|e| format!("{}: {e}", to.display()))?;
+    for side in ["min", "max"] {
+        let mut numbers: Vec<u32> = std::fs::read_dir(trial.join("references"))
+            .map_err(|e| format!("{}: {e}", trial.display()))?
+            .filter_map(|e| {
+                e.ok()?
+                    .file_name()
+                    .to_str()?
+                    .strip_prefix(&format!("{side}_"))?
+                    .strip_suffix(".png")?
+                    .parse()
+                    .ok()
+            })
+            .collect();
+        numbers.sort();
+        if numbers.len() < 9 {
+            return Err(format!(
+                "{}: {} {side} references, 9 needed",
+                trial.join("references").display(),
+                numbers.len()
+            ));
+        }
+        for (i, n) in numbers.iter().take(9).enumerate() {
+            copy(
+                &trial.join("references").join(format!("{side}_{n}.png")),
+                &to.join(format!("{side}_{i}.png")),
+            )?;
+        }
+        copy(
+            &trial.join("queries").join(format!("{side}.png")),
+            &to.join(format!("{side}_9.png")),
+        )?;
+    }
+    Ok(())
+}
+
+fn copy(from: &Path, to: &Path) -> Result<(), String> {
+    std::fs::copy(from, to)
+        .map(|_| ())
+        .map_err(|e| format!("cannot copy {}: {e}", from.display()))
+}

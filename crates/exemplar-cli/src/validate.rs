@@ -1,0 +1,132 @@
+//! `exemplar validate`: what `exemplar-core` checks (types, meaning, files present), and
+//! what needs the files' contents: every stimulus decodes, images of a batch share one
+//! size, and no image stands on both sides of a unit (or is a query and a reference).
+
+use std::collections::HashMap;
+use std::path::Path;
+
+use exemplar_core::validate::{Problem, Problems};
+use exemplar_core::Experiment;
+use sha2::{Digest, Sha256};
+
+/// The result of a full check: the experiment, or every problem; plus notes that do not
+/// stop a study (for example images that are not the paradigm's 224×224).
+pub fn check(dir: &Path) -> (Result<Experiment, Problems>, Vec<String>) {
+    let exp = match Experiment::load_dir(dir) {
+        Ok(e) => e,
+        Err(p) => return (Err(p), Vec::new()),
+    };
+    let root = if dir.is_dir() {
+        dir.to_path_buf()
+    } else {
+        dir.parent().unwrap_or(Path::new(".")).to_path_buf()
+    };
+    let mut problems = Vec::new();
+    let mut notes = Vec::new();
+    let mut info: HashMap<String, Option<(u32, u32, String)>> = HashMap::new();
+    for (json_path, rel) in exp.stimulus_files() {
+        if info.contains_key(&rel) {
+            continue;
+        }
+        let bytes = std::fs::read(root.join(&rel)).unwrap_or_default();
+        let decoded = image::load_from_memory(&bytes);
+        let entry = match decoded {
+            Ok(img) => Some((
+                img.width(),
+                img.height(),
+                Sha256::digest(&bytes)
+                    .iter()
+                    .map(|b| format!("{b:02x}"))
+                    .collect(),
+            )),
+            Err(e) => {
+                problems.push(Problem {
+                    path: json_path,
+                    message: format!("cannot decode {rel}: {e}"),
+                });
+                None
+            }
+        };
+        info.insert(rel, entry);
+    }
+    let groups: [(&str, &[exemplar_core::experiment::Unit]); 3] = [
+        ("practice.trials", &exp.practice.trials),
+        ("units", &exp.units),
+        ("catch_units", &exp.catch_units),
+    ];
+    let mut off_size = 0;
+    for (name, units) in groups {
+        for (u, unit) in units.iter().enumerate() {
+            // Per unit: content hash → where it was first seen (role, file).
+            let mut seen: HashMap<String, (&str, String)> = HashMap::new();
+            for (b, batch) in unit.batches.iter().enumerate() {
+                let at = format!("{name}[{u}].batches[{b}]");
+                let files = exp.batch_files(batch);
+                let all: Vec<(&str, &String)> = files
+                    .min_references
+                    .iter()
+                    .map(|f| ("min reference", f))
+                    .chain(files.max_references.iter().map(|f| ("max reference", f)))
+                    .chain([
+                        ("min query", &files.min_query),
+                        ("max query", &files.max_query),
+                    ])
+                    .collect();
+                let sizes: Vec<(u32, u32)> = all
+                    .iter()
+                    .filter_map(|(_, f)| info.get(*f).cloned().flatten().map(|(w, h, _)| (w, h)))
+                    .collect();
+                if let Some(first) = sizes.first() {
+                    if sizes.iter().any(|s| s != first) {
+                        let mut distinct: Vec<String> =
+                            sizes.iter().map(|(w, h)| format!("{w}×{h}")).collect();
+                        distinct.sort();
+                        distinct.dedup();
+                        problems.push(Problem {
+                            path: at.clone(),
+                            message: format!(
+                                "images of one batch differ in size: {}",
+                                distinct.join(", ")
+                            ),
+                        });
+                    } else if *first != (224, 224) {
+                        off_size += 1;
+                    }
+                }
+                for (role, file) in all {
+                    let Some(Some((_, _, hash))) = info.get(file) else {
+                        continue;
+                    };
+                    match seen.get(hash) {
+                        // The same image on the other side, or as a query and a reference.
+                        Some((first_role, first))
+                            if first != file
+                                && (first_role[..3] != role[..3]
+                                    || first_role.ends_with("query")
+                                        != role.ends_with("query")) =>
+                        {
+                            problems.push(Problem {
+                                path: at.clone(),
+                                message: format!(
+                                    "{file} ({role}) is the same image as {first} ({first_role})"
+                                ),
+                            });
+                        }
+                        Some(_) => {}
+                        None => {
+                            seen.insert(hash.clone(), (role, file.clone()));
+                        }
+                    }
+                }
+            }
+        }
+    }
+    if off_size > 0 {
+        notes.push(format!("{off_size} batch(es) are not 224×224, the paradigm's size (images are shown at most 224 CSS px)"));
+    }
+    if problems.is_empty() {
+        (Ok(exp), notes)
+    } else {
+        (Err(Problems(problems)), notes)
+    }
+}
