@@ -26,8 +26,9 @@ step "command line"
 cargo build -p exemplar-cli --quiet
 target/debug/exemplar validate demo
 
-step "benchmark (figures only; asserts nothing)"
-node tests/e2e/bench.mjs || echo "the benchmark did not finish (it is not a test; see above)"
+step "benchmarks (figures only; they assert nothing)"
+node tests/e2e/bench.mjs || echo "the client benchmark did not finish (it is not a test; see above)"
+cargo bench -p exemplar-cli --bench collector || echo "the collector benchmark did not finish (it is not a test; see above)"
 
 step "browser tests (headless Chromium, real exemplar serve)"
 node --test --test-concurrency=1 tests/e2e/

@@ -159,6 +159,8 @@ fn main() {
     child.kill().ok();
     child.wait().ok();
     latencies.sort();
+    let raw_after = raw_inserts("raw_after");
+    let raw = raw_before.min(raw_after);
 
     let rate = |d: Duration| total as f64 / d.as_secs_f64();
     println!("== collector: {PARTICIPANTS} participants x {BATCHES} batches x {PER_BATCH} records, loopback, {} cores", std::thread::available_parallelism().map_or(0, |n| n.get()));

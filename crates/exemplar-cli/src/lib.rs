@@ -6,5 +6,6 @@ pub mod build;
 pub mod collector;
 pub mod export;
 pub mod import_imi;
+pub mod new;
 pub mod serve;
 pub mod validate;

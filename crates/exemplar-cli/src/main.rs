@@ -6,13 +6,15 @@
 //! - `exemplar plan DIR --participant ID`: the session plan that participant gets.
 //! - `exemplar build DIR --out SITE`: the static site (client, experiment, hashed stimuli).
 //! - `exemplar import-imi PATH… --out DIR`: the IMI release's stimuli as an experiment.
+//! - `exemplar new DIR`: a small working experiment to start from.
+//! - `exemplar analyze RESPONSES`: exclusion rules, scores and tests, with reports.
 //! - `exemplar collect`: the reference collector alone (records into SQLite).
 //! - `exemplar export --db FILE`: stored records as CSV (original column names) or JSONL.
 //! - `exemplar activations --model M.onnx --layer T --channel C IMAGE...`: a unit's
 //!   activations, computed by the same engine as the browser.
 //! - `exemplar schema --out DIR`: writes the JSON Schemas of the experiment and records.
 
-use exemplar_cli::{build, collector, export, import_imi, serve};
+use exemplar_cli::{build, collector, export, import_imi, new, serve};
 
 use std::path::PathBuf;
 use std::process::ExitCode;
@@ -95,6 +97,24 @@ enum Command {
     /// Build a self-contained static site: client, experiment, content-hashed stimuli and
     /// a SHA-256 manifest, with relative URLs (any path of any static host or CDN).
     Build(build::BuildOptions),
+    /// Create a small working experiment to start from.
+    New(new::NewOptions),
+    /// Exclusion rules, per-unit and per-model scores with bootstrap CIs, Kruskal–Wallis
+    /// and Conover–Holm between models; CSV, Markdown and HTML reports.
+    Analyze {
+        /// The responses: the collector's SQLite database (.db), JSON Lines, or CSV.
+        responses: PathBuf,
+        /// Where the reports go.
+        #[arg(long, default_value = "analysis")]
+        out: PathBuf,
+        /// Bootstrap seed.
+        #[arg(long, default_value_t = 0)]
+        seed: u64,
+        /// Do not exclude sessions for a rule the data cannot check (CSV holds trials only,
+        /// so instruction time and practice rounds are unknown).
+        #[arg(long)]
+        lenient: bool,
+    },
     /// Turn the IMI study's released stimulus layouts into an experiment.
     ImportImi(import_imi::ImportOptions),
     /// Check an experiment folder and list every problem.
@@ -217,6 +237,44 @@ fn main() -> ExitCode {
                 println!("  hashed files under experiment/s/ may be cached forever; revalidate index.html, experiment.json, manifest.json");
             });
             report("exemplar build", result)
+        }
+        Command::New(opts) => {
+            let result = new::run(&opts).map(|()| {
+                println!(
+                    "exemplar: wrote {} (see its GUIDE.md; check it with `exemplar validate {0}`)",
+                    opts.dir.display()
+                );
+            });
+            report("exemplar new", result)
+        }
+        Command::Analyze {
+            responses,
+            out,
+            seed,
+            lenient,
+        } => {
+            let result = (|| -> Result<(), String> {
+                let is_db = responses
+                    .extension()
+                    .is_some_and(|e| e == "db" || e == "sqlite");
+                let records = if is_db {
+                    collector::Db::open(&responses)?.all()?
+                } else {
+                    exemplar_analysis::read::read_path(&responses).map_err(|e| e.to_string())?
+                };
+                let mut options = exemplar_analysis::Options {
+                    seed,
+                    ..Default::default()
+                };
+                options.exclusion.missing_data_fails = !lenient;
+                let analysis = exemplar_analysis::analyze(&records, &options);
+                exemplar_analysis::write_reports(&analysis, &out)
+                    .map_err(|e| format!("{}: {e}", out.display()))?;
+                print!("{}", exemplar_analysis::markdown(&analysis));
+                println!("\nexemplar: reports in {} (report.html, report.md, models.csv, units.csv, sessions.csv, posthoc.csv)", out.display());
+                Ok(())
+            })();
+            report("exemplar analyze", result)
         }
         Command::ImportImi(opts) => {
             let result = import_imi::run(&opts).map(|exp| {
