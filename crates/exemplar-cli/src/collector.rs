@@ -27,6 +27,17 @@ use rusqlite::{params, OptionalExtension};
 use serde_json::{json, Value};
 use tower_http::cors::{AllowOrigin, CorsLayer};
 
+/// Where a server listens (`exemplar collect`, `exemplar serve`).
+#[derive(clap::Args, Clone)]
+pub struct Listen {
+    /// Address to listen on.
+    #[arg(long, default_value = "127.0.0.1")]
+    pub host: String,
+    /// Port (0 picks a free one; the URL is printed).
+    #[arg(long, default_value_t = 8787)]
+    pub port: u16,
+}
+
 /// Options shared by `exemplar collect` and `exemplar serve`.
 #[derive(clap::Args, Clone)]
 pub struct CollectorOptions {
@@ -313,10 +324,10 @@ async fn list(State(state): State<Arc<AppState>>, headers: HeaderMap) -> Respons
 /// Runs a router on `host:port` until Ctrl-C, printing the URL first.
 pub fn serve_forever(
     app: Router,
-    host: &str,
-    port: u16,
+    listen: &Listen,
     banner: impl FnOnce(std::net::SocketAddr),
 ) -> Result<(), String> {
+    let (host, port) = (listen.host.as_str(), listen.port);
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .worker_threads(2)
         .enable_all()

@@ -39,12 +39,8 @@ enum Command {
     Serve(serve::Options),
     /// Run the reference collector: POST /records into SQLite, exactly once per record id.
     Collect {
-        /// Address to listen on.
-        #[arg(long, default_value = "127.0.0.1")]
-        host: String,
-        /// Port (0 picks a free one).
-        #[arg(long, default_value_t = 8787)]
-        port: u16,
+        #[command(flatten)]
+        listen: collector::Listen,
         #[command(flatten)]
         collector: collector::CollectorOptions,
     },
@@ -143,14 +139,13 @@ fn main() -> ExitCode {
     match cli.command {
         Command::Serve(opts) => report("exemplar serve", serve::run(opts)),
         Command::Collect {
-            host,
-            port,
+            listen,
             collector: opts,
         } => {
             let result = collector::Db::open(&opts.db).and_then(|db| {
                 let stored = db.count();
                 let path = opts.db.display().to_string();
-                collector::serve_forever(collector::router(db, &opts), &host, port, |addr| {
+                collector::serve_forever(collector::router(db, &opts), &listen, |addr| {
                     println!("exemplar: collecting at http://{addr}/records into {path} ({stored} already stored)");
                 })
             });

@@ -19,12 +19,8 @@ pub struct Options {
     /// More folders to serve, as URL-PREFIX=DIR (for example /broken=tests/fixtures/broken).
     #[arg(long, value_name = "PREFIX=DIR")]
     mount: Vec<String>,
-    /// Address to listen on.
-    #[arg(long, default_value = "127.0.0.1")]
-    host: String,
-    /// Port (0 picks a free one; the URL is printed).
-    #[arg(long, default_value_t = 8787)]
-    port: u16,
+    #[command(flatten)]
+    listen: collector::Listen,
     #[command(flatten)]
     collector: collector::CollectorOptions,
 }
@@ -59,7 +55,7 @@ pub fn run(opts: Options) -> Result<(), String> {
     let app =
         app.fallback_service(ServeDir::new(&opts.site).append_index_html_on_directories(true));
     let db_path = opts.collector.db.display().to_string();
-    collector::serve_forever(app, &opts.host, opts.port, |addr| {
+    collector::serve_forever(app, &opts.listen, |addr| {
         println!(
             "exemplar: serving {:?} ({}) at http://{addr}/",
             experiment.title, experiment.id

@@ -49,13 +49,8 @@ pub fn check(dir: &Path) -> (Result<Experiment, Problems>, Vec<String>) {
         };
         info.insert(rel, entry);
     }
-    let groups: [(&str, &[exemplar_core::experiment::Unit]); 3] = [
-        ("practice.trials", &exp.practice.trials),
-        ("units", &exp.units),
-        ("catch_units", &exp.catch_units),
-    ];
     let mut off_size = 0;
-    for (name, units) in groups {
+    for (name, units) in exp.unit_groups() {
         for (u, unit) in units.iter().enumerate() {
             // Per unit: content hash → where it was first seen (role, file).
             let mut seen: HashMap<String, (&str, String)> = HashMap::new();

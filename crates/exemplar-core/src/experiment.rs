@@ -405,16 +405,20 @@ impl Experiment {
         }
     }
 
+    /// The three lists of units, each with its JSON path (for error messages).
+    pub fn unit_groups(&self) -> [(&'static str, &[Unit]); 3] {
+        [
+            ("practice.trials", &self.practice.trials),
+            ("units", &self.units),
+            ("catch_units", &self.catch_units),
+        ]
+    }
+
     /// Every stimulus file the experiment references, each with the JSON path of the
     /// batch that names it (for error messages).
     pub fn stimulus_files(&self) -> Vec<(String, String)> {
         let mut out = Vec::new();
-        let groups: [(&str, &[Unit]); 3] = [
-            ("practice.trials", &self.practice.trials),
-            ("units", &self.units),
-            ("catch_units", &self.catch_units),
-        ];
-        for (name, units) in groups {
+        for (name, units) in self.unit_groups() {
             for (u, unit) in units.iter().enumerate() {
                 for (b, batch) in unit.batches.iter().enumerate() {
                     let f = self.batch_files(batch);

@@ -181,12 +181,7 @@ impl Experiment {
         }
 
         let mut ids = BTreeSet::new();
-        let groups: [(&str, &[Unit]); 3] = [
-            ("practice.trials", &self.practice.trials),
-            ("units", &self.units),
-            ("catch_units", &self.catch_units),
-        ];
-        for (name, units) in groups {
+        for (name, units) in self.unit_groups() {
             for (u, unit) in units.iter().enumerate() {
                 let at = format!("{name}[{u}]");
                 if unit.id.trim().is_empty() {
