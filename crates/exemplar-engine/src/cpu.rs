@@ -4,7 +4,10 @@
 
 use std::collections::HashMap;
 
-use crate::graph::{concat_axis, gemm_dims, matmul_dims, Geom, Graph, Node, Op};
+use crate::graph::{
+    concat_axis, gather_indices, gemm_dims, layer_norm_dims, matmul_dims, reduced_axes,
+    softmax_dims, transpose_perm, Geom, Graph, Node, Op,
+};
 use crate::tensor::{broadcast_shape, broadcast_strides, strides};
 use crate::{EngineError, Result, Tensor};
 
@@ -52,8 +55,122 @@ pub(crate) fn node(n: &Node, ins: &[&Tensor]) -> Result<Tensor> {
         Op::Relu => map(x, |v| v.max(0.0)),
         Op::Clip { min, max } => map(x, |v| v.max(*min).min(*max)),
         Op::Sigmoid => map(x, |v| 1.0 / (1.0 + (-v).exp())),
+        Op::Erf => map(x, |v| erf(f64::from(v)) as f32),
+        Op::Sqrt => map(x, f32::sqrt),
+        Op::Tanh => map(x, f32::tanh),
+        Op::Gelu { tanh } => map(x, |v| gelu(v, *tanh)),
         Op::Add => binary(x, ins[1], |a, b| a + b)?,
         Op::Mul => binary(x, ins[1], |a, b| a * b)?,
+        Op::Sub => binary(x, ins[1], |a, b| a - b)?,
+        Op::Div => binary(x, ins[1], |a, b| a / b)?,
+        Op::Pow => binary(x, ins[1], pow)?,
+        Op::Softmax { axis, log, legacy } => {
+            softmax(x, softmax_dims(*axis, *legacy, &x.shape)?, *log)
+        }
+        Op::LayerNorm { axis, epsilon } => {
+            let (rows, len) = layer_norm_dims(*axis, &x.shape)?;
+            let (scale, bias) = (&ins[1].data, &ins[2].data);
+            let mut y = x.clone();
+            for row in y.data.chunks_mut(len.max(1)).take(rows) {
+                // f64 sums: the reference should not share the kernel's rounding.
+                let mean = row.iter().map(|&v| f64::from(v)).sum::<f64>() / len as f64;
+                let var = row
+                    .iter()
+                    .map(|&v| (f64::from(v) - mean).powi(2))
+                    .sum::<f64>()
+                    / len as f64;
+                let rstd = 1.0 / (var + f64::from(*epsilon)).sqrt();
+                for (j, v) in row.iter_mut().enumerate() {
+                    let norm = (f64::from(*v) - mean) * rstd;
+                    *v = (norm * f64::from(scale[j % scale.len()])
+                        + f64::from(bias[j % bias.len()])) as f32;
+                }
+            }
+            y
+        }
+        Op::ReduceMean { axes, noop, .. } => {
+            let red = reduced_axes(axes.as_deref(), *noop, x.shape.len())?;
+            let kept: Vec<usize> = x
+                .shape
+                .iter()
+                .zip(&red)
+                .map(|(&d, &r)| if r { 1 } else { d })
+                .collect();
+            let count: usize = x
+                .shape
+                .iter()
+                .zip(&red)
+                .filter(|(_, &r)| r)
+                .map(|(&d, _)| d)
+                .product();
+            let (sx, sk) = (strides(&x.shape), strides(&kept));
+            let mut sums = vec![0f64; kept.iter().product()];
+            for (i, &v) in x.data.iter().enumerate() {
+                let o: usize = (0..x.shape.len())
+                    .filter(|&d| !red[d])
+                    .map(|d| (i / sx[d]) % x.shape[d] * sk[d])
+                    .sum();
+                sums[o] += f64::from(v);
+            }
+            let shapes: Vec<&[usize]> = ins.iter().map(|t| t.shape.as_slice()).collect();
+            Tensor {
+                shape: crate::graph::out_shape(n, &shapes)?,
+                data: sums
+                    .iter()
+                    .map(|&s| (s / count.max(1) as f64) as f32)
+                    .collect(),
+            }
+        }
+        Op::Transpose { perm } => {
+            let p = transpose_perm(perm.as_deref(), x.shape.len())?;
+            let out: Vec<usize> = p.iter().map(|&a| x.shape[a]).collect();
+            let (sx, so) = (strides(&x.shape), strides(&out));
+            let data = (0..x.len())
+                .map(|i| {
+                    let src: usize = (0..out.len())
+                        .map(|d| (i / so[d]) % out[d] * sx[p[d]])
+                        .sum();
+                    x.data[src]
+                })
+                .collect();
+            Tensor { shape: out, data }
+        }
+        Op::Slice { .. } => {
+            let dims = crate::graph::slice_dims(n, &x.shape)?;
+            let out: Vec<usize> = dims.iter().map(|d| d.2).collect();
+            let (sx, so) = (strides(&x.shape), strides(&out));
+            let total: usize = out.iter().product();
+            let data = (0..total)
+                .map(|i| {
+                    let src: i64 = (0..out.len())
+                        .map(|d| {
+                            let k = ((i / so[d]) % out[d]) as i64;
+                            (dims[d].0 + k * dims[d].1) * sx[d] as i64
+                        })
+                        .sum();
+                    x.data[src as usize]
+                })
+                .collect();
+            Tensor { shape: out, data }
+        }
+        Op::Gather { axis, indices, .. } => {
+            let a = concat_axis(*axis, x.shape.len())?;
+            let idx = gather_indices(indices, x.shape[a])?;
+            let outer: usize = x.shape[..a].iter().product();
+            let inner: usize = x.shape[a + 1..].iter().product();
+            let mut data = Vec::with_capacity(outer * idx.len() * inner);
+            for o in 0..outer {
+                for &k in &idx {
+                    let start = (o * x.shape[a] + k) * inner;
+                    data.extend_from_slice(&x.data[start..start + inner]);
+                }
+            }
+            let shapes: Vec<&[usize]> = ins.iter().map(|t| t.shape.as_slice()).collect();
+            Tensor {
+                shape: crate::graph::out_shape(n, &shapes)?,
+                data,
+            }
+        }
         Op::MaxPool(win) => pool(x, &win.geom(&x.shape, win.kernel.unwrap_or([1, 1]))?, None),
         Op::AveragePool {
             win,
@@ -91,7 +208,11 @@ pub(crate) fn node(n: &Node, ins: &[&Tensor]) -> Result<Tensor> {
             }
             y
         }
-        Op::Flatten { .. } | Op::Reshape { .. } | Op::Identity => {
+        Op::Flatten { .. }
+        | Op::Reshape { .. }
+        | Op::Identity
+        | Op::Squeeze { .. }
+        | Op::Unsqueeze { .. } => {
             let shapes: Vec<&[usize]> = ins.iter().map(|t| t.shape.as_slice()).collect();
             Tensor {
                 shape: crate::graph::out_shape(n, &shapes)?,
@@ -114,6 +235,72 @@ pub(crate) fn node(n: &Node, ins: &[&Tensor]) -> Result<Tensor> {
         )?,
         Op::MatMul => matmul(x, ins[1])?,
     })
+}
+
+/// ONNX Pow: a negative base with an integral exponent is defined (powf handles it).
+fn pow(a: f32, b: f32) -> f32 {
+    if b == 2.0 {
+        a * a
+    } else {
+        a.powf(b)
+    }
+}
+
+/// The error function to about 1e-15 (no erf in Rust's std): its Maclaurin series for
+/// |x| < 2, else the continued fraction of erfc.
+pub(crate) fn erf(x: f64) -> f64 {
+    let a = x.abs();
+    let r = if a < 2.0 {
+        let (mut term, mut sum, x2) = (a, a, a * a);
+        for k in 1..60 {
+            term *= -x2 / k as f64;
+            let t = term / (2 * k + 1) as f64;
+            sum += t;
+            if t.abs() < 1e-17 {
+                break;
+            }
+        }
+        sum * std::f64::consts::FRAC_2_SQRT_PI
+    } else if a > 6.0 {
+        1.0
+    } else {
+        // erfc(a) = exp(-a²)/√π · 1/(a + 1/2/(a + 1/(a + 3/2/(a + ...))))
+        let mut f = a;
+        for k in (1..60).rev() {
+            f = a + (k as f64 / 2.0) / f;
+        }
+        1.0 - (-a * a).exp() / std::f64::consts::PI.sqrt() / f
+    };
+    r.copysign(x)
+}
+
+fn gelu(v: f32, tanh: bool) -> f32 {
+    let x = f64::from(v);
+    let y = if tanh {
+        0.5 * x * (1.0 + ((2.0 / std::f64::consts::PI).sqrt() * (x + 0.044715 * x.powi(3))).tanh())
+    } else {
+        0.5 * x * (1.0 + erf(x / std::f64::consts::SQRT_2))
+    };
+    y as f32
+}
+
+/// Softmax (or its log) over `len` values `inner` apart, for each (outer, inner) row.
+fn softmax(x: &Tensor, (outer, len, inner): (usize, usize, usize), log: bool) -> Tensor {
+    let mut y = x.clone();
+    for o in 0..outer {
+        for i in 0..inner {
+            let at = |j: usize| (o * len + j) * inner + i;
+            let max = (0..len)
+                .map(|j| x.data[at(j)])
+                .fold(f32::NEG_INFINITY, f32::max);
+            let sum: f64 = (0..len).map(|j| f64::from(x.data[at(j)] - max).exp()).sum();
+            for j in 0..len {
+                let e = f64::from(x.data[at(j)] - max);
+                y.data[at(j)] = if log { e - sum.ln() } else { e.exp() / sum } as f32;
+            }
+        }
+    }
+    y
 }
 
 fn map(x: &Tensor, f: impl Fn(f32) -> f32) -> Tensor {

@@ -143,8 +143,61 @@ pub(crate) enum Op {
         max: f32,
     },
     Sigmoid,
+    Erf,
+    Sqrt,
+    Tanh,
+    /// Gelu (opset 20): exact (with erf) or the tanh approximation.
+    Gelu {
+        tanh: bool,
+    },
     Add,
     Mul,
+    Sub,
+    Div,
+    Pow,
+    /// Softmax or LogSoftmax over one axis (opset 13); before opset 13 (`legacy`) over the
+    /// input flattened to 2-D at `axis`.
+    Softmax {
+        axis: i64,
+        log: bool,
+        legacy: bool,
+    },
+    /// inputs: x, scale, bias (zeros when the model has none); normalises over the axes
+    /// from `axis` on.
+    LayerNorm {
+        axis: i64,
+        epsilon: f32,
+    },
+    /// `None`: every axis (unless `noop`, then the output is the input).
+    ReduceMean {
+        axes: Option<Vec<i64>>,
+        keepdims: bool,
+        noop: bool,
+    },
+    /// `None`: reverse the axes.
+    Transpose {
+        perm: Option<Vec<i64>>,
+    },
+    /// Gather with constant indices (e.g. the class token or q, k, v of a projection).
+    Gather {
+        axis: i64,
+        indices: Vec<i64>,
+        indices_shape: Vec<usize>,
+    },
+    /// Slice with constant starts, ends, axes and steps.
+    Slice {
+        starts: Vec<i64>,
+        ends: Vec<i64>,
+        axes: Option<Vec<i64>>,
+        steps: Option<Vec<i64>>,
+    },
+    /// `None`: every axis of size 1.
+    Squeeze {
+        axes: Option<Vec<i64>>,
+    },
+    Unsqueeze {
+        axes: Vec<i64>,
+    },
     MaxPool(Window),
     AveragePool {
         win: Window,
@@ -183,7 +236,14 @@ pub(crate) enum Op {
 impl Op {
     /// Ops whose output is the input's data under another shape (no computation).
     pub fn is_view(&self) -> bool {
-        matches!(self, Op::Flatten { .. } | Op::Reshape { .. } | Op::Identity)
+        matches!(
+            self,
+            Op::Flatten { .. }
+                | Op::Reshape { .. }
+                | Op::Identity
+                | Op::Squeeze { .. }
+                | Op::Unsqueeze { .. }
+        )
     }
 }
 
@@ -236,6 +296,8 @@ fn node_label(n: &NodeProto, idx: usize) -> String {
 }
 
 struct Loader<'a> {
+    /// The model's version of the default operator set (some operators changed meaning).
+    opset: i64,
     raw_consts: HashMap<String, &'a TensorProto>,
     consts: HashMap<String, Tensor>,
 }
@@ -350,7 +412,13 @@ impl Graph {
             .graph
             .as_ref()
             .ok_or_else(|| EngineError::Model("the file holds no graph".into()))?;
+        let opset = model
+            .opset_import
+            .iter()
+            .find(|o| o.domain.is_empty() || o.domain == "ai.onnx")
+            .map_or(13, |o| o.version);
         let mut loader = Loader {
+            opset,
             raw_consts: HashMap::new(),
             consts: HashMap::new(),
         };
@@ -615,6 +683,130 @@ pub(crate) fn concat_axis(axis: i64, rank: usize) -> Result<usize> {
     Ok(a)
 }
 
+/// Softmax's (outer, length, inner): the values of one softmax are `length` values
+/// `inner` apart.
+pub(crate) fn softmax_dims(axis: i64, legacy: bool, x: &[usize]) -> Result<(usize, usize, usize)> {
+    let a = concat_axis(axis, x.len())?;
+    let outer = x[..a].iter().product();
+    Ok(if legacy {
+        (outer, x[a..].iter().product(), 1)
+    } else {
+        (outer, x[a], x[a + 1..].iter().product())
+    })
+}
+
+/// LayerNormalization's (rows, values per row).
+pub(crate) fn layer_norm_dims(axis: i64, x: &[usize]) -> Result<(usize, usize)> {
+    let a = concat_axis(axis, x.len())?;
+    Ok((x[..a].iter().product(), x[a..].iter().product()))
+}
+
+/// Which axes a reduction folds (`axes` as in the node; `None` or empty: all, unless
+/// `noop`).
+pub(crate) fn reduced_axes(axes: Option<&[i64]>, noop: bool, rank: usize) -> Result<Vec<bool>> {
+    match axes {
+        None | Some([]) => Ok(vec![!noop; rank]),
+        Some(axes) => {
+            let mut r = vec![false; rank];
+            for &a in axes {
+                r[concat_axis(a, rank)?] = true;
+            }
+            Ok(r)
+        }
+    }
+}
+
+/// Transpose's permutation, checked (`None`: the axes reversed).
+pub(crate) fn transpose_perm(perm: Option<&[i64]>, rank: usize) -> Result<Vec<usize>> {
+    let Some(perm) = perm else {
+        return Ok((0..rank).rev().collect());
+    };
+    let p: Vec<usize> = perm
+        .iter()
+        .map(|&a| concat_axis(a, rank))
+        .collect::<Result<_>>()?;
+    let mut seen = vec![false; rank];
+    if p.len() != rank || p.iter().any(|&a| std::mem::replace(&mut seen[a], true)) {
+        return Err(EngineError::Input(format!(
+            "Transpose perm {perm:?} is not a permutation of {rank} axes"
+        )));
+    }
+    Ok(p)
+}
+
+/// Slice per axis of `x`: (first index, step, count).
+pub(crate) fn slice_dims(n: &Node, x: &[usize]) -> Result<Vec<(i64, i64, usize)>> {
+    let Op::Slice {
+        starts,
+        ends,
+        axes,
+        steps,
+    } = &n.op
+    else {
+        return Err(EngineError::Model(format!(
+            "node '{}' is not a Slice",
+            n.name
+        )));
+    };
+    let mut out: Vec<(i64, i64, usize)> = x.iter().map(|&d| (0, 1, d)).collect();
+    let axes: Vec<usize> = match axes {
+        Some(a) => a
+            .iter()
+            .map(|&a| concat_axis(a, x.len()))
+            .collect::<Result<_>>()?,
+        None => (0..starts.len()).collect(),
+    };
+    if starts.len() != ends.len()
+        || axes.len() != starts.len()
+        || steps.as_ref().is_some_and(|s| s.len() != starts.len())
+    {
+        return Err(EngineError::Input(format!(
+            "Slice '{}': starts, ends, axes and steps differ in length",
+            n.name
+        )));
+    }
+    for (k, &a) in axes.iter().enumerate() {
+        let dim = x.get(a).copied().unwrap_or(0) as i64;
+        let step = steps.as_ref().map_or(1, |s| s[k]);
+        if step == 0 {
+            return Err(EngineError::Input(format!("Slice '{}': step 0", n.name)));
+        }
+        let wrap = |v: i64| if v < 0 { v + dim } else { v };
+        let (start, end) = if step > 0 {
+            (wrap(starts[k]).clamp(0, dim), wrap(ends[k]).clamp(0, dim))
+        } else {
+            (
+                wrap(starts[k]).clamp(0, dim - 1),
+                wrap(ends[k]).clamp(-1, dim - 1),
+            )
+        };
+        let count = if step > 0 {
+            (end - start).max(0).div_euclid(step) + i64::from((end - start).max(0) % step != 0)
+        } else {
+            (start - end).max(0).div_euclid(-step) + i64::from((start - end).max(0) % -step != 0)
+        };
+        out[a] = (start, step, count as usize);
+    }
+    Ok(out)
+}
+
+/// Gather's indices resolved against an axis of `len` values (negative counts from the end).
+pub(crate) fn gather_indices(indices: &[i64], len: usize) -> Result<Vec<usize>> {
+    indices
+        .iter()
+        .map(|&i| {
+            let j = if i < 0 { i + len as i64 } else { i };
+            if j < 0 || j >= len as i64 {
+                Err(EngineError::Input(format!(
+                    "Gather index {i} is out of range for an axis of {len}"
+                )))
+            } else {
+                Ok(j as usize)
+            }
+        })
+        .collect()
+}
+
 /// Gemm's (M, K, N), checking that A and B agree.
 pub(crate) fn gemm_dims(
     a: &[usize],
@@ -742,12 +934,105 @@ pub(crate) fn out_shape(n: &Node, ins: &[&[usize]]) -> Result<Vec<usize>> {
         Op::Relu
         | Op::Clip { .. }
         | Op::Sigmoid
+        | Op::Erf
+        | Op::Sqrt
+        | Op::Tanh
+        | Op::Gelu { .. }
         | Op::Lrn { .. }
         | Op::BatchNorm
         | Op::Identity => x.to_vec(),
-        Op::Add | Op::Mul => crate::tensor::broadcast_shape(x, ins[1]).ok_or_else(|| {
-            EngineError::Input(format!("shapes {x:?} and {:?} do not broadcast", ins[1]))
-        })?,
+        Op::Softmax { axis, legacy, .. } => {
+            softmax_dims(*axis, *legacy, x)?;
+            x.to_vec()
+        }
+        Op::LayerNorm { axis, .. } => {
+            let (_, len) = layer_norm_dims(*axis, x)?;
+            for (what, p) in [("scale", ins[1]), ("bias", ins[2])] {
+                let plen: usize = p.iter().product();
+                let suffix = x.len() >= p.len()
+                    && p.iter().zip(&x[x.len() - p.len()..]).all(|(a, b)| a == b)
+                    && len % plen.max(1) == 0;
+                if !suffix {
+                    return Err(EngineError::Input(format!(
+                        "LayerNormalization {what} {p:?} does not fit the normalised axes of {x:?}"
+                    )));
+                }
+            }
+            x.to_vec()
+        }
+        Op::Add | Op::Mul | Op::Sub | Op::Div | Op::Pow => {
+            crate::tensor::broadcast_shape(x, ins[1]).ok_or_else(|| {
+                EngineError::Input(format!("shapes {x:?} and {:?} do not broadcast", ins[1]))
+            })?
+        }
+        Op::ReduceMean {
+            axes,
+            keepdims,
+            noop,
+        } => {
+            let r = reduced_axes(axes.as_deref(), *noop, x.len())?;
+            x.iter()
+                .zip(&r)
+                .filter_map(|(&d, &red)| match (red, keepdims) {
+                    (false, _) => Some(d),
+                    (true, true) => Some(1),
+                    (true, false) => None,
+                })
+                .collect()
+        }
+        Op::Transpose { perm } => {
+            let p = transpose_perm(perm.as_deref(), x.len())?;
+            p.iter().map(|&a| x[a]).collect()
+        }
+        Op::Gather {
+            axis,
+            indices,
+            indices_shape,
+        } => {
+            let a = concat_axis(*axis, x.len())?;
+            gather_indices(indices, x[a])?;
+            let mut s = x[..a].to_vec();
+            s.extend(indices_shape);
+            s.extend(&x[a + 1..]);
+            s
+        }
+        Op::Slice { .. } => slice_dims(n, x)?.iter().map(|d| d.2).collect(),
+        Op::Squeeze { axes } => match axes {
+            None => x.iter().copied().filter(|&d| d != 1).collect(),
+            Some(axes) => {
+                let mut drop = vec![false; x.len()];
+                for &a in axes {
+                    let a = concat_axis(a, x.len())?;
+                    if x[a] != 1 {
+                        return Err(EngineError::Input(format!(
+                            "Squeeze of axis {a} of {x:?}, which is not 1"
+                        )));
+                    }
+                    drop[a] = true;
+                }
+                x.iter()
+                    .zip(&drop)
+                    .filter(|(_, &d)| !d)
+                    .map(|(&v, _)| v)
+                    .collect()
+            }
+        },
+        Op::Unsqueeze { axes } => {
+            let rank = x.len() + axes.len();
+            let mut ones = vec![false; rank];
+            for &a in axes {
+                let a = concat_axis(a, rank)?;
+                if std::mem::replace(&mut ones[a], true) {
+                    return Err(EngineError::Input(format!(
+                        "Unsqueeze names axis {a} twice"
+                    )));
+                }
+            }
+            let mut rest = x.iter();
+            ones.iter()
+                .map(|&one| if one { 1 } else { *rest.next().unwrap_or(&1) })
+                .collect()
+        }
         Op::MaxPool(win) | Op::AveragePool { win, .. } => {
             let g = win.geom(x, win.kernel.unwrap_or([1, 1]))?;
             vec![g.n, g.c, g.oh, g.ow]
@@ -800,6 +1085,14 @@ pub(crate) fn out_shape(n: &Node, ins: &[&[usize]]) -> Result<Vec<usize>> {
         }
         Op::MatMul => matmul_dims(x, ins[1])?.0,
     })
+}
+
+/// The integers of a constant input (axes, shapes).
+fn const_ints(l: &Loader, n: &NodeProto, idx: usize, input: &str, what: &str) -> Result<Vec<i64>> {
+    l.raw_consts
+        .get(input)
+        .ok_or_else(|| unsupported(n, idx, &format!("its {what} '{input}' must be a constant")))?
+        .to_i64()
 }
 
 fn convert(n: &NodeProto, idx: usize, l: &mut Loader) -> Result<Node> {
@@ -883,6 +1176,134 @@ fn convert(n: &NodeProto, idx: usize, l: &mut Loader) -> Result<Node> {
         }
         "Relu" => Op::Relu,
         "Sigmoid" => Op::Sigmoid,
+        "Erf" => Op::Erf,
+        "Sqrt" => Op::Sqrt,
+        "Tanh" => Op::Tanh,
+        "Gelu" => Op::Gelu {
+            tanh: match attr_s(n, "approximate").as_deref() {
+                None | Some("none") => false,
+                Some("tanh") => true,
+                Some(other) => return Err(unsupported(n, idx, &format!("approximate '{other}'"))),
+            },
+        },
+        "Sub" | "Div" | "Pow" => {
+            need_inputs(2)?;
+            match n.op_type.as_str() {
+                "Sub" => Op::Sub,
+                "Div" => Op::Div,
+                _ => Op::Pow,
+            }
+        }
+        "Softmax" | "LogSoftmax" => {
+            let legacy = l.opset < 13;
+            Op::Softmax {
+                axis: attr_i(n, "axis", if legacy { 1 } else { -1 }),
+                log: n.op_type == "LogSoftmax",
+                legacy,
+            }
+        }
+        "LayerNormalization" => {
+            need_inputs(2)?;
+            if attr_i(n, "stash_type", 1) != 1 {
+                return Err(unsupported(n, idx, "a stash_type other than float"));
+            }
+            const_of(l, 1, "scale")?;
+            let b = match input_n(2) {
+                Some(b) => {
+                    const_of(l, 2, "bias")?;
+                    b.clone()
+                }
+                None => {
+                    let scale = const_of(l, 1, "scale")?;
+                    let b = format!("{output}::zero_bias");
+                    l.consts.insert(b.clone(), Tensor::zeros(&scale.shape));
+                    b
+                }
+            };
+            inputs = vec![inputs[0].clone(), inputs[1].clone(), b];
+            Op::LayerNorm {
+                axis: attr_i(n, "axis", -1),
+                epsilon: attr_f(n, "epsilon", 1e-5),
+            }
+        }
+        "ReduceMean" => {
+            let axes = match input_n(1) {
+                Some(a) => Some(const_ints(l, n, idx, a, "axes")?),
+                None => attr_ints(n, "axes"),
+            };
+            inputs.truncate(1);
+            Op::ReduceMean {
+                axes,
+                keepdims: attr_i(n, "keepdims", 1) != 0,
+                noop: attr_i(n, "noop_with_empty_axes", 0) != 0,
+            }
+        }
+        "Transpose" => Op::Transpose {
+            perm: attr_ints(n, "perm"),
+        },
+        "Gather" => {
+            need_inputs(2)?;
+            let i = &n.input[1];
+            let raw = l.raw_consts.get(i.as_str()).ok_or_else(|| {
+                unsupported(n, idx, &format!("its indices '{i}' must be a constant"))
+            })?;
+            let indices = raw.to_i64()?;
+            let indices_shape = raw.dims.iter().map(|&d| d.max(0) as usize).collect();
+            inputs.truncate(1);
+            Op::Gather {
+                axis: attr_i(n, "axis", 0),
+                indices,
+                indices_shape,
+            }
+        }
+        "Slice" => {
+            let ints_at = |l: &Loader, k: usize, what: &str| -> Result<Option<Vec<i64>>> {
+                match input_n(k) {
+                    Some(i) => const_ints(l, n, idx, i, what).map(Some),
+                    None => Ok(None),
+                }
+            };
+            let (starts, ends, axes, steps) = if input_n(1).is_some() {
+                (
+                    ints_at(l, 1, "starts")?.unwrap_or_default(),
+                    ints_at(l, 2, "ends")?.ok_or_else(|| {
+                        EngineError::Model(format!("node '{name}': Slice without ends"))
+                    })?,
+                    ints_at(l, 3, "axes")?,
+                    ints_at(l, 4, "steps")?,
+                )
+            } else {
+                (
+                    attr_ints(n, "starts").unwrap_or_default(),
+                    attr_ints(n, "ends").unwrap_or_default(),
+                    attr_ints(n, "axes"),
+                    None,
+                )
+            };
+            inputs.truncate(1);
+            Op::Slice {
+                starts,
+                ends,
+                axes,
+                steps,
+            }
+        }
+        "Squeeze" | "Unsqueeze" => {
+            let axes = match input_n(1) {
+                Some(a) => Some(const_ints(l, n, idx, a, "axes")?),
+                None => attr_ints(n, "axes"),
+            };
+            inputs.truncate(1);
+            if n.op_type == "Squeeze" {
+                Op::Squeeze { axes }
+            } else {
+                Op::Unsqueeze {
+                    axes: axes.ok_or_else(|| {
+                        EngineError::Model(format!("node '{name}': Unsqueeze without axes"))
+                    })?,
+                }
+            }
+        }
         "Identity" => Op::Identity,
         "Dropout" => {
             if input_n(2).is_some() {

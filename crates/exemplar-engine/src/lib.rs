@@ -8,8 +8,10 @@
 //! browser, Vulkan natively) or on the CPU, where a plain-Rust implementation of every
 //! operator serves as the reference for the GPU kernels and as the fallback.
 //!
-//! Supported operators: Conv, Relu, Clip, Sigmoid, Add, Mul, MaxPool, AveragePool,
-//! GlobalAveragePool, LRN, Concat, BatchNormalization, Flatten, Reshape, Gemm, MatMul,
+//! Supported operators: Conv, Relu, Clip, Sigmoid, Tanh, Erf, Gelu, Sqrt, Add, Sub, Mul,
+//! Div, Pow, MaxPool, AveragePool, GlobalAveragePool, LRN, Concat, BatchNormalization,
+//! LayerNormalization, Softmax, LogSoftmax, ReduceMean, Transpose, Gather (constant
+//! indices), Slice (constant bounds), Squeeze, Unsqueeze, Flatten, Reshape, Gemm, MatMul,
 //! Identity and Dropout (inference). Anything else the target needs is a load-time
 //! [`EngineError::UnsupportedOp`] naming the node.
 //!

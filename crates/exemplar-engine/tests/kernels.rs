@@ -462,6 +462,7 @@ fn cases() -> Vec<Case> {
             vec![],
         ),
     ]);
+    c.extend(vit_cases(&mut r));
     let mut m = ModelBuilder::new("x", &[Some(2), Some(12)]);
     m.ints("shape", &[0, 3, -1])
         .node("Reshape", "reshape", &["x", "shape"], "y", vec![]);
@@ -469,6 +470,237 @@ fn cases() -> Vec<Case> {
         name: "reshape 0 and -1".into(),
         model: m,
         input: r.tensor(&[2, 12]),
+    });
+    c
+}
+
+/// The operators of ConvNeXt and ViT exports (and their decompositions): odd sizes,
+/// rows longer than a workgroup, every axis, broadcasting, negative bases.
+fn vit_cases(r: &mut Rng) -> Vec<Case> {
+    let ints = |v: &[i64]| A::Ints(v.to_vec());
+    let mut c = Vec::new();
+    for (name, op) in [("erf", "Erf"), ("tanh", "Tanh"), ("gelu", "Gelu")] {
+        // Wide range: erf's two branches, tanh's saturation.
+        let mut x = r.tensor(&[3, 50, 7]);
+        x.data.iter_mut().for_each(|v| *v *= 6.0);
+        c.push(single(name, op, x, vec![], vec![]));
+    }
+    let mut x = r.tensor(&[2, 67]);
+    x.data.iter_mut().for_each(|v| *v *= 6.0);
+    c.push(single(
+        "gelu tanh",
+        "Gelu",
+        x,
+        vec![],
+        vec![("approximate", A::S("tanh"))],
+    ));
+    let mut x = r.tensor(&[5, 13]);
+    x.data.iter_mut().for_each(|v| *v = v.abs() * 9.0);
+    c.push(single("sqrt", "Sqrt", x, vec![], vec![]));
+    c.push(single(
+        "sub broadcast",
+        "Sub",
+        r.tensor(&[2, 3, 5, 7]),
+        vec![("b", r.tensor(&[3, 1, 7]))],
+        vec![],
+    ));
+    let mut d = r.tensor(&[1, 5, 1]);
+    d.data
+        .iter_mut()
+        .for_each(|v| *v = v.signum() * (v.abs() + 0.5));
+    c.push(single(
+        "div broadcast",
+        "Div",
+        r.tensor(&[4, 5, 9]),
+        vec![("b", d)],
+        vec![],
+    ));
+    c.push(single(
+        "pow 2 of negatives",
+        "Pow",
+        r.tensor(&[3, 77]),
+        vec![("b", Tensor::new(vec![], vec![2.0]).unwrap())],
+        vec![],
+    ));
+    c.push(single(
+        "pow 3 of negatives",
+        "Pow",
+        r.tensor(&[2, 33]),
+        vec![("b", Tensor::new(vec![1], vec![3.0]).unwrap())],
+        vec![],
+    ));
+    let mut x = r.tensor(&[4, 9]);
+    x.data.iter_mut().for_each(|v| *v = v.abs() + 0.1);
+    c.push(single(
+        "pow fractional broadcast",
+        "Pow",
+        x,
+        vec![("b", r.tensor(&[9]))],
+        vec![],
+    ));
+    for (axis, shape) in [
+        (-1, vec![2, 5, 197]),
+        (1, vec![2, 13, 3, 5]),
+        (0, vec![7, 3]),
+        (2, vec![1, 3, 65, 2]),
+    ] {
+        let mut x = r.tensor(&shape);
+        x.data.iter_mut().for_each(|v| *v *= 10.0);
+        c.push(single(
+            &format!("softmax axis {axis} of {shape:?}"),
+            "Softmax",
+            x.clone(),
+            vec![],
+            vec![("axis", A::I(axis))],
+        ));
+        c.push(single(
+            &format!("logsoftmax axis {axis} of {shape:?}"),
+            "LogSoftmax",
+            x,
+            vec![],
+            vec![("axis", A::I(axis))],
+        ));
+    }
+    for (axis, shape) in [
+        (-1, vec![2, 50, 77]),
+        (1, vec![3, 4, 5]),
+        (-3, vec![1, 7, 7, 96]),
+        (0, vec![3, 1]),
+    ] {
+        let a = if axis < 0 {
+            axis + shape.len() as i64
+        } else {
+            axis
+        } as usize;
+        let norm = &shape[a..];
+        let mut x = r.tensor(&shape);
+        x.data
+            .iter_mut()
+            .enumerate()
+            .for_each(|(i, v)| *v = *v * 3.0 + (i % 5) as f32);
+        c.push(single(
+            &format!("layernorm axis {axis} of {shape:?}"),
+            "LayerNormalization",
+            x,
+            vec![("s", r.tensor(norm)), ("b", r.tensor(norm))],
+            vec![("axis", A::I(axis)), ("epsilon", A::F(1e-6))],
+        ));
+    }
+    c.push(single(
+        "layernorm no bias, scale over the last axis",
+        "LayerNormalization",
+        r.tensor(&[2, 3, 65]),
+        vec![("s", r.tensor(&[65]))],
+        vec![],
+    ));
+    for (axes, keep, shape) in [
+        (vec![-1], 1, vec![2, 5, 131]),
+        (vec![2, 3], 1, vec![2, 3, 7, 9]),
+        (vec![1], 0, vec![2, 50, 13]),
+        (vec![0, 2], 0, vec![3, 4, 5]),
+    ] {
+        c.push(single(
+            &format!("reducemean axes {axes:?} keepdims {keep} of {shape:?}"),
+            "ReduceMean",
+            r.tensor(&shape),
+            vec![],
+            vec![("axes", ints(&axes)), ("keepdims", A::I(keep))],
+        ));
+    }
+    c.push(single(
+        "reducemean all",
+        "ReduceMean",
+        r.tensor(&[3, 5, 7]),
+        vec![],
+        vec![],
+    ));
+    for (perm, shape) in [
+        (vec![0, 2, 1], vec![2, 49, 65]),
+        (vec![0, 2, 3, 1], vec![2, 5, 7, 3]),
+        (vec![2, 0, 3, 1, 4], vec![3, 2, 4, 5, 1]),
+        (vec![1, 0], vec![1, 17]),
+    ] {
+        c.push(single(
+            &format!("transpose {perm:?} of {shape:?}"),
+            "Transpose",
+            r.tensor(&shape),
+            vec![],
+            vec![("perm", ints(&perm))],
+        ));
+    }
+    c.push(single(
+        "transpose default",
+        "Transpose",
+        r.tensor(&[3, 4, 5]),
+        vec![],
+        vec![],
+    ));
+    for (axis, idx, ishape, shape) in [
+        (1, vec![0], vec![], vec![2, 50, 13]),
+        (0, vec![2, -1, 0], vec![3], vec![3, 4, 5]),
+        (2, vec![1, 0, 3, 3], vec![2, 2], vec![2, 3, 4]),
+    ] {
+        let mut m = ModelBuilder::new("x", &shape.iter().map(|&d| Some(d)).collect::<Vec<_>>());
+        m.ints_shaped("i", &ishape, &idx).node(
+            "Gather",
+            "gather",
+            &["x", "i"],
+            "y",
+            vec![("axis", A::I(axis))],
+        );
+        c.push(Case {
+            name: format!("gather axis {axis} {idx:?} of {shape:?}"),
+            model: m,
+            input: r.tensor(&shape),
+        });
+    }
+    for (starts, ends, axes, steps, shape) in [
+        (vec![0], vec![1], vec![1], vec![1], vec![2, 50, 13]),
+        (
+            vec![1, -1],
+            vec![1000, 0],
+            vec![1, 2],
+            vec![2, -3],
+            vec![2, 9, 11],
+        ),
+        (vec![-2], vec![-100], vec![-1], vec![-1], vec![3, 7]),
+        (
+            vec![1, 0, 2],
+            vec![3, 5, 4],
+            vec![0, 1, 3],
+            vec![1, 2, 1],
+            vec![4, 5, 3, 6],
+        ),
+    ] {
+        let mut m = ModelBuilder::new("x", &shape.iter().map(|&d| Some(d)).collect::<Vec<_>>());
+        m.ints("starts", &starts)
+            .ints("ends", &ends)
+            .ints("axes", &axes)
+            .ints("steps", &steps)
+            .node(
+                "Slice",
+                "slice",
+                &["x", "starts", "ends", "axes", "steps"],
+                "y",
+                vec![],
+            );
+        c.push(Case {
+            name: format!("slice {starts:?}..{ends:?} axes {axes:?} steps {steps:?} of {shape:?}"),
+            model: m,
+            input: r.tensor(&shape),
+        });
+    }
+    // Views between kernels: Unsqueeze, Squeeze (axes as inputs, opset 13).
+    let mut m = ModelBuilder::new("x", &[Some(2), Some(3), Some(5)]);
+    m.ints("ua", &[0, 3])
+        .ints("sa", &[0])
+        .node("Unsqueeze", "unsq", &["x", "ua"], "u", vec![])
+        .node("Relu", "relu", &["u"], "ru", vec![])
+        .node("Squeeze", "sq", &["ru", "sa"], "y", vec![]);
+    c.push(Case {
+        name: "unsqueeze relu squeeze".into(),
+        model: m,
+        input: r.tensor(&[2, 3, 5]),
     });
     c
 }

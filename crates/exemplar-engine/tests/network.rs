@@ -153,7 +153,7 @@ fn network() -> ModelBuilder {
             vec![("transB", A::I(1))],
         )
         // Something the engine cannot run, after everything else.
-        .node("Softmax", "softmax", &["logits"], "probs", vec![]);
+        .node("TopK", "topk", &["logits"], "top", vec![]);
     m
 }
 
@@ -284,13 +284,13 @@ fn batch_norm_folding_is_exact_enough() {
 #[test]
 fn unsupported_operator_is_a_load_error_naming_the_node() {
     let bytes = network().bytes();
-    let err = Engine::load(&bytes, "probs", None)
+    let err = Engine::load(&bytes, "top", None)
         .err()
-        .expect("Softmax must be refused");
+        .expect("TopK must be refused");
     assert!(matches!(err, EngineError::UnsupportedOp { .. }));
     assert_eq!(
         err.to_string(),
-        "node 'softmax' uses the operator Softmax, which the engine does not support"
+        "node 'topk' uses the operator TopK, which the engine does not support"
     );
 }
 

@@ -1,12 +1,57 @@
-// Elementwise operators: Relu/Clip/Sigmoid (unary), Add/Mul with ONNX broadcasting
-// (binary), and per-channel scale and shift (standalone BatchNormalization).
+// Elementwise operators: Relu/Clip/Sigmoid/Erf/Sqrt/Tanh/Gelu (unary), Add/Mul/Sub/Div/Pow
+// with ONNX broadcasting (binary), and per-channel scale and shift (standalone
+// BatchNormalization).
 @group(0) @binding(0) var<storage, read> a: array<f32>;
 @group(0) @binding(1) var<storage, read> b: array<f32>;
 @group(0) @binding(2) var<storage, read> c: array<f32>;
 @group(0) @binding(3) var<storage, read_write> y: array<f32>;
 @group(0) @binding(4) var<storage, read> p: array<u32>;
 
-// p: total, op (0 Relu, 1 Clip, 2 Sigmoid), min bits, max bits
+// WGSL has no erf: its Maclaurin series near 0 (where 1 - erfc would cancel), else
+// Abramowitz & Stegun 7.1.26 (absolute error below 1.5e-7).
+fn erf(x: f32) -> f32 {
+    let a = abs(x);
+    var r = 0.0;
+    if (a < 0.5) {
+        let x2 = a * a;
+        var term = a;
+        r = a;
+        for (var k = 1; k < 8; k++) {
+            term *= -x2 / f32(k);
+            r += term / f32(2 * k + 1);
+        }
+        r *= 1.1283791670955126;
+    } else {
+        let t = 1.0 / (1.0 + 0.3275911 * a);
+        let poly = t * (0.254829592 + t * (-0.284496736 + t * (1.421413741
+            + t * (-1.453152027 + t * 1.061405429))));
+        r = 1.0 - poly * exp(-a * a);
+    }
+    return select(r, -r, x < 0.0);
+}
+
+// tanh of a large argument may be inf/inf in a driver's expansion; |x| ≥ 10 is ±1 in f32.
+fn tanh_safe(x: f32) -> f32 {
+    return tanh(clamp(x, -10.0, 10.0));
+}
+
+// ONNX Pow: a negative base with an integral exponent is defined (WGSL's pow is not).
+fn pow_onnx(a: f32, b: f32) -> f32 {
+    if (b == 2.0) {
+        return a * a;
+    }
+    if (b == 0.0) {
+        return 1.0;
+    }
+    if (a < 0.0 && floor(b) == b) {
+        let m = pow(-a, b);
+        return select(m, -m, abs(b % 2.0) == 1.0);
+    }
+    return pow(a, b);
+}
+
+// p: total, op (0 Relu, 1 Clip, 2 Sigmoid, 3 Erf, 4 Sqrt, 5 Tanh, 6 Gelu, 7 Gelu with the
+// tanh approximation), min bits, max bits
 @compute @workgroup_size(64)
 fn unary(@builtin(workgroup_id) wg: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>,
          @builtin(local_invocation_index) li: u32) {
@@ -19,11 +64,16 @@ fn unary(@builtin(workgroup_id) wg: vec3<u32>, @builtin(num_workgroups) nwg: vec
         case 0u: { y[i] = max(v, 0.0); }
         case 1u: { y[i] = min(max(v, f(p[2])), f(p[3])); }
         case 2u: { y[i] = 1.0 / (1.0 + exp(-v)); }
+        case 3u: { y[i] = erf(v); }
+        case 4u: { y[i] = sqrt(v); }
+        case 5u: { y[i] = tanh_safe(v); }
+        case 6u: { y[i] = 0.5 * v * (1.0 + erf(v * 0.7071067811865476)); }
+        case 7u: { y[i] = 0.5 * v * (1.0 + tanh_safe(0.7978845608028654 * (v + 0.044715 * v * v * v))); }
         default: { y[i] = v; }
     }
 }
 
-// p: total, op (0 Add, 1 Mul), then for 6 axes (outermost first, padded with 1s):
+// p: total, op (0 Add, 1 Mul, 2 Sub, 3 Div, 4 Pow), then for 6 axes (outermost first, padded with 1s):
 // output sizes [2..8], a's strides [8..14], b's strides [14..20] (0 where broadcast)
 @compute @workgroup_size(64)
 fn binary(@builtin(workgroup_id) wg: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>,
@@ -42,10 +92,14 @@ fn binary(@builtin(workgroup_id) wg: vec3<u32>, @builtin(num_workgroups) nwg: ve
         ia += k * p[8 + d];
         ib += k * p[14 + d];
     }
-    if (p[1] == 0u) {
-        y[i] = a[ia] + b[ib];
-    } else {
-        y[i] = a[ia] * b[ib];
+    let u = a[ia];
+    let v = b[ib];
+    switch p[1] {
+        case 0u: { y[i] = u + v; }
+        case 1u: { y[i] = u * v; }
+        case 2u: { y[i] = u - v; }
+        case 3u: { y[i] = u / v; }
+        default: { y[i] = pow_onnx(u, v); }
     }
 }
 

@@ -13,8 +13,11 @@ use std::sync::{Arc, Mutex};
 use wgpu::util::DeviceExt;
 
 use crate::cpu::{check_channels, reduce_layout};
-use crate::graph::{concat_axis, gemm_dims, matmul_dims, Graph, Op};
-use crate::tensor::broadcast_strides;
+use crate::graph::{
+    concat_axis, gather_indices, gemm_dims, layer_norm_dims, matmul_dims, reduced_axes,
+    softmax_dims, transpose_perm, Graph, Op,
+};
+use crate::tensor::{broadcast_strides, strides};
 use crate::{EngineError, Result, Tensor};
 
 const WORKGROUP: u64 = 64;
@@ -39,6 +42,20 @@ struct Kernels {
     gemm: wgpu::ComputePipeline,
     matmul: wgpu::ComputePipeline,
     channel_mean: wgpu::ComputePipeline,
+    softmax: wgpu::ComputePipeline,
+    layer_norm: wgpu::ComputePipeline,
+    reduce_mean: wgpu::ComputePipeline,
+    transpose: wgpu::ComputePipeline,
+    gather: wgpu::ComputePipeline,
+}
+
+/// The most axes the elementwise, reduction and transpose kernels index.
+const MAX_RANK: usize = 6;
+
+/// `v` right-aligned in `MAX_RANK` slots, padded with `fill`.
+fn pad6(v: &[usize], fill: u32) -> impl Iterator<Item = u32> + '_ {
+    let pad = MAX_RANK - v.len();
+    (0..MAX_RANK).map(move |d| if d < pad { fill } else { v[d - pad] as u32 })
 }
 
 fn pipeline(
@@ -98,6 +115,8 @@ impl Gpu {
         let pool = module(&device, "pool.wgsl", include_str!("pool.wgsl"));
         let matmul = module(&device, "matmul.wgsl", include_str!("matmul.wgsl"));
         let reduce = module(&device, "reduce.wgsl", include_str!("reduce.wgsl"));
+        let norm = module(&device, "norm.wgsl", include_str!("norm.wgsl"));
+        let layout = module(&device, "layout.wgsl", include_str!("layout.wgsl"));
         let k = Kernels {
             conv: pipeline(&device, &conv, "conv2d"),
             unary: pipeline(&device, &elementwise, "unary"),
@@ -109,6 +128,11 @@ impl Gpu {
             gemm: pipeline(&device, &matmul, "gemm"),
             matmul: pipeline(&device, &matmul, "matmul"),
             channel_mean: pipeline(&device, &reduce, "channel_mean"),
+            softmax: pipeline(&device, &norm, "softmax"),
+            layer_norm: pipeline(&device, &norm, "layer_norm"),
+            reduce_mean: pipeline(&device, &norm, "reduce_mean"),
+            transpose: pipeline(&device, &layout, "transpose"),
+            gather: pipeline(&device, &layout, "gather"),
         };
         Ok(Gpu {
             device,
@@ -230,6 +254,14 @@ impl Gpu {
         staging.unmap();
         out.truncate(len);
         Ok(out)
+    }
+}
+
+fn too_many_axes(n: &crate::graph::Node) -> EngineError {
+    EngineError::UnsupportedOp {
+        node: n.name.clone(),
+        op_type: n.op_type.clone(),
+        detail: format!(": more than {MAX_RANK} axes"),
     }
 }
 
@@ -468,11 +500,22 @@ impl GpuModel {
                         threads(total),
                     )?;
                 }
-                Op::Relu | Op::Clip { .. } | Op::Sigmoid => {
+                Op::Relu
+                | Op::Clip { .. }
+                | Op::Sigmoid
+                | Op::Erf
+                | Op::Sqrt
+                | Op::Tanh
+                | Op::Gelu { .. } => {
                     let (op, lo, hi) = match n.op {
                         Op::Relu => (0, 0.0, 0.0),
                         Op::Clip { min, max } => (1, min, max),
-                        _ => (2, 0.0, 0.0),
+                        Op::Sigmoid => (2, 0.0, 0.0),
+                        Op::Erf => (3, 0.0, 0.0),
+                        Op::Sqrt => (4, 0.0, 0.0),
+                        Op::Tanh => (5, 0.0, 0.0),
+                        Op::Gelu { tanh } => (6 + u32::from(tanh), 0.0, 0.0),
+                        _ => unreachable!("matched above"),
                     };
                     push(
                         &k.unary,
@@ -481,17 +524,20 @@ impl GpuModel {
                         threads(total),
                     )?;
                 }
-                Op::Add | Op::Mul => {
+                Op::Add | Op::Mul | Op::Sub | Op::Div | Op::Pow => {
                     let b = &shapes[n.inputs[1].as_str()];
-                    if y.len() > 6 {
-                        return Err(EngineError::UnsupportedOp {
-                            node: n.name.clone(),
-                            op_type: n.op_type.clone(),
-                            detail: ": more than 6 axes".into(),
-                        });
+                    if y.len() > MAX_RANK {
+                        return Err(too_many_axes(n));
                     }
                     let pad = 6 - y.len();
-                    let mut p = vec![t32, u32::from(matches!(n.op, Op::Mul))];
+                    let op = match n.op {
+                        Op::Add => 0,
+                        Op::Mul => 1,
+                        Op::Sub => 2,
+                        Op::Div => 3,
+                        _ => 4,
+                    };
+                    let mut p = vec![t32, op];
                     p.extend((0..6).map(|d| if d < pad { 1 } else { y[d - pad] as u32 }));
                     for s in [x, b] {
                         let st = broadcast_strides(s, y);
@@ -661,7 +707,117 @@ impl GpuModel {
                         threads(total),
                     )?;
                 }
-                Op::Flatten { .. } | Op::Reshape { .. } | Op::Identity => {}
+                Op::Softmax { axis, log, legacy } => {
+                    let (outer, len, inner) = softmax_dims(*axis, *legacy, x)?;
+                    push(
+                        &k.softmax,
+                        &[(0, bx), (3, by)],
+                        &[
+                            (outer * inner) as u32,
+                            len as u32,
+                            inner as u32,
+                            u32::from(*log),
+                        ],
+                        (outer * inner) as u64,
+                    )?;
+                }
+                Op::LayerNorm { axis, epsilon } => {
+                    let (rows, len) = layer_norm_dims(*axis, x)?;
+                    let plen = |i: usize| shapes[n.inputs[i].as_str()].iter().product::<usize>();
+                    push(
+                        &k.layer_norm,
+                        &[
+                            (0, bx),
+                            (1, buf(&n.inputs[1])),
+                            (2, buf(&n.inputs[2])),
+                            (3, by),
+                        ],
+                        &[
+                            rows as u32,
+                            len as u32,
+                            plen(1).max(1) as u32,
+                            plen(2).max(1) as u32,
+                            epsilon.to_bits(),
+                        ],
+                        rows as u64,
+                    )?;
+                }
+                Op::ReduceMean { axes, noop, .. } => {
+                    if x.len() > MAX_RANK {
+                        return Err(too_many_axes(n));
+                    }
+                    let red = reduced_axes(axes.as_deref(), *noop, x.len())?;
+                    let kept: Vec<usize> = x
+                        .iter()
+                        .zip(&red)
+                        .map(|(&d, &r)| if r { 1 } else { d })
+                        .collect();
+                    let folded: Vec<usize> = x
+                        .iter()
+                        .zip(&red)
+                        .map(|(&d, &r)| if r { d } else { 1 })
+                        .collect();
+                    let count = folded.iter().product::<usize>();
+                    let mut p = vec![t32, count as u32];
+                    p.extend(pad6(&kept, 1));
+                    p.extend(pad6(&folded, 1));
+                    p.extend(pad6(&strides(x), 0));
+                    push(&k.reduce_mean, &[(0, bx), (3, by)], &p, threads(total))?;
+                }
+                Op::Transpose { perm } => {
+                    if x.len() > MAX_RANK {
+                        return Err(too_many_axes(n));
+                    }
+                    let perm = transpose_perm(perm.as_deref(), x.len())?;
+                    let sx = strides(x);
+                    let src: Vec<usize> = perm.iter().map(|&a| sx[a]).collect();
+                    let mut p = vec![t32];
+                    p.extend(pad6(y, 1));
+                    p.extend(pad6(&src, 0));
+                    p.push(0);
+                    push(&k.transpose, &[(0, bx), (3, by)], &p, threads(total))?;
+                }
+                Op::Slice { .. } => {
+                    if x.len() > MAX_RANK {
+                        return Err(too_many_axes(n));
+                    }
+                    let dims = crate::graph::slice_dims(n, x)?;
+                    let sx = strides(x);
+                    let pad = MAX_RANK - x.len();
+                    let mut p = vec![t32];
+                    p.extend(pad6(y, 1));
+                    // Steps may be negative: two's complement in u32 (the kernel wraps).
+                    p.extend((0..MAX_RANK).map(|d| {
+                        if d < pad {
+                            0
+                        } else {
+                            (dims[d - pad].1 * sx[d - pad] as i64) as i32 as u32
+                        }
+                    }));
+                    let base: i64 = dims.iter().zip(&sx).map(|(d, &s)| d.0 * s as i64).sum();
+                    p.push(base as u32);
+                    push(&k.transpose, &[(0, bx), (3, by)], &p, threads(total))?;
+                }
+                Op::Gather { axis, indices, .. } => {
+                    let a = concat_axis(*axis, x.len())?;
+                    let idx: Vec<u32> = gather_indices(indices, x[a])?
+                        .into_iter()
+                        .map(|i| i as u32)
+                        .collect();
+                    let ibuf = gpu.upload("gather indices", bytemuck::cast_slice(&idx));
+                    let inner = x[a + 1..].iter().product::<usize>();
+                    push(
+                        &k.gather,
+                        &[(0, bx), (1, &ibuf), (3, by)],
+                        &[t32, inner as u32, idx.len() as u32, x[a] as u32],
+                        threads(total),
+                    )?;
+                }
+                Op::Flatten { .. }
+                | Op::Reshape { .. }
+                | Op::Identity
+                | Op::Squeeze { .. }
+                | Op::Unsqueeze { .. } => {}
             }
         }
         Ok(Plan {

@@ -2,6 +2,8 @@
 //! tolerance checks.
 #![allow(dead_code)] // each test file uses a different part
 
+pub mod nets;
+
 use exemplar_engine::onnx::{
     AttributeProto, Dimension, GraphProto, ModelProto, NodeProto, OperatorSetIdProto, TensorProto,
     TensorShapeProto, TypeProto, TypeProtoTensor, ValueInfoProto,
@@ -96,6 +98,14 @@ impl ModelBuilder {
         self
     }
 
+    /// Integers of any shape (`[]`: a scalar), e.g. Gather's indices.
+    pub fn ints_shaped(&mut self, name: &str, shape: &[usize], v: &[i64]) -> &mut Self {
+        self.graph
+            .initializer
+            .push(TensorProto::from_i64(name, shape, v));
+        self
+    }
+
     pub fn node(
         &mut self,
         op: &str,
@@ -145,6 +155,27 @@ impl ModelBuilder {
 
     pub fn bytes(&self) -> Vec<u8> {
         self.model().encode_to_vec()
+    }
+
+    /// The model with `outputs` declared as its graph outputs (float, shape left to
+    /// inference), as another runtime needs to know what to compute.
+    pub fn bytes_with_outputs(&self, outputs: &[&str]) -> Vec<u8> {
+        let mut m = self.model();
+        if let Some(g) = m.graph.as_mut() {
+            g.output = outputs
+                .iter()
+                .map(|o| ValueInfoProto {
+                    name: o.to_string(),
+                    r#type: Some(TypeProto {
+                        tensor_type: Some(TypeProtoTensor {
+                            elem_type: 1,
+                            shape: None,
+                        }),
+                    }),
+                })
+                .collect();
+        }
+        m.encode_to_vec()
     }
 }
 
