@@ -5,7 +5,7 @@ import assert from 'node:assert/strict';
 import { mkdtempSync, readFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { startServer, startCollector, launch, newPage, stimulusHashes, throughIntro, playTrial, variantExperiment, eventually } from './harness.mjs';
+import { startServer, startCollector, launch, newPage, stimulusHashes, throughPractice, playTrial, variantExperiment, eventually } from './harness.mjs';
 
 const hashes = stimulusHashes();
 const root = mkdtempSync(join(tmpdir(), 'exemplar-adapters-'));
@@ -29,10 +29,7 @@ function variant(name, collect, completion) {
 }
 
 async function play(page) {
-  await throughIntro(page);
-  await page.getByTestId('practice-start').click();
-  await playTrial(page, hashes, { phase: 'practice', index: 0 });
-  await page.getByTestId('main-start').click();
+  await throughPractice(page, hashes);
   await playTrial(page, hashes, { index: 0 });
   await page.getByTestId('feedback-submit').click();
 }

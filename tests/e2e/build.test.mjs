@@ -7,7 +7,7 @@ import { spawn, execFileSync } from 'node:child_process';
 import { mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { BIN, DIST, startCollector, launch, newPage, stimulusHashes, throughIntro, playTrial, variantExperiment, eventually } from './harness.mjs';
+import { BIN, DIST, startCollector, launch, newPage, stimulusHashes, throughIntro, throughPractice, playTrial, variantExperiment, eventually } from './harness.mjs';
 
 const hashes = stimulusHashes();
 let collector, browser, server, base;
@@ -45,10 +45,7 @@ test('a built site runs a whole session from a sub-path of a plain static server
   const urls = [];
   page.on('request', (r) => urls.push(r.url()));
   await page.goto(`${link}?pid=built-1`);
-  await throughIntro(page);
-  await page.getByTestId('practice-start').click();
-  await playTrial(page, hashes, { phase: 'practice', index: 0 });
-  await page.getByTestId('main-start').click();
+  await throughPractice(page, hashes);
   for (let i = 0; i < 3; i++) await playTrial(page, hashes, { index: i });
   await page.getByTestId('feedback-submit').click();
   await eventually(async () => (await page.getByTestId('end').getAttribute('data-status')) === 'saved');

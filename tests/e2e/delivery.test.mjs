@@ -6,7 +6,7 @@ import assert from 'node:assert/strict';
 import { mkdtempSync, readFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { startServer, startCollector, startFaultyProxy, launch, newPage, stimulusHashes, throughIntro, playTrial, variantExperiment, eventually } from './harness.mjs';
+import { startServer, startCollector, startFaultyProxy, launch, newPage, stimulusHashes, throughPractice, playTrial, variantExperiment, eventually } from './harness.mjs';
 
 const hashes = stimulusHashes();
 const root = mkdtempSync(join(tmpdir(), 'exemplar-delivery-'));
@@ -28,10 +28,7 @@ function variant(name, url, delivery = {}) {
 
 async function startSession(page, link, pid) {
   await page.goto(`${link}&pid=${pid}`);
-  await throughIntro(page);
-  await page.getByTestId('practice-start').click();
-  await playTrial(page, hashes, { phase: 'practice', index: 0 });
-  await page.getByTestId('main-start').click();
+  await throughPractice(page, hashes);
 }
 
 async function finish(page, { timeout = 90000 } = {}) {

@@ -111,6 +111,15 @@ export async function throughIntro(page, { instructions = 4 } = {}) {
   await page.getByTestId('fullscreen-continue').click();
 }
 
+/** Walks the intro, plays the (single) practice trial of a short variant correctly and
+ *  starts the main block. */
+export async function throughPractice(page, hashes) {
+  await throughIntro(page);
+  await page.getByTestId('practice-start').click();
+  await playTrial(page, hashes, { phase: 'practice', index: 0 });
+  await page.getByTestId('main-start').click();
+}
+
 /**
  * Plays the trial on screen. `correct` decides the answer; `confidence` 1-3; `key`
  * answers with the number keys instead of a click. `beforeContinue` runs after the

@@ -8,7 +8,7 @@ import { existsSync, readdirSync, mkdtempSync, writeFileSync, symlinkSync } from
 import { execFileSync } from 'node:child_process';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { ROOT, BIN, startServer, launch, newPage, stimulusHashes, throughIntro, playTrial, demoExperiment } from './harness.mjs';
+import { ROOT, BIN, startServer, launch, newPage, stimulusHashes, throughPractice, playTrial, demoExperiment } from './harness.mjs';
 
 const IMI = join(ROOT, '../shared/imi');
 const skip = existsSync(join(IMI, 'catch_trials')) ? false : 'needs ../shared/imi';
@@ -56,10 +56,7 @@ test('real ImageNet stimuli run in the browser, natural and synthetic', { skip }
   const hashes = stimulusHashes(imi.dir);
   const page = await newPage(browser);
   await page.goto(`${server.url}?experiment=imi/experiment.json&pid=imi-1`);
-  await throughIntro(page);
-  await page.getByTestId('practice-start').click();
-  await playTrial(page, hashes, { phase: 'practice', index: 0 });
-  await page.getByTestId('main-start').click();
+  await throughPractice(page, hashes);
   const seen = new Set();
   for (let i = 0; i < 4; i++) {
     const t = await playTrial(page, hashes, { index: i });

@@ -2,7 +2,7 @@
 // that cannot be loaded, a malformed experiment. Real Chromium, real `exemplar serve`.
 import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
-import { startServer, launch, newPage, stimulusHashes, shownHashes, throughIntro, playTrial, variantExperiment, eventually } from './harness.mjs';
+import { startServer, launch, newPage, stimulusHashes, shownHashes, throughIntro, throughPractice, playTrial, variantExperiment, eventually } from './harness.mjs';
 
 const hashes = stimulusHashes();
 // A short session: one practice trial, 3 main + 1 catch trials; real timings.
@@ -36,10 +36,7 @@ test('reloads mid-session resume at the same trial; nothing is lost or repeated'
   const pid = 'e2e-reload-1';
   const page = await newPage(browser);
   await page.goto(`${server.url}?experiment=short/experiment.json&pid=${pid}`);
-  await throughIntro(page);
-  await page.getByTestId('practice-start').click();
-  await playTrial(page, hashes, { phase: 'practice', index: 0 });
-  await page.getByTestId('main-start').click();
+  await throughPractice(page, hashes);
   await playTrial(page, hashes, { index: 0 });
 
   // Reload right after answering trial 1 (before Continue): trial 1 is not shown again.
@@ -79,10 +76,7 @@ test('the endpoint dies before the last trial; the records arrive once it is bac
   const db = server.db;
   const page = await newPage(browser);
   await page.goto(`${server.url}?experiment=short/experiment.json&pid=${pid}`);
-  await throughIntro(page);
-  await page.getByTestId('practice-start').click();
-  await playTrial(page, hashes, { phase: 'practice', index: 0 });
-  await page.getByTestId('main-start').click();
+  await throughPractice(page, hashes);
   for (let i = 0; i < 3; i++) await playTrial(page, hashes, { index: i });
 
   const port = server.port;
