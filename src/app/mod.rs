@@ -6,7 +6,9 @@ mod browser;
 mod delivery;
 mod images;
 mod pages;
+mod preview;
 mod session;
+mod simulate;
 mod trial;
 
 use std::sync::Arc;
@@ -26,6 +28,8 @@ enum Load {
     /// The experiment could not be used: a title and the problems.
     Failed(String, Vec<String>),
     Ready(Ctx),
+    /// `?mode=preview`: the experiment and its folder's URL.
+    Preview(Arc<Experiment>, String),
     /// An MTurk worker previewing the HIT: the welcome page, and no session.
     MturkPreview(String),
 }
@@ -54,6 +58,7 @@ fn App() -> impl IntoView {
         }
         .into_any(),
         Load::Ready(ctx) => view! { <pages::Session ctx=ctx/> }.into_any(),
+        Load::Preview(exp, base) => view! { <preview::Preview exp=exp base=base/> }.into_any(),
         Load::MturkPreview(html) => view! {
             <main class="page" data-testid="mturk-preview">
                 <article class="text" inner_html=html></article>
@@ -123,7 +128,26 @@ async fn load_experiment() -> Load {
     {
         return Load::MturkPreview(exemplar_core::markdown::render(&exp.pages.welcome, &base));
     }
-    let (ctx, resumed) = Ctx::open(exp, base);
+    let mode = match session::Mode::from_url() {
+        Ok(m) => m,
+        Err(e) => {
+            return Load::Failed(
+                "The address of this page is not usable".to_string(),
+                vec![e],
+            )
+        }
+    };
+    if mode == session::Mode::Preview {
+        return Load::Preview(exp, base);
+    }
+    let (ctx, resumed) = Ctx::open(exp, base, mode, None);
+    start_session(&ctx, resumed);
+    Load::Ready(ctx)
+}
+
+/// The session's first record: started (with the environment and the platform's ids),
+/// or resumed after a reload.
+fn start_session(ctx: &Ctx, resumed: bool) {
     if resumed {
         ctx.emit(Body::SessionResumed(browser::environment()), |_| {});
     } else {
@@ -149,5 +173,4 @@ async fn load_experiment() -> Load {
             |_| {},
         );
     }
-    Load::Ready(ctx)
 }

@@ -9,7 +9,7 @@ use leptos::prelude::*;
 
 use super::browser;
 use super::delivery;
-use super::session::{Ctx, Delivery};
+use super::session::{Ctx, Delivery, Mode};
 use super::trial::TrialStage;
 
 /// The session: whichever page its saved progress is on.
@@ -21,6 +21,7 @@ pub fn Session(ctx: Ctx) -> impl IntoView {
     }
     watch_fullscreen(&ctx);
     let stage = Memo::new(move |_| ctx.saved.with(|s| s.progress.stage.clone()));
+    super::simulate::drive(&ctx, stage);
     let (min_w, min_h) = (
         ctx.exp.display.min_width as f64,
         ctx.exp.display.min_height as f64,
@@ -221,7 +222,7 @@ fn end(ctx: Ctx) -> AnyView {
     ctx.flush();
     let html = markdown::render(&ctx.exp.pages.end, &ctx.base);
     let code = ctx.exp.completion.code.clone();
-    let offline_kind = matches!(ctx.exp.collect, Collect::Download {});
+    let offline_kind = !ctx.posts();
     let status = {
         let ctx = ctx.clone();
         Memo::new(move |_| {
@@ -240,7 +241,8 @@ fn end(ctx: Ctx) -> AnyView {
     {
         let ctx = ctx.clone();
         Effect::new(move |handed_over: Option<bool>| {
-            if handed_over == Some(true) || status.get() != "saved" {
+            if handed_over == Some(true) || status.get() != "saved" || ctx.mode != Mode::Participant
+            {
                 return handed_over.unwrap_or(false);
             }
             hand_over(&ctx);

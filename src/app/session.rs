@@ -54,9 +54,75 @@ pub enum Delivery {
     Failed(String),
 }
 
+/// Who is at the keyboard.
+#[derive(Clone, Debug, PartialEq)]
+pub enum Mode {
+    /// A participant: progress kept in storage, records posted.
+    Participant,
+    /// The researcher's preview (`?mode=preview`): nothing stored, nothing posted; the
+    /// records stay in memory for the data panel.
+    Preview,
+    /// A simulated participant (`?simulate=P`) drives the session; its progress is kept
+    /// apart from a real one's, and its records are posted only with `&post=1`.
+    Simulate {
+        /// Probability of a correct answer.
+        p_correct: f64,
+        /// Waits (reading, response times) are divided by this.
+        speed: f64,
+        /// Post the records to the endpoint.
+        post: bool,
+    },
+}
+
+impl Mode {
+    /// The mode the page's URL asks for.
+    pub fn from_url() -> Result<Mode, String> {
+        if let Some(p) = browser::query_param("simulate") {
+            let p_correct = p
+                .parse::<f64>()
+                .ok()
+                .filter(|p| (0.0..=1.0).contains(p))
+                .ok_or_else(|| {
+                    format!(
+                        "simulate={p}: give the probability of a correct answer, between 0 and 1"
+                    )
+                })?;
+            let speed = match browser::query_param("speed") {
+                None => 1.0,
+                Some(s) => s
+                    .parse::<f64>()
+                    .ok()
+                    .filter(|s| *s >= 1.0 && *s <= 1000.0)
+                    .ok_or_else(|| format!("speed={s}: give a factor between 1 and 1000"))?,
+            };
+            let post = browser::query_param("post").as_deref() == Some("1");
+            return Ok(Mode::Simulate {
+                p_correct,
+                speed,
+                post,
+            });
+        }
+        match browser::query_param("mode").as_deref() {
+            None | Some("participant") => Ok(Mode::Participant),
+            Some("preview") => Ok(Mode::Preview),
+            Some(other) => Err(format!(
+                "mode={other}: known modes are preview and participant"
+            )),
+        }
+    }
+
+    fn storage_prefix(&self) -> &'static str {
+        match self {
+            Mode::Simulate { .. } => "exemplar-sim",
+            _ => "exemplar",
+        }
+    }
+}
+
 /// What every component of a session shares. Cheap to clone; all `Send`.
 #[derive(Clone)]
 pub struct Ctx {
+    pub mode: Mode,
     pub exp: Arc<Experiment>,
     pub plan: Arc<Plan>,
     /// URL of the experiment folder, ending in `/`.
@@ -69,15 +135,34 @@ pub struct Ctx {
     /// The endpoint has been unreachable past `delivery.download_after_ms`.
     pub offer_download: RwSignal<bool>,
     flushing: RwSignal<bool>,
+    /// Preview: show the answer key and stimulus names on trials.
+    pub overlay: RwSignal<bool>,
 }
 
 impl Ctx {
-    /// Restores the session of this participant, or starts one.
-    pub fn open(exp: Arc<Experiment>, base: String) -> (Ctx, bool) {
-        let (participant_id, source) = participant_id(&exp);
-        let key = format!("exemplar/{}/{}/{}", exp.id, exp.version, participant_id);
-        let restored =
-            browser::load(&key).and_then(|text| serde_json::from_str::<Saved>(&text).ok());
+    /// Restores the session of this participant, or starts one. A preview names its
+    /// participant (`preview_id`) and never restores or stores anything.
+    pub fn open(
+        exp: Arc<Experiment>,
+        base: String,
+        mode: Mode,
+        preview_id: Option<String>,
+    ) -> (Ctx, bool) {
+        let (participant_id, source) = match preview_id {
+            Some(id) => (id, "preview".to_string()),
+            None => participant_id(&exp, &mode),
+        };
+        let key = format!(
+            "{}/{}/{}/{}",
+            mode.storage_prefix(),
+            exp.id,
+            exp.version,
+            participant_id
+        );
+        let restored = (mode != Mode::Preview)
+            .then(|| browser::load(&key))
+            .flatten()
+            .and_then(|text| serde_json::from_str::<Saved>(&text).ok());
         let resumed = restored.is_some();
         let saved = restored.unwrap_or_else(|| Saved {
             session_id: browser::random_id(12),
@@ -99,6 +184,7 @@ impl Ctx {
         });
         let plan = Arc::new(Plan::for_participant(&exp, &participant_id));
         let ctx = Ctx {
+            mode,
             exp,
             plan,
             base: base.into(),
@@ -108,14 +194,30 @@ impl Ctx {
             unreachable_since: RwSignal::new(None),
             offer_download: RwSignal::new(false),
             flushing: RwSignal::new(false),
+            overlay: RwSignal::new(true),
         };
-        ctx.watch_connectivity();
+        if ctx.posts() {
+            ctx.watch_connectivity();
+        }
         (ctx, resumed)
+    }
+
+    /// Whether records go to the endpoint: not in a preview, not with the download
+    /// adapter, not in a simulation without `post=1`.
+    pub fn posts(&self) -> bool {
+        match self.mode {
+            Mode::Preview => false,
+            Mode::Simulate { post, .. } if !post => false,
+            _ => !matches!(self.exp.collect, Collect::Download {}),
+        }
     }
 
     /// Changes the saved state and writes it to storage at once.
     pub fn commit(&self, f: impl FnOnce(&mut Saved)) {
         self.saved.update(f);
+        if self.mode == Mode::Preview {
+            return;
+        }
         let text = self
             .saved
             .with_untracked(|s| serde_json::to_string(s).unwrap_or_default());
@@ -155,7 +257,7 @@ impl Ctx {
     /// with exponential backoff and jitter (or the server's `Retry-After`), without limit
     /// while the page is open; refused records are kept aside, never dropped.
     pub fn flush(&self) {
-        if self.flushing.get_untracked() || matches!(self.exp.collect, Collect::Download {}) {
+        if self.flushing.get_untracked() || !self.posts() {
             return;
         }
         self.flushing.set(true);
@@ -263,15 +365,20 @@ impl Ctx {
 }
 
 /// The participant id from the URL, or a random one kept in this browser.
-fn participant_id(exp: &Experiment) -> (String, String) {
+fn participant_id(exp: &Experiment, mode: &Mode) -> (String, String) {
     for name in ["PROLIFIC_PID", "workerId", "pid"] {
         if let Some(id) = browser::query_param(name) {
             return (id, name.to_string());
         }
     }
-    let key = format!("exemplar/{}/anonymous", exp.id);
+    let key = format!("{}/{}/anonymous", mode.storage_prefix(), exp.id);
+    let prefix = if matches!(mode, Mode::Simulate { .. }) {
+        "sim"
+    } else {
+        "anon"
+    };
     let id = browser::load(&key).unwrap_or_else(|| {
-        let id = format!("anon-{}", browser::random_id(8));
+        let id = format!("{prefix}-{}", browser::random_id(8));
         browser::store(&key, &id);
         id
     });

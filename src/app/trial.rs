@@ -17,7 +17,8 @@ use std::time::Duration;
 use super::browser;
 use super::images;
 use super::pages::finish_trial;
-use super::session::Ctx;
+use super::preview::TrialKey;
+use super::session::{Ctx, Mode};
 
 /// A trial page: loads the trial's images, then shows it (or skips it if they fail).
 #[component]
@@ -226,11 +227,38 @@ fn TrialView(ctx: Ctx, trial: PlannedTrial, index: u32, attempt: u32) -> impl In
     });
 
     let url = |p: &str| images::url(p).unwrap_or_default();
+    // Preview only: the answer key and each image's file.
+    let overlay = {
+        let (preview, on) = (ctx.mode == Mode::Preview, ctx.overlay);
+        move || preview && on.get()
+    };
+    let caption = move |p: &str| {
+        let p = p.to_string();
+        // The batch folder and file name fit under a cell; the whole path is the title.
+        let short = match p.rsplitn(3, '/').collect::<Vec<_>>()[..] {
+            [file, batch, _] => format!("{batch}/{file}"),
+            _ => p.clone(),
+        };
+        move || {
+            overlay().then(|| view! {
+                <span class="image-id" data-testid="image-id" data-path=p.clone() title=p.clone()>{short.clone()}</span>
+            })
+        }
+    };
     let grid = |side: &'static str, refs: &[String]| {
         refs.iter()
             .enumerate()
-            .map(|(i, p)| view! { <img src=url(p) alt=format!("{side} example {}", i + 1) width="224" height="224" draggable="false"/> })
+            .map(|(i, p)| view! {
+                <div class="cell">
+                    <img src=url(p) alt=format!("{side} example {}", i + 1) width="224" height="224" draggable="false"/>
+                    {caption(p)}
+                </div>
+            })
             .collect_view()
+    };
+    let key = {
+        let trial = trial.clone();
+        move || overlay().then(|| view! { <TrialKey trial=trial.clone()/> })
     };
     let query_class = move |upper: bool| {
         move || match step.get() {
@@ -258,7 +286,7 @@ fn TrialView(ctx: Ctx, trial: PlannedTrial, index: u32, attempt: u32) -> impl In
                         <button class="choice" data-testid=format!("choice-{row}-{c}")
                             aria-label=format!("{} image, confidence {c} of {levels}", if upper { "Upper" } else { "Lower" })
                             disabled=move || step.get() != Step::Open
-                            on:click=move |e| respond(button, "click", e.time_stamp())>{c.to_string()}</button>
+                            on:click=move |e| respond(button, if e.is_trusted() { "click" } else { "simulated" }, e.time_stamp())>{c.to_string()}</button>
                     }
                 })
                 .collect_view();
@@ -288,6 +316,7 @@ fn TrialView(ctx: Ctx, trial: PlannedTrial, index: u32, attempt: u32) -> impl In
                         aria-label=format!("Task {} of {total}", index + 1)></progress>
                 })}
             </header>
+            {key}
             <p class="prompt">"Which image at the center matches the Right Examples better?"</p>
             <div class="board">
                 <section class="refs">
@@ -295,7 +324,10 @@ fn TrialView(ctx: Ctx, trial: PlannedTrial, index: u32, attempt: u32) -> impl In
                     <div class="grid">{grid("Left", &trial.min_references)}</div>
                 </section>
                 <section class="center">
-                    <img class=query_class(true) data-testid="query-upper" src=url(trial.upper_query()) alt="Upper center image" width="224" height="224" draggable="false"/>
+                    <div class="cell">
+                        <img class=query_class(true) data-testid="query-upper" src=url(trial.upper_query()) alt="Upper center image" width="224" height="224" draggable="false"/>
+                        {caption(trial.upper_query())}
+                    </div>
                     {buttons(true)}
                     <div class="outcome" aria-live="polite">
                         {move || match step.get() {
@@ -310,7 +342,10 @@ fn TrialView(ctx: Ctx, trial: PlannedTrial, index: u32, attempt: u32) -> impl In
                             on:click=move |_| finish_trial(&continue_ctx)>"Continue"</button>
                     </div>
                     {buttons(false)}
-                    <img class=query_class(false) data-testid="query-lower" src=url(trial.lower_query()) alt="Lower center image" width="224" height="224" draggable="false"/>
+                    <div class="cell">
+                        <img class=query_class(false) data-testid="query-lower" src=url(trial.lower_query()) alt="Lower center image" width="224" height="224" draggable="false"/>
+                        {caption(trial.lower_query())}
+                    </div>
                 </section>
                 <section class="refs">
                     <h2>"Right Examples"</h2>

@@ -10,6 +10,7 @@
 //!   generator whose output is fixed by this crate, not by a dependency.
 //! - [`record`]: the typed records a session produces (one per trial, plus session events).
 //! - [`score`]: answer scoring and the practice loop's rule.
+//! - [`simulate`]: a participant who is right with a given probability, for pipeline tests.
 //! - [`markdown`]: safe Markdown for the participant pages (no raw HTML reaches the page).
 //!
 //! ```
@@ -30,6 +31,7 @@ pub mod record;
 pub mod rng;
 pub mod schema;
 pub mod score;
+pub mod simulate;
 pub mod validate;
 
 pub use experiment::Experiment;
