@@ -1,9 +1,11 @@
 //! The library behind the `exemplar` command line: the reference collector
-//! ([`collector`]), the local server ([`serve`]), the static site ([`build`]) and data export ([`export`]). The binary
-//! (`src/main.rs`) parses arguments and calls into these.
+//! ([`collector`]), the local server ([`serve`]), the static site ([`build`]), data export
+//! ([`export`]) and stimulus selection ([`exemplars`]). The binary (`src/main.rs`) parses
+//! arguments and calls into these.
 
 pub mod build;
 pub mod collector;
+pub mod exemplars;
 pub mod export;
 pub mod import_imi;
 pub mod new;

@@ -12,9 +12,12 @@
 //! - `exemplar export --db FILE`: stored records as CSV (original column names) or JSONL.
 //! - `exemplar activations --model M.onnx --layer T --channel C IMAGE...`: a unit's
 //!   activations, computed by the same engine as the browser.
+//! - `exemplar exemplars --model M.onnx --layer T --channel C --images DIR --out OUT`: a
+//!   unit's stimuli chosen from a folder of images as the paradigm does (fair batches).
+//! - `exemplar sample-units --model M.onnx --layers A,B --count 84`: units to study.
 //! - `exemplar schema --out DIR`: writes the JSON Schemas of the experiment and records.
 
-use exemplar_cli::{build, collector, export, import_imi, new, serve};
+use exemplar_cli::{build, collector, exemplars, export, import_imi, new, serve};
 
 use std::path::PathBuf;
 use std::process::ExitCode;
@@ -67,29 +70,18 @@ enum Command {
         /// A channel of the target (repeatable).
         #[arg(long = "channel", required = true)]
         channels: Vec<usize>,
-        /// Preprocessing preset: imagenet (resize 256, crop 224, ImageNet mean/std) or
-        /// inception (pixel × 255 − 117).
-        #[arg(long, default_value = "imagenet")]
-        preset: String,
-        /// Resize the shorter side to N pixels (0: no resize).
-        #[arg(long)]
-        resize: Option<u32>,
-        /// Centre crop to N×N (0: no crop).
-        #[arg(long)]
-        crop: Option<u32>,
-        /// Per-channel mean of 0..1 pixel values, as r,g,b.
-        #[arg(long, value_delimiter = ',')]
-        mean: Option<Vec<f32>>,
-        /// Per-channel standard deviation, as r,g,b.
-        #[arg(long, value_delimiter = ',')]
-        std: Option<Vec<f32>>,
-        /// gpu (WGSL compute shaders through wgpu) or cpu (the plain-Rust reference).
-        #[arg(long, default_value = "gpu")]
-        backend: String,
+        #[command(flatten)]
+        engine: exemplars::EngineOptions,
         /// The images (PNG or JPEG).
         #[arg(required = true)]
         images: Vec<PathBuf>,
     },
+    /// Choose a unit's stimuli from a folder of images as the paradigm does: activations,
+    /// ranks, fair batches, written as batch folders (min_0..9, max_0..9).
+    Exemplars(exemplars::ExemplarsOptions),
+    /// Draw distinct units: a layer uniformly among the eligible ones, then a channel
+    /// uniformly (seeded); one JSON object per line.
+    SampleUnits(exemplars::SampleOptions),
     /// Build a self-contained static site: client, experiment, content-hashed stimuli and
     /// a SHA-256 manifest, with relative URLs (any path of any static host or CDN).
     Build(build::BuildOptions),
@@ -177,39 +169,19 @@ fn main() -> ExitCode {
             model,
             layer,
             channels,
-            preset,
-            resize,
-            crop,
-            mean,
-            std,
-            backend,
+            engine,
             images,
         } => {
             let result = (|| -> Result<(), String> {
-                let mut pre =
-                    exemplar_engine::Preprocess::preset(&preset).map_err(|e| e.to_string())?;
-                if let Some(n) = resize {
-                    pre.resize = (n > 0).then_some(n);
-                }
-                if let Some(n) = crop {
-                    pre.crop = (n > 0).then_some(n);
-                }
-                let rgb = |name: &str, v: Vec<f32>| -> Result<[f32; 3], String> {
-                    <[f32; 3]>::try_from(v.as_slice())
-                        .map_err(|_| format!("--{name} needs three values r,g,b, got {}", v.len()))
-                };
-                if let Some(m) = mean {
-                    pre.mean = rgb("mean", m)?;
-                }
-                if let Some(s) = std {
-                    pre.std = rgb("std", s)?;
-                }
-                let backend: exemplar_engine::Backend = backend
-                    .parse()
-                    .map_err(|e: exemplar_engine::EngineError| e.to_string())?;
+                let pre = engine.preprocess()?;
                 let paths: Vec<&std::path::Path> = images.iter().map(PathBuf::as_path).collect();
                 let rows = exemplar_engine::activations_json(
-                    &model, &layer, &channels, &pre, backend, &paths,
+                    &model,
+                    &layer,
+                    &channels,
+                    &pre,
+                    engine.backend()?,
+                    &paths,
                 )
                 .map_err(|e| e.to_string())?;
                 for row in rows {
@@ -218,6 +190,31 @@ fn main() -> ExitCode {
                 Ok(())
             })();
             report("exemplar activations", result)
+        }
+        Command::Exemplars(opts) => {
+            let result = exemplars::run(&opts).and_then(|units| {
+                let batches: usize = units.iter().map(|u| u.batches.len()).sum();
+                eprintln!(
+                    "exemplar exemplars: wrote {} units ({batches} batches) under {}; add these entries to the experiment's \"units\" (paths relative to {}):",
+                    units.len(),
+                    opts.out.display(),
+                    opts.experiment.as_deref().or(opts.out.parent()).filter(|p| !p.as_os_str().is_empty()).map_or(".".into(), |p| p.display().to_string())
+                );
+                println!("{}", serde_json::to_string_pretty(&units).map_err(|e| e.to_string())?);
+                Ok(())
+            });
+            report("exemplar exemplars", result)
+        }
+        Command::SampleUnits(opts) => {
+            let result = exemplars::sample_units(&opts).map(|units| {
+                for (layer, channel) in units {
+                    println!(
+                        "{}",
+                        serde_json::json!({ "layer": layer, "channel": channel })
+                    );
+                }
+            });
+            report("exemplar sample-units", result)
         }
         Command::Build(opts) => {
             let result = build::run(&opts).map(|b| {

@@ -10,6 +10,8 @@
 //!   generator whose output is fixed by this crate, not by a dependency.
 //! - [`record`]: the typed records a session produces (one per trial, plus session events).
 //! - [`score`]: answer scoring and the practice loop's rule.
+//! - [`selection`]: the paradigm's stimulus selection (ranks, percentiles, fair batches)
+//!   and the seeded unit sampler, on numbers; the command line does the files.
 //! - [`simulate`]: a participant who is right with a given probability, for pipeline tests.
 //! - [`markdown`]: safe Markdown for the participant pages (no raw HTML reaches the page).
 //!
@@ -31,6 +33,7 @@ pub mod record;
 pub mod rng;
 pub mod schema;
 pub mod score;
+pub mod selection;
 pub mod simulate;
 pub mod validate;
 

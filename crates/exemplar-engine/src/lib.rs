@@ -170,6 +170,18 @@ impl Engine {
         Ok(self.graph.shapes(input)?[self.graph.target.as_str()].clone())
     }
 
+    /// The graph input's declared shape (`None` for a symbolic axis; empty when the model
+    /// declares none).
+    pub fn input_shape(&self) -> &[Option<usize>] {
+        &self.graph.input_decl
+    }
+
+    /// How many channels the target has for an input of the given shape: the axis that
+    /// [`Engine::activations`] indexes (axis 1 of `[N, C, …]`, the last of `[N, tokens, C]`).
+    pub fn channels(&self, input: &[usize]) -> Result<usize> {
+        Ok(cpu::reduce_layout(&self.target_shape(input)?)?.1)
+    }
+
     /// Bytes of intermediate GPU buffers for an input of the given shape (after reuse).
     pub fn gpu_buffer_bytes(&self, input: &[usize]) -> Option<Result<u64>> {
         self.gpu.as_ref().map(|g| g.plan_bytes(input))

@@ -1,0 +1,391 @@
+//! `exemplar exemplars` and `exemplar sample-units` end to end, with a model written by
+//! the test whose activations are known in closed form: a 1×1 convolution of flat-colour
+//! images, so channel 0 is the normalised red value and channel 1 minus the normalised
+//! green value. The chosen files must be exactly the expected ranks, in the paper's fair
+//! batches, and the output must validate as an experiment.
+
+use std::collections::BTreeSet;
+use std::path::{Path, PathBuf};
+use std::process::Command;
+
+use exemplar_core::selection::{self, Queries, Side, Spec};
+use exemplar_engine::onnx::{
+    Dimension, GraphProto, ModelProto, NodeProto, OperatorSetIdProto, TensorProto,
+    TensorShapeProto, TypeProto, TypeProtoTensor, ValueInfoProto,
+};
+use prost::Message;
+use serde_json::Value;
+
+const IMAGES: usize = 60;
+
+fn value(name: &str, dims: &[i64]) -> ValueInfoProto {
+    ValueInfoProto {
+        name: name.into(),
+        r#type: Some(TypeProto {
+            tensor_type: Some(TypeProtoTensor {
+                elem_type: 1,
+                shape: Some(TensorShapeProto {
+                    dim: dims
+                        .iter()
+                        .map(|&d| Dimension {
+                            dim_value: d.max(0),
+                            dim_param: if d < 0 { "N".into() } else { String::new() },
+                        })
+                        .collect(),
+                }),
+            }),
+        }),
+    }
+}
+
+fn weight(name: &str, dims: &[i64], data: Vec<f32>) -> TensorProto {
+    TensorProto {
+        dims: dims.to_vec(),
+        data_type: 1,
+        float_data: data,
+        name: name.into(),
+        ..Default::default()
+    }
+}
+
+/// x → Conv 1×1 (2 channels: +R, −G) → `feat` → Relu → `act` → Conv 1×1 (5 channels) → `head`.
+fn onnx_model() -> Vec<u8> {
+    let node = |op: &str, inputs: &[&str], out: &str| NodeProto {
+        input: inputs.iter().map(|s| s.to_string()).collect(),
+        output: vec![out.into()],
+        name: out.into(),
+        op_type: op.into(),
+        ..Default::default()
+    };
+    ModelProto {
+        ir_version: 8,
+        producer_name: "exemplar-test".into(),
+        opset_import: vec![OperatorSetIdProto {
+            domain: String::new(),
+            version: 13,
+        }],
+        graph: Some(GraphProto {
+            name: "linear".into(),
+            node: vec![
+                node("Conv", &["x", "w1"], "feat"),
+                node("Relu", &["feat"], "act"),
+                node("Conv", &["act", "w2"], "head"),
+            ],
+            initializer: vec![
+                weight("w1", &[2, 3, 1, 1], vec![1.0, 0.0, 0.0, 0.0, -1.0, 0.0]),
+                weight(
+                    "w2",
+                    &[5, 2, 1, 1],
+                    (0..10).map(|i| i as f32 / 10.0).collect(),
+                ),
+            ],
+            input: vec![value("x", &[-1, 3, 224, 224])],
+            output: vec![value("head", &[-1, 5, 224, 224])],
+            ..Default::default()
+        }),
+    }
+    .encode_to_vec()
+}
+
+/// Image k is flat (r, g, 128): r and g are two different permutations of the images, so
+/// neither channel's ranking follows the file names.
+fn colour(k: usize) -> [u8; 3] {
+    [
+        (4 * ((k * 7) % IMAGES) + 10) as u8,
+        (4 * ((k * 13) % IMAGES) + 10) as u8,
+        128,
+    ]
+}
+
+/// Where image k is written: half of them in a subfolder (the folder is searched recursively).
+fn image_path(root: &Path, k: usize) -> PathBuf {
+    if k < IMAGES / 2 {
+        root.join(format!("img_{k:02}.png"))
+    } else {
+        root.join("more").join(format!("img_{k:02}.png"))
+    }
+}
+
+/// Channel 0 rises with red, channel 1 falls with green: the image at `rank` (0-based)
+/// from the top (max side) or the bottom (min side).
+fn image_at(channel: usize, side: Side, rank: usize) -> usize {
+    let level = |k: usize| colour(k)[channel] as usize;
+    let mut by_activation: Vec<usize> = (0..IMAGES).collect();
+    // Most activating first.
+    by_activation.sort_by_key(|&k| {
+        if channel == 0 {
+            std::cmp::Reverse(level(k))
+        } else {
+            std::cmp::Reverse(255 - level(k))
+        }
+    });
+    match side {
+        Side::Max => by_activation[rank],
+        Side::Min => by_activation[IMAGES - 1 - rank],
+    }
+}
+
+/// Which test image a written stimulus is (its flat colour identifies it).
+fn which(path: &Path) -> usize {
+    let img = image::open(path).unwrap().to_rgb8();
+    assert_eq!(img.dimensions(), (224, 224), "{}", path.display());
+    let p = img.get_pixel(111, 57).0;
+    assert!(
+        img.pixels().all(|q| q.0 == p),
+        "{} is not flat",
+        path.display()
+    );
+    (0..IMAGES)
+        .find(|&k| colour(k) == p)
+        .unwrap_or_else(|| panic!("{}: colour {p:?} is no test image", path.display()))
+}
+
+fn exemplar(args: &[&str]) -> (bool, String, String) {
+    let out = Command::new(env!("CARGO_BIN_EXE_exemplar"))
+        .args(args)
+        .output()
+        .unwrap();
+    (
+        out.status.success(),
+        String::from_utf8_lossy(&out.stdout).into(),
+        String::from_utf8_lossy(&out.stderr).into(),
+    )
+}
+
+fn setup(name: &str) -> (PathBuf, PathBuf, PathBuf) {
+    let dir = std::env::temp_dir().join(format!("exemplar-{name}-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&dir);
+    let images = dir.join("images");
+    std::fs::create_dir_all(images.join("more")).unwrap();
+    for k in 0..IMAGES {
+        // Not square and small: the default preprocessing resizes and crops to 224×224.
+        image::RgbImage::from_pixel(20, 16, image::Rgb(colour(k)))
+            .save(image_path(&images, k))
+            .unwrap();
+    }
+    let model = dir.join("linear.onnx");
+    std::fs::write(&model, onnx_model()).unwrap();
+    (dir, images, model)
+}
+
+#[test]
+fn exemplars_choose_the_expected_ranks_in_fair_batches_and_validate() {
+    let (dir, images, model) = setup("exemplars");
+    let exp = dir.join("exp");
+    let (ok, _, stderr) = exemplar(&["new", exp.to_str().unwrap()]);
+    assert!(ok, "{stderr}");
+    let out = exp.join("stimuli");
+    let s = |p: &Path| p.to_str().unwrap().to_string();
+    let base = [
+        "exemplars".to_string(),
+        "--model".into(),
+        s(&model),
+        "--layer".into(),
+        "feat".into(),
+        "--images".into(),
+        s(&images),
+        "--backend".into(),
+        "cpu".into(),
+        "--seed".into(),
+        "5".into(),
+        "--chunk".into(),
+        "16".into(),
+    ];
+    let run = |extra: &[&str]| {
+        let mut args: Vec<&str> = base.iter().map(String::as_str).collect();
+        args.extend(extra);
+        exemplar(&args)
+    };
+
+    // Too many batches: refused before any computing, naming the numbers.
+    let (ok, _, stderr) = run(&["--channel", "0", "--out", &s(&out), "--batches", "4"]);
+    assert!(!ok);
+    for want in [
+        "4 batches",
+        "80 images in all",
+        "has 60 images",
+        "--batches 3",
+    ] {
+        assert!(stderr.contains(want), "missing {want:?} in {stderr}");
+    }
+
+    // The paper's rule on 60 images: 3 batches, 27 references and 3 queries per side.
+    let (ok, stdout, stderr) = run(&[
+        "--channel",
+        "0",
+        "--channel",
+        "1",
+        "--out",
+        &s(&out),
+        "--batches",
+        "3",
+    ]);
+    assert!(ok, "{stderr}");
+    assert!(
+        stderr.contains("60/60 images"),
+        "no progress line: {stderr}"
+    );
+    let spec = Spec {
+        batches: 3,
+        queries: Queries::Next,
+    };
+    let ranks = selection::side_ranks(IMAGES, &spec).unwrap();
+    for channel in [0, 1] {
+        let unit_dir = out.join("feat").join(format!("channel_{channel}"));
+        let seed = selection::unit_seed(5, "feat", channel);
+        let mut seen = BTreeSet::new();
+        for side in [Side::Min, Side::Max] {
+            let batches = selection::fair_batches(&ranks, side, seed);
+            for (b, files) in batches.iter().enumerate() {
+                for (file, &rank) in files.iter().enumerate() {
+                    let path = unit_dir
+                        .join(b.to_string())
+                        .join(format!("{}_{file}.png", side.name()));
+                    let got = which(&path);
+                    assert_eq!(
+                        got,
+                        image_at(channel, side, rank),
+                        "channel {channel} {}",
+                        path.display()
+                    );
+                    assert!(seen.insert(got), "image {got} chosen twice");
+                    // The paper's structure, stated on ranks: *_8 from the three most
+                    // extreme, *_9 from ranks 28–30, file k from bin 8 − k.
+                    let bin = if file == 9 { 9 } else { 8 - file };
+                    assert_eq!(rank / 3, bin, "{}", path.display());
+                }
+            }
+        }
+        assert_eq!(seen.len(), IMAGES, "all 60 images are used exactly once");
+
+        // The audit file: every image with its activation and rank.
+        let csv = std::fs::read_to_string(unit_dir.join("activations.csv")).unwrap();
+        let lines: Vec<&str> = csv.lines().collect();
+        assert_eq!(lines[0], "image,activation,rank,stimulus");
+        assert_eq!(lines.len(), IMAGES + 1);
+        let top = image_at(channel, Side::Max, 0);
+        let fields: Vec<&str> = lines[1].split(',').collect();
+        let name = image_path(Path::new(""), top);
+        assert_eq!(fields[0], name.to_str().unwrap().replace('\\', "/"));
+        let level = colour(top)[channel] as f64 / 255.0;
+        let want = if channel == 0 {
+            (level - 0.485) / 0.229
+        } else {
+            -(level - 0.456) / 0.224
+        };
+        let got: f64 = fields[1].parse().unwrap();
+        // The engine's channel mean sums 224×224 values in f32: a few 1e-4 relative.
+        assert!((got - want).abs() < 1e-3 * want.abs(), "{got} vs {want}");
+        assert_eq!(fields[2], "1");
+        assert!(fields[3].ends_with("/max_8.png"), "{}", lines[1]);
+    }
+
+    // The unit entries, ready for experiment.json, validate with the files beside them.
+    let units: Value = serde_json::from_str(&stdout).unwrap();
+    assert_eq!(units.as_array().unwrap().len(), 2);
+    assert_eq!(units[0]["layer"], "feat");
+    assert_eq!(units[1]["channel"], 1);
+    assert_eq!(
+        units[0]["batches"][2]["references"],
+        "stimuli/feat/channel_0/2"
+    );
+    let written: Value = serde_json::from_str(
+        &std::fs::read_to_string(out.join("feat/channel_1/unit.json")).unwrap(),
+    )
+    .unwrap();
+    assert_eq!(written, units[1]);
+    let path = exp.join("experiment.json");
+    let mut experiment: Value =
+        serde_json::from_str(&std::fs::read_to_string(&path).unwrap()).unwrap();
+    experiment["units"] = units;
+    std::fs::write(&path, serde_json::to_string_pretty(&experiment).unwrap()).unwrap();
+    let (ok, stdout, stderr) = exemplar(&["validate", &s(&exp)]);
+    assert!(ok, "{stdout}{stderr}");
+    assert!(stdout.contains("valid (2 units"), "{stdout}");
+
+    // A second run into the same folders is refused rather than mixed in.
+    let (ok, _, stderr) = run(&["--channel", "1", "--out", &s(&out), "--batches", "3"]);
+    assert!(!ok && stderr.contains("not empty"), "{stderr}");
+
+    // Percentile mode: 2 batches with queries around the 40th percentile from each end:
+    // 24 of 60 images more extreme, so ranks 24 and 25 (1-based); 18 references.
+    let out2 = dir.join("percentile");
+    let (ok, _, stderr) = run(&[
+        "--channel",
+        "0",
+        "--out",
+        &s(&out2),
+        "--batches",
+        "2",
+        "--query-percentile",
+        "40",
+        "--size",
+        "224",
+    ]);
+    assert!(ok, "{stderr}");
+    for side in [Side::Min, Side::Max] {
+        let queries: BTreeSet<usize> = (0..2)
+            .map(|b| which(&out2.join(format!("feat/channel_0/{b}/{}_9.png", side.name()))))
+            .collect();
+        let want: BTreeSet<usize> = [23, 24].map(|r| image_at(0, side, r)).into();
+        assert_eq!(queries, want, "{side:?}");
+        let references: BTreeSet<usize> = (0..2)
+            .flat_map(|b| (0..9).map(move |f| (b, f)))
+            .map(|(b, f)| which(&out2.join(format!("feat/channel_0/{b}/{}_{f}.png", side.name()))))
+            .collect();
+        let want: BTreeSet<usize> = (0..18).map(|r| image_at(0, side, r)).collect();
+        assert_eq!(references, want, "{side:?}");
+    }
+    std::fs::remove_dir_all(&dir).unwrap();
+}
+
+#[test]
+fn sample_units_draws_distinct_units_layer_first() {
+    let (dir, _, model) = setup("sample");
+    let m = model.to_str().unwrap();
+    let sample = |extra: &[&str]| {
+        let mut args = vec!["sample-units", "--model", m];
+        args.extend(extra);
+        exemplar(&args)
+    };
+    // Conv outputs: feat (2 channels) and head (5): 7 units in all.
+    let (ok, stdout, stderr) = sample(&["--op-types", "Conv", "--count", "7", "--seed", "3"]);
+    assert!(ok, "{stderr}");
+    assert!(stderr.contains("2 eligible layers, 7 channels"), "{stderr}");
+    let units: BTreeSet<(String, u64)> = stdout
+        .lines()
+        .map(|l| {
+            let v: Value = serde_json::from_str(l).unwrap();
+            (
+                v["layer"].as_str().unwrap().into(),
+                v["channel"].as_u64().unwrap(),
+            )
+        })
+        .collect();
+    let all: BTreeSet<(String, u64)> = (0..2)
+        .map(|c| ("feat".to_string(), c))
+        .chain((0..5).map(|c| ("head".to_string(), c)))
+        .collect();
+    assert_eq!(units, all);
+    let (_, again, _) = sample(&["--op-types", "Conv", "--count", "7", "--seed", "3"]);
+    assert_eq!(stdout, again, "seeded");
+    let (_, other, _) = sample(&["--op-types", "Conv", "--count", "7", "--seed", "4"]);
+    assert_ne!(stdout, other);
+
+    let (ok, stdout, stderr) = sample(&["--layers", "act", "--count", "2"]);
+    assert!(ok, "{stderr}");
+    assert_eq!(stdout.lines().count(), 2);
+    assert!(
+        stdout.lines().all(|l| l.contains("\"layer\":\"act\"")),
+        "{stdout}"
+    );
+
+    let (ok, _, stderr) = sample(&["--layers", "feat,head", "--count", "8"]);
+    assert!(
+        !ok && stderr.contains("8 units asked for") && stderr.contains("7 channels"),
+        "{stderr}"
+    );
+    let (ok, _, stderr) = sample(&["--layers", "nowhere", "--count", "1"]);
+    assert!(!ok && stderr.contains("nowhere"), "{stderr}");
+    std::fs::remove_dir_all(&dir).unwrap();
+}
