@@ -152,6 +152,7 @@ pub fn run(opts: &ImportOptions) -> Result<Experiment, String> {
         collect: Collect::Download {},
         delivery: Default::default(),
         completion: Default::default(),
+        checks: Default::default(),
     };
     let text = serde_json::to_string_pretty(&exp).map_err(|e| e.to_string())? + "\n";
     std::fs::write(opts.out.join("experiment.json"), text)

@@ -63,6 +63,48 @@ pub struct Experiment {
     /// What the end page shows or where it sends the participant.
     #[serde(default)]
     pub completion: Completion,
+    /// Models for checking stimuli with the activation engine (preview).
+    #[serde(default)]
+    pub checks: Checks,
+}
+
+/// Stimulus checks with the activation engine.
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct Checks {
+    /// The ONNX model of each model name that units give in `model`; units of models not
+    /// listed here are not checked.
+    #[serde(default)]
+    pub models: std::collections::BTreeMap<String, CheckModel>,
+}
+
+/// One model for checks: its file and how images are prepared for it.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct CheckModel {
+    /// The ONNX file, relative to the experiment folder. A unit's `layer` names a tensor
+    /// of this graph, its `channel` a channel of that tensor.
+    pub file: String,
+    /// `imagenet` (resize 256, crop 224, ImageNet mean/std) or `inception` (resize 256,
+    /// crop 224, pixel × 255 − 117).
+    #[serde(default = "default_preset")]
+    pub preset: String,
+    /// Resize the shorter side to this many pixels instead of the preset's (0: none).
+    #[serde(default)]
+    pub resize: Option<u32>,
+    /// Centre crop to this side instead of the preset's (0: none).
+    #[serde(default)]
+    pub crop: Option<u32>,
+    /// Per-channel mean of 0..1 pixel values instead of the preset's.
+    #[serde(default)]
+    pub mean: Option<[f32; 3]>,
+    /// Per-channel standard deviation instead of the preset's.
+    #[serde(default)]
+    pub std: Option<[f32; 3]>,
+}
+
+fn default_preset() -> String {
+    "imagenet".to_string()
 }
 
 fn default_confidence_levels() -> u8 {

@@ -13,6 +13,7 @@
 //! - [`selection`]: the paradigm's stimulus selection (ranks, percentiles, fair batches)
 //!   and the seeded unit sampler, on numbers; the command line does the files.
 //! - [`simulate`]: a participant who is right with a given probability, for pipeline tests.
+//! - [`checks`]: whether a trial's activations agree with its answer key.
 //! - [`markdown`]: safe Markdown for the participant pages (no raw HTML reaches the page).
 //!
 //! ```
@@ -25,6 +26,7 @@
 //! assert_eq!(plan, Plan::for_participant(&exp, "participant-42"));
 //! ```
 
+pub mod checks;
 pub mod experiment;
 pub mod manifest;
 pub mod markdown;

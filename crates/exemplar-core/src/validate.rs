@@ -61,7 +61,7 @@ impl fmt::Display for Problems {
 impl std::error::Error for Problems {}
 
 const REQUIRED: [&str; 6] = ["id", "version", "title", "practice", "units", "session"];
-const KNOWN: [&str; 15] = [
+const KNOWN: [&str; 17] = [
     "$schema",
     "id",
     "version",
@@ -77,6 +77,8 @@ const KNOWN: [&str; 15] = [
     "loading",
     "collect",
     "completion",
+    "delivery",
+    "checks",
 ];
 
 impl Experiment {
@@ -287,6 +289,29 @@ impl Experiment {
         if self.delivery.batch_size == 0 {
             p.push(Problem::new("delivery.batch_size", "must be at least 1"));
         }
+        for (name, model) in &self.checks.models {
+            let at = format!("checks.models.{name}");
+            if let Some(why) = unsafe_path(&model.file) {
+                p.push(Problem::new(format!("{at}.file"), why));
+            }
+            if !["imagenet", "inception"].contains(&model.preset.as_str()) {
+                p.push(Problem::new(
+                    format!("{at}.preset"),
+                    format!(
+                        "unknown preset \"{}\" (known: imagenet, inception)",
+                        model.preset
+                    ),
+                ));
+            }
+            for (field, v) in [("std", model.std)] {
+                if v.is_some_and(|v| v.iter().any(|x| *x == 0.0 || !x.is_finite())) {
+                    p.push(Problem::new(
+                        format!("{at}.{field}"),
+                        "must be finite and non-zero",
+                    ));
+                }
+            }
+        }
         if let Some(url) = &self.completion.redirect_url {
             if !(url.starts_with("https://") || url.starts_with("http://")) {
                 p.push(Problem::new(
@@ -388,6 +413,9 @@ fn check_types(value: &Value, problems: &mut Vec<Problem>) {
             }
             "delivery" => {
                 part::<Delivery>(v, key, problems);
+            }
+            "checks" => {
+                part::<Checks>(v, key, problems);
             }
             other => problems.push(Problem::new(
                 other,

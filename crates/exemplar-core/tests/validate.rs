@@ -264,3 +264,23 @@ fn delivery_settings_out_of_range() {
     v["delivery"] = json!({"timeout": 3});
     assert_problem(&v, "delivery.timeout", "unknown field `timeout`");
 }
+
+#[test]
+fn check_models_name_their_field() {
+    let mut v = demo();
+    v["checks"] = json!({"models": {"demo-generated": {"file": "../model.onnx", "preset": "vgg", "std": [0.2, 0.0, 0.2]}}});
+    assert_problem(&v, "checks.models.demo-generated.file", "..");
+    assert_problem(
+        &v,
+        "checks.models.demo-generated.preset",
+        "unknown preset \"vgg\"",
+    );
+    assert_problem(&v, "checks.models.demo-generated.std", "non-zero");
+    assert_eq!(problems(&v).len(), 3, "{:#?}", problems(&v));
+    v["checks"] = json!({"models": {"m": {"fiel": "x.onnx"}}});
+    let got = problems(&v);
+    assert!(
+        got.len() == 1 && got[0].starts_with("checks") && got[0].contains("fiel"),
+        "{got:#?}"
+    );
+}
