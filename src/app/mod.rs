@@ -4,6 +4,7 @@
 
 mod browser;
 mod delivery;
+mod engine;
 mod images;
 mod pages;
 mod preview;

@@ -160,6 +160,7 @@ fn PreviewSession(ctx: Ctx) -> impl IntoView {
             <label><input type="checkbox" data-testid="preview-overlay" prop:checked=move || overlay.get()
                 on:change=move |e| overlay.set(event_target_checked(&e))/>" Answer key and image names"</label>
         </div>
+        <CheckAll ctx=ctx.clone()/>
         <details class="preview-plan" open>
             <summary>{format!("Plan: {} trials", trials.len())}</summary>
             <table data-testid="plan">
@@ -178,14 +179,16 @@ fn PreviewSession(ctx: Ctx) -> impl IntoView {
 
 /// The overlay over a trial in preview: the unit, and which query is correct.
 #[component]
-pub fn TrialKey(trial: PlannedTrial) -> impl IntoView {
+pub fn TrialKey(ctx: Ctx, trial: PlannedTrial) -> impl IntoView {
     let u = &trial.unit;
     let answer = if trial.switched_queries {
         "upper"
     } else {
         "lower"
     };
+    let panel = view! { <ActivationPanel ctx=ctx trial=trial.clone()/> };
     view! {
+        {panel}
         <p class="trial-key" data-testid="overlay-key" data-correct=answer>
             {format!(
                 "{} · unit {} · {} / {} / channel {} · batch {} · {} references — correct: the {answer} query ({})",
@@ -195,5 +198,239 @@ pub fn TrialKey(trial: PlannedTrial) -> impl IntoView {
                 trial.max_query,
             )}
         </p>
+    }
+}
+
+/// Where a computation stands.
+#[derive(Clone)]
+enum Computation {
+    Running,
+    Done(Vec<f32>, super::engine::Computed),
+    Failed(String),
+}
+
+/// Computes the activations of `paths` (in [`super::engine::trial_images`] order) for the
+/// unit, if the experiment has a model for it.
+async fn compute(
+    ctx: &Ctx,
+    unit: &exemplar_core::plan::UnitRef,
+    paths: &[String],
+) -> Option<Result<(Vec<f32>, super::engine::Computed), String>> {
+    let model = ctx.exp.checks.models.get(&unit.model)?;
+    let url = super::browser::resolve_url(&format!("{}{}", ctx.base, model.file));
+    Some(super::engine::activations(&url, model, &unit.layer, unit.channel, paths).await)
+}
+
+/// The activations of a trial's 20 images on one axis, and what is wrong with them.
+#[component]
+pub fn ActivationPanel(ctx: Ctx, trial: PlannedTrial) -> impl IntoView {
+    if !ctx.exp.checks.models.contains_key(&trial.unit.model) {
+        return view! {
+            <p class="activations" data-testid="activations" data-state="no-model">
+                {format!("No model for \"{}\" in checks.models: activations are not computed.", trial.unit.model)}
+            </p>
+        }
+        .into_any();
+    }
+    let state = RwSignal::new(Computation::Running);
+    {
+        let (ctx, trial) = (ctx.clone(), trial.clone());
+        leptos::task::spawn_local(async move {
+            let paths = super::engine::trial_images(&trial);
+            let result = compute(&ctx, &trial.unit, &paths).await;
+            state.try_set(match result {
+                Some(Ok((values, computed))) => Computation::Done(values, computed),
+                Some(Err(e)) => Computation::Failed(e),
+                None => Computation::Failed("no model".into()),
+            });
+        });
+    }
+    (move || match state.get() {
+        Computation::Running => view! {
+            <p class="activations" data-testid="activations" data-state="running">"Computing activations…"</p>
+        }
+        .into_any(),
+        Computation::Failed(e) => view! {
+            <p class="activations warning" data-testid="activations" data-state="failed">{format!("Activations could not be computed: {e}")}</p>
+        }
+        .into_any(),
+        Computation::Done(values, computed) => {
+            let Some(acts) = super::engine::split(&values) else {
+                return view! { <p data-testid="activations" data-state="failed">"wrong number of values"</p> }.into_any();
+            };
+            let violations = exemplar_core::checks::check(&acts);
+            let json = serde_json::to_string(&acts).unwrap_or_default();
+            let backend = match &computed.adapter {
+                Some(a) => format!("WebGPU ({a})"),
+                None => format!("CPU{}", computed.gpu_error.as_ref().map(|e| format!(" (no WebGPU: {e})")).unwrap_or_default()),
+            };
+            let verdict = if violations.is_empty() { "pass" } else { "fail" };
+            view! {
+                <div class="activations" data-testid="activations" data-state="done" data-verdict=verdict
+                    data-values=json data-backend=computed.backend.clone()>
+                    {plot(&acts)}
+                    <p class="hint">{format!("{} · {:.0} ms · {}", backend, computed.ms,
+                        if violations.is_empty() { "no problems".to_string() } else { format!("{} problem(s)", violations.len()) })}</p>
+                    <ul class="violations">
+                        {violations.iter().map(|v| view! { <li class="warning" data-testid="violation">{v.describe()}</li> }).collect_view()}
+                    </ul>
+                </div>
+            }
+            .into_any()
+        }
+    })
+    .into_any()
+}
+
+/// Min references (blue) and max references (orange) on one axis, the two queries as
+/// taller marks of their side's colour.
+fn plot(a: &exemplar_core::checks::TrialActivations) -> impl IntoView {
+    let all: Vec<f32> = a
+        .min_references
+        .iter()
+        .chain(&a.max_references)
+        .copied()
+        .chain([a.min_query, a.max_query])
+        .collect();
+    let lo = all.iter().copied().fold(f32::INFINITY, f32::min);
+    let hi = all.iter().copied().fold(f32::NEG_INFINITY, f32::max);
+    let span = if hi > lo { hi - lo } else { 1.0 };
+    let x = move |v: f32| 20.0 + 560.0 * ((v - lo) / span) as f64;
+    let dots = |vals: &[f32], y: f64, color: &'static str| {
+        vals.iter().map(|&v| view! { <circle cx=x(v) cy=y r="5" fill=color fill-opacity="0.75"><title>{format!("{v:.4}")}</title></circle> }).collect_view()
+    };
+    let query = |v: f32, color: &'static str, label: &'static str| {
+        view! {
+            <line x1=x(v) x2=x(v) y1="8" y2="62" stroke=color stroke-width="3"><title>{format!("{label}: {v:.4}")}</title></line>
+            <text x=x(v) y="76" fill=color font-size="11" text-anchor="middle">{label}</text>
+        }
+    };
+    view! {
+        <svg class="activation-plot" viewBox="0 0 600 84" width="600" height="84" role="img"
+            aria-label="Activations: min references, max references and the two queries">
+            <line x1="20" x2="580" y1="35" y2="35" stroke="#ccc"/>
+            {dots(&a.min_references, 28.0, "#4aa3ff")}
+            {dots(&a.max_references, 42.0, "#ff9f1a")}
+            {query(a.min_query, "#4aa3ff", "min query")}
+            {query(a.max_query, "#ff9f1a", "max query")}
+            <text x="20" y="10" fill="#ddd" font-size="10">{format!("{lo:.3}")}</text>
+            <text x="580" y="10" fill="#ddd" font-size="10" text-anchor="end">{format!("{hi:.3}")}</text>
+        </svg>
+    }
+}
+
+/// One checked batch.
+#[derive(Clone)]
+struct Checked {
+    unit: String,
+    batch: u32,
+    outcome: Result<Vec<exemplar_core::checks::Violation>, String>,
+}
+
+/// "Check all": every batch of every unit with a model, checked with the engine.
+#[component]
+fn CheckAll(ctx: Ctx) -> impl IntoView {
+    let results = RwSignal::new(Vec::<Checked>::new());
+    let running = RwSignal::new(false);
+    let total = ctx
+        .exp
+        .unit_groups()
+        .iter()
+        .flat_map(|(_, us)| us.iter())
+        .filter(|u| ctx.exp.checks.models.contains_key(&u.model))
+        .map(|u| u.batches.len())
+        .sum::<usize>();
+    let run = {
+        let ctx = ctx.clone();
+        move |_| {
+            if running.get_untracked() {
+                return;
+            }
+            running.set(true);
+            results.set(Vec::new());
+            let ctx = ctx.clone();
+            leptos::task::spawn_local(async move {
+                for (_, units) in ctx.exp.unit_groups() {
+                    for unit in units
+                        .iter()
+                        .filter(|u| ctx.exp.checks.models.contains_key(&u.model))
+                    {
+                        for batch in &unit.batches {
+                            let files = super::engine::batch_images(&ctx.exp.batch_files(batch));
+                            let failed = super::images::load_all(
+                                &ctx.base,
+                                files.iter().map(String::as_str),
+                                ctx.exp.loading.attempts,
+                            )
+                            .await;
+                            let unit_ref = exemplar_core::plan::UnitRef {
+                                unit_id: unit.id.clone(),
+                                model: unit.model.clone(),
+                                layer: unit.layer.clone(),
+                                channel: unit.channel,
+                                batch: batch.batch,
+                                mode: unit.mode,
+                            };
+                            let outcome = if !failed.is_empty() {
+                                Err(format!("images not loaded: {}", failed.join("; ")))
+                            } else {
+                                match compute(&ctx, &unit_ref, &files).await {
+                                    Some(Ok((values, _))) => super::engine::split(&values)
+                                        .map(|a| exemplar_core::checks::check(&a))
+                                        .ok_or_else(|| "wrong number of values".to_string()),
+                                    Some(Err(e)) => Err(e),
+                                    None => Err("no model".into()),
+                                }
+                            };
+                            if results
+                                .try_update(|r| {
+                                    r.push(Checked {
+                                        unit: unit.id.clone(),
+                                        batch: batch.batch,
+                                        outcome,
+                                    })
+                                })
+                                .is_none()
+                            {
+                                return;
+                            }
+                        }
+                    }
+                }
+                running.try_set(false);
+            });
+        }
+    };
+    let failures = move || {
+        results.with(|r| {
+            r.iter()
+                .filter(|c| !matches!(&c.outcome, Ok(v) if v.is_empty()))
+                .count()
+        })
+    };
+    view! {
+        <div class="check-all">
+            <button data-testid="check-all" disabled=move || running.get() || total == 0 on:click=run>
+                {format!("Check all {total} batches")}
+            </button>
+            <span data-testid="check-all-status" data-done=move || (!running.get() && results.with(|r| r.len()) == total).to_string()
+                data-failures=move || failures().to_string()>
+                {move || {
+                    let n = results.with(|r| r.len());
+                    if total == 0 { "no unit has a model in checks.models".to_string() }
+                    else if n == 0 && !running.get() { String::new() }
+                    else { format!(" {n} of {total} checked, {} failing", failures()) }
+                }}
+            </span>
+            <ul class="check-failures">
+                {move || results.get().into_iter().filter(|c| !matches!(&c.outcome, Ok(v) if v.is_empty())).map(|c| {
+                    let why = match &c.outcome {
+                        Ok(v) => v.iter().map(|v| v.describe()).collect::<Vec<_>>().join("; "),
+                        Err(e) => e.clone(),
+                    };
+                    view! { <li data-testid="check-failure" data-unit=c.unit.clone() data-batch=c.batch.to_string()>{format!("{} batch {}: {why}", c.unit, c.batch)}</li> }
+                }).collect_view()}
+            </ul>
+        </div>
     }
 }

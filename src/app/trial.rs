@@ -257,8 +257,8 @@ fn TrialView(ctx: Ctx, trial: PlannedTrial, index: u32, attempt: u32) -> impl In
             .collect_view()
     };
     let key = {
-        let trial = trial.clone();
-        move || overlay().then(|| view! { <TrialKey trial=trial.clone()/> })
+        let (ctx, trial) = (ctx.clone(), trial.clone());
+        move || overlay().then(|| view! { <TrialKey ctx=ctx.clone() trial=trial.clone()/> })
     };
     let query_class = move |upper: bool| {
         move || match step.get() {

@@ -54,8 +54,12 @@ export const CHROMIUM_ARGS = [
   '--disable-sync', '--no-first-run', '--disable-quic', '--disable-features=Translate,MediaRouter',
 ];
 
-export async function launch() {
-  return chromium.launch({ executablePath: process.env.CHROMIUM || '/usr/bin/chromium', args: CHROMIUM_ARGS });
+/** Headless Chromium; `webgpu` exposes navigator.gpu on its SwiftShader adapter. */
+export async function launch({ webgpu = false } = {}) {
+  const args = webgpu
+    ? [...CHROMIUM_ARGS.filter((a) => a !== '--disable-gpu'), '--enable-unsafe-webgpu']
+    : CHROMIUM_ARGS;
+  return chromium.launch({ executablePath: process.env.CHROMIUM || '/usr/bin/chromium', args });
 }
 
 export async function newPage(browser) {

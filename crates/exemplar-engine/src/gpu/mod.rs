@@ -106,6 +106,7 @@ impl Gpu {
             })
             .await
             .map_err(|e| EngineError::NoGpu(format!("{} refused a device: {e}", info.name)))?;
+        let validation = device.push_error_scope(wgpu::ErrorFilter::Validation);
         let conv = module(&device, "conv.wgsl", include_str!("conv.wgsl"));
         let elementwise = module(
             &device,
@@ -134,11 +135,21 @@ impl Gpu {
             transpose: pipeline(&device, &layout, "transpose"),
             gather: pipeline(&device, &layout, "gather"),
         };
+        if let Some(e) = validation.pop().await {
+            return Err(EngineError::NoGpu(format!(
+                "{} cannot compile the engine's kernels: {e}",
+                info.name
+            )));
+        }
         Ok(Gpu {
             device,
             queue,
             limits,
-            adapter: format!("{} ({:?})", info.name, info.backend),
+            // Browsers may withhold the adapter's name.
+            adapter: match info.name.as_str() {
+                "" => format!("{:?}", info.backend),
+                name => format!("{name} ({:?})", info.backend),
+            },
             k,
         })
     }
@@ -830,8 +841,28 @@ impl GpuModel {
     }
 
     /// Runs the graph on one batch and reads back what `what` asks for; the result is
-    /// flat: `[image][channel]` for channel means, the target's values otherwise.
+    /// flat: `[image][channel]` for channel means, the target's values otherwise. Work
+    /// the device rejects (a validation error, out of memory) is an error, never a
+    /// silent result: WebGPU reports such errors only asynchronously.
     pub async fn run(&self, input: &Tensor, what: Readback<'_>) -> Result<(Vec<usize>, Vec<f32>)> {
+        let device = &self.gpu.device;
+        let memory = device.push_error_scope(wgpu::ErrorFilter::OutOfMemory);
+        let validation = device.push_error_scope(wgpu::ErrorFilter::Validation);
+        let result = self.run_unchecked(input, what).await;
+        if let Some(e) = validation.pop().await {
+            return Err(EngineError::Gpu(format!("the GPU rejected the work: {e}")));
+        }
+        if let Some(e) = memory.pop().await {
+            return Err(EngineError::Gpu(format!("the GPU ran out of memory: {e}")));
+        }
+        result
+    }
+
+    async fn run_unchecked(
+        &self,
+        input: &Tensor,
+        what: Readback<'_>,
+    ) -> Result<(Vec<usize>, Vec<f32>)> {
         let plan = self.plan(&input.shape)?;
         let gpu = &*self.gpu;
         gpu.queue

@@ -34,7 +34,8 @@ fn softmax(@builtin(workgroup_id) wg: vec3<u32>, @builtin(num_workgroups) nwg: v
     let inner = p[2];
     let valid = r < p[0];
     let base = (r / inner) * len * inner + r % inner;
-    var m = -3.4028235e38;
+    // -FLT_MAX, exactly (Tint rejects the decimal literal as not representable).
+    var m = bitcast<f32>(0xff7fffffu);
     if (valid) {
         for (var j = li; j < len; j += 64u) {
             m = max(m, x[base + j * inner]);

@@ -23,7 +23,8 @@ fn pool2d(@builtin(workgroup_id) wg: vec3<u32>, @builtin(num_workgroups) nwg: ve
     let base = nc * u32(h) * u32(wd);
     var acc = 0.0;
     if (mode == 0u) {
-        acc = -3.4028235e38;
+        // -FLT_MAX, exactly (Tint rejects the decimal literal as not representable).
+        acc = bitcast<f32>(0xff7fffffu);
     }
     var count = 0u;
     var padded = 0u;

@@ -1,0 +1,242 @@
+//! The page's side of the engine worker (`src/bin/engine_worker.rs`): started on the
+//! first request, fed the decoded pixels of images already loaded for the trial, and
+//! answering with the unit's activations. One worker per page.
+
+use std::cell::RefCell;
+use std::collections::HashMap;
+use std::rc::Rc;
+
+use exemplar_core::checks::TrialActivations;
+use exemplar_core::experiment::{BatchFiles, CheckModel};
+use exemplar_core::plan::PlannedTrial;
+use futures::channel::oneshot;
+use js_sys::{Array, Reflect, Uint8Array};
+use serde::Deserialize;
+use wasm_bindgen::prelude::*;
+use wasm_bindgen::JsCast;
+use wasm_bindgen_futures::JsFuture;
+
+use super::browser;
+use super::images;
+
+/// What the worker computed.
+#[derive(Clone, Debug, Deserialize)]
+pub struct Computed {
+    /// `activations[i][k]`: image i, channel k.
+    pub activations: Vec<Vec<f32>>,
+    /// `gpu` or `cpu`.
+    pub backend: String,
+    pub adapter: Option<String>,
+    /// Why WebGPU was not used, if it was not.
+    pub gpu_error: Option<String>,
+    /// Time in the worker (preprocessing, model load the first time, compute).
+    pub ms: f64,
+}
+
+#[derive(Deserialize)]
+enum Reply {
+    #[serde(rename = "ok")]
+    Ok(Computed),
+    #[serde(rename = "error")]
+    Error(String),
+}
+
+struct Client {
+    worker: web_sys::Worker,
+    next_id: u32,
+    waiting: HashMap<u32, oneshot::Sender<String>>,
+    ready: Option<Vec<oneshot::Sender<()>>>,
+}
+
+thread_local! {
+    static CLIENT: RefCell<Option<Rc<RefCell<Client>>>> = const { RefCell::new(None) };
+}
+
+fn start_worker() -> Result<Rc<RefCell<Client>>, String> {
+    // The worker script is wasm-bindgen's `no-modules` output next to the page.
+    let js = browser::resolve_url("engine_worker.js");
+    let wasm = browser::resolve_url("engine_worker_bg.wasm");
+    let source = format!("importScripts({js:?}); wasm_bindgen({wasm:?});");
+    let parts = Array::of1(&source.into());
+    let options = web_sys::BlobPropertyBag::new();
+    options.set_type("text/javascript");
+    let blob = web_sys::Blob::new_with_str_sequence_and_options(&parts, &options)
+        .map_err(|e| format!("{e:?}"))?;
+    let url = web_sys::Url::create_object_url_with_blob(&blob).map_err(|e| format!("{e:?}"))?;
+    let worker =
+        web_sys::Worker::new(&url).map_err(|e| format!("could not start the engine: {e:?}"))?;
+    let client = Rc::new(RefCell::new(Client {
+        worker: worker.clone(),
+        next_id: 0,
+        waiting: HashMap::new(),
+        ready: Some(Vec::new()),
+    }));
+    let weak = Rc::downgrade(&client);
+    let onmessage =
+        Closure::<dyn Fn(web_sys::MessageEvent)>::new(move |e: web_sys::MessageEvent| {
+            let Some(client) = weak.upgrade() else { return };
+            let data = e.data();
+            let id = Reflect::get(&data, &"id".into())
+                .ok()
+                .and_then(|v| v.as_f64())
+                .unwrap_or(-2.0);
+            let json = Reflect::get(&data, &"json".into())
+                .ok()
+                .and_then(|v| v.as_string())
+                .unwrap_or_default();
+            let mut c = client.borrow_mut();
+            if id < 0.0 {
+                for tx in c.ready.take().unwrap_or_default() {
+                    let _ = tx.send(());
+                }
+            } else if let Some(tx) = c.waiting.remove(&(id as u32)) {
+                let _ = tx.send(json);
+            }
+        });
+    worker.set_onmessage(Some(onmessage.as_ref().unchecked_ref()));
+    onmessage.forget();
+    Ok(client)
+}
+
+async fn client() -> Result<Rc<RefCell<Client>>, String> {
+    let client = match CLIENT.with(|c| c.borrow().clone()) {
+        Some(c) => c,
+        None => {
+            let c = start_worker()?;
+            CLIENT.with(|slot| *slot.borrow_mut() = Some(c.clone()));
+            c
+        }
+    };
+    let wait = {
+        let mut c = client.borrow_mut();
+        c.ready.as_mut().map(|waiters| {
+            let (tx, rx) = oneshot::channel();
+            waiters.push(tx);
+            rx
+        })
+    };
+    if let Some(rx) = wait {
+        rx.await
+            .map_err(|_| "the engine did not start".to_string())?;
+    }
+    Ok(client)
+}
+
+/// RGBA pixels of an image already loaded by [`images`] (its `blob:` URL), as decoded by
+/// the browser.
+async fn pixels(path: &str) -> Result<(u32, u32, Uint8Array), String> {
+    let url = images::url(path).ok_or_else(|| format!("{path} is not loaded"))?;
+    let doc = browser::window().document().ok_or("no document")?;
+    let img: web_sys::HtmlImageElement = doc
+        .create_element("img")
+        .map_err(|e| format!("{e:?}"))?
+        .unchecked_into();
+    img.set_src(&url);
+    JsFuture::from(img.decode())
+        .await
+        .map_err(|_| format!("{path} could not be decoded"))?;
+    let (w, h) = (img.natural_width(), img.natural_height());
+    let canvas: web_sys::HtmlCanvasElement = doc
+        .create_element("canvas")
+        .map_err(|e| format!("{e:?}"))?
+        .unchecked_into();
+    canvas.set_width(w);
+    canvas.set_height(h);
+    let ctx: web_sys::CanvasRenderingContext2d = canvas
+        .get_context("2d")
+        .ok()
+        .flatten()
+        .ok_or("no 2d canvas")?
+        .unchecked_into();
+    ctx.draw_image_with_html_image_element(&img, 0.0, 0.0)
+        .map_err(|e| format!("{e:?}"))?;
+    let data = ctx
+        .get_image_data(0.0, 0.0, w as f64, h as f64)
+        .map_err(|e| format!("{e:?}"))?;
+    Ok((w, h, Uint8Array::from(&data.data().0[..])))
+}
+
+/// The activations of `channel` of `layer` for each image (paths of loaded stimuli).
+pub async fn activations(
+    model_url: &str,
+    model: &CheckModel,
+    layer: &str,
+    channel: u32,
+    paths: &[String],
+) -> Result<(Vec<f32>, Computed), String> {
+    let buffers = Array::new();
+    let mut sizes = Vec::new();
+    for p in paths {
+        let (w, h, px) = pixels(p).await?;
+        sizes.push((w, h));
+        buffers.push(&px);
+    }
+    let backend = if browser::query_param("engine").as_deref() == Some("cpu") {
+        "cpu"
+    } else {
+        "gpu"
+    };
+    let request = serde_json::json!({
+        "model_url": model_url, "layer": layer, "channels": [channel],
+        "preset": model.preset, "resize": model.resize, "crop": model.crop,
+        "mean": model.mean, "std": model.std,
+        "sizes": sizes, "backend": backend,
+    });
+    let client = client().await?;
+    let (tx, rx) = oneshot::channel();
+    {
+        let mut c = client.borrow_mut();
+        let id = c.next_id;
+        c.next_id += 1;
+        c.waiting.insert(id, tx);
+        let msg = js_sys::Object::new();
+        let _ = Reflect::set(&msg, &"id".into(), &id.into());
+        let _ = Reflect::set(&msg, &"json".into(), &request.to_string().into());
+        let _ = Reflect::set(&msg, &"pixels".into(), &buffers);
+        c.worker.post_message(&msg).map_err(|e| format!("{e:?}"))?;
+    }
+    let json = rx.await.map_err(|_| "the engine stopped".to_string())?;
+    match serde_json::from_str::<Reply>(&json) {
+        Ok(Reply::Ok(c)) => {
+            let values = c
+                .activations
+                .iter()
+                .map(|row| row.first().copied().unwrap_or(f32::NAN))
+                .collect();
+            Ok((values, c))
+        }
+        Ok(Reply::Error(e)) => Err(e),
+        Err(e) => Err(format!("unreadable answer from the engine: {e}")),
+    }
+}
+
+/// The 20 images of a trial in the order [`TrialActivations`] wants them: min
+/// references, max references, min query, max query.
+pub fn trial_images(t: &PlannedTrial) -> Vec<String> {
+    t.min_references
+        .iter()
+        .chain(&t.max_references)
+        .cloned()
+        .chain([t.min_query.clone(), t.max_query.clone()])
+        .collect()
+}
+
+/// The same for a batch's files.
+pub fn batch_images(f: &BatchFiles) -> Vec<String> {
+    f.min_references
+        .iter()
+        .chain(&f.max_references)
+        .cloned()
+        .chain([f.min_query.clone(), f.max_query.clone()])
+        .collect()
+}
+
+/// Splits 20 values (in [`trial_images`] order) into a trial's activations.
+pub fn split(values: &[f32]) -> Option<TrialActivations> {
+    (values.len() == 20).then(|| TrialActivations {
+        min_references: values[..9].to_vec(),
+        max_references: values[9..18].to_vec(),
+        min_query: values[18],
+        max_query: values[19],
+    })
+}

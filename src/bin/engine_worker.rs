@@ -1,0 +1,224 @@
+//! The activation engine in a dedicated Web Worker, so that computing activations (on
+//! WebGPU, or on the CPU where WebGPU is missing) never blocks the page a participant or
+//! researcher is looking at. It is its own wasm module, loaded only when a check is
+//! asked for: participants of a study without checks never download it.
+//!
+//! Protocol (structured clone): the page posts `{id, json, pixels}` where `json` is a
+//! [`Request`] and `pixels` one `Uint8Array` of RGBA bytes per image; the worker answers
+//! `{id, json}` with a [`Reply`]. It posts `{id: -1, json: "ready"}` once it listens.
+
+#[cfg(target_arch = "wasm32")]
+mod worker {
+    use std::cell::RefCell;
+    use std::collections::HashMap;
+    use std::rc::Rc;
+
+    use exemplar_engine::{Backend, Engine, GpuContext, Preprocess};
+    use js_sys::{Array, Reflect, Uint8Array};
+    use serde::{Deserialize, Serialize};
+    use wasm_bindgen::prelude::*;
+    use wasm_bindgen::JsCast;
+    use wasm_bindgen_futures::JsFuture;
+    use web_sys::{DedicatedWorkerGlobalScope, MessageEvent};
+
+    /// Activations of some channels of one layer for some images.
+    #[derive(Deserialize)]
+    struct Request {
+        model_url: String,
+        layer: String,
+        channels: Vec<usize>,
+        /// `imagenet` or `inception`, then the overrides (0: no resize or crop).
+        preset: String,
+        resize: Option<u32>,
+        crop: Option<u32>,
+        mean: Option<[f32; 3]>,
+        std: Option<[f32; 3]>,
+        /// Width and height of each image.
+        sizes: Vec<(u32, u32)>,
+        /// `gpu` (fall back to the CPU without WebGPU) or `cpu`.
+        backend: String,
+    }
+
+    #[derive(Serialize)]
+    enum Reply {
+        #[serde(rename = "ok")]
+        Ok {
+            /// `activations[i][k]`: image i, channel k.
+            activations: Vec<Vec<f32>>,
+            backend: &'static str,
+            adapter: Option<String>,
+            /// Why the GPU was not used, when it was asked for.
+            gpu_error: Option<String>,
+            ms: f64,
+        },
+        #[serde(rename = "error")]
+        Error(String),
+    }
+
+    #[derive(Default)]
+    struct State {
+        models: HashMap<String, Rc<Vec<u8>>>,
+        engines: HashMap<(String, String, bool), Rc<Engine>>,
+        gpu: Option<Result<GpuContext, String>>,
+    }
+
+    thread_local! {
+        static STATE: RefCell<State> = RefCell::new(State::default());
+    }
+
+    fn scope() -> DedicatedWorkerGlobalScope {
+        js_sys::global().unchecked_into()
+    }
+
+    fn now() -> f64 {
+        scope().performance().map_or(0.0, |p| p.now())
+    }
+
+    async fn model_bytes(url: &str) -> Result<Rc<Vec<u8>>, String> {
+        if let Some(b) = STATE.with(|s| s.borrow().models.get(url).cloned()) {
+            return Ok(b);
+        }
+        let fail = |e: JsValue| format!("could not load the model {url}: {e:?}");
+        let response: web_sys::Response = JsFuture::from(scope().fetch_with_str(url))
+            .await
+            .map_err(fail)?
+            .unchecked_into();
+        if !response.ok() {
+            return Err(format!(
+                "could not load the model {url}: HTTP {}",
+                response.status()
+            ));
+        }
+        let buffer = JsFuture::from(response.array_buffer().map_err(fail)?)
+            .await
+            .map_err(fail)?;
+        let bytes = Rc::new(Uint8Array::new(&buffer).to_vec());
+        STATE.with(|s| s.borrow_mut().models.insert(url.to_string(), bytes.clone()));
+        Ok(bytes)
+    }
+
+    async fn gpu() -> Result<GpuContext, String> {
+        if let Some(g) = STATE.with(|s| s.borrow().gpu.clone()) {
+            return g;
+        }
+        let g = GpuContext::new().await.map_err(|e| e.to_string());
+        STATE.with(|s| s.borrow_mut().gpu = Some(g.clone()));
+        g
+    }
+
+    async fn engine(req: &Request) -> Result<(Rc<Engine>, Option<String>), String> {
+        let want_gpu = req.backend != "cpu";
+        let (ctx, gpu_error) = if want_gpu {
+            match gpu().await {
+                Ok(g) => (Some(g), None),
+                Err(e) => (None, Some(e)),
+            }
+        } else {
+            (None, None)
+        };
+        let key = (req.model_url.clone(), req.layer.clone(), ctx.is_some());
+        if let Some(e) = STATE.with(|s| s.borrow().engines.get(&key).cloned()) {
+            return Ok((e, gpu_error));
+        }
+        let bytes = model_bytes(&req.model_url).await?;
+        let engine =
+            Rc::new(Engine::load(&bytes, &req.layer, ctx.as_ref()).map_err(|e| e.to_string())?);
+        STATE.with(|s| s.borrow_mut().engines.insert(key, engine.clone()));
+        Ok((engine, gpu_error))
+    }
+
+    async fn handle(json: &str, pixels: Array) -> Reply {
+        let started = now();
+        let req: Request = match serde_json::from_str(json) {
+            Ok(r) => r,
+            Err(e) => return Reply::Error(format!("bad request: {e}")),
+        };
+        if pixels.length() as usize != req.sizes.len() {
+            return Reply::Error("one pixel buffer per image size is needed".into());
+        }
+        let mut pre = match Preprocess::preset(&req.preset) {
+            Ok(p) => p,
+            Err(e) => return Reply::Error(e.to_string()),
+        };
+        if let Some(n) = req.resize {
+            pre.resize = (n > 0).then_some(n);
+        }
+        if let Some(n) = req.crop {
+            pre.crop = (n > 0).then_some(n);
+        }
+        pre.mean = req.mean.unwrap_or(pre.mean);
+        pre.std = req.std.unwrap_or(pre.std);
+        let mut tensors = Vec::with_capacity(req.sizes.len());
+        for (i, &(w, h)) in req.sizes.iter().enumerate() {
+            let rgba = Uint8Array::new(&pixels.get(i as u32)).to_vec();
+            let rgb: Vec<u8> = rgba
+                .chunks_exact(4)
+                .flat_map(|p| [p[0], p[1], p[2]])
+                .collect();
+            match pre.apply(&rgb, w, h) {
+                Ok(t) => tensors.push(t),
+                Err(e) => return Reply::Error(format!("image {i}: {e}")),
+            }
+        }
+        let (engine, gpu_error) = match engine(&req).await {
+            Ok(e) => e,
+            Err(e) => return Reply::Error(e),
+        };
+        match engine.activations(&tensors, &req.channels).await {
+            Ok(activations) => Reply::Ok {
+                activations,
+                backend: match engine.backend() {
+                    Backend::Gpu => "gpu",
+                    Backend::Cpu => "cpu",
+                },
+                adapter: engine.adapter().map(String::from),
+                gpu_error,
+                ms: now() - started,
+            },
+            Err(e) => Reply::Error(e.to_string()),
+        }
+    }
+
+    fn post(id: f64, json: &str) {
+        let msg = js_sys::Object::new();
+        let _ = Reflect::set(&msg, &"id".into(), &id.into());
+        let _ = Reflect::set(&msg, &"json".into(), &json.into());
+        let _ = scope().post_message(&msg);
+    }
+
+    pub fn start() {
+        console_error_panic_hook::set_once();
+        let onmessage = Closure::<dyn Fn(MessageEvent)>::new(|e: MessageEvent| {
+            let data = e.data();
+            let id = Reflect::get(&data, &"id".into())
+                .ok()
+                .and_then(|v| v.as_f64())
+                .unwrap_or(-2.0);
+            let json = Reflect::get(&data, &"json".into())
+                .ok()
+                .and_then(|v| v.as_string())
+                .unwrap_or_default();
+            let pixels: Array = Reflect::get(&data, &"pixels".into())
+                .ok()
+                .and_then(|v| v.dyn_into().ok())
+                .unwrap_or_default();
+            wasm_bindgen_futures::spawn_local(async move {
+                let reply = handle(&json, pixels).await;
+                post(id, &serde_json::to_string(&reply).unwrap_or_default());
+            });
+        });
+        scope().set_onmessage(Some(onmessage.as_ref().unchecked_ref()));
+        onmessage.forget();
+        post(-1.0, "ready");
+    }
+}
+
+#[cfg(target_arch = "wasm32")]
+fn main() {
+    worker::start();
+}
+
+#[cfg(not(target_arch = "wasm32"))]
+fn main() {
+    eprintln!("The engine worker runs in the browser: `trunk build --release` builds it.");
+}

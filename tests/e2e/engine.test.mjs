@@ -1,0 +1,132 @@
+// The activation engine in the browser: an experiment whose stimuli `exemplar exemplars`
+// chose with a model is previewed; the activations the page computes (WebGPU on
+// Chromium's SwiftShader, or the CPU fallback without WebGPU) equal the native
+// `exemplar activations`, "check all" passes, and a corrupted copy is flagged.
+import { test, before, after } from 'node:test';
+import assert from 'node:assert/strict';
+import { execFileSync } from 'node:child_process';
+import { copyFileSync, cpSync, mkdtempSync, readFileSync, renameSync, symlinkSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { BIN, DEMO, ROOT, demoExperiment, startServer, launch, newPage, nativePlan, eventually } from './harness.mjs';
+
+const MODEL = 'test-googlenet';
+const LAYER = 'concat31'; // inception a
+const CHANNELS = [3, 11];
+let dir, units;
+
+/** An experiment made the researcher's way: a model, a folder of images, `exemplars`. */
+function makeExperiment() {
+  const root = mkdtempSync(join(tmpdir(), 'exemplar-engine-'));
+  const model = join(root, 'model.onnx');
+  const examples = join(ROOT, 'target/debug/examples/test_model');
+  try {
+    execFileSync(examples, [model]);
+  } catch {
+    execFileSync('cargo', ['run', '-q', '-p', 'exemplar-engine', '--example', 'test_model', '--', model], { cwd: ROOT });
+  }
+  const out = execFileSync(BIN, ['exemplars', '--model', model, '--layer', LAYER,
+    ...CHANNELS.flatMap((c) => ['--channel', String(c)]), '--images', join(DEMO, 'stimuli'),
+    '--out', join(root, 'stimuli'), '--batches', '2', '--resize', '128', '--crop', '112', '--size', '0',
+    '--model-name', MODEL, '--seed', '7'], { encoding: 'utf8', stdio: ['ignore', 'pipe', 'ignore'] });
+  units = JSON.parse(out);
+  const exp = demoExperiment();
+  exp.id = 'engine-e2e';
+  exp.units = units;
+  exp.session = { ...exp.session, main_trials: 4, catch_trials: 2 };
+  exp.checks = { models: { [MODEL]: { file: 'model.onnx', preset: 'imagenet', resize: 128, crop: 112 } } };
+  writeFileSync(join(root, 'experiment.json'), JSON.stringify(exp, null, 2));
+  // Practice and catch trials stay the demo's (no model for them: not checked).
+  for (const sub of ['practice', 'catch']) symlinkSync(join(DEMO, 'stimuli', sub), join(root, 'stimuli', sub));
+  return root;
+}
+
+/** Native activations of `channel` for the files, in order. */
+function native(files, channel) {
+  const out = execFileSync(BIN, ['activations', '--model', join(dir, 'model.onnx'), '--layer', LAYER,
+    '--channel', String(channel), '--resize', '128', '--crop', '112', '--backend', 'cpu', ...files.map((f) => join(dir, f))],
+  { encoding: 'utf8', stdio: ['ignore', 'pipe', 'ignore'] });
+  return out.trim().split('\n').map((l) => JSON.parse(l).activation);
+}
+
+before(() => { dir = makeExperiment(); });
+
+async function previewTrial(browser, server, pid, index) {
+  const page = await newPage(browser);
+  await page.goto(`${server.url}?mode=preview&pid=${pid}`);
+  const plan = nativePlan(pid, dir);
+  const k = plan.practice.flat().length + index;
+  await page.getByTestId('plan-row').nth(k).getByTestId('plan-jump').click();
+  const panel = page.locator(`[data-testid=trial][data-trial-index="${index}"] [data-testid=activations]`);
+  await eventually(async () => ['done', 'failed'].includes(await panel.getAttribute('data-state')), { timeout: 180_000, every: 500 });
+  assert.equal(await panel.getAttribute('data-state'), 'done', await panel.textContent());
+  return { page, panel, trial: plan.main[index] };
+}
+
+function assertClose(got, want, where) {
+  const scale = Math.max(...want.map(Math.abs));
+  got.forEach((g, i) => assert.ok(Math.abs(g - want[i]) <= 1e-3 * Math.abs(want[i]) + 1e-4 * scale,
+    `${where} image ${i}: browser ${g}, native ${want[i]}`));
+}
+
+for (const webgpu of [true, false]) {
+  test(`preview computes a trial's activations ${webgpu ? 'on WebGPU' : 'on the CPU without WebGPU'}, as natively`, async () => {
+    const server = await startServer({ experiment: dir });
+    const browser = await launch({ webgpu });
+    try {
+      // A main trial of a checked unit.
+      const pid = 'e2e-engine-1';
+      const plan = nativePlan(pid, dir);
+      const index = plan.main.findIndex((t) => t.unit.model === MODEL);
+      const { page, panel, trial } = await previewTrial(browser, server, pid, index);
+      assert.equal(await panel.getAttribute('data-backend'), webgpu ? 'gpu' : 'cpu');
+      const values = JSON.parse(await panel.getAttribute('data-values'));
+      const files = [...trial.min_references, ...trial.max_references, trial.min_query, trial.max_query];
+      const want = native(files, trial.unit.channel);
+      assertClose([...values.min_references, ...values.max_references, values.min_query, values.max_query], want,
+        `${trial.unit.unit_id} batch ${trial.unit.batch}`);
+      assert.equal(await panel.getAttribute('data-verdict'), 'pass');
+      assert.deepEqual(page.errors, []);
+    } finally {
+      await browser.close();
+      await server.kill('SIGTERM');
+    }
+  });
+}
+
+test('check all passes on stimuli chosen by the model and flags a corrupted copy', async () => {
+  // The copy: queries swapped in one batch; a max image among another batch's min references.
+  const bad = mkdtempSync(join(tmpdir(), 'exemplar-engine-bad-'));
+  cpSync(dir, bad, { recursive: true, dereference: true });
+  const swapped = join(bad, units[0].batches[1].references);
+  renameSync(join(swapped, 'min_9.png'), join(swapped, 'tmp.png'));
+  renameSync(join(swapped, 'max_9.png'), join(swapped, 'min_9.png'));
+  renameSync(join(swapped, 'tmp.png'), join(swapped, 'max_9.png'));
+  const mixed = join(bad, units[1].batches[0].references);
+  copyFileSync(join(mixed, 'max_8.png'), join(mixed, 'min_4.png'));
+  const exp = JSON.parse(readFileSync(join(bad, 'experiment.json'), 'utf8'));
+  exp.id = 'engine-e2e-bad';
+  writeFileSync(join(bad, 'experiment.json'), JSON.stringify(exp));
+
+  const browser = await launch({ webgpu: true });
+  try {
+    for (const [folder, expected] of [[dir, []], [bad, [[units[0].id, 1], [units[1].id, 0]]]]) {
+      const server = await startServer({ experiment: folder });
+      const page = await newPage(browser);
+      await page.goto(`${server.url}?mode=preview`);
+      await page.getByTestId('check-all').click();
+      const status = page.getByTestId('check-all-status');
+      await eventually(async () => (await status.getAttribute('data-done')) === 'true', { timeout: 300_000, every: 500 });
+      const failures = await page.getByTestId('check-failure').evaluateAll((els) => els.map((e) => [e.dataset.unit, Number(e.dataset.batch), e.textContent]));
+      assert.deepEqual(failures.map(([u, b]) => [u, b]), expected, JSON.stringify(failures));
+      if (expected.length) {
+        assert.match(failures[0][2], /the max query does not activate the unit more than the min query/);
+        assert.match(failures[1][2], /a min reference activates the unit at least as much as a max reference/);
+      }
+      assert.deepEqual(page.errors, []);
+      await server.kill('SIGTERM');
+    }
+  } finally {
+    await browser.close();
+  }
+});
