@@ -53,4 +53,7 @@ if [ ! -x .tools/node_modules/.bin/wasm-opt ] || [ ! -d .tools/node_modules/play
   (cd .tools && npm install --no-audit --no-fund --silent "binaryen@$BINARYEN_VERSION" "playwright-core@$PLAYWRIGHT_VERSION")
 fi
 
+# The trained models the engine's tests compare with tract-onnx (git-ignored, never committed).
+./scripts/fetch_models.sh
+
 say "ready: $(trunk --version), $(wasm-bindgen --version), wasm-opt $(wasm-opt --version | awk '{print $3}'), $(chromium --version 2>/dev/null | head -1)"

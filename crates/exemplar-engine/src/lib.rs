@@ -12,8 +12,13 @@
 //! Div, Pow, MaxPool, AveragePool, GlobalAveragePool, LRN, Concat, BatchNormalization,
 //! LayerNormalization, Softmax, LogSoftmax, ReduceMean, Transpose, Gather (constant
 //! indices), Slice (constant bounds), Squeeze, Unsqueeze, Flatten, Reshape, Gemm, MatMul,
-//! Identity and Dropout (inference). Anything else the target needs is a load-time
-//! [`EngineError::UnsupportedOp`] naming the node.
+//! Identity and Dropout (inference); `value`/`value_float` Constant nodes; 2-D windows with
+//! asymmetric `pads` or `auto_pad`. Anything else the target needs is a load-time
+//! [`EngineError::UnsupportedOp`] naming the node. Besides the ONNX operator suite and
+//! generated networks, the engine is checked against tract-onnx on models with trained
+//! weights: open_nsfw (a tf2onnx export: NHWC input transposed in the graph, fused
+//! BatchNormalization) and EfficientNet-Lite0 (depthwise convolutions, TensorFlow "SAME"
+//! padding, ReLU6 as Clip).
 //!
 //! ```no_run
 //! use exemplar_engine::{Backend, Engine, Preprocess};
