@@ -156,6 +156,15 @@ async fn pixels(path: &str) -> Result<(u32, u32, Uint8Array), String> {
     Ok((w, h, Uint8Array::from(&data.data().0[..])))
 }
 
+/// Where the worker may compute.
+#[derive(Clone, Copy, PartialEq)]
+pub enum Backend {
+    /// WebGPU, or the CPU without it (`?engine=cpu`: the CPU even with WebGPU).
+    Any,
+    /// WebGPU or nothing (a participant's CPU is not for us).
+    GpuOnly,
+}
+
 /// The activations of `channel` of `layer` for each image (paths of loaded stimuli).
 pub async fn activations(
     model_url: &str,
@@ -163,6 +172,7 @@ pub async fn activations(
     layer: &str,
     channel: u32,
     paths: &[String],
+    backend: Backend,
 ) -> Result<(Vec<f32>, Computed), String> {
     let buffers = Array::new();
     let mut sizes = Vec::new();
@@ -171,10 +181,10 @@ pub async fn activations(
         sizes.push((w, h));
         buffers.push(&px);
     }
-    let backend = if browser::query_param("engine").as_deref() == Some("cpu") {
-        "cpu"
-    } else {
-        "gpu"
+    let backend = match backend {
+        Backend::GpuOnly => "gpu-only",
+        Backend::Any if browser::query_param("engine").as_deref() == Some("cpu") => "cpu",
+        Backend::Any => "gpu",
     };
     let request = serde_json::json!({
         "model_url": model_url, "layer": layer, "channels": [channel],

@@ -6,6 +6,7 @@ mod browser;
 mod delivery;
 mod engine;
 mod images;
+mod live_check;
 mod pages;
 mod preview;
 mod session;

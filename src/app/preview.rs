@@ -218,7 +218,17 @@ async fn compute(
 ) -> Option<Result<(Vec<f32>, super::engine::Computed), String>> {
     let model = ctx.exp.checks.models.get(&unit.model)?;
     let url = super::browser::resolve_url(&format!("{}{}", ctx.base, model.file));
-    Some(super::engine::activations(&url, model, &unit.layer, unit.channel, paths).await)
+    Some(
+        super::engine::activations(
+            &url,
+            model,
+            &unit.layer,
+            unit.channel,
+            paths,
+            super::engine::Backend::Any,
+        )
+        .await,
+    )
 }
 
 /// The activations of a trial's 20 images on one axis, and what is wrong with them.

@@ -30,6 +30,7 @@ pub fn TrialStage(ctx: Ctx, trial: PlannedTrial, index: u32, attempt: u32) -> im
             let failed =
                 images::load_all(&ctx.base, trial.images(), ctx.exp.loading.attempts).await;
             if failed.is_empty() {
+                super::live_check::start(&ctx, &trial);
                 ready.try_set(true);
                 preload_next(&ctx);
             } else {
@@ -62,14 +63,14 @@ pub fn TrialStage(ctx: Ctx, trial: PlannedTrial, index: u32, attempt: u32) -> im
 fn preload_next(ctx: &Ctx) {
     let ahead = ctx.exp.loading.preload_ahead as usize;
     let stage = ctx.saved.with_untracked(|s| s.progress.stage.clone());
-    let upcoming: Vec<String> = match stage {
+    let trials: Vec<PlannedTrial> = match stage {
         Stage::Practice { attempt, index } => {
             let round = &ctx.plan.practice[attempt as usize];
             let rest = round.iter().skip(index as usize + 1);
             // The first main trials follow the last practice trial.
             rest.chain(ctx.plan.main.iter())
                 .take(ahead)
-                .flat_map(|t| t.images().map(String::from).collect::<Vec<_>>())
+                .cloned()
                 .collect()
         }
         Stage::Main { index } => ctx
@@ -78,16 +79,26 @@ fn preload_next(ctx: &Ctx) {
             .iter()
             .skip(index as usize + 1)
             .take(ahead)
-            .flat_map(|t| t.images().map(String::from).collect::<Vec<_>>())
+            .cloned()
             .collect(),
         _ => Vec::new(),
     };
-    if upcoming.is_empty() {
+    if trials.is_empty() {
         return;
     }
-    let (base, attempts) = (ctx.base.to_string(), ctx.exp.loading.attempts);
+    let ctx = ctx.clone();
     leptos::task::spawn_local(async move {
-        images::load_all(&base, upcoming.iter().map(String::as_str), attempts).await;
+        let upcoming: Vec<&str> = trials.iter().flat_map(|t| t.images()).collect();
+        images::load_all(&ctx.base, upcoming, ctx.exp.loading.attempts).await;
+        // A trial's check starts once its queries are in (one that failed is skipped later).
+        for t in &trials {
+            if [&t.min_query, &t.max_query]
+                .iter()
+                .all(|q| images::url(q).is_some())
+            {
+                super::live_check::start(&ctx, t);
+            }
+        }
     });
 }
 
@@ -161,6 +172,7 @@ fn TrialView(ctx: Ctx, trial: PlannedTrial, index: u32, attempt: u32) -> impl In
             record.focus_losses = focus_losses.get_value();
             record.visibility_losses = visibility_losses.get_value();
             record.fullscreen = browser::is_fullscreen();
+            record.check = super::live_check::outcome(&ctx, &trial);
             let (phase, correct) = (trial.phase, answer.correct);
             ctx.emit(Body::Trial(Box::new(record)), move |s| {
                 s.progress.answer(correct);

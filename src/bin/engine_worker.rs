@@ -35,7 +35,7 @@ mod worker {
         std: Option<[f32; 3]>,
         /// Width and height of each image.
         sizes: Vec<(u32, u32)>,
-        /// `gpu` (fall back to the CPU without WebGPU) or `cpu`.
+        /// `gpu` (fall back to the CPU without WebGPU), `gpu-only` or `cpu`.
         backend: String,
     }
 
@@ -116,6 +116,9 @@ mod worker {
         } else {
             (None, None)
         };
+        if let (true, Some(e)) = (req.backend == "gpu-only", &gpu_error) {
+            return Err(format!("no WebGPU: {e}"));
+        }
         let key = (req.model_url.clone(), req.layer.clone(), ctx.is_some());
         if let Some(e) = STATE.with(|s| s.borrow().engines.get(&key).cloned()) {
             return Ok((e, gpu_error));

@@ -4,6 +4,7 @@
 //! The engine computes the activations (in the browser or natively); the verdict is
 //! decided here, so the preview, the command line and tests agree.
 
+use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
 
 /// The unit's activation for each image of one trial (or batch).
@@ -51,6 +52,85 @@ impl Violation {
             Violation::ReferencesOverlap => {
                 "a min reference activates the unit at least as much as a max reference"
             }
+        }
+    }
+}
+
+/// What a participant's browser found about a trial's two queries while the trial was
+/// loaded (`checks.participant` `record`). The check never delays a trial: whatever is not
+/// known when the participant answers is recorded as such.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize, JsonSchema)]
+pub struct LiveCheck {
+    /// `pass` (the max query activates the unit more), `fail`, `unavailable` (no WebGPU,
+    /// no model for the unit, the model or an image could not be used: see `reason`) or
+    /// `timeout` (not finished when the participant answered).
+    pub status: LiveStatus,
+    /// The min query's activation.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub min_query: Option<f32>,
+    /// The max query's activation.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub max_query: Option<f32>,
+    /// Where it was computed (`gpu`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub backend: Option<String>,
+    /// Why the check is unavailable.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub reason: Option<String>,
+    /// Milliseconds the engine took (model loading included the first time).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub ms: Option<f64>,
+}
+
+/// The outcome of a [`LiveCheck`].
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+#[serde(rename_all = "snake_case")]
+pub enum LiveStatus {
+    /// The max query activates the unit more than the min query.
+    Pass,
+    /// It does not: the answer key may be wrong.
+    Fail,
+    /// The check could not run.
+    Unavailable,
+    /// The check was not done when the participant answered.
+    Timeout,
+}
+
+impl LiveCheck {
+    /// The verdict on two computed activations.
+    pub fn computed(min_query: f32, max_query: f32, backend: &str, ms: f64) -> LiveCheck {
+        LiveCheck {
+            status: if max_query > min_query {
+                LiveStatus::Pass
+            } else {
+                LiveStatus::Fail
+            },
+            min_query: Some(min_query),
+            max_query: Some(max_query),
+            backend: Some(backend.to_string()),
+            reason: None,
+            ms: Some(ms),
+        }
+    }
+
+    /// A check that could not run, and why.
+    pub fn unavailable(reason: impl Into<String>) -> LiveCheck {
+        LiveCheck {
+            status: LiveStatus::Unavailable,
+            reason: Some(reason.into()),
+            ..LiveCheck::timeout()
+        }
+    }
+
+    /// A check still running when the participant answered.
+    pub fn timeout() -> LiveCheck {
+        LiveCheck {
+            status: LiveStatus::Timeout,
+            min_query: None,
+            max_query: None,
+            backend: None,
+            reason: None,
+            ms: None,
         }
     }
 }
@@ -140,6 +220,29 @@ mod tests {
         let mut t = trial();
         t.min_query = 1.6; // still below the max query (1.8), but nearer the max side
         assert_eq!(check(&t), vec![Violation::MinQueryLooksMax]);
+    }
+
+    #[test]
+    fn live_checks_pass_only_when_the_max_query_is_above() {
+        assert_eq!(
+            LiveCheck::computed(0.1, 0.5, "gpu", 3.0).status,
+            LiveStatus::Pass
+        );
+        assert_eq!(
+            LiveCheck::computed(0.5, 0.5, "gpu", 3.0).status,
+            LiveStatus::Fail
+        );
+        assert_eq!(
+            LiveCheck::computed(f32::NAN, 0.5, "gpu", 3.0).status,
+            LiveStatus::Fail
+        );
+        let t = serde_json::to_value(LiveCheck::timeout()).unwrap();
+        assert_eq!(t, serde_json::json!({"status": "timeout"}));
+        let u = serde_json::to_value(LiveCheck::unavailable("no WebGPU")).unwrap();
+        assert_eq!(
+            u,
+            serde_json::json!({"status": "unavailable", "reason": "no WebGPU"})
+        );
     }
 
     #[test]

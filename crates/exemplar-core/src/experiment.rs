@@ -76,6 +76,22 @@ pub struct Checks {
     /// listed here are not checked.
     #[serde(default)]
     pub models: std::collections::BTreeMap<String, CheckModel>,
+    /// What each participant's browser does: `off`, or `record` (compute the two
+    /// queries' activations while a trial loads, with WebGPU only, and put them and the
+    /// verdict in the trial's record; never delaying the trial).
+    #[serde(default)]
+    pub participant: ParticipantChecks,
+}
+
+/// Live checks in the participant's browser.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+#[serde(rename_all = "snake_case")]
+pub enum ParticipantChecks {
+    /// No checks (the default).
+    #[default]
+    Off,
+    /// Check each trial's queries and record the outcome.
+    Record,
 }
 
 /// One model for checks: its file and how images are prepared for it.

@@ -212,6 +212,10 @@ pub struct TrialRecord {
     pub visibility_losses: u32,
     /// Whether the page was fullscreen at the response.
     pub fullscreen: bool,
+    /// The live stimulus check of this trial's queries (`checks.participant` `record`);
+    /// absent when checks are off.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub check: Option<crate::checks::LiveCheck>,
 }
 
 impl TrialRecord {
@@ -264,6 +268,7 @@ impl TrialRecord {
             focus_losses: 0,
             visibility_losses: 0,
             fullscreen: false,
+            check: None,
         }
     }
 }
