@@ -130,3 +130,54 @@ test('check all passes on stimuli chosen by the model and flags a corrupted copy
     await browser.close();
   }
 });
+
+test('checks.participant record: WebGPU checks land in the records; without WebGPU they say unavailable', async () => {
+  const live = mkdtempSync(join(tmpdir(), 'exemplar-engine-live-'));
+  cpSync(dir, live, { recursive: true });
+  const exp = JSON.parse(readFileSync(join(live, 'experiment.json'), 'utf8'));
+  exp.checks.participant = 'record';
+  writeFileSync(join(live, 'experiment.json'), JSON.stringify(exp));
+  const server = await startServer({ experiment: live });
+  try {
+    for (const webgpu of [true, false]) {
+      const pid = `e2e-live-${webgpu ? 'gpu' : 'cpu'}`;
+      const browser = await launch({ webgpu });
+      const page = await newPage(browser);
+      await page.goto(`${server.url}?pid=${pid}&simulate=1&speed=20&post=1`);
+      const end = page.getByTestId('end');
+      await end.waitFor({ timeout: 240_000 });
+      await eventually(async () => (await end.getAttribute('data-status')) === 'saved', { timeout: 30_000 });
+      assert.deepEqual(page.errors, []);
+      await browser.close();
+
+      const trials = (await server.storedRecords()).filter((r) => r.participant_id === pid && r.type === 'trial');
+      assert.ok(trials.length >= 11, `${trials.length} trials`);
+      for (const r of trials) {
+        const where = `${pid} ${r.phase} ${r.trial_index}`;
+        assert.ok(r.check, `${where} has a check`);
+        if (r.model !== MODEL) {
+          assert.deepEqual(r.check, { status: 'unavailable', reason: `no model for "${r.model}" in checks.models` }, where);
+        } else if (!webgpu) {
+          assert.equal(r.check.status, 'unavailable', where);
+          assert.match(r.check.reason, /^no WebGPU/, where);
+        } else {
+          assert.ok(['pass', 'fail', 'timeout'].includes(r.check.status), `${where}: ${JSON.stringify(r.check)}`);
+        }
+      }
+      if (webgpu) {
+        // The units' queries were chosen by this model: computed checks pass, with the
+        // native values.
+        const computed = trials.filter((r) => r.model === MODEL && r.check.status !== 'timeout');
+        assert.ok(computed.length >= 2, `computed checks: ${computed.length} of ${trials.filter((r) => r.model === MODEL).length}`);
+        for (const r of computed) {
+          assert.equal(r.check.status, 'pass', JSON.stringify(r.check));
+          assert.equal(r.check.backend, 'gpu');
+          const want = native([r.min_query, r.max_query], r.channel);
+          assertClose([r.check.min_query, r.check.max_query], want, `${r.unit_id} batch ${r.batch}`);
+        }
+      }
+    }
+  } finally {
+    await server.kill('SIGTERM');
+  }
+});
