@@ -69,30 +69,39 @@ pub async fn load_all<'a>(
         .collect()
 }
 
+/// Where a stimulus is fetched from (a built site's hashed name), relative to the
+/// experiment folder.
+pub fn source(path: &str) -> Option<String> {
+    locate(path).ok().map(|(src, _)| src)
+}
+
 async fn load_with_retries(base: &str, path: &str, attempts: u32) -> Result<(), String> {
-    let mut last_error = String::new();
-    for attempt in 0..attempts.max(1) {
-        if attempt > 0 {
-            sleep(250 * (1 << attempt.min(5))).await;
-        }
-        // Offline is not the image's fault: wait for the network instead of using up
-        // the attempts (and skipping the trial) during a short outage.
-        while !browser::window().navigator().on_line() {
-            super::delivery::sleep_or_wake(5_000).await;
-        }
+    let mut failures = 0;
+    loop {
         if url(path).is_some() {
             return Ok(()); // a concurrent preload got it meanwhile
         }
         let (src, sha256) = locate(path)?;
+        // Offline, the service worker may still have the file.
         match load_one(&format!("{base}{src}"), sha256.as_deref()).await {
             Ok(loaded) => {
                 CACHE.with(|c| c.borrow_mut().insert(path.to_string(), loaded));
                 return Ok(());
             }
-            Err(e) => last_error = e,
+            // Offline is not the image's fault: wait for the network instead of using
+            // up the attempts (and skipping the trial) during a short outage.
+            Err(_) if !browser::window().navigator().on_line() => {
+                super::delivery::sleep_or_wake(5_000).await;
+            }
+            Err(e) => {
+                failures += 1;
+                if failures >= attempts.max(1) {
+                    return Err(e);
+                }
+                sleep(250 * (1 << failures.min(5))).await;
+            }
         }
     }
-    Err(last_error)
 }
 
 async fn load_one(url: &str, sha256: Option<&str>) -> Result<Loaded, String> {

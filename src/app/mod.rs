@@ -7,6 +7,7 @@ mod delivery;
 mod engine;
 mod images;
 mod live_check;
+mod offline;
 mod pages;
 mod preview;
 mod session;
@@ -139,6 +140,30 @@ async fn load_experiment() -> Load {
             )
         }
     };
+    // Everything the study needs, kept for offline use: a preview may show any stimulus, a
+    // participant only those of their plan (computed again by the session below).
+    let stimuli: Vec<String> = if mode == session::Mode::Preview {
+        exp.stimulus_files().into_iter().map(|(_, f)| f).collect()
+    } else {
+        let (pid, _) = session::participant_id(&exp, &mode);
+        let plan = exemplar_core::Plan::for_participant(&exp, &pid);
+        plan.practice
+            .iter()
+            .flatten()
+            .chain(&plan.main)
+            .flat_map(|t| t.images().map(String::from).collect::<Vec<_>>())
+            .collect()
+    };
+    let mut keep: Vec<String> = stimuli
+        .iter()
+        .filter_map(|p| images::source(p))
+        .chain(exp.checks.models.values().map(|m| m.file.clone()))
+        .map(|f| browser::resolve_url(&format!("{base}{f}")))
+        .collect();
+    if !exp.checks.models.is_empty() {
+        keep.extend(["engine_worker.js", "engine_worker_bg.wasm"].map(browser::resolve_url));
+    }
+    offline::enable(keep);
     if mode == session::Mode::Preview {
         return Load::Preview(exp, base);
     }

@@ -365,7 +365,7 @@ impl Ctx {
 }
 
 /// The participant id from the URL, or a random one kept in this browser.
-fn participant_id(exp: &Experiment, mode: &Mode) -> (String, String) {
+pub fn participant_id(exp: &Experiment, mode: &Mode) -> (String, String) {
     for name in ["PROLIFIC_PID", "workerId", "pid"] {
         if let Some(id) = browser::query_param(name) {
             return (id, name.to_string());

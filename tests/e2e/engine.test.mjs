@@ -181,3 +181,24 @@ test('checks.participant record: WebGPU checks land in the records; without WebG
     await server.kill('SIGTERM');
   }
 });
+
+test('validate loads each check model up to its units\' layers and knows their channels', () => {
+  const run = (folder) => {
+    try {
+      return { code: 0, out: execFileSync(BIN, ['validate', folder], { encoding: 'utf8', stdio: ['ignore', 'pipe', 'pipe'] }) };
+    } catch (e) {
+      return { code: e.status, out: `${e.stdout}${e.stderr}` };
+    }
+  };
+  assert.equal(run(dir).code, 0, run(dir).out);
+  const bad = mkdtempSync(join(tmpdir(), 'exemplar-engine-invalid-'));
+  cpSync(dir, bad, { recursive: true });
+  const exp = JSON.parse(readFileSync(join(bad, 'experiment.json'), 'utf8'));
+  exp.units[0].layer = 'no_such_tensor';
+  exp.units[1].channel = 4096;
+  writeFileSync(join(bad, 'experiment.json'), JSON.stringify(exp));
+  const { code, out } = run(bad);
+  assert.notEqual(code, 0);
+  assert.match(out, /units\[0\]\.layer: no_such_tensor in model\.onnx: .*no_such_tensor/);
+  assert.match(out, /units\[1\]\.channel: concat31 has \d+ channels in model\.onnx; there is no channel 4096/);
+});

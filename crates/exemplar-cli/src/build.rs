@@ -15,6 +15,7 @@
 use std::collections::{BTreeMap, BTreeSet};
 use std::path::{Path, PathBuf};
 
+use exemplar_core::experiment::ParticipantChecks;
 use exemplar_core::manifest::{Manifest, ManifestEntry, MANIFEST_FORMAT};
 use exemplar_core::{Experiment, Plan};
 use sha2::{Digest, Sha256};
@@ -41,7 +42,8 @@ pub struct Built {
     /// Stimulus files (distinct contents) and their bytes.
     pub stimuli: (usize, u64),
     /// What one participant downloads: client + experiment + manifest + the stimuli of
-    /// one session (first practice round and main block): mean and max over sample ids.
+    /// one session (first practice round and main block), and the engine worker and
+    /// models only with `checks.participant`: mean and max over sample ids.
     pub per_participant: (u64, u64),
 }
 
@@ -65,11 +67,28 @@ pub fn run(opts: &BuildOptions) -> Result<Built, String> {
     std::fs::create_dir_all(site_exp.join("s")).map_err(|e| io(&site_exp, e))?;
 
     let mut client_bytes = 0;
+    // The engine worker is fetched only when the browser checks stimuli.
+    let participant_checks = exp.checks.participant != ParticipantChecks::Off;
+    let mut participant_client_bytes = 0;
     for entry in std::fs::read_dir(&opts.client).map_err(|e| io(&opts.client, e))? {
         let path = entry.map_err(|e| io(&opts.client, e))?.path();
         if path.is_file() {
-            client_bytes += copy(&path, &opts.out.join(path.file_name().unwrap_or_default()))?;
+            let name = path.file_name().unwrap_or_default();
+            let bytes = copy(&path, &opts.out.join(name))?;
+            client_bytes += bytes;
+            if participant_checks || !name.to_string_lossy().starts_with("engine_worker") {
+                participant_client_bytes += bytes;
+            }
         }
+    }
+    // Models for checks keep their paths (the worker fetches them once per page).
+    let mut model_bytes = 0;
+    for model in exp.checks.models.values() {
+        let target = site_exp.join(&model.file);
+        if let Some(parent) = target.parent() {
+            std::fs::create_dir_all(parent).map_err(|e| io(parent, e))?;
+        }
+        model_bytes += copy(&dir.join(&model.file), &target)?;
     }
 
     let mut manifest = Manifest {
@@ -116,7 +135,10 @@ pub fn run(opts: &BuildOptions) -> Result<Built, String> {
     std::fs::write(site_exp.join("manifest.json"), &manifest_text).map_err(|e| io(&site_exp, e))?;
 
     // One participant: the client, the experiment, the manifest and one session's images.
-    let fixed = client_bytes + exp_text.len() as u64 + manifest_text.len() as u64;
+    let fixed = participant_client_bytes
+        + exp_text.len() as u64
+        + manifest_text.len() as u64
+        + if participant_checks { model_bytes } else { 0 };
     let samples: Vec<u64> = (0..50)
         .map(|i| {
             let plan = Plan::for_participant(&exp, &format!("sample-{i}"));

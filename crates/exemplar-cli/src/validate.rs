@@ -1,6 +1,7 @@
 //! `exemplar validate`: what `exemplar-core` checks (types, meaning, files present), and
 //! what needs the files' contents: every stimulus decodes, images of a batch share one
-//! size, and no image stands on both sides of a unit (or is a query and a reference).
+//! size, and no image stands on both sides of a unit (or is a query and a reference);
+//! each model for checks loads up to every layer its units name, and has their channels.
 
 use std::collections::HashMap;
 use std::path::Path;
@@ -116,6 +117,7 @@ pub fn check(dir: &Path) -> (Result<Experiment, Problems>, Vec<String>) {
             }
         }
     }
+    problems.extend(check_models(&exp, &root));
     if off_size > 0 {
         notes.push(format!("{off_size} batch(es) are not 224×224, the paradigm's size (images are shown at most 224 CSS px)"));
     }
@@ -124,4 +126,56 @@ pub fn check(dir: &Path) -> (Result<Experiment, Problems>, Vec<String>) {
     } else {
         (Err(Problems(problems)), notes)
     }
+}
+
+/// Every model in `checks.models` loads (CPU engine, no GPU needed) up to each layer its
+/// units name, and each unit's channel exists there.
+fn check_models(exp: &Experiment, root: &Path) -> Vec<Problem> {
+    let mut problems = Vec::new();
+    for (name, model) in &exp.checks.models {
+        let at = format!("checks.models.{name}.file");
+        let bytes = match std::fs::read(root.join(&model.file)) {
+            Ok(b) => b,
+            Err(e) => {
+                problems.push(Problem {
+                    path: at,
+                    message: format!("cannot read {}: {e}", model.file),
+                });
+                continue;
+            }
+        };
+        let mut engines: HashMap<&str, Result<exemplar_engine::Engine, String>> = HashMap::new();
+        for (group, units) in exp.unit_groups() {
+            for (u, unit) in units.iter().enumerate().filter(|(_, u)| u.model == *name) {
+                let engine = engines.entry(unit.layer.as_str()).or_insert_with(|| {
+                    exemplar_engine::Engine::load(&bytes, &unit.layer, None)
+                        .map_err(|e| e.to_string())
+                });
+                let channels = engine.as_ref().map_err(Clone::clone).and_then(|e| {
+                    let input: Vec<usize> = e
+                        .input_shape()
+                        .iter()
+                        .enumerate()
+                        .map(|(i, d)| d.unwrap_or(if i == 0 { 1 } else { 224 }))
+                        .collect();
+                    e.channels(&input).map_err(|e| e.to_string())
+                });
+                match channels {
+                    Err(e) => problems.push(Problem {
+                        path: format!("{group}[{u}].layer"),
+                        message: format!("{} in {}: {e}", unit.layer, model.file),
+                    }),
+                    Ok(c) if unit.channel as usize >= c => problems.push(Problem {
+                        path: format!("{group}[{u}].channel"),
+                        message: format!(
+                            "{} has {c} channels in {}; there is no channel {}",
+                            unit.layer, model.file, unit.channel
+                        ),
+                    }),
+                    Ok(_) => {}
+                }
+            }
+        }
+    }
+    problems
 }
