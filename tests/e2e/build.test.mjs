@@ -79,3 +79,32 @@ test('a stimulus changed on the server is detected, its trial skipped and record
   assert.equal(skipped.failed_images.length, 1);
   assert.match(skipped.failed_images[0], /^stimuli\/practice\/trial_1\/max_3\.png: content does not match the manifest \(sha256 [0-9a-f]{64}, expected [0-9a-f]{64}\)$/);
 });
+
+test('exemplar serve BUILT serves a built site with the collector on one port', async () => {
+  const { out } = build('served');
+  const db = join(mkdtempSync(join(tmpdir(), 'exemplar-served-')), 'r.db');
+  const child = spawn(BIN, ['serve', out, '--port', '0', '--db', db], { stdio: ['ignore', 'pipe', 'pipe'] });
+  try {
+    const url = await new Promise((ok, fail) => {
+      let text = '';
+      child.stdout.on('data', (d) => { text += d; const m = text.match(/at (http:\/\/[^ ]+\/)\n/); if (m) ok(m[1]); });
+      child.on('exit', (c) => fail(new Error(`exemplar serve exited ${c}`)));
+    });
+    for (const path of ['', 'experiment/experiment.json', 'experiment/manifest.json', 'health']) {
+      assert.equal((await fetch(new URL(path, url))).status, 200, path);
+    }
+    const page = await newPage(browser);
+    await page.goto(`${url}?pid=served-1`);
+    await throughPractice(page, hashes);
+    await playTrial(page, hashes, { index: 0 });
+    assert.deepEqual(page.errors, []);
+  } finally {
+    child.kill();
+  }
+  const notBuilt = spawn(BIN, ['serve', DIST, '--port', '0'], { stdio: ['ignore', 'pipe', 'pipe'] });
+  let stderr = '';
+  notBuilt.stderr.on('data', (d) => (stderr += d));
+  const code = await new Promise((ok) => notBuilt.on('exit', ok));
+  assert.notEqual(code, 0);
+  assert.match(stderr, /is not a site made by `exemplar build`/);
+});

@@ -10,6 +10,10 @@ use crate::collector::{self, Db};
 /// Options of `exemplar serve`.
 #[derive(clap::Args)]
 pub struct Options {
+    /// A site made by `exemplar build` (its client, and its experiment at /experiment/).
+    /// Without it, --site and --experiment say where each is.
+    #[arg(conflicts_with_all = ["site", "experiment"])]
+    built: Option<PathBuf>,
     /// The built client (Trunk's output).
     #[arg(long, default_value = "dist")]
     site: PathBuf,
@@ -26,14 +30,34 @@ pub struct Options {
 }
 
 /// Runs the server until Ctrl-C.
-pub fn run(opts: Options) -> Result<(), String> {
+pub fn run(mut opts: Options) -> Result<(), String> {
+    // A built site's stimuli have hashed names (its manifest maps them), so only the file
+    // itself is checked there.
+    let built_site = opts.built.is_some();
+    if let Some(built) = opts.built.take() {
+        if !built.join("experiment/manifest.json").is_file() {
+            return Err(format!(
+                "{} is not a site made by `exemplar build` (no experiment/manifest.json)",
+                built.display()
+            ));
+        }
+        opts.experiment = built.join("experiment");
+        opts.site = built;
+    }
     if !opts.site.join("index.html").is_file() {
         return Err(format!(
             "{} has no index.html: build the client first (trunk build --release)",
             opts.site.display()
         ));
     }
-    let experiment = exemplar_core::Experiment::load_dir(&opts.experiment).map_err(|p| {
+    let experiment = if built_site {
+        std::fs::read_to_string(opts.experiment.join("experiment.json"))
+            .map_err(|e| e.to_string())
+            .and_then(|t| exemplar_core::Experiment::from_json(&t).map_err(|p| p.to_string()))
+    } else {
+        exemplar_core::Experiment::load_dir(&opts.experiment).map_err(|p| p.to_string())
+    }
+    .map_err(|p| {
         format!(
             "{} is not a valid experiment:\n{p}",
             opts.experiment.display()
