@@ -1,4 +1,4 @@
-//! `checks.participant: record`: while a trial's images load (the trial itself, or ahead
+//! `checks.participant: record` (and `enforce`): while a trial's images load (the trial itself, or ahead
 //! of time by the preloader), the engine worker computes its two queries' activations on
 //! WebGPU; the trial's record carries what is known when the participant answers. A
 //! check never delays a trial, and a participant's CPU is never used for it: without
@@ -7,9 +7,12 @@
 use std::cell::RefCell;
 use std::collections::HashMap;
 
-use exemplar_core::checks::LiveCheck;
+use exemplar_core::checks::{LiveCheck, LiveStatus};
 use exemplar_core::experiment::ParticipantChecks;
-use exemplar_core::plan::PlannedTrial;
+use exemplar_core::plan::{Phase, PlannedTrial};
+use exemplar_core::record::Replaced;
+use exemplar_core::score::Stage;
+use leptos::prelude::*;
 
 use super::browser;
 use super::engine;
@@ -29,7 +32,7 @@ fn key(t: &PlannedTrial) -> String {
 }
 
 fn enabled(ctx: &Ctx) -> bool {
-    ctx.exp.checks.participant == ParticipantChecks::Record && ctx.mode != Mode::Preview
+    ctx.exp.checks.participant != ParticipantChecks::Off && ctx.mode != Mode::Preview
 }
 
 fn set(key: &str, slot: Slot) {
@@ -57,7 +60,7 @@ pub fn start(ctx: &Ctx, trial: &PlannedTrial) {
     };
     set(&k, Slot::Running);
     let url = browser::resolve_url(&format!("{}{}", ctx.base, model.file));
-    let trial = trial.clone();
+    let (trial, ctx) = (trial.clone(), ctx.clone());
     leptos::task::spawn_local(async move {
         let paths = [trial.min_query.clone(), trial.max_query.clone()];
         let outcome = engine::activations(
@@ -74,8 +77,69 @@ pub fn start(ctx: &Ctx, trial: &PlannedTrial) {
             Ok(_) => LiveCheck::unavailable("the engine answered with the wrong number of values"),
             Err(e) => LiveCheck::unavailable(e),
         };
+        let failed = check.status == LiveStatus::Fail;
         set(&k, Slot::Done(check));
+        if failed && ctx.exp.checks.participant == ParticipantChecks::Enforce {
+            replace(&ctx, &trial);
+        }
     });
+}
+
+/// `enforce`: a main trial not yet shown whose check failed gets the first spare batch of
+/// its unit that is not already standing in for another trial; the spare is loaded and
+/// checked in turn. The choice is saved, so a reload shows the same trial.
+fn replace(ctx: &Ctx, failed: &PlannedTrial) {
+    let current = ctx.saved.with_untracked(|s| match s.progress.stage {
+        Stage::Main { index } => Some(index),
+        _ => None,
+    });
+    let Some(index) = ctx
+        .plan
+        .main
+        .iter()
+        .enumerate()
+        .position(|(i, t)| key(t) == key(failed) && current.is_none_or(|c| i as u32 > c))
+    else {
+        return;
+    };
+    let index = index as u32;
+    let taken = ctx.saved.with_untracked(|s| s.replacements.clone());
+    if taken.contains_key(&index) {
+        return;
+    }
+    let Some(spare) = ctx
+        .plan
+        .spares(&ctx.exp, failed)
+        .into_iter()
+        .find(|s| !taken.values().any(|t| t.unit == s.unit))
+    else {
+        return;
+    };
+    ctx.commit(|s| {
+        s.replacements.insert(index, spare.clone());
+    });
+    let ctx = ctx.clone();
+    leptos::task::spawn_local(async move {
+        super::images::load_all(&ctx.base, spare.images(), ctx.exp.loading.attempts).await;
+        start(&ctx, &spare);
+    });
+}
+
+/// The planned trial that `shown` replaced at main index `index`, with its check.
+pub fn replaced(ctx: &Ctx, shown: &PlannedTrial, index: u32) -> Option<Replaced> {
+    if shown.phase != Phase::Main {
+        return None;
+    }
+    let original = ctx.plan.main.get(index as usize)?;
+    if key(original) == key(shown) {
+        return None;
+    }
+    Some(Replaced {
+        batch: original.unit.batch,
+        min_query: original.min_query.clone(),
+        max_query: original.max_query.clone(),
+        check: outcome(ctx, original)?,
+    })
 }
 
 /// What the trial's record says about its check, at the moment of the response.

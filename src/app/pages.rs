@@ -97,7 +97,10 @@ fn page(ctx: Ctx, stage: Stage) -> AnyView {
             view! { <TrialStage ctx=ctx trial=trial index=index attempt=attempt/> }.into_any()
         }
         Stage::Main { index } => {
-            let trial = ctx.plan.main[index as usize].clone();
+            let trial = ctx
+                .saved
+                .with_untracked(|s| s.replacements.get(&index).cloned())
+                .unwrap_or_else(|| ctx.plan.main[index as usize].clone());
             view! { <TrialStage ctx=ctx trial=trial index=index attempt=0/> }.into_any()
         }
         Stage::Feedback => feedback(ctx),

@@ -43,6 +43,10 @@ pub struct Saved {
     pub rejected: Vec<Record>,
     #[serde(default)]
     pub rejected_reason: Option<String>,
+    /// `checks.participant` `enforce`: main-block trials replaced by a spare batch because
+    /// their check failed, by main index.
+    #[serde(default)]
+    pub replacements: std::collections::BTreeMap<u32, exemplar_core::PlannedTrial>,
 }
 
 /// Delivery state shown to the participant.
@@ -181,6 +185,7 @@ impl Ctx {
             feedback_text: String::new(),
             rejected: Vec::new(),
             rejected_reason: None,
+            replacements: Default::default(),
         });
         let plan = Arc::new(Plan::for_participant(&exp, &participant_id));
         let ctx = Ctx {

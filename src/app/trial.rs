@@ -173,6 +173,7 @@ fn TrialView(ctx: Ctx, trial: PlannedTrial, index: u32, attempt: u32) -> impl In
             record.visibility_losses = visibility_losses.get_value();
             record.fullscreen = browser::is_fullscreen();
             record.check = super::live_check::outcome(&ctx, &trial);
+            record.replaced = super::live_check::replaced(&ctx, &trial, index);
             let (phase, correct) = (trial.phase, answer.correct);
             ctx.emit(Body::Trial(Box::new(record)), move |s| {
                 s.progress.answer(correct);

@@ -202,3 +202,48 @@ test('validate loads each check model up to its units\' layers and knows their c
   assert.match(out, /units\[0\]\.layer: no_such_tensor in model\.onnx: .*no_such_tensor/);
   assert.match(out, /units\[1\]\.channel: concat31 has \d+ channels in model\.onnx; there is no channel 4096/);
 });
+
+test('checks.participant enforce: a main trial whose check fails is replaced by a spare batch, and the record says so', async () => {
+  const pid = 'e2e-enforce-1';
+  const enf = mkdtempSync(join(tmpdir(), 'exemplar-engine-enforce-'));
+  cpSync(dir, enf, { recursive: true, dereference: true });
+  const exp = JSON.parse(readFileSync(join(enf, 'experiment.json'), 'utf8'));
+  exp.checks.participant = 'enforce';
+  exp.session.main_trials = 2; // one batch of each unit: the other is its spare
+  writeFileSync(join(enf, 'experiment.json'), JSON.stringify(exp));
+  const planned = nativePlan(pid, enf).main.find((t) => t.unit.unit_id === units[0].id);
+  const bad = units[0].batches.find((b) => b.batch === planned.unit.batch);
+  const spare = units[0].batches.find((b) => b.batch !== planned.unit.batch);
+  // The planned batch's queries swapped: its check fails.
+  const folder = join(enf, bad.references);
+  renameSync(join(folder, 'min_9.png'), join(folder, 'tmp.png'));
+  renameSync(join(folder, 'max_9.png'), join(folder, 'min_9.png'));
+  renameSync(join(folder, 'tmp.png'), join(folder, 'max_9.png'));
+
+  const server = await startServer({ experiment: enf });
+  const browser = await launch({ webgpu: true });
+  try {
+    const page = await newPage(browser);
+    await page.goto(`${server.url}?pid=${pid}&simulate=1&speed=20&post=1`);
+    const end = page.getByTestId('end');
+    await end.waitFor({ timeout: 240_000 });
+    await eventually(async () => (await end.getAttribute('data-status')) === 'saved', { timeout: 30_000 });
+    assert.deepEqual(page.errors, []);
+    const trials = (await server.storedRecords()).filter((r) => r.participant_id === pid && r.type === 'trial');
+    const shown = trials.find((r) => r.unit_id === units[0].id && r.phase === 'main');
+    assert.ok(shown.replaced, `the failing trial was replaced: ${JSON.stringify(shown)}`);
+    assert.equal(shown.replaced.batch, bad.batch);
+    assert.equal(shown.replaced.check.status, 'fail');
+    assert.ok(shown.replaced.check.min_query > shown.replaced.check.max_query);
+    assert.equal(shown.batch, spare.batch);
+    assert.equal(shown.max_query, `${spare.references}/max_9.png`);
+    assert.equal(shown.switched_queries, planned.switched_queries, 'the query position is the planned one');
+    assert.ok(['pass', 'timeout'].includes(shown.check.status), JSON.stringify(shown.check));
+    // The other unit's trial was not touched.
+    const other = trials.find((r) => r.unit_id === units[1].id && r.phase === 'main');
+    assert.equal(other.replaced, undefined);
+  } finally {
+    await browser.close();
+    await server.kill('SIGTERM');
+  }
+});

@@ -76,9 +76,10 @@ pub struct Checks {
     /// listed here are not checked.
     #[serde(default)]
     pub models: std::collections::BTreeMap<String, CheckModel>,
-    /// What each participant's browser does: `off`, or `record` (compute the two
-    /// queries' activations while a trial loads, with WebGPU only, and put them and the
-    /// verdict in the trial's record; never delaying the trial).
+    /// What each participant's browser does: `off`, `record` (compute the two queries'
+    /// activations while a trial loads, with WebGPU only, and put them and the verdict in
+    /// the trial's record; never delaying the trial) or `enforce` (also replace a failing
+    /// main trial by a spare batch of its unit).
     #[serde(default)]
     pub participant: ParticipantChecks,
 }
@@ -92,6 +93,9 @@ pub enum ParticipantChecks {
     Off,
     /// Check each trial's queries and record the outcome.
     Record,
+    /// As `record`, and a main trial whose check fails before it is shown is replaced by
+    /// a batch of the same unit that the session does not use (see `Plan::spares`).
+    Enforce,
 }
 
 /// One model for checks: its file and how images are prepared for it.

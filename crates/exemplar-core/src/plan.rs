@@ -163,6 +163,36 @@ impl Plan {
     }
 }
 
+impl Plan {
+    /// Replacements for a main trial whose stimuli failed a check: the batches of its unit
+    /// that this plan's main block does not use, in batch order, each laid out as a
+    /// planned trial (its own seeded grid order) with the original's query position, so
+    /// the block's balance of query positions is kept. Empty for practice and catch trials.
+    pub fn spares(&self, exp: &Experiment, trial: &PlannedTrial) -> Vec<PlannedTrial> {
+        if trial.phase != Phase::Main {
+            return Vec::new();
+        }
+        let Some(unit) = exp.units.iter().find(|u| u.id == trial.unit.unit_id) else {
+            return Vec::new();
+        };
+        let used = |batch: u32| {
+            self.main
+                .iter()
+                .any(|t| t.unit.unit_id == unit.id && t.unit.batch == batch)
+        };
+        (0..unit.batches.len())
+            .filter(|&b| !used(unit.batches[b].batch))
+            .map(|b| {
+                let purpose = format!("spare/{}/{}", unit.id, unit.batches[b].batch);
+                let mut rng = Rng::derive(self.seed, &purpose);
+                let mut t = build_block(exp, vec![(Phase::Main, unit, b)], &mut rng).remove(0);
+                t.switched_queries = trial.switched_queries;
+                t
+            })
+            .collect()
+    }
+}
+
 /// Draws `n` distinct (unit, batch index) pairs by the rule.
 fn draw<'a>(units: &'a [Unit], n: usize, rule: Draw, rng: &mut Rng) -> Vec<(&'a Unit, usize)> {
     let mut out = Vec::with_capacity(n);

@@ -216,6 +216,23 @@ pub struct TrialRecord {
     /// absent when checks are off.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub check: Option<crate::checks::LiveCheck>,
+    /// With `checks.participant` `enforce`: the planned batch this trial replaced because
+    /// its check failed. The trial's own fields describe what was shown.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub replaced: Option<Replaced>,
+}
+
+/// The planned trial a spare replaced.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize, JsonSchema)]
+pub struct Replaced {
+    /// Its batch.
+    pub batch: u32,
+    /// Its min query file.
+    pub min_query: String,
+    /// Its max query file.
+    pub max_query: String,
+    /// Its failed check.
+    pub check: crate::checks::LiveCheck,
 }
 
 impl TrialRecord {
@@ -269,6 +286,7 @@ impl TrialRecord {
             visibility_losses: 0,
             fullscreen: false,
             check: None,
+            replaced: None,
         }
     }
 }

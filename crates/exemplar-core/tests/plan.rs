@@ -214,3 +214,44 @@ fn practice_rounds_are_reshuffled() {
         );
     }
 }
+
+#[test]
+fn spares_are_the_units_unused_batches_with_the_same_query_position() {
+    let mut v: serde_json::Value =
+        serde_json::from_str(include_str!("../../../demo/experiment.json")).unwrap();
+    // One trial per unit leaves each unit's other batch as its spare.
+    v["session"]["main_trials"] = serde_json::json!(6);
+    let exp = exemplar_core::Experiment::from_json(&v.to_string()).unwrap();
+    let plan = exemplar_core::Plan::for_participant(&exp, "spare-1");
+    for t in plan
+        .main
+        .iter()
+        .filter(|t| t.phase == exemplar_core::Phase::Main)
+    {
+        let spares = plan.spares(&exp, t);
+        assert_eq!(spares.len(), 1, "{}", t.unit.unit_id);
+        let s = &spares[0];
+        assert_eq!(s.unit.unit_id, t.unit.unit_id);
+        assert_ne!(s.unit.batch, t.unit.batch);
+        assert!(plan
+            .main
+            .iter()
+            .all(|m| m.unit.unit_id != s.unit.unit_id || m.unit.batch != s.unit.batch));
+        assert_eq!(s.switched_queries, t.switched_queries);
+        assert!(
+            s.max_query
+                .ends_with(&format!("batch_{}/max_9.png", s.unit.batch)),
+            "{}",
+            s.max_query
+        );
+        assert!(s.max_references[0].ends_with("max_8.png"));
+        // Reproducible: the same spare every time (a reload shows the same trial).
+        assert_eq!(plan.spares(&exp, t), spares);
+    }
+    let catch = plan
+        .main
+        .iter()
+        .find(|t| t.phase == exemplar_core::Phase::Catch)
+        .unwrap();
+    assert!(plan.spares(&exp, catch).is_empty());
+}
