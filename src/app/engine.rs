@@ -56,7 +56,7 @@ fn start_worker() -> Result<Rc<RefCell<Client>>, String> {
     // The worker script is wasm-bindgen's `no-modules` output next to the page.
     let js = browser::resolve_url("engine_worker.js");
     let wasm = browser::resolve_url("engine_worker_bg.wasm");
-    let source = format!("importScripts({js:?}); wasm_bindgen({wasm:?});");
+    let source = format!("importScripts({js:?}); wasm_bindgen({{ module_or_path: {wasm:?} }});");
     let parts = Array::of1(&source.into());
     let options = web_sys::BlobPropertyBag::new();
     options.set_type("text/javascript");

@@ -104,7 +104,8 @@ test('exemplar serve BUILT serves a built site with the collector on one port', 
   const notBuilt = spawn(BIN, ['serve', DIST, '--port', '0'], { stdio: ['ignore', 'pipe', 'pipe'] });
   let stderr = '';
   notBuilt.stderr.on('data', (d) => (stderr += d));
-  const code = await new Promise((ok) => notBuilt.on('exit', ok));
+  // 'close', not 'exit': stderr may still be arriving when the process exits.
+  const code = await new Promise((ok) => notBuilt.on('close', ok));
   assert.notEqual(code, 0);
   assert.match(stderr, /is not a site made by `exemplar build`/);
 });

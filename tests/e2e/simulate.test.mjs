@@ -38,7 +38,8 @@ test('four simulated sessions at 0.8 post plausible records that match the plan'
     assert.deepEqual(records.map((r) => r.seq), records.map((_, i) => i), `${pid}: every record once`);
     assert.equal(records[0].type, 'session_started');
     assert.match(records[0].query, /simulate=0\.8/);
-    assert.equal(records.at(-1).type, 'session_completed');
+    // A fullscreen change may follow it, when the page closes.
+    assert.ok(records.some((r) => r.type === 'session_completed'), `${pid}: completed`);
     const plan = nativePlan(pid, dir);
     const trials = records.filter((r) => r.type === 'trial');
     assert.ok(trials.every((r) => r.input === 'simulated'), 'simulated clicks are marked');
