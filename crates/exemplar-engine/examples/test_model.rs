@@ -9,7 +9,8 @@
 //! Prints the names of its inner tensors (stem, pool1, conv3, pool2, inception a,
 //! inception b, pool3, inception c), one per line.
 
-#[allow(dead_code)]
+// common/mod.rs allows dead code itself (a second allow here is clippy's
+// duplicated_attributes).
 #[path = "../tests/common/mod.rs"]
 mod common;
 

@@ -5,14 +5,16 @@
 use std::collections::HashMap;
 
 use crate::graph::{
-    concat_axis, gather_indices, gemm_dims, layer_norm_dims, matmul_dims, reduced_axes,
-    softmax_dims, transpose_perm, Geom, Graph, Node, Op,
+    concat_axis, gather_indices, gemm_dims, layer_norm_dims, matmul_dims, pad_copy, pad_dims,
+    reduced_axes, softmax_dims, strided, transpose_perm, where_copy, Geom, Graph, Node, Op,
 };
 use crate::tensor::{broadcast_shape, broadcast_strides, strides};
 use crate::{EngineError, Result, Tensor};
 
 /// Runs the graph on `input` and returns the target tensor.
 pub(crate) fn run(graph: &Graph, input: &Tensor) -> Result<Tensor> {
+    // Folds what depends on the input's shape.
+    let graph = &*graph.resolve(&input.shape)?;
     // Validates shapes once, with messages that name the node.
     graph.shapes(&input.shape)?;
     let mut last_use: HashMap<&str, usize> = HashMap::new();
@@ -30,7 +32,7 @@ pub(crate) fn run(graph: &Graph, input: &Tensor) -> Result<Tensor> {
             .map(|x| {
                 values
                     .get(x.as_str())
-                    .or_else(|| graph.consts.get(x))
+                    .or_else(|| graph.constant(x))
                     .ok_or_else(|| EngineError::Model(format!("tensor '{x}' is missing")))
             })
             .collect::<Result<_>>()?;
@@ -218,6 +220,54 @@ pub(crate) fn node(n: &Node, ins: &[&Tensor]) -> Result<Tensor> {
                 shape: crate::graph::out_shape(n, &shapes)?,
                 data: x.data.clone(),
             }
+        }
+        Op::Expand { .. } => {
+            let shapes: Vec<&[usize]> = ins.iter().map(|t| t.shape.as_slice()).collect();
+            let out = crate::graph::out_shape(n, &shapes)?;
+            let src: Vec<i64> = broadcast_strides(&x.shape, &out)
+                .iter()
+                .map(|&s| s as i64)
+                .collect();
+            Tensor {
+                data: strided(&x.data, &out, &src, 0),
+                shape: out,
+            }
+        }
+        Op::Pad {
+            pads,
+            axes,
+            value,
+            mode,
+        } => {
+            let (begins, out) = pad_dims(pads, axes.as_deref(), *mode, &x.shape)?;
+            Tensor {
+                data: pad_copy(&x.data, &x.shape, &begins, &out, *mode, *value),
+                shape: out,
+            }
+        }
+        Op::Where => {
+            let (a, b) = (ins[1], ins[2]);
+            let shapes: Vec<&[usize]> = ins.iter().map(|t| t.shape.as_slice()).collect();
+            let out = crate::graph::out_shape(n, &shapes)?;
+            Tensor {
+                data: where_copy(
+                    &x.data,
+                    &x.shape,
+                    &a.data,
+                    &a.shape,
+                    &b.data,
+                    &b.shape,
+                    &out,
+                    |&c| c != 0.0,
+                ),
+                shape: out,
+            }
+        }
+        Op::Pending { .. } => {
+            return Err(EngineError::Model(format!(
+                "node '{}' was not resolved for this input shape",
+                n.name
+            )))
         }
         Op::Gemm {
             alpha,

@@ -1,7 +1,21 @@
 //! The engine's own graph: ONNX nodes the target needs, in order, with parsed attributes
 //! and constant tensors; and shape inference, shared by the CPU and GPU backends.
+//!
+//! Loading folds constants (`fold.rs`): every node whose inputs are all known constants
+//! is evaluated once and replaced by its value, so the shape arithmetic of exporters
+//! (`Shape → Gather → Unsqueeze → Concat → Reshape`, `ConstantOfShape`, `Cast`, `Range`,
+//! `Equal`/`Where`, …) never reaches a backend. A `Shape` of a tensor computed from the
+//! input depends on the input's shape, whose batch axis is usually symbolic: such nodes,
+//! and the nodes that read what they compute, stay [`Op::Pending`] and are folded for
+//! each concrete input shape by [`Graph::resolve`] (the GPU caches one plan per shape).
 
+mod fold;
+
+pub(crate) use fold::{pad_copy, strided, where_copy};
+
+use std::borrow::Cow;
 use std::collections::{HashMap, HashSet};
+use std::sync::Arc;
 
 use crate::onnx::{AttributeProto, GraphProto, ModelProto, NodeProto, TensorProto};
 use crate::{EngineError, Result, Tensor};
@@ -218,6 +232,27 @@ pub(crate) enum Op {
     Flatten {
         axis: i64,
     },
+    /// Expand: the input broadcast to `shape` (ONNX's two-way broadcasting).
+    Expand {
+        shape: Vec<i64>,
+    },
+    /// Pad: `pads` as in ONNX (every begin, then every end, for `axes` or for all axes;
+    /// negative values crop).
+    Pad {
+        pads: Vec<i64>,
+        axes: Option<Vec<i64>>,
+        value: f32,
+        mode: PadMode,
+    },
+    /// Where: inputs condition (non-zero is true), x and y, broadcast together.
+    Where,
+    /// A node that depends on the input's shape: a shape computation still to fold
+    /// (`fold`), or an operator whose constant inputs such a computation gives.
+    /// [`Graph::resolve`] replaces it for each concrete input shape.
+    Pending {
+        index: usize,
+        fold: bool,
+    },
     Reshape {
         shape: Vec<i64>,
         allowzero: bool,
@@ -247,6 +282,25 @@ impl Op {
     }
 }
 
+/// Pad's `mode`.
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub(crate) enum PadMode {
+    Constant,
+    Edge,
+    Reflect,
+}
+
+impl PadMode {
+    /// The kernel's code for the mode.
+    pub fn code(self) -> u32 {
+        match self {
+            PadMode::Constant => 0,
+            PadMode::Edge => 1,
+            PadMode::Reflect => 2,
+        }
+    }
+}
+
 /// One node of the pruned graph.
 #[derive(Clone, Debug)]
 pub(crate) struct Node {
@@ -257,7 +311,8 @@ pub(crate) struct Node {
     pub output: String,
 }
 
-/// The graph pruned to what the target needs, with BatchNormalization folded.
+/// The graph pruned to what the target needs, with constants and BatchNormalization
+/// folded.
 #[derive(Clone, Debug)]
 pub(crate) struct Graph {
     pub input: String,
@@ -265,7 +320,22 @@ pub(crate) struct Graph {
     pub input_decl: Vec<Option<usize>>,
     pub target: String,
     pub nodes: Vec<Node>,
-    pub consts: HashMap<String, Tensor>,
+    /// Constants that do not depend on the input's shape (the weights): uploaded once.
+    pub consts: Arc<HashMap<String, Tensor>>,
+    /// Constants folded for one input shape (only in a graph [`Graph::resolve`] made).
+    pub shape_consts: HashMap<String, Tensor>,
+    /// What [`Graph::resolve`] needs when some nodes are [`Op::Pending`].
+    pending: Option<Arc<Pending>>,
+}
+
+/// The nodes that depend on the input's shape, as in the file, with the constants they
+/// read.
+#[derive(Debug)]
+struct Pending {
+    opset: i64,
+    /// (index in the file, node), in order.
+    protos: Vec<(usize, NodeProto)>,
+    consts: HashMap<String, TensorProto>,
 }
 
 fn attr<'a>(n: &'a NodeProto, name: &str) -> Option<&'a AttributeProto> {
@@ -298,7 +368,9 @@ fn node_label(n: &NodeProto, idx: usize) -> String {
 struct Loader<'a> {
     /// The model's version of the default operator set (some operators changed meaning).
     opset: i64,
-    raw_consts: HashMap<String, &'a TensorProto>,
+    /// Constants as in the file (initializers, Constant nodes) and as folded.
+    raw_consts: HashMap<String, Cow<'a, TensorProto>>,
+    /// Constants as f32, for the backends.
     consts: HashMap<String, Tensor>,
 }
 
@@ -423,33 +495,33 @@ impl Graph {
             consts: HashMap::new(),
         };
         for t in &g.initializer {
-            loader.raw_consts.insert(t.name.clone(), t);
+            loader.raw_consts.insert(t.name.clone(), Cow::Borrowed(t));
         }
         let mut producer: HashMap<&str, usize> = HashMap::new();
         for (i, n) in g.node.iter().enumerate() {
             if n.op_type == "Constant" && n.domain.is_empty() {
-                if let (Some(out), Some(t)) = (
-                    n.output.first(),
-                    attr(n, "value").and_then(|a| a.t.as_ref()),
-                ) {
-                    loader.raw_consts.insert(out.clone(), t);
+                let Some(out) = n.output.first() else {
                     continue;
-                }
-                if let (Some(out), Some(a)) = (n.output.first(), attr(n, "value_float")) {
-                    loader.consts.insert(
-                        out.clone(),
-                        Tensor {
-                            shape: vec![],
-                            data: vec![a.f],
-                        },
-                    );
-                    continue;
-                }
-                return Err(unsupported(
-                    n,
-                    i,
-                    "only `value` and `value_float` constants are supported",
-                ));
+                };
+                let t = if let Some(t) = attr(n, "value").and_then(|a| a.t.as_ref()) {
+                    Cow::Borrowed(t)
+                } else if let Some(a) = attr(n, "value_float") {
+                    Cow::Owned(TensorProto::from_f32(out, &[], &[a.f]))
+                } else if let Some(a) = attr(n, "value_floats") {
+                    Cow::Owned(TensorProto::from_f32(out, &[a.floats.len()], &a.floats))
+                } else if let Some(a) = attr(n, "value_int") {
+                    Cow::Owned(TensorProto::from_i64(out, &[], &[a.i]))
+                } else if let Some(a) = attr(n, "value_ints") {
+                    Cow::Owned(TensorProto::from_i64(out, &[a.ints.len()], &a.ints))
+                } else {
+                    return Err(unsupported(
+                        n,
+                        i,
+                        "only numeric constants (`value`, `value_float(s)`, `value_int(s)`) are supported",
+                    ));
+                };
+                loader.raw_consts.insert(out.clone(), t);
+                continue;
             }
             for o in &n.output {
                 producer.insert(o.as_str(), i);
@@ -518,7 +590,9 @@ impl Graph {
             }
         };
 
-        // Convert the needed nodes, in file order (ONNX requires topological order).
+        // Convert the needed nodes, in file order (ONNX requires topological order),
+        // folding constants on the way. A single pass reaches the fixed point: a node's
+        // inputs are all final before it is visited.
         let mut nodes = Vec::new();
         let mut used: HashSet<&str> = HashSet::from([target]);
         for (i, n) in g.node.iter().enumerate() {
@@ -526,6 +600,13 @@ impl Graph {
                 used.extend(n.input.iter().map(|s| s.as_str()));
             }
         }
+        // Values computed from the input's shape (not its data): folded per input shape.
+        let mut shape_dependent: HashSet<String> = HashSet::new();
+        let mut pending = Pending {
+            opset,
+            protos: Vec::new(),
+            consts: HashMap::new(),
+        };
         for (i, n) in g.node.iter().enumerate() {
             if !needed[i] {
                 continue;
@@ -537,27 +618,173 @@ impl Graph {
                     &format!("its extra output '{extra}' is used"),
                 ));
             }
+            let ins: Vec<&str> = n
+                .input
+                .iter()
+                .map(|s| s.as_str())
+                .filter(|s| !s.is_empty())
+                .collect();
+            let is_const = |l: &Loader, s: &str| l.is_const(s);
+            let depends_on_shape = ins.iter().any(|s| shape_dependent.contains(*s));
+            let known = |l: &Loader, s: &str| is_const(l, s) || shape_dependent.contains(s);
+            if fold::is_foldable(n) {
+                let shape_only = fold::reads_shape_only(n);
+                if (shape_only && ins.first().is_some_and(|s| is_const(&loader, s)))
+                    || (!shape_only && ins.iter().all(|s| is_const(&loader, s)))
+                {
+                    let value = fold::fold(n, i, &mut loader, &|_| None)?;
+                    let out = node_output(n)?;
+                    loader
+                        .raw_consts
+                        .insert(out.to_string(), Cow::Owned(value.to_proto(out)));
+                    continue;
+                }
+                if shape_only || ins.iter().all(|s| known(&loader, s)) {
+                    shape_dependent.insert(node_output(n)?.to_string());
+                    nodes.push(pending_node(n, i, &mut pending, &loader, true)?);
+                    continue;
+                }
+            }
+            if depends_on_shape {
+                // Converted for each input shape; its operator must be one the engine runs.
+                let mut probe = Loader {
+                    opset,
+                    raw_consts: HashMap::new(),
+                    consts: HashMap::new(),
+                };
+                if let Err(e @ EngineError::UnsupportedOp { .. }) = convert(n, i, &mut probe) {
+                    if !e.to_string().contains("must be a constant") {
+                        return Err(e);
+                    }
+                }
+                nodes.push(pending_node(n, i, &mut pending, &loader, false)?);
+                continue;
+            }
             nodes.push(convert(n, i, &mut loader)?);
+        }
+        if loader.is_const(target) || shape_dependent.contains(target) {
+            return Err(EngineError::Model(format!(
+                "tensor '{target}' is computed from constants or from the input's shape only, not from the image"
+            )));
         }
         let mut graph = Graph {
             input_decl: graph_input_shape(g, &input),
             input,
             target: target.to_string(),
             nodes,
-            consts: HashMap::new(),
+            consts: Arc::default(),
+            shape_consts: HashMap::new(),
+            pending: None,
         };
         graph.fold_batch_norm(&mut loader.consts)?;
         // Keep only the constants the remaining nodes read.
         let mut consts = HashMap::new();
         for n in &graph.nodes {
+            if matches!(n.op, Op::Pending { .. }) {
+                continue;
+            }
             for i in &n.inputs {
                 if let Some(t) = loader.consts.remove(i) {
                     consts.insert(i.clone(), t);
                 }
             }
         }
-        graph.consts = consts;
+        graph.consts = Arc::new(consts);
+        if !pending.protos.is_empty() {
+            graph.pending = Some(Arc::new(pending));
+            // Refuse at load what the first run would refuse: resolve for the declared
+            // shape (a symbolic batch axis as 1).
+            let decl = &graph.input_decl;
+            if !decl.is_empty() && decl.iter().skip(1).all(|d| d.is_some()) {
+                let probe: Vec<usize> = decl
+                    .iter()
+                    .enumerate()
+                    .map(|(k, d)| d.unwrap_or(if k == 0 { 1 } else { 0 }))
+                    .collect();
+                graph.resolve(&probe)?;
+            }
+        }
         Ok(graph)
+    }
+
+    /// The graph for one input shape: every [`Op::Pending`] node folded into a constant
+    /// or converted with the constants its shape computation gives (borrowed when
+    /// nothing depends on the input's shape).
+    pub fn resolve(&self, input: &[usize]) -> Result<Cow<'_, Graph>> {
+        let Some(p) = &self.pending else {
+            return Ok(Cow::Borrowed(self));
+        };
+        let mut loader = Loader {
+            opset: p.opset,
+            raw_consts: p
+                .consts
+                .iter()
+                .map(|(k, t)| (k.clone(), Cow::Borrowed(t)))
+                .collect(),
+            consts: HashMap::new(),
+        };
+        let mut shapes: HashMap<String, Vec<usize>> = HashMap::new();
+        shapes.insert(self.input.clone(), input.to_vec());
+        let mut nodes = Vec::with_capacity(self.nodes.len());
+        for n in &self.nodes {
+            let node = match n.op {
+                Op::Pending { index, fold } => {
+                    let (i, proto) = &p.protos[index];
+                    if fold {
+                        let value = fold::fold(proto, *i, &mut loader, &|s| shapes.get(s).cloned())
+                            .map_err(|e| at_node(n, e))?;
+                        loader
+                            .raw_consts
+                            .insert(n.output.clone(), Cow::Owned(value.to_proto(&n.output)));
+                        continue;
+                    }
+                    convert(proto, *i, &mut loader)?
+                }
+                _ => n.clone(),
+            };
+            let ins: Vec<Vec<usize>> = node
+                .inputs
+                .iter()
+                .map(|i| {
+                    shapes
+                        .get(i)
+                        .or_else(|| self.consts.get(i).map(|t| &t.shape))
+                        .or_else(|| loader.consts.get(i).map(|t| &t.shape))
+                        .cloned()
+                        .ok_or_else(|| EngineError::Model(format!("tensor '{i}' has no shape")))
+                })
+                .collect::<Result<_>>()?;
+            let refs: Vec<&[usize]> = ins.iter().map(|s| s.as_slice()).collect();
+            let out = out_shape(&node, &refs).map_err(|e| at_node(&node, e))?;
+            shapes.insert(node.output.clone(), out);
+            nodes.push(node);
+        }
+        let mut shape_consts = HashMap::new();
+        for n in &nodes {
+            for i in &n.inputs {
+                if !self.consts.contains_key(i) {
+                    if let Some(t) = loader.consts.remove(i) {
+                        shape_consts.insert(i.clone(), t);
+                    }
+                }
+            }
+        }
+        Ok(Cow::Owned(Graph {
+            input: self.input.clone(),
+            input_decl: self.input_decl.clone(),
+            target: self.target.clone(),
+            nodes,
+            consts: self.consts.clone(),
+            shape_consts,
+            pending: None,
+        }))
+    }
+
+    /// A constant the nodes read (a weight, or one folded for this input shape).
+    pub fn constant(&self, name: &str) -> Option<&Tensor> {
+        self.consts
+            .get(name)
+            .or_else(|| self.shape_consts.get(name))
     }
 
     /// Folds each BatchNormalization that directly follows a Conv (whose output nothing
@@ -634,12 +861,13 @@ impl Graph {
 
     /// The shape of every tensor for a given input shape.
     pub fn shapes(&self, input: &[usize]) -> Result<HashMap<String, Vec<usize>>> {
+        let graph = self.resolve(input)?;
         let mut shapes: HashMap<String, Vec<usize>> = HashMap::new();
-        shapes.insert(self.input.clone(), input.to_vec());
-        for (k, t) in &self.consts {
+        shapes.insert(graph.input.clone(), input.to_vec());
+        for (k, t) in graph.consts.iter().chain(&graph.shape_consts) {
             shapes.insert(k.clone(), t.shape.clone());
         }
-        for n in &self.nodes {
+        for n in &graph.nodes {
             let ins: Vec<&[usize]> = n
                 .inputs
                 .iter()
@@ -650,16 +878,64 @@ impl Graph {
                         .ok_or_else(|| EngineError::Model(format!("tensor '{i}' has no shape")))
                 })
                 .collect::<Result<_>>()?;
-            let out = out_shape(n, &ins).map_err(|e| match e {
-                EngineError::Input(m) => {
-                    EngineError::Input(format!("at node '{}' ({}): {m}", n.name, n.op_type))
-                }
-                e => e,
-            })?;
+            let out = out_shape(n, &ins).map_err(|e| at_node(n, e))?;
             shapes.insert(n.output.clone(), out);
         }
         Ok(shapes)
     }
+}
+
+/// Names the node in an input error.
+fn at_node(n: &Node, e: EngineError) -> EngineError {
+    match e {
+        EngineError::Input(m) => {
+            EngineError::Input(format!("at node '{}' ({}): {m}", n.name, n.op_type))
+        }
+        e => e,
+    }
+}
+
+fn node_output(n: &NodeProto) -> Result<&str> {
+    n.output
+        .first()
+        .map(|s| s.as_str())
+        .filter(|s| !s.is_empty())
+        .ok_or_else(|| EngineError::Model(format!("node '{}' has no output", n.name)))
+}
+
+/// A placeholder for a node that depends on the input's shape; keeps the node and the
+/// constants it reads for [`Graph::resolve`].
+fn pending_node(
+    n: &NodeProto,
+    idx: usize,
+    pending: &mut Pending,
+    l: &Loader,
+    fold: bool,
+) -> Result<Node> {
+    for i in &n.input {
+        if let Some(t) = l.raw_consts.get(i) {
+            pending
+                .consts
+                .entry(i.clone())
+                .or_insert_with(|| t.as_ref().clone());
+        } else if let Some(t) = l.consts.get(i) {
+            pending
+                .consts
+                .entry(i.clone())
+                .or_insert_with(|| TensorProto::from_f32(i, &t.shape, &t.data));
+        }
+    }
+    pending.protos.push((idx, n.clone()));
+    Ok(Node {
+        name: node_label(n, idx),
+        op_type: n.op_type.clone(),
+        op: Op::Pending {
+            index: pending.protos.len() - 1,
+            fold,
+        },
+        inputs: n.input.iter().filter(|s| !s.is_empty()).cloned().collect(),
+        output: node_output(n)?.to_string(),
+    })
 }
 
 fn norm_axis(axis: i64, rank: usize) -> Result<usize> {
@@ -872,6 +1148,43 @@ pub(crate) fn matmul_dims(a: &[usize], b: &[usize]) -> Result<MatMulDims> {
     Ok((out, batch, m, k, n))
 }
 
+/// Pad's first index per axis (negative: cropped) and output shape.
+pub(crate) fn pad_dims(
+    pads: &[i64],
+    axes: Option<&[i64]>,
+    mode: PadMode,
+    x: &[usize],
+) -> Result<(Vec<i64>, Vec<usize>)> {
+    let axes: Vec<usize> = match axes {
+        Some(a) => a
+            .iter()
+            .map(|&a| concat_axis(a, x.len()))
+            .collect::<Result<_>>()?,
+        None => (0..x.len()).collect(),
+    };
+    if pads.len() != 2 * axes.len() {
+        return Err(EngineError::Input(format!(
+            "Pad has {} pads for {} axes of {x:?}",
+            pads.len(),
+            axes.len()
+        )));
+    }
+    let mut begins = vec![0i64; x.len()];
+    let mut out: Vec<usize> = x.to_vec();
+    for (k, &a) in axes.iter().enumerate() {
+        let (b, e) = (pads[k], pads[k + axes.len()]);
+        let size = x[a] as i64 + b + e;
+        if size < 0 || (x[a] == 0 && mode != PadMode::Constant && size > 0) {
+            return Err(EngineError::Input(format!(
+                "Pad {pads:?} does not fit {x:?}"
+            )));
+        }
+        begins[a] = b;
+        out[a] = size as usize;
+    }
+    Ok((begins, out))
+}
+
 /// Reshape's output shape (ONNX semantics of 0 and -1).
 pub(crate) fn reshape_shape(x: &[usize], shape: &[i64], allowzero: bool) -> Result<Vec<usize>> {
     let total: usize = x.iter().product();
@@ -1070,6 +1383,35 @@ pub(crate) fn out_shape(n: &Node, ins: &[&[usize]]) -> Result<Vec<usize>> {
             vec![x[..a].iter().product(), x[a..].iter().product()]
         }
         Op::Reshape { shape, allowzero } => reshape_shape(x, shape, *allowzero)?,
+        Op::Expand { shape } => {
+            let s: Vec<usize> = shape
+                .iter()
+                .map(|&d| usize::try_from(d))
+                .collect::<std::result::Result<_, _>>()
+                .map_err(|_| EngineError::Input(format!("Expand to {shape:?} is invalid")))?;
+            crate::tensor::broadcast_shape(x, &s).ok_or_else(|| {
+                EngineError::Input(format!("{x:?} does not broadcast to {shape:?}"))
+            })?
+        }
+        Op::Pad {
+            pads, axes, mode, ..
+        } => pad_dims(pads, axes.as_deref(), *mode, x)?.1,
+        Op::Where => {
+            let xy = crate::tensor::broadcast_shape(ins[1], ins[2]);
+            xy.and_then(|s| crate::tensor::broadcast_shape(x, &s))
+                .ok_or_else(|| {
+                    EngineError::Input(format!(
+                        "Where inputs {x:?}, {:?} and {:?} do not broadcast",
+                        ins[1], ins[2]
+                    ))
+                })?
+        }
+        Op::Pending { .. } => {
+            return Err(EngineError::Model(format!(
+                "node '{}' depends on the input's shape and was not resolved",
+                n.name
+            )))
+        }
         Op::Gemm {
             trans_a, trans_b, ..
         } => {
@@ -1305,6 +1647,64 @@ fn convert(n: &NodeProto, idx: usize, l: &mut Loader) -> Result<Node> {
             }
         }
         "Identity" => Op::Identity,
+        // A cast of a computed (float) tensor to float is no operation.
+        "Cast" => match attr_i(n, "to", 0) {
+            1 | 11 => Op::Identity,
+            to => {
+                return Err(unsupported(
+                    n,
+                    idx,
+                    &format!("a cast of a computed tensor to ONNX type {to} (only to float)"),
+                ))
+            }
+        },
+        "Expand" => {
+            need_inputs(2)?;
+            let shape = const_ints(l, n, idx, &n.input[1], "shape")?;
+            inputs.truncate(1);
+            Op::Expand { shape }
+        }
+        "Pad" => {
+            let mode = match attr_s(n, "mode").as_deref() {
+                None | Some("constant") => PadMode::Constant,
+                Some("edge") => PadMode::Edge,
+                Some("reflect") => PadMode::Reflect,
+                Some(other) => return Err(unsupported(n, idx, &format!("mode '{other}'"))),
+            };
+            let (pads, value, axes) = if l.opset < 11 {
+                (
+                    attr_ints(n, "pads").unwrap_or_default(),
+                    attr_f(n, "value", 0.0),
+                    None,
+                )
+            } else {
+                need_inputs(2)?;
+                let value = match input_n(2) {
+                    Some(_) => const_of(l, 2, "constant_value")?
+                        .data
+                        .first()
+                        .copied()
+                        .unwrap_or(0.0),
+                    None => 0.0,
+                };
+                let axes = match input_n(3) {
+                    Some(a) => Some(const_ints(l, n, idx, a, "axes")?),
+                    None => None,
+                };
+                (const_ints(l, n, idx, &n.input[1], "pads")?, value, axes)
+            };
+            inputs.truncate(1);
+            Op::Pad {
+                pads,
+                axes,
+                value,
+                mode,
+            }
+        }
+        "Where" => {
+            need_inputs(3)?;
+            Op::Where
+        }
         "Dropout" => {
             if input_n(2).is_some() {
                 let t = const_of(l, 2, "training_mode")?;

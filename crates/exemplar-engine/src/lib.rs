@@ -11,10 +11,18 @@
 //! Supported operators: Conv, Relu, Clip, Sigmoid, Tanh, Erf, Gelu, Sqrt, Add, Sub, Mul,
 //! Div, Pow, MaxPool, AveragePool, GlobalAveragePool, LRN, Concat, BatchNormalization,
 //! LayerNormalization, Softmax, LogSoftmax, ReduceMean, Transpose, Gather (constant
-//! indices), Slice (constant bounds), Squeeze, Unsqueeze, Flatten, Reshape, Gemm, MatMul,
-//! Identity and Dropout (inference); `value`/`value_float` Constant nodes; 2-D windows with
-//! asymmetric `pads` or `auto_pad`. Anything else the target needs is a load-time
-//! [`EngineError::UnsupportedOp`] naming the node. Besides the ONNX operator suite and
+//! indices), Slice (constant bounds), Squeeze, Unsqueeze, Flatten, Reshape, Expand (constant
+//! shape), Pad (constant, edge, reflect; constant pads), Where, Cast (to float), Gemm,
+//! MatMul, Identity and Dropout (inference); 2-D windows with asymmetric `pads` or
+//! `auto_pad`. Constants are folded at load: any node whose inputs are all constants
+//! (initializers, numeric Constant nodes, folded values) is evaluated on integers or
+//! floats and becomes a constant, for Shape, Size, ConstantOfShape, Cast, Range, Equal,
+//! Less, Greater, Not, And, Or, Where, Neg, Abs, Floor, Ceil, Min, Max, the arithmetic
+//! and the data movement operators above; so torch exports' shape arithmetic
+//! (`Shape → Gather → Unsqueeze → Concat → Reshape`) is supported. `Shape` of a computed
+//! tensor depends on the input's shape (its batch axis is usually symbolic): those
+//! computations are folded again for each input shape the engine is given. Anything else
+//! the target needs is a load-time [`EngineError::UnsupportedOp`] naming the node. Besides the ONNX operator suite and
 //! generated networks, the engine is checked against tract-onnx on models with trained
 //! weights: open_nsfw (a tf2onnx export: NHWC input transposed in the graph, fused
 //! BatchNormalization) and EfficientNet-Lite0 (depthwise convolutions, TensorFlow "SAME"
@@ -161,11 +169,13 @@ impl Engine {
         &self.graph.input
     }
 
-    /// The ONNX operator types that run, in order (after pruning and folding).
+    /// The ONNX operator types that run, in order (after pruning and folding; shape
+    /// computations folded for each input shape are left out).
     pub fn op_types(&self) -> Vec<&str> {
         self.graph
             .nodes
             .iter()
+            .filter(|n| !matches!(n.op, graph::Op::Pending { fold: true, .. }))
             .map(|n| n.op_type.as_str())
             .collect()
     }

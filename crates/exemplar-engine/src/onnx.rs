@@ -154,10 +154,16 @@ pub struct Dimension {
 
 /// ONNX element type FLOAT.
 pub const FLOAT: i32 = 1;
+/// ONNX element type UINT8.
+pub const UINT8: i32 = 2;
+/// ONNX element type INT8.
+pub const INT8: i32 = 3;
 /// ONNX element type INT32.
 pub const INT32: i32 = 6;
 /// ONNX element type INT64.
 pub const INT64: i32 = 7;
+/// ONNX element type BOOL.
+pub const BOOL: i32 = 9;
 /// ONNX element type DOUBLE.
 pub const DOUBLE: i32 = 11;
 
@@ -193,7 +199,7 @@ impl TensorProto {
         }
     }
 
-    /// The tensor as f32 (FLOAT, DOUBLE, INT32 and INT64 are converted).
+    /// The tensor as f32 (FLOAT, DOUBLE, INT32 and INT64 are converted; BOOL is 0 or 1).
     pub fn to_f32(&self) -> crate::Result<crate::Tensor> {
         if self.data_location == 1 {
             return Err(crate::EngineError::Model(format!(
@@ -215,10 +221,11 @@ impl TensorProto {
                 .map(|b| f64::from_le_bytes([b[0], b[1], b[2], b[3], b[4], b[5], b[6], b[7]]) as f32)
                 .collect(),
             DOUBLE => self.double_data.iter().map(|&v| v as f32).collect(),
-            INT64 | INT32 => self.to_i64()?.into_iter().map(|v| v as f32).collect(),
+            // Not INT8/UINT8: the backends' float arithmetic would not be theirs.
+            INT64 | INT32 | BOOL => self.to_i64()?.into_iter().map(|v| v as f32).collect(),
             other => {
                 return Err(crate::EngineError::Model(format!(
-                    "tensor '{}' has ONNX element type {other}; the engine reads float, double, int32 and int64",
+                    "tensor '{}' has ONNX element type {other}; the engine reads float, double, bool, int32 and int64",
                     self.name
                 )))
             }
@@ -227,7 +234,8 @@ impl TensorProto {
         Ok(crate::Tensor { shape, data })
     }
 
-    /// The tensor as i64 (INT64 and INT32), e.g. a Reshape's target shape.
+    /// The tensor as i64 (INT64, INT32, and BOOL, INT8 and UINT8), e.g. a Reshape's target
+    /// shape.
     pub fn to_i64(&self) -> crate::Result<Vec<i64>> {
         let raw = &self.raw_data;
         let data: Vec<i64> = match self.data_type {
@@ -241,6 +249,10 @@ impl TensorProto {
                 .map(|b| i32::from_le_bytes([b[0], b[1], b[2], b[3]]) as i64)
                 .collect(),
             INT32 => self.int32_data.iter().map(|&v| v as i64).collect(),
+            // One byte per value in raw_data, else one per int32_data entry.
+            BOOL | UINT8 if !raw.is_empty() => raw.iter().map(|&b| i64::from(b)).collect(),
+            INT8 if !raw.is_empty() => raw.iter().map(|&b| i64::from(b as i8)).collect(),
+            BOOL | UINT8 | INT8 => self.int32_data.iter().map(|&v| v as i64).collect(),
             other => {
                 return Err(crate::EngineError::Model(format!(
                     "tensor '{}' should hold integers but has ONNX element type {other}",

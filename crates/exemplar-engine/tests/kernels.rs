@@ -6,6 +6,7 @@
 mod common;
 
 use common::{assert_close, gpu, ModelBuilder, Rng, A};
+use exemplar_engine::onnx::TensorProto;
 use exemplar_engine::{Engine, GpuContext, Tensor};
 
 const RTOL: f32 = 1e-4;
@@ -463,6 +464,7 @@ fn cases() -> Vec<Case> {
         ),
     ]);
     c.extend(vit_cases(&mut r));
+    c.extend(shape_op_cases(&mut r));
     let mut m = ModelBuilder::new("x", &[Some(2), Some(12)]);
     m.ints("shape", &[0, 3, -1])
         .node("Reshape", "reshape", &["x", "shape"], "y", vec![]);
@@ -471,6 +473,92 @@ fn cases() -> Vec<Case> {
         model: m,
         input: r.tensor(&[2, 12]),
     });
+    c
+}
+
+/// Expand, Pad and Where on computed tensors (what remains of torch exports' shape
+/// arithmetic once constants are folded): broadcasting on every side, rank changes, all
+/// three pad modes, negative pads, pads on some axes only.
+fn shape_op_cases(r: &mut Rng) -> Vec<Case> {
+    let mut c = Vec::new();
+    for (shape, to) in [
+        (vec![1, 1, 7], vec![3, 5, 7]),
+        (vec![3, 1], vec![2, 1, 3, 67]),
+        (vec![2, 1, 4, 1], vec![2, 3, 1, 5]),
+        (vec![5], vec![5]),
+    ] {
+        let mut m = ModelBuilder::new("x", &shape.iter().map(|&d| Some(d)).collect::<Vec<_>>());
+        m.ints("shape", &to)
+            .node("Expand", "expand", &["x", "shape"], "y", vec![]);
+        c.push(Case {
+            name: format!("expand {shape:?} to {to:?}"),
+            model: m,
+            input: r.tensor(&shape),
+        });
+    }
+    for (mode, pads, axes, shape) in [
+        (
+            "constant",
+            vec![0, 0, 1, 2, 0, 0, 3, 1],
+            None,
+            vec![2, 3, 5, 4],
+        ),
+        ("constant", vec![0, 1, -1, 0, 2, -2], None, vec![3, 4, 6]),
+        ("edge", vec![0, 0, 2, 2, 0, 0, 2, 2], None, vec![1, 2, 5, 7]),
+        (
+            "reflect",
+            vec![0, 0, 3, 1, 0, 0, 2, 3],
+            None,
+            vec![1, 3, 4, 5],
+        ),
+        ("reflect", vec![2, 1], Some(vec![-1]), vec![2, 3, 4]),
+        (
+            "constant",
+            vec![1, 0, 2, 1],
+            Some(vec![1, 3]),
+            vec![1, 2, 3, 65],
+        ),
+    ] {
+        let mut m = ModelBuilder::new("x", &shape.iter().map(|&d| Some(d)).collect::<Vec<_>>());
+        m.ints("pads", &pads)
+            .weight("value", &Tensor::new(vec![], vec![0.75]).unwrap());
+        let mut ins = vec!["x", "pads", "value"];
+        if let Some(a) = &axes {
+            m.ints("axes", a);
+            ins.push("axes");
+        }
+        m.node("Pad", "pad", &ins, "y", vec![("mode", A::S(mode))]);
+        c.push(Case {
+            name: format!("pad {mode} {pads:?} axes {axes:?} of {shape:?}"),
+            model: m,
+            input: r.tensor(&shape),
+        });
+    }
+    for (cond, other, shape) in [
+        (vec![4, 1], vec![1, 1], vec![2, 4, 7]),
+        (vec![2, 1, 7], vec![4, 7], vec![2, 4, 7]),
+        (vec![1], vec![3, 1, 1, 1], vec![1, 5, 3, 2]),
+    ] {
+        let len: usize = cond.iter().product();
+        let bits: Vec<i64> = (0..len).map(|i| i64::from(i % 3 != 1)).collect();
+        let mut t = TensorProto::from_i64("cond", &cond, &bits);
+        t.data_type = 9; // BOOL (in int32_data)
+        t.int64_data.clear();
+        t.int32_data = bits.iter().map(|&b| b as i32).collect();
+        let mut m = ModelBuilder::new("x", &shape.iter().map(|&d| Some(d)).collect::<Vec<_>>());
+        m.initializer(t).weight("other", &r.tensor(&other)).node(
+            "Where",
+            "where",
+            &["cond", "x", "other"],
+            "y",
+            vec![],
+        );
+        c.push(Case {
+            name: format!("where cond {cond:?} of {shape:?} else {other:?}"),
+            model: m,
+            input: r.tensor(&shape),
+        });
+    }
     c
 }
 

@@ -1,6 +1,6 @@
 // Elementwise operators: Relu/Clip/Sigmoid/Erf/Sqrt/Tanh/Gelu (unary), Add/Mul/Sub/Div/Pow
 // with ONNX broadcasting (binary), and per-channel scale and shift (standalone
-// BatchNormalization).
+// BatchNormalization), and Where.
 @group(0) @binding(0) var<storage, read> a: array<f32>;
 @group(0) @binding(1) var<storage, read> b: array<f32>;
 @group(0) @binding(2) var<storage, read> c: array<f32>;
@@ -113,4 +113,29 @@ fn affine(@builtin(workgroup_id) wg: vec3<u32>, @builtin(num_workgroups) nwg: ve
     }
     let ch = (i / p[2]) % p[1];
     y[i] = a[i] * b[ch] + c[ch];
+}
+
+// Where: p: total, then for 6 axes (outermost first, padded with 1s): output sizes
+// [1..7], the strides of the condition [7..13], of x [13..19] and of y [19..25] (0 where
+// broadcast). A non-zero condition picks x.
+@compute @workgroup_size(64)
+fn where_select(@builtin(workgroup_id) wg: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>,
+          @builtin(local_invocation_index) li: u32) {
+    let i = flat_index(wg, nwg, li);
+    if (i >= p[0]) {
+        return;
+    }
+    var rest = i;
+    var ic = 0u;
+    var ix = 0u;
+    var iy = 0u;
+    for (var d = 5; d >= 0; d--) {
+        let size = p[1 + d];
+        let k = rest % size;
+        rest = rest / size;
+        ic += k * p[7 + d];
+        ix += k * p[13 + d];
+        iy += k * p[19 + d];
+    }
+    y[i] = select(c[iy], b[ix], a[ic] != 0.0);
 }

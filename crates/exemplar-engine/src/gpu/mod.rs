@@ -14,7 +14,7 @@ use wgpu::util::DeviceExt;
 
 use crate::cpu::{check_channels, reduce_layout};
 use crate::graph::{
-    concat_axis, gather_indices, gemm_dims, layer_norm_dims, matmul_dims, reduced_axes,
+    concat_axis, gather_indices, gemm_dims, layer_norm_dims, matmul_dims, pad_dims, reduced_axes,
     softmax_dims, transpose_perm, Graph, Op,
 };
 use crate::tensor::{broadcast_strides, strides};
@@ -47,6 +47,8 @@ struct Kernels {
     reduce_mean: wgpu::ComputePipeline,
     transpose: wgpu::ComputePipeline,
     gather: wgpu::ComputePipeline,
+    pad: wgpu::ComputePipeline,
+    select: wgpu::ComputePipeline,
 }
 
 /// The most axes the elementwise, reduction and transpose kernels index.
@@ -134,6 +136,8 @@ impl Gpu {
             reduce_mean: pipeline(&device, &norm, "reduce_mean"),
             transpose: pipeline(&device, &layout, "transpose"),
             gather: pipeline(&device, &layout, "gather"),
+            pad: pipeline(&device, &layout, "pad"),
+            select: pipeline(&device, &elementwise, "where_select"),
         };
         if let Some(e) = validation.pop().await {
             return Err(EngineError::NoGpu(format!(
@@ -351,9 +355,21 @@ impl GpuModel {
     }
 
     fn build_plan(&self, input_shape: &[usize]) -> Result<Plan> {
-        let g = &*self.graph;
+        let resolved = self.graph.resolve(input_shape)?;
+        let g = &*resolved;
         let gpu = &*self.gpu;
         let shapes = g.shapes(input_shape)?;
+        // Constants folded for this input shape (e.g. a mask from the input's size).
+        let shape_weights: HashMap<&str, wgpu::Buffer> = g
+            .shape_consts
+            .iter()
+            .map(|(name, t)| {
+                (
+                    name.as_str(),
+                    gpu.upload(name, bytemuck::cast_slice(&t.data)),
+                )
+            })
+            .collect();
         let size = |name: &str| -> u64 { shapes[name].iter().product::<usize>() as u64 * 4 };
 
         // Liveness: the last node reading each tensor; the target lives to the end.
@@ -441,7 +457,7 @@ impl GpuModel {
             .collect::<Result<_>>()?;
         let bytes = slots.iter().map(|s| s.0.max(4)).sum();
         let buf = |name: &str| -> &wgpu::Buffer {
-            match self.weights.get(name) {
+            match self.weights.get(name).or_else(|| shape_weights.get(name)) {
                 Some(b) => b,
                 None => &buffers[slot_of[name]],
             }
@@ -823,6 +839,72 @@ impl GpuModel {
                         &[t32, inner as u32, idx.len() as u32, x[a] as u32],
                         threads(total),
                     )?;
+                }
+                Op::Expand { .. } => {
+                    if y.len() > MAX_RANK {
+                        return Err(too_many_axes(n));
+                    }
+                    // A strided copy whose broadcast axes have stride 0.
+                    let mut p = vec![t32];
+                    p.extend(pad6(y, 1));
+                    p.extend(pad6(&broadcast_strides(x, y), 0));
+                    p.push(0);
+                    push(&k.transpose, &[(0, bx), (3, by)], &p, threads(total))?;
+                }
+                Op::Pad {
+                    pads,
+                    axes,
+                    value,
+                    mode,
+                } => {
+                    if x.len() > MAX_RANK {
+                        return Err(too_many_axes(n));
+                    }
+                    let (begins, _) = pad_dims(pads, axes.as_deref(), *mode, x)?;
+                    let pad = MAX_RANK - x.len();
+                    let mut p = vec![t32, mode.code(), value.to_bits()];
+                    p.extend(pad6(y, 1));
+                    p.extend(pad6(x, 1));
+                    // Two's complement: begins may be negative (cropping).
+                    p.extend((0..MAX_RANK).map(|d| {
+                        if d < pad {
+                            0
+                        } else {
+                            begins[d - pad] as i32 as u32
+                        }
+                    }));
+                    p.extend(pad6(&strides(x), 0));
+                    push(&k.pad, &[(0, bx), (3, by)], &p, threads(total))?;
+                }
+                Op::Where => {
+                    if y.len() > MAX_RANK {
+                        return Err(too_many_axes(n));
+                    }
+                    let mut p = vec![t32];
+                    p.extend(pad6(y, 1));
+                    for i in 0..3 {
+                        p.extend(pad6(
+                            &broadcast_strides(&shapes[n.inputs[i].as_str()], y),
+                            0,
+                        ));
+                    }
+                    push(
+                        &k.select,
+                        &[
+                            (0, bx),
+                            (1, buf(&n.inputs[1])),
+                            (2, buf(&n.inputs[2])),
+                            (3, by),
+                        ],
+                        &p,
+                        threads(total),
+                    )?;
+                }
+                Op::Pending { .. } => {
+                    return Err(EngineError::Model(format!(
+                        "node '{}' was not resolved for this input shape",
+                        n.name
+                    )))
                 }
                 Op::Flatten { .. }
                 | Op::Reshape { .. }

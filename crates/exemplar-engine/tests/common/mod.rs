@@ -44,11 +44,14 @@ pub enum A {
     F(f32),
     Ints(Vec<i64>),
     S(&'static str),
+    /// A tensor (Constant's `value`, ConstantOfShape's `value`).
+    T(TensorProto),
 }
 
 /// Builds an ONNX model the way exporters write them (weights in raw_data).
 pub struct ModelBuilder {
     graph: GraphProto,
+    opset: i64,
 }
 
 impl ModelBuilder {
@@ -82,7 +85,20 @@ impl ModelBuilder {
                 input: vec![vi],
                 ..Default::default()
             },
+            opset: 13,
         }
+    }
+
+    /// The default operator set's version (13 unless set).
+    pub fn opset(&mut self, version: i64) -> &mut Self {
+        self.opset = version;
+        self
+    }
+
+    /// Any initializer (e.g. a BOOL condition).
+    pub fn initializer(&mut self, t: TensorProto) -> &mut Self {
+        self.graph.initializer.push(t);
+        self
     }
 
     pub fn weight(&mut self, name: &str, t: &Tensor) -> &mut Self {
@@ -127,6 +143,7 @@ impl ModelBuilder {
                     A::F(f) => (p.f, p.r#type) = (f, 1),
                     A::Ints(v) => (p.ints, p.r#type) = (v, 7),
                     A::S(s) => (p.s, p.r#type) = (s.as_bytes().to_vec(), 3),
+                    A::T(t) => (p.t, p.r#type) = (Some(t), 4),
                 }
                 p
             })
@@ -149,7 +166,7 @@ impl ModelBuilder {
             graph: Some(self.graph.clone()),
             opset_import: vec![OperatorSetIdProto {
                 domain: String::new(),
-                version: 13,
+                version: self.opset,
             }],
         }
     }

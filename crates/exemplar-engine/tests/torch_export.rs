@@ -1,0 +1,458 @@
+//! The shape arithmetic of `torch.onnx.export` graphs of torchvision models, built node
+//! for node as torch writes it (opset 11 and 13), with a symbolic batch axis: flatten by
+//! `Shape → Gather → Unsqueeze → Concat → Reshape`, `F.pad` by torch's
+//! `ConstantOfShape`/`Concat`/`Slice`/`Transpose` chain, ViT's class token expanded to the
+//! batch size (`Expand` with the `Equal`/`Where` rewrite of -1), concatenated and gathered
+//! back, and `Where` with a condition folded from the input's shape. Each is run for two
+//! batch sizes on our CPU and GPU paths and compared with tract-onnx, with issue 4's
+//! tolerance.
+
+mod common;
+
+use common::reference::{self, compare};
+use common::{gpu, ModelBuilder, Rng, A};
+use exemplar_engine::onnx::TensorProto;
+use exemplar_engine::{Engine, EngineError, GpuContext, Tensor};
+
+fn int_scalar(v: i64) -> A {
+    A::T(TensorProto::from_i64("", &[], &[v]))
+}
+fn int_vec(v: &[i64]) -> A {
+    A::T(TensorProto::from_i64("", &[v.len()], v))
+}
+fn float_scalar(v: f32) -> A {
+    A::T(TensorProto::from_f32("", &[], &[v]))
+}
+
+/// `name = Constant(value)`.
+fn constant(m: &mut ModelBuilder, name: &str, value: A) {
+    m.node("Constant", name, &[], name, vec![("value", value)]);
+}
+
+/// Compares every target for every input on the CPU and (if any) the GPU with tract.
+fn check(label: &str, m: &ModelBuilder, targets: &[(&str, bool)], inputs: &[Tensor]) {
+    let g: Option<GpuContext> = gpu();
+    let bytes = m.bytes();
+    for &(target, tokens) in targets {
+        let cpu = Engine::load(&bytes, target, None).unwrap_or_else(|e| panic!("{target}: {e}"));
+        let on_gpu = g
+            .as_ref()
+            .map(|g| Engine::load(&bytes, target, Some(g)).unwrap());
+        for input in inputs {
+            let want = reference::tract_tensor(&m.bytes_with_outputs(&[target]), target, input);
+            let got = cpu.target_tensor_blocking(input).unwrap();
+            let wc = compare(&format!("{label} {target} (cpu)"), &got, &want, tokens);
+            let wg = on_gpu.as_ref().map(|e| {
+                let got = e.target_tensor_blocking(input).unwrap();
+                compare(&format!("{label} {target} (gpu)"), &got, &want, tokens)
+            });
+            eprintln!(
+                "ok  {label:<16} {target:<8} {:?}  max|cpu - tract| {wc:.2e}  max|gpu - tract| {}",
+                want.shape,
+                wg.map_or("(no GPU)".to_string(), |w| format!("{w:.2e}"))
+            );
+        }
+    }
+}
+
+/// `torch.flatten(x, 1)` / `x.view(x.size(0), -1)` as opset 11 writes it, before a Linear.
+#[test]
+fn flatten_by_shape_arithmetic_with_a_symbolic_batch() {
+    let mut r = Rng::new(31);
+    let mut m = ModelBuilder::new("x", &[None, Some(3), Some(9), Some(9)]);
+    m.opset(11)
+        .weight("conv.w", &r.tensor(&[4, 3, 3, 3]))
+        .weight("conv.b", &r.tensor(&[4]))
+        .weight("fc.w", &r.tensor(&[10, 64]))
+        .weight("fc.b", &r.tensor(&[10]));
+    m.node(
+        "Conv",
+        "conv",
+        &["x", "conv.w", "conv.b"],
+        "c",
+        vec![("pads", A::Ints(vec![1, 1, 1, 1]))],
+    )
+    .node("Relu", "relu", &["c"], "r", vec![])
+    .node(
+        "MaxPool",
+        "pool",
+        &["r"],
+        "p",
+        vec![
+            ("kernel_shape", A::Ints(vec![2, 2])),
+            ("strides", A::Ints(vec![2, 2])),
+        ],
+    )
+    .node("Shape", "shape", &["p"], "s", vec![]);
+    constant(&mut m, "zero", int_scalar(0));
+    m.node(
+        "Gather",
+        "batch",
+        &["s", "zero"],
+        "n",
+        vec![("axis", A::I(0))],
+    )
+    .node(
+        "Unsqueeze",
+        "unsq",
+        &["n"],
+        "n1",
+        vec![("axes", A::Ints(vec![0]))],
+    );
+    constant(&mut m, "minus1", int_vec(&[-1]));
+    m.node(
+        "Concat",
+        "cat",
+        &["n1", "minus1"],
+        "shp",
+        vec![("axis", A::I(0))],
+    )
+    .node("Reshape", "flatten", &["p", "shp"], "flat", vec![])
+    .node(
+        "Gemm",
+        "fc",
+        &["flat", "fc.w", "fc.b"],
+        "logits",
+        vec![("transB", A::I(1))],
+    );
+    let e = Engine::load(&m.bytes(), "logits", None).unwrap();
+    assert_eq!(e.op_types(), ["Conv", "Relu", "MaxPool", "Reshape", "Gemm"]);
+    let inputs = [r.tensor(&[2, 3, 9, 9]), r.tensor(&[3, 3, 9, 9])];
+    // activations() batches images itself; every batch size resolves its own shapes.
+    let want = e.target_tensor_blocking(&inputs[1]).unwrap();
+    let images: Vec<Tensor> = inputs[1]
+        .data
+        .chunks(3 * 9 * 9)
+        .map(|c| Tensor::new(vec![3, 9, 9], c.to_vec()).unwrap())
+        .collect();
+    let g = gpu();
+    for engine in [
+        Some(e),
+        g.map(|g| Engine::load(&m.bytes(), "logits", Some(&g)).unwrap()),
+    ]
+    .into_iter()
+    .flatten()
+    {
+        let got = engine.activations_blocking(&images, &[0, 7]).unwrap();
+        for (i, row) in got.iter().enumerate() {
+            for (k, &ch) in [0, 7].iter().enumerate() {
+                let w = want.data[i * 10 + ch];
+                assert!(
+                    (row[k] - w).abs() <= 1e-4 * (1.0 + w.abs()),
+                    "{row:?} vs {w}"
+                );
+            }
+        }
+    }
+    check(
+        "flatten",
+        &m,
+        &[("flat", false), ("logits", false)],
+        &inputs,
+    );
+}
+
+/// torch's `constant_pad_nd` and `reflection_pad2d` (opset 11): the pads list [1, 2, 0, 1]
+/// (last axis first) turned into ONNX's order by ConstantOfShape, Concat, Reshape, a
+/// reversing Slice (to -INT64_MAX) and Transpose.
+#[test]
+fn pad_from_torchs_pads_arithmetic() {
+    let mut r = Rng::new(32);
+    let mut m = ModelBuilder::new("x", &[None, Some(3), Some(7), Some(6)]);
+    m.opset(11)
+        .weight("conv.w", &r.tensor(&[5, 3, 3, 3]))
+        .weight("conv.b", &r.tensor(&[5]));
+    constant(&mut m, "pl", int_vec(&[1, 2, 0, 1]));
+    constant(&mut m, "rank", int_scalar(4));
+    constant(&mut m, "two", int_scalar(2));
+    constant(&mut m, "len", int_scalar(4));
+    constant(&mut m, "value", float_scalar(0.5));
+    constant(&mut m, "pairs", int_vec(&[-1, 2]));
+    constant(&mut m, "flat", int_vec(&[-1]));
+    constant(&mut m, "starts", int_vec(&[-1]));
+    constant(&mut m, "ends", int_vec(&[-i64::MAX]));
+    constant(&mut m, "axes", int_vec(&[0]));
+    constant(&mut m, "steps", int_vec(&[-1]));
+    m.node("Mul", "mul", &["rank", "two"], "twice", vec![])
+        .node("Sub", "sub", &["twice", "len"], "ext", vec![])
+        .node(
+            "Unsqueeze",
+            "unsq",
+            &["ext"],
+            "ext1",
+            vec![("axes", A::Ints(vec![0]))],
+        )
+        .node(
+            "ConstantOfShape",
+            "zeros",
+            &["ext1"],
+            "zeros",
+            vec![("value", int_vec(&[0]))],
+        )
+        .node("Cast", "cast_pl", &["pl"], "pl64", vec![("to", A::I(7))])
+        .node(
+            "Concat",
+            "cat",
+            &["pl64", "zeros"],
+            "all",
+            vec![("axis", A::I(0))],
+        )
+        .node("Reshape", "pairs_of", &["all", "pairs"], "p2", vec![])
+        .node(
+            "Slice",
+            "reverse",
+            &["p2", "starts", "ends", "axes", "steps"],
+            "rev",
+            vec![],
+        )
+        .node(
+            "Transpose",
+            "tr",
+            &["rev"],
+            "tp",
+            vec![("perm", A::Ints(vec![1, 0]))],
+        )
+        .node("Reshape", "onnx_order", &["tp", "flat"], "pads0", vec![])
+        .node(
+            "Cast",
+            "cast_pads",
+            &["pads0"],
+            "pads",
+            vec![("to", A::I(7))],
+        )
+        .node(
+            "Pad",
+            "pad",
+            &["x", "pads", "value"],
+            "padded",
+            vec![("mode", A::S("constant"))],
+        )
+        .node("Conv", "conv", &["padded", "conv.w", "conv.b"], "c", vec![])
+        .node("Relu", "relu", &["c"], "rl", vec![])
+        .node(
+            "Pad",
+            "reflect",
+            &["rl", "pads"],
+            "refl",
+            vec![("mode", A::S("reflect"))],
+        )
+        .node(
+            "Pad",
+            "edge",
+            &["refl", "pads"],
+            "edged",
+            vec![("mode", A::S("edge"))],
+        );
+    let e = Engine::load(&m.bytes(), "edged", None).unwrap();
+    assert_eq!(e.op_types(), ["Pad", "Conv", "Relu", "Pad", "Pad"]);
+    let inputs = [r.tensor(&[2, 3, 7, 6]), r.tensor(&[1, 3, 7, 6])];
+    check(
+        "pad",
+        &m,
+        &[("padded", false), ("refl", false), ("edged", false)],
+        &inputs,
+    );
+}
+
+/// torchvision's ViT (opset 13): patches reshaped with sizes from `Shape`, the class
+/// token `expand(n, -1, -1)` (torch writes -1 as `Where(Equal(size, -1), 1, size)`),
+/// concatenated before the patches, position embedding added, and the class token
+/// gathered back on axis 1.
+#[test]
+fn vit_class_token_expanded_to_the_batch() {
+    let mut r = Rng::new(33);
+    let d = 12;
+    let mut m = ModelBuilder::new("x", &[None, Some(3), Some(16), Some(16)]);
+    m.weight("patch.w", &r.tensor(&[d, 3, 8, 8]))
+        .weight("patch.b", &r.tensor(&[d]))
+        .weight("class_token", &r.tensor(&[1, 1, d]))
+        .weight("pos", &r.tensor(&[1, 5, d]))
+        .weight("mlp.w", &r.tensor(&[d, d]));
+    for (name, v) in [
+        ("i0", int_scalar(0)),
+        ("i2", int_scalar(2)),
+        ("i3", int_scalar(3)),
+        ("p8", int_scalar(8)),
+        ("ax0", int_vec(&[0])),
+        ("hidden", int_vec(&[d as i64])),
+        ("m1", int_vec(&[-1])),
+        ("neg", int_scalar(-1)),
+    ] {
+        constant(&mut m, name, v);
+    }
+    m.node(
+        "Conv",
+        "conv_proj",
+        &["x", "patch.w", "patch.b"],
+        "e",
+        vec![("strides", A::Ints(vec![8, 8]))],
+    )
+    // n, h, w = x.shape; n_h = h // p; n_w = w // p
+    .node("Shape", "shape_x", &["x"], "sx", vec![])
+    .node(
+        "Gather",
+        "get_n",
+        &["sx", "i0"],
+        "n",
+        vec![("axis", A::I(0))],
+    )
+    .node(
+        "Gather",
+        "get_h",
+        &["sx", "i2"],
+        "h",
+        vec![("axis", A::I(0))],
+    )
+    .node(
+        "Gather",
+        "get_w",
+        &["sx", "i3"],
+        "w",
+        vec![("axis", A::I(0))],
+    )
+    .node("Div", "n_h", &["h", "p8"], "nh", vec![])
+    .node("Div", "n_w", &["w", "p8"], "nw", vec![])
+    .node("Mul", "n_hw", &["nh", "nw"], "nhw", vec![])
+    .node("Unsqueeze", "unsq_n", &["n", "ax0"], "n1", vec![])
+    .node("Unsqueeze", "unsq_hw", &["nhw", "ax0"], "nhw1", vec![])
+    .node(
+        "Concat",
+        "cat_shape",
+        &["n1", "hidden", "nhw1"],
+        "shp",
+        vec![("axis", A::I(0))],
+    )
+    .node("Reshape", "reshape", &["e", "shp"], "e2", vec![])
+    .node(
+        "Transpose",
+        "permute",
+        &["e2"],
+        "tok",
+        vec![("perm", A::Ints(vec![0, 2, 1]))],
+    )
+    // class_token.expand(n, -1, -1)
+    .node(
+        "Concat",
+        "cat_size",
+        &["n1", "m1", "m1"],
+        "size",
+        vec![("axis", A::I(0))],
+    )
+    .node("Shape", "shape_size", &["size"], "ssize", vec![])
+    .node(
+        "ConstantOfShape",
+        "ones",
+        &["ssize"],
+        "ones",
+        vec![("value", int_vec(&[1]))],
+    )
+    .node("Mul", "neg_ones", &["ones", "neg"], "negs", vec![])
+    .node("Equal", "is_neg", &["size", "negs"], "isneg", vec![])
+    .node(
+        "Where",
+        "fix_size",
+        &["isneg", "ones", "size"],
+        "size1",
+        vec![],
+    )
+    .node("Identity", "ct", &["class_token"], "ct", vec![])
+    .node("Expand", "expand", &["ct", "size1"], "cls", vec![])
+    .node(
+        "Concat",
+        "cat_cls",
+        &["cls", "tok"],
+        "seq",
+        vec![("axis", A::I(1))],
+    )
+    .node("Add", "add_pos", &["seq", "pos"], "seq2", vec![])
+    .node("MatMul", "mlp", &["seq2", "mlp.w"], "hid", vec![])
+    .node(
+        "Gather",
+        "class_out",
+        &["hid", "i0"],
+        "out",
+        vec![("axis", A::I(1))],
+    );
+    let e = Engine::load(&m.bytes(), "out", None).unwrap();
+    assert_eq!(
+        e.op_types(),
+        [
+            "Conv",
+            "Reshape",
+            "Transpose",
+            "Concat",
+            "Add",
+            "MatMul",
+            "Gather"
+        ]
+    );
+    let inputs = [r.tensor(&[2, 3, 16, 16]), r.tensor(&[3, 3, 16, 16])];
+    check(
+        "vit class token",
+        &m,
+        &[("seq2", true), ("out", false)],
+        &inputs,
+    );
+}
+
+/// `Where` on a computed tensor with a condition folded from its shape (the last axis'
+/// positions below 5, via Range and Less) and a fill from `ConstantOfShape(Shape(x))`,
+/// which is a constant for each batch size.
+#[test]
+fn where_with_a_condition_folded_from_the_shape() {
+    let mut r = Rng::new(34);
+    let mut m = ModelBuilder::new("x", &[None, Some(3), Some(8), Some(8)]);
+    m.weight("conv.w", &r.tensor(&[4, 3, 1, 1]))
+        .weight("conv.b", &r.tensor(&[4]));
+    for (name, v) in [
+        ("i3", int_scalar(3)),
+        ("start", int_scalar(0)),
+        ("step", int_scalar(1)),
+        ("five", int_scalar(5)),
+    ] {
+        constant(&mut m, name, v);
+    }
+    m.node("Conv", "conv", &["x", "conv.w", "conv.b"], "a", vec![])
+        .node("Shape", "shape", &["a"], "s", vec![])
+        .node(
+            "Gather",
+            "width",
+            &["s", "i3"],
+            "w",
+            vec![("axis", A::I(0))],
+        )
+        .node("Range", "range", &["start", "w", "step"], "cols", vec![])
+        .node("Less", "less", &["cols", "five"], "lt", vec![])
+        .node("Cast", "as_bool", &["lt"], "mask", vec![("to", A::I(9))])
+        .node(
+            "ConstantOfShape",
+            "fill",
+            &["s"],
+            "fill",
+            vec![("value", A::T(TensorProto::from_f32("", &[1], &[0.25])))],
+        )
+        .node("Where", "where", &["mask", "a", "fill"], "masked", vec![])
+        .node("Relu", "relu", &["masked"], "y", vec![]);
+    let e = Engine::load(&m.bytes(), "y", None).unwrap();
+    assert_eq!(e.op_types(), ["Conv", "Where", "Relu"]);
+    let inputs = [r.tensor(&[2, 3, 8, 8]), r.tensor(&[3, 3, 8, 8])];
+    check("where", &m, &[("masked", false), ("y", false)], &inputs);
+}
+
+/// What the folder cannot do stays a load-time error naming the node.
+#[test]
+fn unfoldable_shape_arithmetic_is_a_load_error_naming_the_node() {
+    let mut m = ModelBuilder::new("x", &[None, Some(2), Some(3)]);
+    m.node("Relu", "relu", &["x"], "r", vec![])
+        .node("Shape", "shape", &["r"], "s", vec![])
+        .node("Mod", "mod", &["s", "s"], "bad", vec![])
+        .node("Reshape", "reshape", &["r", "bad"], "y", vec![]);
+    let err = Engine::load(&m.bytes(), "y", None)
+        .err()
+        .expect("Mod must be refused");
+    assert!(matches!(err, EngineError::UnsupportedOp { .. }), "{err}");
+    assert!(err.to_string().contains("'mod'"), "{err}");
+    // A tensor computed from the input's shape alone is no activation.
+    let err = Engine::load(&m.bytes(), "s", None).err().unwrap();
+    assert!(err.to_string().contains("input's shape only"), "{err}");
+}
