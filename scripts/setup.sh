@@ -10,6 +10,8 @@ TRUNK_VERSION=0.21.14
 WASM_BINDGEN_VERSION=$(awk '/^name = "wasm-bindgen"$/ {getline; gsub(/[^0-9.]/, ""); print; exit}' Cargo.lock)
 BINARYEN_VERSION=132.0.0
 PLAYWRIGHT_VERSION=1.64.1
+# The in-browser reference of the engine benchmark (tests/e2e/bench_engine.mjs); never in the client.
+ONNXRUNTIME_WEB_VERSION=1.30.0
 
 say() { printf '\033[1m[setup]\033[0m %s\n' "$*"; }
 export PATH="$HOME/.cargo/bin:$PWD/.tools/node_modules/.bin:$PATH"
@@ -51,6 +53,11 @@ if [ ! -x .tools/node_modules/.bin/wasm-opt ] || [ ! -d .tools/node_modules/play
   mkdir -p .tools
   (cd .tools && [ -f package.json ] || echo '{"private": true}' > package.json)
   (cd .tools && npm install --no-audit --no-fund --silent "binaryen@$BINARYEN_VERSION" "playwright-core@$PLAYWRIGHT_VERSION")
+fi
+if [ ! -d .tools/node_modules/onnxruntime-web ] \
+  || ! grep -q "\"version\": \"$ONNXRUNTIME_WEB_VERSION\"" .tools/node_modules/onnxruntime-web/package.json; then
+  say "installing onnxruntime-web@$ONNXRUNTIME_WEB_VERSION into .tools/ (the engine benchmark's reference)"
+  (cd .tools && npm install --no-audit --no-fund --silent "binaryen@$BINARYEN_VERSION" "playwright-core@$PLAYWRIGHT_VERSION" "onnxruntime-web@$ONNXRUNTIME_WEB_VERSION")
 fi
 
 # The trained models the engine's tests compare with tract-onnx (git-ignored, never committed).

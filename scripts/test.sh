@@ -28,6 +28,7 @@ target/debug/exemplar validate demo
 
 step "benchmarks (figures only; they assert nothing)"
 node tests/e2e/bench.mjs || echo "the client benchmark did not finish (it is not a test; see above)"
+node tests/e2e/bench_engine.mjs || echo "the engine benchmark did not finish (it is not a test; see above)"
 cargo bench -p exemplar-cli --bench collector || echo "the collector benchmark did not finish (it is not a test; see above)"
 
 step "browser tests (headless Chromium, real exemplar serve)"

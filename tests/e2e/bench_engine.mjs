@@ -1,0 +1,224 @@
+// Benchmark of the activation engine in the browser (prints figures and ratios; asserts
+// nothing). `node tests/e2e/bench_engine.mjs` after `trunk build --release` and
+// `scripts/setup.sh` (which installs onnxruntime-web into .tools/).
+//
+// In headless Chromium with WebGPU (the harness's `launch({ webgpu: true })`: Chromium's
+// SwiftShader adapter where the machine has no GPU), on the same truncated ONNX files
+// (`cargo run -p exemplar-engine --example bench_models`) and the same 16 demo stimuli:
+// - ours: the real `dist/engine_worker.js` worker, started as the app starts it (a blob
+//   `importScripts` shim) and driven through its message protocol;
+// - onnxruntime-web (npm, its `dist/` served from .tools/, no CDN), WebGPU execution
+//   provider; and, as a second pair, our CPU fallback (the same worker, `backend: cpu`)
+//   against onnxruntime-web's WASM provider (CPU, one thread; ours is single-threaded).
+// Each call goes from RGBA pixels to the channel means of the target tensor: ours posts
+// the pixels to the worker (which preprocesses, computes on the GPU and reads back only
+// the means); onnxruntime-web gets the same pixels normalised in JS and returns the whole
+// tensor, whose channel means JS then takes. Warm-up calls (model load, shader
+// compilation) are excluded; the figure is the median of BENCH_RUNS calls (default 5).
+// Also printed: the channel means of both for one image and their largest difference, and
+// the bytes the engine adds to the client.
+import { execFileSync } from 'node:child_process';
+import { existsSync, mkdtempSync, readdirSync, readFileSync, statSync } from 'node:fs';
+import http from 'node:http';
+import { tmpdir } from 'node:os';
+import { extname, join, normalize, relative } from 'node:path';
+import { gzipSync } from 'node:zlib';
+import { ROOT, DIST, DEMO, launch } from './harness.mjs';
+
+const RUNS = Number(process.env.BENCH_RUNS || 5);
+const WARMUP = 2;
+const BATCHES = [1, 16];
+const ORT = join(ROOT, '.tools/node_modules/onnxruntime-web/dist');
+const median = (xs) => { const s = [...xs].sort((a, b) => a - b); return s[Math.floor(s.length / 2)]; };
+const kib = (n) => `${(n / 1024).toFixed(0)} KiB`;
+const sizes = (files) => files.reduce((a, f) => {
+  const b = readFileSync(f);
+  return { raw: a.raw + b.length, gz: a.gz + gzipSync(b, { level: 9 }).length };
+}, { raw: 0, gz: 0 });
+
+if (!existsSync(join(DIST, 'engine_worker_bg.wasm'))) throw new Error('no dist/engine_worker_bg.wasm: run `trunk build --release` first');
+const haveOrt = existsSync(join(ORT, 'ort.webgpu.min.js'));
+if (!haveOrt) console.log('onnxruntime-web is not in .tools/ (scripts/setup.sh installs it): only our engine is measured');
+
+// --- the models and the images -------------------------------------------------------
+const models = mkdtempSync(join(tmpdir(), 'exemplar-bench-engine-'));
+const MODELS = JSON.parse(execFileSync('cargo', ['run', '-q', '-p', 'exemplar-engine', '--example', 'bench_models', '--', models],
+  { cwd: ROOT, encoding: 'utf8', stdio: ['ignore', 'pipe', 'inherit'] }));
+const pngs = [];
+const walk = (d) => readdirSync(d).sort().forEach((n) => (statSync(join(d, n)).isDirectory() ? walk(join(d, n)) : n.endsWith('.png') && pngs.push(join(d, n))));
+walk(join(DEMO, 'stimuli/units'));
+// 16 images spread over the demo's units (all 224x224; drawn at each model's input size).
+const IMAGES = Array.from({ length: 16 }, (_, i) => `/stimuli/${relative(join(DEMO, 'stimuli'), pngs[Math.floor(i * pngs.length / 16)])}`);
+
+// --- a tiny static server ------------------------------------------------------------
+const ROUTES = [['/dist/', DIST], ['/ort/', ORT], ['/models/', models], ['/stimuli/', join(DEMO, 'stimuli')]];
+const TYPES = { '.js': 'text/javascript', '.mjs': 'text/javascript', '.wasm': 'application/wasm', '.png': 'image/png', '.html': 'text/html' };
+const fetched = new Set();
+const server = http.createServer((req, res) => {
+  const path = decodeURIComponent(new URL(req.url, 'http://x').pathname);
+  if (path === '/bench.html') { res.writeHead(200, { 'content-type': 'text/html' }); res.end(PAGE); return; }
+  for (const [prefix, dir] of ROUTES) {
+    if (!path.startsWith(prefix)) continue;
+    const file = normalize(join(dir, path.slice(prefix.length)));
+    if (!file.startsWith(dir) || !existsSync(file) || !statSync(file).isFile()) break;
+    if (prefix === '/ort/') fetched.add(file);
+    res.writeHead(200, { 'content-type': TYPES[extname(file)] || 'application/octet-stream' });
+    res.end(readFileSync(file));
+    return;
+  }
+  res.writeHead(404); res.end();
+});
+
+const PAGE = `<!doctype html><html><head><meta charset="utf-8">
+${haveOrt ? '<script src="/ort/ort.webgpu.min.js"></script>' : ''}</head><body><script>
+const MEAN = [0.485, 0.456, 0.406], STD = [0.229, 0.224, 0.225]; // the imagenet preset
+if (window.ort) { ort.env.wasm.wasmPaths = location.origin + '/ort/'; ort.env.wasm.numThreads = 1; ort.env.logLevel = 'error'; }
+let worker, nextId = 0;
+const waiting = new Map(), pixels = {}, sessions = { webgpu: {}, wasm: {} };
+
+// Our engine: the worker started the way src/app/engine.rs starts it.
+window.startEngine = () => new Promise((ok, fail) => {
+  const src = 'importScripts(' + JSON.stringify(location.origin + '/dist/engine_worker.js') + '); wasm_bindgen('
+    + JSON.stringify(location.origin + '/dist/engine_worker_bg.wasm') + ');';
+  worker = new Worker(URL.createObjectURL(new Blob([src], { type: 'text/javascript' })));
+  worker.onerror = (e) => fail(new Error('engine worker: ' + e.message));
+  worker.onmessage = (e) => {
+    if (e.data.id < 0) { ok(); return; }
+    const done = waiting.get(e.data.id); waiting.delete(e.data.id); done(JSON.parse(e.data.json));
+  };
+});
+async function ours(m, images, backend = 'gpu-only') {
+  const req = { model_url: location.origin + '/models/' + m.file, layer: m.target, channels: [...Array(m.channels).keys()],
+    preset: 'imagenet', resize: 0, crop: 0, sizes: images.map(() => [m.input, m.input]), backend };
+  const id = nextId++;
+  const reply = await new Promise((ok) => { waiting.set(id, ok); worker.postMessage({ id, json: JSON.stringify(req), pixels: images }); });
+  if (reply.error) throw new Error(reply.error);
+  return { means: reply.ok.activations, adapter: reply.ok.adapter };
+}
+
+// onnxruntime-web: the same pixels, normalised as the imagenet preset does, NCHW.
+async function ortRun(ep, m, images) {
+  const session = sessions[ep][m.file] ??= await ort.InferenceSession.create(location.origin + '/models/' + m.file,
+    { executionProviders: [ep], graphOptimizationLevel: 'all' });
+  const hw = m.input * m.input, data = new Float32Array(images.length * 3 * hw);
+  images.forEach((px, i) => { for (let c = 0; c < 3; c++) for (let p = 0; p < hw; p++) data[(i * 3 + c) * hw + p] = (Math.fround(px[p * 4 + c] / 255) - MEAN[c]) / STD[c]; });
+  const input = new ort.Tensor('float32', data, [images.length, 3, m.input, m.input]);
+  const out = (await session.run({ [session.inputNames[0]]: input }))[session.outputNames[0]];
+  const [n, c, h, w] = out.dims, v = out.data, means = [];
+  for (let i = 0; i < n; i++) {
+    const row = [];
+    for (let k = 0; k < c; k++) { let s = 0; const o = (i * c + k) * h * w; for (let p = 0; p < h * w; p++) s += v[o + p]; row.push(s / (h * w)); }
+    means.push(row);
+  }
+  out.dispose?.();
+  return { means };
+}
+
+// The stimuli decoded by the browser and drawn at the model's input size (RGBA).
+window.loadImages = async (paths, size) => {
+  const canvas = new OffscreenCanvas(size, size), g = canvas.getContext('2d', { willReadFrequently: true });
+  pixels[size] = [];
+  for (const p of paths) {
+    const bmp = await createImageBitmap(await (await fetch(p)).blob());
+    g.clearRect(0, 0, size, size); g.drawImage(bmp, 0, 0, size, size);
+    pixels[size].push(new Uint8Array(g.getImageData(0, 0, size, size).data.buffer));
+  }
+};
+
+window.adapterInfo = async () => {
+  const a = await navigator.gpu?.requestAdapter();
+  return a ? [a.info?.vendor, a.info?.architecture, a.info?.description].filter(Boolean).join(' ') : 'none';
+};
+
+// Warm-up calls, then timed calls; returns the times (ms) and the first call's output.
+window.measure = async (who, m, batch, runs, warmup) => {
+  const images = pixels[m.input].slice(0, batch);
+  const call = () => (who === 'ours' ? ours(m, images) : who === 'ours-cpu' ? ours(m, images, 'cpu') : ortRun(who, m, images));
+  const t0 = performance.now();
+  const first = await call();
+  const firstMs = performance.now() - t0;
+  for (let i = 1; i < warmup; i++) await call();
+  const times = [];
+  for (let i = 0; i < runs; i++) { const t = performance.now(); await call(); times.push(performance.now() - t); }
+  return { times, firstMs, means0: first.means[0], adapter: first.adapter };
+};
+</script></body></html>`;
+
+await new Promise((ok) => server.listen(0, '127.0.0.1', ok));
+const url = `http://127.0.0.1:${server.address().port}/`;
+const browser = await launch({ webgpu: true });
+const page = await (await browser.newContext()).newPage();
+page.on('pageerror', (e) => console.log(`  page error: ${e.message}`));
+await page.goto(`${url}bench.html`);
+await page.evaluate(() => window.startEngine());
+for (const size of new Set(MODELS.map((m) => m.input))) await page.evaluate(([p, s]) => window.loadImages(p, s), [IMAGES, size]);
+console.log(`== the activation engine in headless Chromium (${await browser.version()}), WebGPU adapter: ${await page.evaluate(() => window.adapterInfo())}`);
+console.log(`   median of ${RUNS} calls after ${WARMUP} warm-up calls; ${IMAGES.length} demo stimuli`);
+
+const WHO = [['ours', 'ours (WebGPU)'], ...(haveOrt ? [['webgpu', 'onnxruntime-web WebGPU']] : []),
+  ['ours-cpu', 'ours (CPU fallback, wasm)'], ...(haveOrt ? [['wasm', 'onnxruntime-web WASM (1 thread)']] : [])];
+const results = []; // { model, batch, who, ms (per call), firstMs, means0 }
+const errors = {};
+for (const m of MODELS) {
+  console.log(`-- ${m.label} (input ${m.input}x${m.input}, target '${m.target}', ${m.channels} channels)`);
+  for (const [who, name] of WHO) {
+    for (const batch of BATCHES) {
+      if (errors[who]) continue;
+      try {
+        const r = await page.evaluate(([w, mm, b, n, k]) => window.measure(w, mm, b, n, k), [who, m, batch, RUNS, WARMUP]);
+        const ms = median(r.times);
+        results.push({ model: m, batch, who, ms, means0: r.means0 });
+        console.log(`  ${name.padEnd(32)} batch ${String(batch).padStart(2)}: ${(ms / batch).toFixed(1).padStart(8)} ms/image ${(1000 * batch / ms).toFixed(2).padStart(7)} images/s`
+          + `  (first call ${r.firstMs.toFixed(0)} ms${r.adapter ? `, adapter ${r.adapter}` : ''})`);
+      } catch (e) {
+        errors[who] = e.message.split('\n')[0];
+        console.log(`  ${name}: FAILED: ${errors[who]}`);
+      }
+    }
+  }
+}
+
+// --- sanity: the same numbers? -------------------------------------------------------
+console.log('== channel means of one image (the first stimulus), ours against onnxruntime-web');
+for (const m of MODELS) {
+  for (const [me, other] of [['ours', 'webgpu'], ['ours', 'wasm'], ['ours-cpu', 'wasm']]) {
+    const mine = results.find((r) => r.model === m && r.who === me && r.batch === 1)?.means0;
+    const theirs = results.find((r) => r.model === m && r.who === other && r.batch === 1)?.means0;
+    if (!mine || !theirs) continue;
+    const diff = Math.max(...mine.map((v, i) => Math.abs(v - theirs[i])));
+    const scale = Math.max(...theirs.map(Math.abs));
+    const fmt = (xs) => xs.slice(0, 4).map((v) => v.toFixed(5)).join(', ');
+    console.log(`  ${m.label}, ${me} vs ${other}: ours [${fmt(mine)}, …] theirs [${fmt(theirs)}, …]; max |diff| over ${mine.length} channels ${diff.toExponential(2)} (max |mean| ${scale.toFixed(3)})`);
+  }
+}
+
+// --- bytes ---------------------------------------------------------------------------
+const dist = readdirSync(DIST);
+const engineFiles = ['engine_worker_bg.wasm', 'engine_worker.js'].map((f) => join(DIST, f));
+const appFiles = dist.filter((f) => /^exemplar-.*(_bg\.wasm|\.js)$/.test(f)).map((f) => join(DIST, f));
+const engineBytes = sizes(engineFiles), appBytes = sizes(appFiles);
+const ortFiles = [...fetched].sort();
+const ortBytes = ortFiles.length ? sizes(ortFiles) : null;
+
+// --- the table -----------------------------------------------------------------------
+const cell = (r) => `${(r.ms / r.batch).toFixed(1)} ms (${(1000 * r.batch / r.ms).toFixed(1)}/s)`;
+const find = (m, b, who) => results.find((r) => r.model === m && r.batch === b && r.who === who);
+const ratio = (a, b) => (a && b ? (a.ms / b.ms).toFixed(2) : '—');
+console.log('\n== table (per image: median ms, images/s; ratios are ours / theirs in time: above 1, ours is slower)\n');
+console.log('| model (input) | batch | ours, WebGPU | onnxruntime-web, WebGPU | ours / ort-web | ours, CPU fallback | onnxruntime-web, WASM (1 thread) | ours / ort-web |');
+console.log('|---|---|---|---|---|---|---|---|');
+for (const m of MODELS) {
+  for (const b of BATCHES) {
+    const [o, g, c, w] = ['ours', 'webgpu', 'ours-cpu', 'wasm'].map((who) => find(m, b, who));
+    const or = (r, who) => (r ? cell(r) : errors[who] ? 'failed' : '—');
+    console.log(`| ${m.label} (${m.input}) | ${b} | ${or(o, 'ours')} | ${or(g, 'webgpu')} | ${ratio(o, g)} | ${or(c, 'ours-cpu')} | ${or(w, 'wasm')} | ${ratio(c, w)} |`);
+  }
+}
+console.log('\n| client bytes | raw | gzip |\n|---|---|---|');
+console.log(`| engine worker (engine_worker_bg.wasm + engine_worker.js), fetched only when a check runs | ${kib(engineBytes.raw)} | ${kib(engineBytes.gz)} |`);
+console.log(`| main app (${appFiles.map((f) => f.split('/').pop().replace(/-[0-9a-f]+/, '-*')).join(' + ')}) | ${kib(appBytes.raw)} | ${kib(appBytes.gz)} |`);
+if (ortBytes) console.log(`| onnxruntime-web as loaded here (${ortFiles.map((f) => f.split('/').pop()).join(' + ')}) | ${kib(ortBytes.raw)} | ${kib(ortBytes.gz)} |`);
+for (const [who, e] of Object.entries(errors)) console.log(`\n${who}: ${e}`);
+
+await browser.close();
+server.close();
