@@ -47,7 +47,9 @@ jsPsych.run([{ type: jsPsychImageButtonResponse, stimulus: 'data:image/gif;base6
 }
 
 // --- 1. bytes -----------------------------------------------------------------------
-const ours = readdirSync(DIST).filter((f) => /\.(wasm|js|css)$/.test(f)).map((f) => join(DIST, f));
+// The engine worker is fetched only when a check runs (bench_engine.mjs reports it).
+const ours = readdirSync(DIST).filter((f) => /\.(wasm|js|css)$/.test(f) && !f.startsWith('engine_worker'))
+  .map((f) => join(DIST, f));
 const bytes = sizes(ours);
 console.log('== bytes a participant downloads for the app (experiment and stimuli not counted)');
 for (const f of ours) { const s = sizes([f]); console.log(`  ${f.split('/').pop().padEnd(40)} ${kb(s.raw).padStart(10)} raw ${kb(s.gz).padStart(10)} gzip`); }
