@@ -10,11 +10,14 @@ use exemplar_core::checks::TrialActivations;
 use exemplar_core::experiment::{BatchFiles, CheckModel};
 use exemplar_core::plan::PlannedTrial;
 use futures::channel::oneshot;
-use js_sys::{Array, Reflect, Uint8Array};
+use js_sys::{Array, Uint8Array};
 use serde::Deserialize;
 use wasm_bindgen::prelude::*;
 use wasm_bindgen::JsCast;
 use wasm_bindgen_futures::JsFuture;
+
+#[path = "../engine_protocol.rs"]
+mod protocol;
 
 use super::browser;
 use super::images;
@@ -75,21 +78,16 @@ fn start_worker() -> Result<Rc<RefCell<Client>>, String> {
     let onmessage =
         Closure::<dyn Fn(web_sys::MessageEvent)>::new(move |e: web_sys::MessageEvent| {
             let Some(client) = weak.upgrade() else { return };
-            let data = e.data();
-            let id = Reflect::get(&data, &"id".into())
-                .ok()
-                .and_then(|v| v.as_f64())
-                .unwrap_or(-2.0);
-            let json = Reflect::get(&data, &"json".into())
-                .ok()
-                .and_then(|v| v.as_string())
-                .unwrap_or_default();
+            let (id, json, _) = protocol::read(&e.data());
             let mut c = client.borrow_mut();
-            if id < 0.0 {
+            if id == protocol::READY {
                 for tx in c.ready.take().unwrap_or_default() {
                     let _ = tx.send(());
                 }
-            } else if let Some(tx) = c.waiting.remove(&(id as u32)) {
+            } else if let Some(tx) = (id >= 0.0)
+                .then(|| c.waiting.remove(&(id as u32)))
+                .flatten()
+            {
                 let _ = tx.send(json);
             }
         });
@@ -213,10 +211,7 @@ pub async fn activations(
         let id = c.next_id;
         c.next_id += 1;
         c.waiting.insert(id, tx);
-        let msg = js_sys::Object::new();
-        let _ = Reflect::set(&msg, &"id".into(), &id.into());
-        let _ = Reflect::set(&msg, &"json".into(), &request.to_string().into());
-        let _ = Reflect::set(&msg, &"pixels".into(), &buffers);
+        let msg = protocol::message(id as f64, &request.to_string(), Some(&buffers));
         c.worker.post_message(&msg).map_err(|e| format!("{e:?}"))?;
     }
     let json = rx.await.map_err(|_| "the engine stopped".to_string())?;

@@ -8,13 +8,19 @@
 //! `{id, json}` with a [`Reply`]. It posts `{id: -1, json: "ready"}` once it listens.
 
 #[cfg(target_arch = "wasm32")]
+#[path = "../engine_protocol.rs"]
+mod protocol;
+
+#[cfg(target_arch = "wasm32")]
 mod worker {
     use std::cell::RefCell;
     use std::collections::HashMap;
     use std::rc::Rc;
 
     use exemplar_engine::{Backend, Engine, GpuContext, Preprocess};
-    use js_sys::{Array, Reflect, Uint8Array};
+    use js_sys::{Array, Uint8Array};
+
+    use super::protocol;
     use serde::{Deserialize, Serialize};
     use wasm_bindgen::prelude::*;
     use wasm_bindgen::JsCast;
@@ -183,28 +189,13 @@ mod worker {
     }
 
     fn post(id: f64, json: &str) {
-        let msg = js_sys::Object::new();
-        let _ = Reflect::set(&msg, &"id".into(), &id.into());
-        let _ = Reflect::set(&msg, &"json".into(), &json.into());
-        let _ = scope().post_message(&msg);
+        let _ = scope().post_message(&protocol::message(id, json, None));
     }
 
     pub fn start() {
         console_error_panic_hook::set_once();
         let onmessage = Closure::<dyn Fn(MessageEvent)>::new(|e: MessageEvent| {
-            let data = e.data();
-            let id = Reflect::get(&data, &"id".into())
-                .ok()
-                .and_then(|v| v.as_f64())
-                .unwrap_or(-2.0);
-            let json = Reflect::get(&data, &"json".into())
-                .ok()
-                .and_then(|v| v.as_string())
-                .unwrap_or_default();
-            let pixels: Array = Reflect::get(&data, &"pixels".into())
-                .ok()
-                .and_then(|v| v.dyn_into().ok())
-                .unwrap_or_default();
+            let (id, json, pixels) = protocol::read(&e.data());
             wasm_bindgen_futures::spawn_local(async move {
                 let reply = handle(&json, pixels).await;
                 post(id, &serde_json::to_string(&reply).unwrap_or_default());
@@ -212,7 +203,7 @@ mod worker {
         });
         scope().set_onmessage(Some(onmessage.as_ref().unchecked_ref()));
         onmessage.forget();
-        post(-1.0, "ready");
+        post(protocol::READY, "ready");
     }
 }
 
