@@ -8,6 +8,7 @@
 //!
 //! ```text
 //! OUT/<layer>/channel_<c>/<batch>/{min,max}_{0..9}.png   the batch layout experiments use
+//!                                                        (`.jpg` with `--format jpeg`)
 //! OUT/<layer>/channel_<c>/activations.csv                image, activation, rank, stimulus
 //! OUT/<layer>/channel_<c>/unit.json                      the `units` entry for experiment.json
 //! ```
@@ -16,10 +17,15 @@
 //! `_`.) The entries' paths are relative to `--experiment`, by default the folder holding
 //! `OUT`; all entries are also printed on stdout as one JSON array.
 //!
-//! Stimuli are re-encoded as PNG. By default they are what the model saw: the
+//! Stimuli are written as PNG, or as JPEG with `--format jpeg` (set the experiment's
+//! `loading.extension` to `jpg` then). By default they are what the model saw: the
 //! preprocessing's resize and centre crop (224×224 with the presets, as in the paper),
 //! without normalisation. `--size N` resizes the shorter side to N and crops the centre
-//! N×N instead (the same filter); `--size 0` keeps the original pixels.
+//! N×N instead (the same filter); `--size 0` keeps the original pixels. A source that is
+//! already the stimulus (same size, nothing to crop, the output's format) is copied byte
+//! for byte, so participants see exactly the pixels whose activations were ranked; any
+//! other is re-encoded, and a lossy JPEG re-encoding is then not exactly what was ranked
+//! (`exemplar check` measures the stimuli as written).
 
 use std::io::{IsTerminal, Write};
 use std::path::{Path, PathBuf};
@@ -122,6 +128,12 @@ pub struct ExemplarsOptions {
     /// Images decoded and run per engine call.
     #[arg(long, default_value_t = 64)]
     pub chunk: usize,
+    /// File format of the stimuli written: png, or jpeg (`.jpg`).
+    #[arg(long, default_value = "png", value_parser = ["png", "jpeg"])]
+    pub format: String,
+    /// JPEG quality (1–100) when a stimulus has to be encoded as JPEG.
+    #[arg(long, default_value_t = 90, value_parser = clap::value_parser!(u8).range(1..=100))]
+    pub quality: u8,
     /// The `model` of the unit entries (default: the model file's name without extension).
     #[arg(long)]
     pub model_name: Option<String>,
@@ -163,6 +175,10 @@ pub fn run(opts: &ExemplarsOptions) -> Result<Vec<Unit>, String> {
         }
     }
     let pre = opts.engine.preprocess()?;
+    let format = match opts.format.as_str() {
+        "jpeg" => Format::Jpeg(opts.quality),
+        _ => Format::Png,
+    };
     let shown = match opts.size {
         None => Preprocess {
             mean: [0.0; 3],
@@ -209,8 +225,8 @@ pub fn run(opts: &ExemplarsOptions) -> Result<Vec<Unit>, String> {
             let SelectedBatch { min, max } = batch;
             for (side, images) in [("min", min), ("max", max)] {
                 for (file, &image) in images.iter().enumerate() {
-                    let name = format!("{side}_{file}.png");
-                    write_stimulus(&files[image], &shown, &batch_dir.join(&name))?;
+                    let name = format!("{side}_{file}.{}", format.extension());
+                    write_stimulus(&files[image], &shown, format, &batch_dir.join(&name))?;
                     stimulus[image] = format!("{i}/{name}");
                 }
             }
@@ -296,7 +312,7 @@ fn activations(
 }
 
 /// Decodes and preprocesses on every core (decoding, not the engine, bounds a large folder).
-fn decode(files: &[PathBuf], pre: &Preprocess) -> Result<Vec<Tensor>, String> {
+pub(crate) fn decode(files: &[PathBuf], pre: &Preprocess) -> Result<Vec<Tensor>, String> {
     let threads = std::thread::available_parallelism().map_or(1, |n| n.get());
     let per_thread = files.len().div_ceil(threads).max(1);
     std::thread::scope(|s| {
@@ -369,9 +385,49 @@ impl Progress {
     }
 }
 
-/// The image as participants see it, as PNG.
-fn write_stimulus(from: &Path, shown: &Preprocess, to: &Path) -> Result<(), String> {
+/// How stimuli are written.
+#[derive(Clone, Copy, Debug)]
+enum Format {
+    Png,
+    /// With this quality.
+    Jpeg(u8),
+}
+
+impl Format {
+    fn extension(self) -> &'static str {
+        match self {
+            Format::Png => "png",
+            Format::Jpeg(_) => "jpg",
+        }
+    }
+
+    /// Whether a file with this name is already in this format.
+    fn matches(self, path: &Path) -> bool {
+        let ext = path
+            .extension()
+            .and_then(|e| e.to_str())
+            .map(str::to_ascii_lowercase);
+        matches!(
+            (self, ext.as_deref()),
+            (Format::Png, Some("png")) | (Format::Jpeg(_), Some("jpg" | "jpeg"))
+        )
+    }
+}
+
+/// The image as participants see it: the source's own bytes when it already is that image
+/// in that format, else encoded.
+fn write_stimulus(
+    from: &Path,
+    shown: &Preprocess,
+    format: Format,
+    to: &Path,
+) -> Result<(), String> {
     let (rgb, w, h) = exemplar_engine::decode_image(from).map_err(|e| e.to_string())?;
+    let unchanged = |n: Option<u32>| n.is_none_or(|n| n == w.min(h));
+    if format.matches(from) && unchanged(shown.resize) && unchanged(shown.crop) && w == h {
+        std::fs::copy(from, to).map_err(|e| format!("{}: {e}", to.display()))?;
+        return Ok(());
+    }
     let t = shown
         .apply(&rgb, w, h)
         .map_err(|e| format!("{}: {e}", from.display()))?;
@@ -382,10 +438,19 @@ fn write_stimulus(from: &Path, shown: &Preprocess, to: &Path) -> Result<(), Stri
         .flat_map(|i| (0..3).map(move |c| (c, i)))
         .map(|(c, i)| t.data[c * plane + i].round().clamp(0.0, 255.0) as u8)
         .collect();
-    image::RgbImage::from_raw(width as u32, height as u32, pixels)
-        .ok_or("a stimulus has an impossible size")?
-        .save_with_format(to, image::ImageFormat::Png)
-        .map_err(|e| format!("{}: {e}", to.display()))
+    let img = image::RgbImage::from_raw(width as u32, height as u32, pixels)
+        .ok_or("a stimulus has an impossible size")?;
+    let written = match format {
+        Format::Png => img.save_with_format(to, image::ImageFormat::Png),
+        Format::Jpeg(quality) => std::fs::File::create(to)
+            .map_err(image::ImageError::IoError)
+            .and_then(|f| {
+                let mut out = std::io::BufWriter::new(f);
+                image::codecs::jpeg::JpegEncoder::new_with_quality(&mut out, quality)
+                    .encode_image(&img)
+            }),
+    };
+    written.map_err(|e| format!("{}: {e}", to.display()))
 }
 
 /// `image,activation,rank,stimulus` in rank order (rank 1: most activating).

@@ -110,6 +110,18 @@ enum Command {
         /// The experiment folder (or its experiment.json).
         dir: PathBuf,
     },
+    /// Run every batch's 20 images through its unit's model (checks.models) and judge
+    /// them as the preview's "Check all" does; exits 1 if a batch fails.
+    Check {
+        /// The experiment folder (or its experiment.json).
+        dir: PathBuf,
+        /// gpu (WGSL compute shaders through wgpu) or cpu (the plain-Rust reference).
+        #[arg(long, default_value = "gpu")]
+        backend: String,
+        /// One JSON object per batch (activations and violations) instead of text.
+        #[arg(long)]
+        json: bool,
+    },
     /// Print the session plan of one participant as JSON.
     Plan {
         /// The experiment folder (or its experiment.json).
@@ -278,6 +290,52 @@ fn main() -> ExitCode {
                 );
             });
             report("exemplar import-imi", result)
+        }
+        Command::Check { dir, backend, json } => {
+            let result = backend
+                .parse()
+                .map_err(|e: exemplar_engine::EngineError| e.to_string())
+                .and_then(|backend| exemplar_cli::check::run(&dir, backend));
+            let report = match result {
+                Ok(r) => r,
+                Err(e) => {
+                    eprintln!("exemplar check: {e}");
+                    return ExitCode::from(2);
+                }
+            };
+            for b in &report.batches {
+                if json {
+                    println!("{}", serde_json::to_string(b).expect("plain data"));
+                    continue;
+                }
+                let a = &b.activations;
+                let verdict = if b.violations.is_empty() {
+                    "pass"
+                } else {
+                    "FAIL"
+                };
+                println!(
+                    "{verdict}  {} ({} {} channel {}, batch {}): max query {:.4}, min query {:.4}",
+                    b.path, b.unit, b.layer, b.channel, b.batch, a.max_query, a.min_query
+                );
+                for v in &b.violations {
+                    println!("      {}", v.describe());
+                }
+            }
+            for u in &report.unchecked {
+                eprintln!("note: {u} names a model that checks.models does not have; not checked");
+            }
+            let failures = report.failures();
+            eprintln!(
+                "exemplar check: {} batches checked, {failures} failing, {} units without a model",
+                report.batches.len(),
+                report.unchecked.len()
+            );
+            if failures > 0 {
+                ExitCode::FAILURE
+            } else {
+                ExitCode::SUCCESS
+            }
         }
         Command::Validate { dir } => {
             let (result, notes) = exemplar_cli::validate::check(&dir);

@@ -303,6 +303,46 @@ fn exemplars_choose_the_expected_ranks_in_fair_batches_and_validate() {
     assert!(ok, "{stdout}{stderr}");
     assert!(stdout.contains("valid (2 units"), "{stdout}");
 
+    // `exemplar check` with the model named in checks.models: every batch of the two
+    // units passes (the skeleton's own units name no such model and are listed as such).
+    std::fs::copy(&model, exp.join("linear.onnx")).unwrap();
+    experiment["checks"] = serde_json::json!({
+        "models": {"linear": {"file": "linear.onnx"}}
+    });
+    std::fs::write(&path, serde_json::to_string_pretty(&experiment).unwrap()).unwrap();
+    let (ok, stdout, stderr) = exemplar(&["check", &s(&exp), "--backend", "cpu"]);
+    assert!(ok, "{stdout}{stderr}");
+    assert_eq!(
+        stdout.lines().filter(|l| l.starts_with("pass")).count(),
+        6,
+        "{stdout}"
+    );
+    assert!(stderr.contains("6 batches checked, 0 failing"), "{stderr}");
+    // Swapped queries in one batch: that batch, and only it, fails, with the reason.
+    let batch = out.join("feat/channel_0/1");
+    std::fs::rename(batch.join("min_9.png"), batch.join("tmp.png")).unwrap();
+    std::fs::rename(batch.join("max_9.png"), batch.join("min_9.png")).unwrap();
+    std::fs::rename(batch.join("tmp.png"), batch.join("max_9.png")).unwrap();
+    let (ok, stdout, stderr) = exemplar(&["check", &s(&exp), "--backend", "cpu", "--json"]);
+    assert!(!ok, "{stdout}{stderr}");
+    assert!(stderr.contains("6 batches checked, 1 failing"), "{stderr}");
+    let verdicts: Vec<Value> = stdout
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap())
+        .collect();
+    let failing: Vec<&Value> = verdicts
+        .iter()
+        .filter(|v| !v["violations"].as_array().unwrap().is_empty())
+        .collect();
+    assert_eq!(failing.len(), 1, "{stdout}");
+    assert_eq!(failing[0]["path"], "units[0].batches[1]");
+    assert_eq!(failing[0]["violations"][0], "queries_inverted");
+    let a = &failing[0]["activations"];
+    assert!(a["min_query"].as_f64() > a["max_query"].as_f64(), "{a}");
+    std::fs::remove_file(exp.join("linear.onnx")).unwrap();
+    let (ok, _, stderr) = exemplar(&["check", &s(&exp), "--backend", "cpu"]);
+    assert!(!ok && stderr.contains("linear.onnx"), "{stderr}");
+
     // A second run into the same folders is refused rather than mixed in.
     let (ok, _, stderr) = run(&["--channel", "1", "--out", &s(&out), "--batches", "3"]);
     assert!(!ok && stderr.contains("not empty"), "{stderr}");
@@ -336,6 +376,100 @@ fn exemplars_choose_the_expected_ranks_in_fair_batches_and_validate() {
         let want: BTreeSet<usize> = (0..18).map(|r| image_at(0, side, r)).collect();
         assert_eq!(references, want, "{side:?}");
     }
+    std::fs::remove_dir_all(&dir).unwrap();
+}
+
+/// `--format jpeg`: a source that already is the stimulus (224×224 JPEG, no resize or
+/// crop to do) is copied byte for byte, so participants see exactly what was ranked; a
+/// source that has to be resized is encoded as JPEG.
+#[test]
+fn exemplars_copy_jpeg_sources_that_are_already_the_stimulus() {
+    let (dir, images, model) = setup("jpeg");
+    let s = |p: &Path| p.to_str().unwrap().to_string();
+    let square = dir.join("square");
+    std::fs::create_dir_all(&square).unwrap();
+    let mut sources = Vec::new();
+    for k in 0..IMAGES {
+        let path = square.join(format!("{k:02}.jpg"));
+        let [r, g, b] = colour(k);
+        // Not flat, so that a re-encoding would change the bytes.
+        image::RgbImage::from_fn(224, 224, |x, y| {
+            image::Rgb([
+                r,
+                g.wrapping_add((x % 7) as u8),
+                b.wrapping_add((y % 5) as u8),
+            ])
+        })
+        .save(&path)
+        .unwrap();
+        sources.push(std::fs::read(&path).unwrap());
+    }
+    let run = |from: &Path, out: &Path| {
+        exemplar(&[
+            "exemplars",
+            "--model",
+            &s(&model),
+            "--layer",
+            "feat",
+            "--channel",
+            "0",
+            "--images",
+            &s(from),
+            "--out",
+            &s(out),
+            "--batches",
+            "2",
+            "--backend",
+            "cpu",
+            "--format",
+            "jpeg",
+            "--resize",
+            "0",
+            "--crop",
+            "224",
+        ])
+    };
+    let out = dir.join("copied");
+    let (ok, _, stderr) = run(&square, &out);
+    assert!(ok, "{stderr}");
+    for b in 0..2 {
+        for side in ["min", "max"] {
+            for f in 0..10 {
+                let written =
+                    std::fs::read(out.join(format!("feat/channel_0/{b}/{side}_{f}.jpg"))).unwrap();
+                assert!(
+                    sources.contains(&written),
+                    "batch {b} {side}_{f} is not a source's bytes"
+                );
+            }
+        }
+    }
+    // 20×16 PNG sources must be resized: encoded as JPEG.
+    let out = dir.join("encoded");
+    let (ok, _, stderr) = exemplar(&[
+        "exemplars",
+        "--model",
+        &s(&model),
+        "--layer",
+        "feat",
+        "--channel",
+        "0",
+        "--images",
+        &s(&images),
+        "--out",
+        &s(&out),
+        "--batches",
+        "2",
+        "--backend",
+        "cpu",
+        "--format",
+        "jpeg",
+    ]);
+    assert!(ok, "{stderr}");
+    let written = std::fs::read(out.join("feat/channel_0/0/max_0.jpg")).unwrap();
+    assert_eq!(&written[..3], &[0xff, 0xd8, 0xff], "not a JPEG");
+    let img = image::load_from_memory(&written).unwrap();
+    assert_eq!((img.width(), img.height()), (224, 224));
     std::fs::remove_dir_all(&dir).unwrap();
 }
 
