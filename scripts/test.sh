@@ -25,6 +25,8 @@ trunk build --release --offline
 step "command line"
 cargo build -p exemplar-cli --quiet
 target/debug/exemplar validate demo
+# The demo's stimuli really are what experiment.json says: every batch through its model.
+target/debug/exemplar check demo --backend cpu
 
 step "benchmarks (figures only; they assert nothing)"
 node tests/e2e/bench.mjs || echo "the client benchmark did not finish (it is not a test; see above)"

@@ -45,14 +45,14 @@ const models = mkdtempSync(join(tmpdir(), 'exemplar-bench-engine-'));
 const MODELS = JSON.parse(execFileSync('cargo', ['run', '-q', '-p', 'exemplar-engine', '--example', 'bench_models', '--', models],
   { cwd: ROOT, encoding: 'utf8', stdio: ['ignore', 'pipe', 'inherit'] }));
 const pngs = [];
-const walk = (d) => readdirSync(d).sort().forEach((n) => (statSync(join(d, n)).isDirectory() ? walk(join(d, n)) : n.endsWith('.png') && pngs.push(join(d, n))));
+const walk = (d) => readdirSync(d).sort().forEach((n) => (statSync(join(d, n)).isDirectory() ? walk(join(d, n)) : /\.(png|jpg)$/.test(n) && pngs.push(join(d, n))));
 walk(join(DEMO, 'stimuli/units'));
 // 16 images spread over the demo's units (all 224x224; drawn at each model's input size).
 const IMAGES = Array.from({ length: 16 }, (_, i) => `/stimuli/${relative(join(DEMO, 'stimuli'), pngs[Math.floor(i * pngs.length / 16)])}`);
 
 // --- a tiny static server ------------------------------------------------------------
 const ROUTES = [['/dist/', DIST], ['/ort/', ORT], ['/models/', models], ['/stimuli/', join(DEMO, 'stimuli')]];
-const TYPES = { '.js': 'text/javascript', '.mjs': 'text/javascript', '.wasm': 'application/wasm', '.png': 'image/png', '.html': 'text/html' };
+const TYPES = { '.js': 'text/javascript', '.mjs': 'text/javascript', '.wasm': 'application/wasm', '.png': 'image/png', '.jpg': 'image/jpeg', '.html': 'text/html' };
 const fetched = new Set();
 const server = http.createServer((req, res) => {
   const path = decodeURIComponent(new URL(req.url, 'http://x').pathname);

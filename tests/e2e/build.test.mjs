@@ -55,15 +55,15 @@ test('a built site runs a whole session from a sub-path of a plain static server
   // Stimuli come by content hash, under the sub-path; no query's file name is fetched.
   const stimuli = urls.filter((u) => u.includes('/experiment/s/'));
   assert.ok(stimuli.length >= 80, `${stimuli.length} hashed stimulus requests`);
-  assert.ok(stimuli.every((u) => u.startsWith(`${link}experiment/s/`) && /\/[0-9a-f]{64}\.png$/.test(u)));
-  assert.deepEqual(urls.filter((u) => /_9\.png/.test(u)), []);
+  assert.ok(stimuli.every((u) => u.startsWith(`${link}experiment/s/`) && /\/[0-9a-f]{64}\.jpg$/.test(u)));
+  assert.deepEqual(urls.filter((u) => /_9\.jpg/.test(u)), []);
   assert.deepEqual(page.errors, []);
 });
 
 test('a stimulus changed on the server is detected, its trial skipped and recorded', async () => {
   const { out, link } = build('tampered');
   const manifest = JSON.parse(readFileSync(join(out, 'experiment/manifest.json'), 'utf8'));
-  const entry = manifest.files['stimuli/practice/trial_1/max_3.png'];
+  const entry = manifest.files['stimuli/practice/trial_1/max_3.jpg'];
   const file = join(out, 'experiment', entry.url);
   const bytes = readFileSync(file);
   bytes[bytes.length - 20] ^= 0xff;
@@ -77,7 +77,7 @@ test('a stimulus changed on the server is detected, its trial skipped and record
   const skipped = await eventually(async () =>
     (await collector.storedRecords()).find((r) => r.participant_id === 'tampered-1' && r.type === 'trial_skipped'));
   assert.equal(skipped.failed_images.length, 1);
-  assert.match(skipped.failed_images[0], /^stimuli\/practice\/trial_1\/max_3\.png: content does not match the manifest \(sha256 [0-9a-f]{64}, expected [0-9a-f]{64}\)$/);
+  assert.match(skipped.failed_images[0], /^stimuli\/practice\/trial_1\/max_3\.jpg: content does not match the manifest \(sha256 [0-9a-f]{64}, expected [0-9a-f]{64}\)$/);
 });
 
 test('exemplar serve BUILT serves a built site with the collector on one port', async () => {

@@ -5,14 +5,14 @@
 import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
 import { execFileSync } from 'node:child_process';
-import { copyFileSync, cpSync, mkdtempSync, readFileSync, renameSync, symlinkSync, writeFileSync } from 'node:fs';
+import { copyFileSync, cpSync, mkdtempSync, readFileSync, renameSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { BIN, DEMO, ROOT, demoExperiment, startServer, launch, newPage, nativePlan, eventually } from './harness.mjs';
 
 const MODEL = 'test-googlenet';
 const LAYER = 'concat31'; // inception a
-const CHANNELS = [3, 11];
+const CHANNELS = [3, 11, 17]; // two main units; the third gives the practice and catch trials
 let dir, units;
 
 /** An experiment made the researcher's way: a model, a folder of images, `exemplars`. */
@@ -29,15 +29,21 @@ function makeExperiment() {
     ...CHANNELS.flatMap((c) => ['--channel', String(c)]), '--images', join(DEMO, 'stimuli'),
     '--out', join(root, 'stimuli'), '--batches', '2', '--resize', '128', '--crop', '112', '--size', '0',
     '--model-name', MODEL, '--seed', '7'], { encoding: 'utf8', stdio: ['ignore', 'pipe', 'ignore'] });
-  units = JSON.parse(out);
+  const all = JSON.parse(out);
+  units = all.slice(0, 2);
   const exp = demoExperiment();
   exp.id = 'engine-e2e';
   exp.units = units;
+  // Practice and catch trials from the third unit, so that every stimulus is a PNG as
+  // exemplars wrote it (the demo's own are JPEG). The catch unit names a model that
+  // checks.models lacks: its trials are not checked.
+  const extra = all[2];
+  exp.practice.trials = [0, 1, 0, 1, 0].map((b, k) => ({ ...extra, id: `practice_${k + 1}`, batches: [extra.batches[b]] }));
+  exp.catch_units = [{ ...extra, id: `catch_${extra.id}`, model: 'unlisted-model' }];
+  exp.loading = { ...exp.loading, extension: 'png' };
   exp.session = { ...exp.session, main_trials: 4, catch_trials: 2 };
   exp.checks = { models: { [MODEL]: { file: 'model.onnx', preset: 'imagenet', resize: 128, crop: 112 } } };
   writeFileSync(join(root, 'experiment.json'), JSON.stringify(exp, null, 2));
-  // Practice and catch trials stay the demo's (no model for them: not checked).
-  for (const sub of ['practice', 'catch']) symlinkSync(join(DEMO, 'stimuli', sub), join(root, 'stimuli', sub));
   return root;
 }
 

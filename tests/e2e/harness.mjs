@@ -3,7 +3,7 @@
 // would, while checking what is on screen against what the records say.
 import { spawn, execFileSync } from 'node:child_process';
 import { createHash } from 'node:crypto';
-import { readFileSync, readdirSync, statSync, mkdtempSync, mkdirSync, writeFileSync, symlinkSync, rmSync } from 'node:fs';
+import { existsSync, readFileSync, readdirSync, statSync, mkdtempSync, mkdirSync, writeFileSync, symlinkSync, rmSync } from 'node:fs';
 import http from 'node:http';
 import { tmpdir } from 'node:os';
 import { join, relative, resolve } from 'node:path';
@@ -77,7 +77,7 @@ export function stimulusHashes(dir = DEMO) {
     for (const name of readdirSync(d)) {
       const p = join(d, name);
       if (statSync(p).isDirectory()) walk(p);
-      else if (name.endsWith('.png')) {
+      else if (/\.(png|jpe?g)$/.test(name)) {
         const h = createHash('sha256').update(readFileSync(p)).digest('hex');
         map.set(h, [...(map.get(h) || []), relative(dir, p)]);
       }
@@ -143,8 +143,18 @@ export async function playTrial(page, hashes, { correct = true, confidence = 3, 
   shown.lower = pathOf(hashes, lower);
   shown.left = (await shownHashes(page, '.refs:first-of-type .grid img')).map((h) => pathOf(hashes, h));
   shown.right = (await shownHashes(page, '.refs:last-of-type .grid img')).map((h) => pathOf(hashes, h));
-  const upperIsMax = shown.upper.some((p) => p.endsWith('max_9.png'));
-  const lowerIsMax = shown.lower.some((p) => p.endsWith('max_9.png'));
+  // One crop may be a stimulus of several units: keep the paths in the one batch folder
+  // that all 20 shown images have in common.
+  const dirOf = (p) => p.slice(0, p.lastIndexOf('/'));
+  const all = [shown.upper, shown.lower, ...shown.left, ...shown.right];
+  const common = all.map((ps) => new Set(ps.map(dirOf))).reduce((a, b) => new Set([...a].filter((d) => b.has(d))));
+  if (common.size === 1) {
+    const [dir] = common;
+    for (const key of ['upper', 'lower']) shown[key] = shown[key].filter((p) => dirOf(p) === dir);
+    for (const key of ['left', 'right']) shown[key] = shown[key].map((ps) => ps.filter((p) => dirOf(p) === dir));
+  }
+  const upperIsMax = shown.upper.some((p) => /max_9\.\w+$/.test(p));
+  const lowerIsMax = shown.lower.some((p) => /max_9\.\w+$/.test(p));
   if (upperIsMax === lowerIsMax) throw new Error(`cannot tell the queries apart: ${shown.upper} / ${shown.lower}`);
   const row = upperIsMax === correct ? 'upper' : 'lower';
   shown.row = row;
@@ -183,6 +193,7 @@ export function variantExperiment(edit, { missing = [], root, name } = {}) {
     execFileSync('cp', ['-r', join(DEMO, 'stimuli'), join(dir, 'stimuli')]);
     for (const m of missing) rmSync(join(dir, m));
   }
+  if (existsSync(join(DEMO, 'models'))) symlinkSync(join(DEMO, 'models'), join(dir, 'models'));
   return dir;
 }
 

@@ -29,6 +29,8 @@ function imiExperiment() {
   }
   const exp = demoExperiment();
   delete exp.$schema;
+  delete exp.checks; // the demo's model is not beside this experiment
+  exp.loading = { ...exp.loading, extension: 'png' };
   Object.assign(exp, {
     id: 'imi-catch', title: 'IMI catch units', units, catch_units: [],
     practice: { max_attempts: 1, trials: [units[0]].map((u) => ({ ...u, id: 'practice' })) },

@@ -13,7 +13,7 @@ const short = (json) => {
 };
 const shortDir = variantExperiment(short);
 const missingDir = variantExperiment((j) => { j.session.main_trials = 1; j.session.catch_trials = 0; },
-  { missing: ['stimuli/practice/trial_3/max_4.png'] });
+  { missing: ['stimuli/practice/trial_3/max_4.jpg'] });
 const brokenDir = variantExperiment((j) => {
   j.units[0].channel = 'seven';
   j.session.main_trials = 99;
@@ -124,7 +124,7 @@ test('a trial whose image cannot be loaded is skipped and recorded, never shown 
   const skipped = records.filter((r) => r.type === 'trial_skipped');
   assert.equal(skipped.length, 1);
   assert.equal(skipped[0].unit_id, 'practice_3');
-  assert.deepEqual(skipped[0].failed_images, ['stimuli/practice/trial_3/max_4.png: HTTP 404']);
+  assert.deepEqual(skipped[0].failed_images, ['stimuli/practice/trial_3/max_4.jpg: HTTP 404']);
   const round = records.find((r) => r.type === 'practice_round');
   assert.deepEqual([round.answered, round.correct, round.next], [4, 4, 'main']);
 });

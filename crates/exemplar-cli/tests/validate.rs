@@ -45,46 +45,53 @@ fn planted_errors_are_all_reported() {
     let dir = std::env::temp_dir().join(format!("exemplar-validate-{}", std::process::id()));
     let _ = std::fs::remove_dir_all(&dir);
     copy_dir(&demo, &dir);
-    let s = dir.join("stimuli/units");
-    // Undecodable: a PNG with its data cut off.
-    let bytes = std::fs::read(s.join("redness/batch_0/min_3.png")).unwrap();
-    std::fs::write(s.join("redness/batch_0/min_3.png"), &bytes[..60]).unwrap();
+    // A batch's folder: the demo's units[k].batches[b].references.
+    let experiment: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(demo.join("experiment.json")).unwrap())
+            .unwrap();
+    let ext = experiment["loading"]["extension"]
+        .as_str()
+        .unwrap_or("png")
+        .to_string();
+    let file = |k: usize, b: usize, name: &str| -> String {
+        let folder = experiment["units"][k]["batches"][b]["references"]
+            .as_str()
+            .unwrap();
+        format!("{folder}/{name}.{ext}")
+    };
+    let at = |rel: &str| dir.join(rel);
+    // Undecodable: an image with its data cut off.
+    let cut = file(1, 0, "min_3");
+    let bytes = std::fs::read(at(&cut)).unwrap();
+    std::fs::write(at(&cut), &bytes[..60]).unwrap();
     // Another size: a 100x100 image in a 224x224 batch.
     image::RgbImage::from_pixel(100, 100, image::Rgb([9, 9, 9]))
-        .save(s.join("dots/batch_1/max_2.png"))
+        .save(at(&file(2, 1, "max_2")))
         .unwrap();
     // The same image on both sides.
-    std::fs::copy(
-        s.join("rings/batch_0/max_5.png"),
-        s.join("rings/batch_0/min_6.png"),
-    )
-    .unwrap();
+    let (max5, min6) = (file(4, 0, "max_5"), file(4, 0, "min_6"));
+    std::fs::copy(at(&max5), at(&min6)).unwrap();
     // A query that is also a reference of another batch.
-    std::fs::copy(
-        s.join("checker/batch_1/max_0.png"),
-        s.join("checker/batch_0/max_9.png"),
-    )
-    .unwrap();
+    let (max0, max9) = (file(3, 1, "max_0"), file(3, 0, "max_9"));
+    std::fs::copy(at(&max0), at(&max9)).unwrap();
     // A missing file.
-    std::fs::remove_file(s.join("diagonal/batch_1/min_7.png")).unwrap();
+    let missing = file(5, 1, "min_7");
+    std::fs::remove_file(at(&missing)).unwrap();
     let (ok, _, stderr) = validate(&dir);
     assert!(!ok);
     // A missing file stops the content checks (they need every file): fix it and look again.
-    assert!(stderr.contains("units[5].batches[1].references: file not found: stimuli/units/diagonal/batch_1/min_7.png"), "{stderr}");
-    std::fs::copy(
-        s.join("diagonal/batch_1/min_6.png"),
-        s.join("diagonal/batch_1/min_7.png"),
-    )
-    .unwrap();
+    let want = format!("units[5].batches[1].references: file not found: {missing}");
+    assert!(stderr.contains(&want), "missing {want:?} in:\n{stderr}");
+    std::fs::copy(at(&file(5, 1, "min_6")), at(&missing)).unwrap();
     let (ok, _, stderr) = validate(&dir);
     assert!(!ok);
     for want in [
-        "units[1].batches[0].references: cannot decode stimuli/units/redness/batch_0/min_3.png",
-        "units[2].batches[1]: images of one batch differ in size: 100×100, 224×224",
-        "units[4].batches[0]: stimuli/units/rings/batch_0/max_5.png (max reference) is the same image as stimuli/units/rings/batch_0/min_6.png (min reference)",
-        "units[3].batches[1]: stimuli/units/checker/batch_1/max_0.png (max reference) is the same image as stimuli/units/checker/batch_0/max_9.png (max query)",
+        format!("units[1].batches[0].references: cannot decode {cut}"),
+        "units[2].batches[1]: images of one batch differ in size: 100×100, 224×224".to_string(),
+        format!("units[4].batches[0]: {max5} (max reference) is the same image as {min6} (min reference)"),
+        format!("units[3].batches[1]: {max0} (max reference) is the same image as {max9} (max query)"),
     ] {
-        assert!(stderr.contains(want), "missing {want:?} in:\n{stderr}");
+        assert!(stderr.contains(&want), "missing {want:?} in:\n{stderr}");
     }
     assert!(stderr.contains("4 problem(s)"), "{stderr}");
     std::fs::remove_dir_all(&dir).unwrap();

@@ -121,11 +121,8 @@ fn first_draw_takes_file_order() {
         .map(|t| (t.unit.unit_id.clone(), t.unit.batch))
         .collect();
     got.sort();
-    let mut want = vec![
-        ("stripes_horizontal".to_string(), 0),
-        ("stripes_horizontal".to_string(), 1),
-        ("redness".to_string(), 0),
-    ];
+    let (first, second) = (exp.units[0].id.clone(), exp.units[1].id.clone());
+    let mut want = vec![(first.clone(), 0), (first, 1), (second, 0)];
     want.sort();
     assert_eq!(got, want);
 }
@@ -170,23 +167,23 @@ fn first_reference_is_fixed_and_others_shuffled() {
         let plan = Plan::for_participant(&exp, &format!("p{pid}"));
         for t in plan.main.iter().chain(plan.practice.iter().flatten()) {
             assert!(
-                t.min_references[0].ends_with("/min_8.png"),
+                t.min_references[0].ends_with("/min_8.jpg"),
                 "{}",
                 t.min_references[0]
             );
             assert!(
-                t.max_references[0].ends_with("/max_8.png"),
+                t.max_references[0].ends_with("/max_8.jpg"),
                 "{}",
                 t.max_references[0]
             );
             assert_eq!(t.min_references.len(), 9);
             let mut sorted = t.max_references.clone();
             sorted.sort();
-            let dir = t.max_references[0].trim_end_matches("max_8.png");
-            let mut want: Vec<String> = (0..9).map(|i| format!("{dir}max_{i}.png")).collect();
+            let dir = t.max_references[0].trim_end_matches("max_8.jpg");
+            let mut want: Vec<String> = (0..9).map(|i| format!("{dir}max_{i}.jpg")).collect();
             want.sort();
             assert_eq!(sorted, want);
-            assert!(t.min_query.ends_with("/min_9.png") && t.max_query.ends_with("/max_9.png"));
+            assert!(t.min_query.ends_with("/min_9.jpg") && t.max_query.ends_with("/max_9.jpg"));
             second_positions.insert(t.max_references[1].clone());
         }
     }
@@ -240,11 +237,11 @@ fn spares_are_the_units_unused_batches_with_the_same_query_position() {
         assert_eq!(s.switched_queries, t.switched_queries);
         assert!(
             s.max_query
-                .ends_with(&format!("batch_{}/max_9.png", s.unit.batch)),
+                .ends_with(&format!("batch_{}/max_9.jpg", s.unit.batch)),
             "{}",
             s.max_query
         );
-        assert!(s.max_references[0].ends_with("max_8.png"));
+        assert!(s.max_references[0].ends_with("max_8.jpg"));
         // Reproducible: the same spare every time (a reload shows the same trial).
         assert_eq!(plan.spares(&exp, t), spares);
     }

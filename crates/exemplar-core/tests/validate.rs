@@ -122,11 +122,8 @@ fn duplicate_unit_ids_and_batches() {
     let mut v = demo();
     v["units"][2]["id"] = v["units"][0]["id"].clone();
     v["units"][4]["batches"][1]["batch"] = json!(0);
-    assert_problem(
-        &v,
-        "units[2].id",
-        "duplicate unit id \"stripes_horizontal\"",
-    );
+    let id = v["units"][0]["id"].as_str().unwrap().to_string();
+    assert_problem(&v, "units[2].id", &format!("duplicate unit id \"{id}\""));
     assert_problem(&v, "units[4].batches[1].batch", "duplicate batch number 0");
 }
 
@@ -214,13 +211,13 @@ fn missing_stimulus_file_names_the_batch_and_file() {
     assert_eq!(text.len(), 20, "{text:#?}");
     assert!(
         text.contains(
-            &"units[3].batches[1].references: file not found: stimuli/nowhere/min_0.png"
+            &"units[3].batches[1].references: file not found: stimuli/nowhere/min_0.jpg"
                 .to_string()
         ),
         "{text:#?}"
     );
     assert!(text.contains(
-        &"units[3].batches[1].references: file not found: stimuli/nowhere/max_9.png".to_string()
+        &"units[3].batches[1].references: file not found: stimuli/nowhere/max_9.jpg".to_string()
     ));
     std::fs::remove_dir_all(&dir).unwrap();
 }
