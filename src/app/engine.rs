@@ -93,6 +93,31 @@ fn start_worker() -> Result<Rc<RefCell<Client>>, String> {
         });
     worker.set_onmessage(Some(onmessage.as_ref().unchecked_ref()));
     onmessage.forget();
+    // A worker that dies (a trap in its wasm) answers nothing more: its waiting requests
+    // fail now ("the engine stopped") instead of never, the error stays the engine's
+    // (not the page's), and the next request starts a fresh worker.
+    let weak = Rc::downgrade(&client);
+    let onerror = Closure::<dyn Fn(web_sys::Event)>::new(move |e: web_sys::Event| {
+        e.prevent_default();
+        let message = js_sys::Reflect::get(&e, &"message".into())
+            .ok()
+            .and_then(|m| m.as_string())
+            .unwrap_or_default();
+        web_sys::console::warn_1(&format!("exemplar: the engine worker stopped: {message}").into());
+        let Some(client) = weak.upgrade() else { return };
+        CLIENT.with(|slot| {
+            let mut slot = slot.borrow_mut();
+            if slot.as_ref().is_some_and(|c| Rc::ptr_eq(c, &client)) {
+                *slot = None;
+            }
+        });
+        let mut c = client.borrow_mut();
+        c.worker.terminate();
+        c.waiting.clear();
+        c.ready = None;
+    });
+    worker.set_onerror(Some(onerror.as_ref().unchecked_ref()));
+    onerror.forget();
     Ok(client)
 }
 

@@ -27,8 +27,14 @@ thread_local! {
     static CHECKS: RefCell<HashMap<String, Slot>> = RefCell::new(HashMap::new());
 }
 
+/// A check is of two query files for one unit: the same files shown for another unit
+/// (another model, layer or channel) are another check.
 fn key(t: &PlannedTrial) -> String {
-    format!("{}\u{1f}{}", t.min_query, t.max_query)
+    let u = &t.unit;
+    format!(
+        "{}\u{1f}{}\u{1f}{}\u{1f}{}\u{1f}{}",
+        u.model, u.layer, u.channel, t.min_query, t.max_query
+    )
 }
 
 fn enabled(ctx: &Ctx) -> bool {

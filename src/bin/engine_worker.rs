@@ -14,7 +14,7 @@ mod protocol;
 #[cfg(target_arch = "wasm32")]
 mod worker {
     use std::cell::RefCell;
-    use std::collections::HashMap;
+    use std::collections::{HashMap, VecDeque};
     use std::rc::Rc;
 
     use exemplar_engine::{Backend, Engine, GpuContext, Preprocess};
@@ -192,14 +192,46 @@ mod worker {
         let _ = scope().post_message(&protocol::message(id, json, None));
     }
 
+    /// Requests waiting for the one being handled. They are handled one at a time, in
+    /// the order they came: a GPU request pushes WebGPU error scopes on the device and
+    /// pops them after awaiting the queue, and two requests interleaving there would pop
+    /// each other's scopes (wgpu panics on that); the GPU runs one submission at a time
+    /// anyway, so nothing is lost by waiting.
+    #[derive(Default)]
+    struct Queue {
+        waiting: VecDeque<(f64, String, Array)>,
+        busy: bool,
+    }
+
+    thread_local! {
+        static QUEUE: RefCell<Queue> = RefCell::new(Queue::default());
+    }
+
+    async fn drain() {
+        while let Some((id, json, pixels)) = QUEUE.with(|q| {
+            let mut q = q.borrow_mut();
+            let next = q.waiting.pop_front();
+            q.busy = next.is_some();
+            next
+        }) {
+            let reply = handle(&json, pixels).await;
+            post(id, &serde_json::to_string(&reply).unwrap_or_default());
+        }
+    }
+
     pub fn start() {
         console_error_panic_hook::set_once();
         let onmessage = Closure::<dyn Fn(MessageEvent)>::new(|e: MessageEvent| {
-            let (id, json, pixels) = protocol::read(&e.data());
-            wasm_bindgen_futures::spawn_local(async move {
-                let reply = handle(&json, pixels).await;
-                post(id, &serde_json::to_string(&reply).unwrap_or_default());
+            let request = protocol::read(&e.data());
+            let idle = QUEUE.with(|q| {
+                let mut q = q.borrow_mut();
+                q.waiting.push_back(request);
+                !q.busy
             });
+            if idle {
+                QUEUE.with(|q| q.borrow_mut().busy = true);
+                wasm_bindgen_futures::spawn_local(drain());
+            }
         });
         scope().set_onmessage(Some(onmessage.as_ref().unchecked_ref()));
         onmessage.forget();

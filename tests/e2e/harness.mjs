@@ -67,6 +67,10 @@ export async function newPage(browser) {
   const page = await context.newPage();
   page.errors = [];
   page.on('pageerror', (e) => page.errors.push(e.message));
+  // E2E_CONSOLE=1 echoes the page's console (and its workers') while debugging a test.
+  if (process.env.E2E_CONSOLE) {
+    page.on('console', (m) => console.error(`[console ${m.type()}] ${m.text()}`));
+  }
   return page;
 }
 

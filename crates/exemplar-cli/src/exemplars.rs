@@ -27,6 +27,7 @@
 //! other is re-encoded, and a lossy JPEG re-encoding is then not exactly what was ranked
 //! (`exemplar check` measures the stimuli as written).
 
+use std::collections::HashMap;
 use std::io::{IsTerminal, Write};
 use std::path::{Path, PathBuf};
 use std::time::Instant;
@@ -154,7 +155,7 @@ pub fn run(opts: &ExemplarsOptions) -> Result<Vec<Unit>, String> {
             (None, None) => Queries::Next,
         },
     };
-    let files = image_files(&opts.images)?;
+    let files = distinct(image_files(&opts.images)?)?;
     // Refuse before hours of computing.
     selection::side_ranks(files.len(), &spec)
         .map_err(|e| format!("{}: {e}", opts.images.display()))?;
@@ -284,6 +285,36 @@ fn image_files(root: &Path) -> Result<Vec<PathBuf>, String> {
         return Err(format!("no PNG or JPEG images under {}", root.display()));
     }
     Ok(out)
+}
+
+/// The files without byte-for-byte copies of an earlier one (in path order): a copy would
+/// be ranked next to its original, and one image could become both a query and a
+/// reference. What is skipped is said on stderr.
+fn distinct(files: Vec<PathBuf>) -> Result<Vec<PathBuf>, String> {
+    use sha2::{Digest, Sha256};
+    let mut first: HashMap<Vec<u8>, usize> = HashMap::new();
+    let mut keep = Vec::with_capacity(files.len());
+    let mut copies = Vec::new();
+    for (i, path) in files.iter().enumerate() {
+        let bytes = std::fs::read(path).map_err(|e| format!("{}: {e}", path.display()))?;
+        match first.entry(Sha256::digest(&bytes).to_vec()) {
+            std::collections::hash_map::Entry::Occupied(o) => copies.push((i, *o.get())),
+            std::collections::hash_map::Entry::Vacant(v) => {
+                v.insert(i);
+                keep.push(path.clone());
+            }
+        }
+    }
+    if let Some(&(copy, original)) = copies.first() {
+        eprintln!(
+            "exemplar exemplars: {} file(s) are byte-for-byte copies of others and are skipped \
+             (the first: {} = {})",
+            copies.len(),
+            files[copy].display(),
+            files[original].display()
+        );
+    }
+    Ok(keep)
 }
 
 /// `result[k][i]`: channel `channels[k]` for image `i`.

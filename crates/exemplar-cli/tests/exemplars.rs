@@ -383,6 +383,59 @@ fn exemplars_choose_the_expected_ranks_in_fair_batches_and_validate() {
 /// crop to do) is copied byte for byte, so participants see exactly what was ranked; a
 /// source that has to be resized is encoded as JPEG.
 #[test]
+fn exemplars_skip_byte_for_byte_copies_so_no_image_is_both_query_and_reference() {
+    let (dir, images, model) = setup("copies");
+    // Copies of the most and the least red image, which would otherwise be ranked
+    // next to their originals (one as a reference, the other as a query).
+    for (k, name) in [
+        (image_at(0, Side::Max, 0), "copy_a.png"),
+        (image_at(0, Side::Min, 0), "more/copy_b.png"),
+    ] {
+        std::fs::copy(image_path(&images, k), images.join(name)).unwrap();
+    }
+    let out = dir.join("out");
+    let (ok, _, stderr) = exemplar(&[
+        "exemplars",
+        "--model",
+        model.to_str().unwrap(),
+        "--layer",
+        "feat",
+        "--channel",
+        "0",
+        "--images",
+        images.to_str().unwrap(),
+        "--out",
+        out.to_str().unwrap(),
+        "--batches",
+        "3",
+        "--backend",
+        "cpu",
+    ]);
+    assert!(ok, "{stderr}");
+    assert!(
+        stderr.contains("2 file(s) are byte-for-byte copies of others and are skipped"),
+        "{stderr}"
+    );
+    assert!(stderr.contains("60/60 images"), "{stderr}");
+    // All 60 stimuli are different images: each test image exactly once.
+    let mut seen = BTreeSet::new();
+    for b in 0..3 {
+        for side in ["min", "max"] {
+            for f in 0..10 {
+                let path = out.join(format!("feat/channel_0/{b}/{side}_{f}.png"));
+                assert!(
+                    seen.insert(which(&path)),
+                    "{} repeats an image",
+                    path.display()
+                );
+            }
+        }
+    }
+    assert_eq!(seen.len(), 60);
+    std::fs::remove_dir_all(&dir).unwrap();
+}
+
+#[test]
 fn exemplars_copy_jpeg_sources_that_are_already_the_stimulus() {
     let (dir, images, model) = setup("jpeg");
     let s = |p: &Path| p.to_str().unwrap().to_string();
