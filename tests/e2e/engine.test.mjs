@@ -144,10 +144,11 @@ test('checks.participant record: WebGPU checks land in the records; without WebG
   exp.checks.participant = 'record';
   writeFileSync(join(live, 'experiment.json'), JSON.stringify(exp));
   const server = await startServer({ experiment: live });
+  let browser;
   try {
     for (const webgpu of [true, false]) {
       const pid = `e2e-live-${webgpu ? 'gpu' : 'cpu'}`;
-      const browser = await launch({ webgpu });
+      browser = await launch({ webgpu });
       const page = await newPage(browser);
       await page.goto(`${server.url}?pid=${pid}&simulate=1&speed=20&post=1`);
       const end = page.getByTestId('end');
@@ -155,6 +156,7 @@ test('checks.participant record: WebGPU checks land in the records; without WebG
       await eventually(async () => (await end.getAttribute('data-status')) === 'saved', { timeout: 30_000 });
       assert.deepEqual(page.errors, []);
       await browser.close();
+      browser = undefined;
 
       const trials = (await server.storedRecords()).filter((r) => r.participant_id === pid && r.type === 'trial');
       assert.ok(trials.length >= 11, `${trials.length} trials`);
@@ -184,6 +186,7 @@ test('checks.participant record: WebGPU checks land in the records; without WebG
       }
     }
   } finally {
+    await browser?.close();
     await server.kill('SIGTERM');
   }
 });
