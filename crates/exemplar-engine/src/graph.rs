@@ -205,6 +205,14 @@ pub(crate) enum Op {
         axes: Option<Vec<i64>>,
         steps: Option<Vec<i64>>,
     },
+    /// One output of Split, a slice along `axis`: part `index` of `parts`, with the sizes
+    /// `split` (`None`: equal parts, the last one smaller when they do not divide).
+    SplitPart {
+        axis: i64,
+        split: Option<Vec<i64>>,
+        parts: usize,
+        index: usize,
+    },
     /// `None`: every axis of size 1.
     Squeeze {
         axes: Option<Vec<i64>>,
@@ -288,6 +296,8 @@ pub(crate) enum PadMode {
     Constant,
     Edge,
     Reflect,
+    /// Opset 19: the data repeated as if on a torus.
+    Wrap,
 }
 
 impl PadMode {
@@ -297,6 +307,7 @@ impl PadMode {
             PadMode::Constant => 0,
             PadMode::Edge => 1,
             PadMode::Reflect => 2,
+            PadMode::Wrap => 3,
         }
     }
 }
@@ -611,6 +622,28 @@ impl Graph {
             if !needed[i] {
                 continue;
             }
+            let ins: Vec<&str> = n
+                .input
+                .iter()
+                .map(|s| s.as_str())
+                .filter(|s| !s.is_empty())
+                .collect();
+            if n.op_type == "Split" && (n.domain.is_empty() || n.domain == "ai.onnx") {
+                if ins.iter().any(|s| shape_dependent.contains(*s)) {
+                    return Err(unsupported(
+                        n,
+                        i,
+                        "a Split of a value computed from the input's shape",
+                    ));
+                }
+                // One node per output that is read: each is a slice of the input.
+                for (k, out) in n.output.iter().enumerate() {
+                    if !out.is_empty() && used.contains(out.as_str()) {
+                        nodes.push(split_part(n, i, k, &mut loader)?);
+                    }
+                }
+                continue;
+            }
             if let Some(extra) = n.output.iter().skip(1).find(|o| used.contains(o.as_str())) {
                 return Err(unsupported(
                     n,
@@ -618,12 +651,6 @@ impl Graph {
                     &format!("its extra output '{extra}' is used"),
                 ));
             }
-            let ins: Vec<&str> = n
-                .input
-                .iter()
-                .map(|s| s.as_str())
-                .filter(|s| !s.is_empty())
-                .collect();
             let is_const = |l: &Loader, s: &str| l.is_const(s);
             let depends_on_shape = ins.iter().any(|s| shape_dependent.contains(*s));
             let known = |l: &Loader, s: &str| is_const(l, s) || shape_dependent.contains(s);
@@ -1010,8 +1037,17 @@ pub(crate) fn transpose_perm(perm: Option<&[i64]>, rank: usize) -> Result<Vec<us
     Ok(p)
 }
 
-/// Slice per axis of `x`: (first index, step, count).
+/// Slice (or one output of Split) per axis of `x`: (first index, step, count).
 pub(crate) fn slice_dims(n: &Node, x: &[usize]) -> Result<Vec<(i64, i64, usize)>> {
+    if let Op::SplitPart {
+        axis,
+        split,
+        parts,
+        index,
+    } = &n.op
+    {
+        return split_dims(*axis, split.as_deref(), *parts, *index, x);
+    }
     let Op::Slice {
         starts,
         ends,
@@ -1063,6 +1099,36 @@ pub(crate) fn slice_dims(n: &Node, x: &[usize]) -> Result<Vec<(i64, i64, usize)>
         };
         out[a] = (start, step, count as usize);
     }
+    Ok(out)
+}
+
+/// One output of Split as a slice: (first index, step, count) per axis of `x`.
+fn split_dims(
+    axis: i64,
+    split: Option<&[i64]>,
+    parts: usize,
+    index: usize,
+    x: &[usize],
+) -> Result<Vec<(i64, i64, usize)>> {
+    let a = concat_axis(axis, x.len())?;
+    let len = x[a];
+    let (start, count) = match split {
+        Some(s) => {
+            if s.len() != parts || s.iter().any(|&v| v < 0) || s.iter().sum::<i64>() != len as i64 {
+                return Err(EngineError::Input(format!(
+                    "Split sizes {s:?} do not divide axis {a} of {x:?} into {parts} parts"
+                )));
+            }
+            (s[..index].iter().sum::<i64>() as usize, s[index] as usize)
+        }
+        None => {
+            let each = len.div_ceil(parts.max(1));
+            let start = (index * each).min(len);
+            (start, each.min(len - start))
+        }
+    };
+    let mut out: Vec<(i64, i64, usize)> = x.iter().map(|&d| (0, 1, d)).collect();
+    out[a] = (start as i64, 1, count);
     Ok(out)
 }
 
@@ -1309,7 +1375,7 @@ pub(crate) fn out_shape(n: &Node, ins: &[&[usize]]) -> Result<Vec<usize>> {
             s.extend(&x[a + 1..]);
             s
         }
-        Op::Slice { .. } => slice_dims(n, x)?.iter().map(|d| d.2).collect(),
+        Op::Slice { .. } | Op::SplitPart { .. } => slice_dims(n, x)?.iter().map(|d| d.2).collect(),
         Op::Squeeze { axes } => match axes {
             None => x.iter().copied().filter(|&d| d != 1).collect(),
             Some(axes) => {
@@ -1435,6 +1501,52 @@ fn const_ints(l: &Loader, n: &NodeProto, idx: usize, input: &str, what: &str) ->
         .get(input)
         .ok_or_else(|| unsupported(n, idx, &format!("its {what} '{input}' must be a constant")))?
         .to_i64()
+}
+
+/// Output `k` of a Split node as a node of its own (the engine's nodes have one output):
+/// a slice of the input, along `axis`.
+fn split_part(n: &NodeProto, idx: usize, k: usize, l: &mut Loader) -> Result<Node> {
+    let parts = n.output.len();
+    let x =
+        n.input.first().filter(|s| !s.is_empty()).ok_or_else(|| {
+            EngineError::Model(format!("node '{}' has no input", node_label(n, idx)))
+        })?;
+    let split = if l.opset < 13 {
+        attr_ints(n, "split")
+    } else {
+        match n.input.get(1).filter(|s| !s.is_empty()) {
+            Some(s) => Some(const_ints(l, n, idx, s, "split")?),
+            None => None,
+        }
+    };
+    if let Some(num) = attr(n, "num_outputs") {
+        if num.i != parts as i64 {
+            return Err(EngineError::Model(format!(
+                "node '{}': num_outputs {} but {parts} outputs",
+                node_label(n, idx),
+                num.i
+            )));
+        }
+    }
+    if split.as_ref().is_some_and(|s| s.len() != parts) {
+        return Err(EngineError::Model(format!(
+            "node '{}': {} split sizes for {parts} outputs",
+            node_label(n, idx),
+            split.as_ref().map_or(0, |s| s.len())
+        )));
+    }
+    Ok(Node {
+        name: node_label(n, idx),
+        op_type: n.op_type.clone(),
+        op: Op::SplitPart {
+            axis: attr_i(n, "axis", 0),
+            split,
+            parts,
+            index: k,
+        },
+        inputs: vec![x.clone()],
+        output: n.output[k].clone(),
+    })
 }
 
 fn convert(n: &NodeProto, idx: usize, l: &mut Loader) -> Result<Node> {
@@ -1669,6 +1781,7 @@ fn convert(n: &NodeProto, idx: usize, l: &mut Loader) -> Result<Node> {
                 None | Some("constant") => PadMode::Constant,
                 Some("edge") => PadMode::Edge,
                 Some("reflect") => PadMode::Reflect,
+                Some("wrap") => PadMode::Wrap,
                 Some(other) => return Err(unsupported(n, idx, &format!("mode '{other}'"))),
             };
             let (pads, value, axes) = if l.opset < 11 {

@@ -11,22 +11,24 @@
 //! Supported operators: Conv, Relu, Clip, Sigmoid, Tanh, Erf, Gelu, Sqrt, Add, Sub, Mul,
 //! Div, Pow, MaxPool, AveragePool, GlobalAveragePool, LRN, Concat, BatchNormalization,
 //! LayerNormalization, Softmax, LogSoftmax, ReduceMean, Transpose, Gather (constant
-//! indices), Slice (constant bounds), Squeeze, Unsqueeze, Flatten, Reshape, Expand (constant
-//! shape), Pad (constant, edge, reflect; constant pads), Where, Cast (to float), Gemm,
-//! MatMul, Identity and Dropout (inference); 2-D windows with asymmetric `pads` or
-//! `auto_pad`. Constants are folded at load: any node whose inputs are all constants
-//! (initializers, numeric Constant nodes, folded values) is evaluated on integers or
-//! floats and becomes a constant, for Shape, Size, ConstantOfShape, Cast, Range, Equal,
-//! Less, Greater, Not, And, Or, Where, Neg, Abs, Floor, Ceil, Min, Max, the arithmetic
-//! and the data movement operators above; so torch exports' shape arithmetic
-//! (`Shape → Gather → Unsqueeze → Concat → Reshape`) is supported. `Shape` of a computed
-//! tensor depends on the input's shape (its batch axis is usually symbolic): those
-//! computations are folded again for each input shape the engine is given. Anything else
-//! the target needs is a load-time [`EngineError::UnsupportedOp`] naming the node. Besides the ONNX operator suite and
-//! generated networks, the engine is checked against tract-onnx on models with trained
-//! weights: open_nsfw (a tf2onnx export: NHWC input transposed in the graph, fused
-//! BatchNormalization) and EfficientNet-Lite0 (depthwise convolutions, TensorFlow "SAME"
-//! padding, ReLU6 as Clip).
+//! indices), Slice (constant bounds), Split (constant sizes or equal parts), Squeeze,
+//! Unsqueeze, Flatten, Reshape, Expand (constant shape), Pad (constant, edge, reflect,
+//! wrap; constant pads), Where, Cast (to float), Gemm, MatMul, Identity and Dropout
+//! (inference); 2-D windows with asymmetric `pads` or `auto_pad`. Constants are folded at
+//! load: any node whose inputs are all constants (initializers, numeric Constant nodes,
+//! folded values) is evaluated on integers or floats and becomes a constant, for Shape,
+//! Size, ConstantOfShape, Cast, Range, Equal, Less, Greater, Not, And, Or, Xor, Where, Neg,
+//! Abs, Floor, Ceil, Min, Max, the arithmetic and the data movement operators above; so
+//! torch exports' shape arithmetic (`Shape → Gather → Unsqueeze → Concat → Reshape`) is
+//! supported. `Shape` of a computed tensor depends on the input's shape (its batch axis is
+//! usually symbolic): those computations are folded again for each input shape the engine
+//! is given. Anything else the target needs is a load-time [`EngineError::UnsupportedOp`]
+//! naming the node.
+//! Besides the ONNX operator suite and generated networks (among them torchvision's
+//! ConvNeXt and ViT-B/32, scaled down, as torch exports them), the engine is checked
+//! against tract-onnx on models with trained weights: open_nsfw (a tf2onnx export: NHWC
+//! input transposed in the graph, fused BatchNormalization) and EfficientNet-Lite0
+//! (depthwise convolutions, TensorFlow "SAME" padding, ReLU6 as Clip).
 //!
 //! ```no_run
 //! use exemplar_engine::{Backend, Engine, Preprocess};
@@ -95,7 +97,14 @@ impl GpuContext {
     /// Opens the first high-performance adapter: WebGPU in the browser, Vulkan natively.
     /// Fails with [`EngineError::NoGpu`] where there is none.
     pub async fn new() -> Result<GpuContext> {
-        Ok(GpuContext(Arc::new(gpu::Gpu::new().await?)))
+        Ok(GpuContext(Arc::new(gpu::Gpu::new(None).await?)))
+    }
+
+    /// [`GpuContext::new`] with storage buffers limited to `bytes` each (below the
+    /// adapter's own limit): batches are then split more finely. For tests of the
+    /// splitting, and to keep the engine's buffers small beside other GPU work.
+    pub async fn with_max_buffer_bytes(bytes: u64) -> Result<GpuContext> {
+        Ok(GpuContext(Arc::new(gpu::Gpu::new(Some(bytes)).await?)))
     }
 
     /// [`GpuContext::new`], blocking (native only).
@@ -288,8 +297,10 @@ impl Engine {
         }
     }
 
-    /// Stacks images into batches of the size the model's input allows (its declared
-    /// batch size if fixed, else as many as fit the GPU's buffer limit).
+    /// Stacks images into batches of the size the model's input allows: its declared
+    /// batch size if fixed, else as many as keep every tensor under the GPU's limit on a
+    /// buffer binding (and all buffers under 1 GiB). Images are independent, so running
+    /// sub-batches in sequence gives what one large batch would.
     fn batches(&self, images: &[Tensor]) -> Result<Vec<Tensor>> {
         let Some(first) = images.first() else {
             return Ok(Vec::new());
@@ -324,11 +335,36 @@ impl Engine {
             _ => images.len(),
         };
         if let Some(g) = &self.gpu {
-            let mut one = vec![1];
-            one.extend(&shape);
-            let bytes = g.plan_bytes(&one)?.max(1);
+            let with_batch = |b: usize| {
+                let mut s = vec![b];
+                s.extend(&shape);
+                s
+            };
+            let limit = g.gpu().binding_limit();
+            let (largest, one) = g.largest_tensor(&with_batch(1))?;
+            if one > limit {
+                return Err(EngineError::Gpu(format!(
+                    "tensor '{largest}' needs {one} bytes for a single image of shape {shape:?}, but the GPU binds at most {limit} bytes per buffer; use smaller images or the CPU backend"
+                )));
+            }
+            let bytes = g.plan_bytes(&with_batch(1))?.max(1);
             let budget: u64 = 1 << 30; // keep a batch's buffers under 1 GiB
             per_batch = per_batch.min((budget / bytes).max(1) as usize);
+            if matches!(self.graph.input_decl.first(), Some(Some(_))) {
+                // A fixed batch size cannot be split; its plan reports what is too large.
+            } else if g.largest_tensor(&with_batch(per_batch))?.1 > limit {
+                // The largest batch that fits (tensors grow with the batch): 1 fits.
+                let (mut lo, mut hi) = (1, per_batch);
+                while hi - lo > 1 {
+                    let mid = lo + (hi - lo) / 2;
+                    if g.largest_tensor(&with_batch(mid))?.1 <= limit {
+                        lo = mid;
+                    } else {
+                        hi = mid;
+                    }
+                }
+                per_batch = lo;
+            }
         }
         let per_batch = per_batch.max(1);
         let mut out = Vec::new();

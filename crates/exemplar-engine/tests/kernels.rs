@@ -476,9 +476,9 @@ fn cases() -> Vec<Case> {
     c
 }
 
-/// Expand, Pad and Where on computed tensors (what remains of torch exports' shape
+/// Expand, Pad, Where and Split on computed tensors (what remains of torch exports' shape
 /// arithmetic once constants are folded): broadcasting on every side, rank changes, all
-/// three pad modes, negative pads, pads on some axes only.
+/// four pad modes, negative pads, pads on some axes only.
 fn shape_op_cases(r: &mut Rng) -> Vec<Case> {
     let mut c = Vec::new();
     for (shape, to) in [
@@ -518,8 +518,15 @@ fn shape_op_cases(r: &mut Rng) -> Vec<Case> {
             Some(vec![1, 3]),
             vec![1, 2, 3, 65],
         ),
+        ("wrap", vec![0, 0, 1, 2, 0, 0, 1, 1], None, vec![1, 3, 4, 5]),
+        // More than the axis on one side; cropping on one side and wrapping on the other.
+        ("wrap", vec![0, 5, -1, 0, 1, 2], None, vec![2, 3, 4]),
+        ("wrap", vec![3, 1], Some(vec![-2]), vec![2, 3, 2]),
     ] {
         let mut m = ModelBuilder::new("x", &shape.iter().map(|&d| Some(d)).collect::<Vec<_>>());
+        if mode == "wrap" {
+            m.opset(19);
+        }
         m.ints("pads", &pads)
             .weight("value", &Tensor::new(vec![], vec![0.75]).unwrap());
         let mut ins = vec!["x", "pads", "value"];
@@ -778,6 +785,30 @@ fn vit_cases(r: &mut Rng) -> Vec<Case> {
             input: r.tensor(&shape),
         });
     }
+    // Split as slices: sizes as an input (opset 13), equal parts by the number of outputs
+    // (the last one smaller, opset 18), an odd size along the last axis.
+    for (opset, axis, split, shape) in [
+        (13, 1, Some(vec![2, 3, 1]), vec![2, 6, 5]),
+        (18, -1, None, vec![3, 2, 67]),
+        (13, 0, Some(vec![1, 0, 3]), vec![4, 3]),
+    ] {
+        let mut m = ModelBuilder::new("x", &shape.iter().map(|&d| Some(d)).collect::<Vec<_>>());
+        m.opset(opset);
+        let mut ins = vec!["x"];
+        let mut attrs = vec![("axis", A::I(axis))];
+        if let Some(s) = &split {
+            m.ints("split", s);
+            ins.push("split");
+        } else {
+            attrs.push(("num_outputs", A::I(3)));
+        }
+        m.node_outputs("Split", "split", &ins, &["a", "y", "b"], attrs);
+        c.push(Case {
+            name: format!("split {split:?} axis {axis} of {shape:?}"),
+            model: m,
+            input: r.tensor(&shape),
+        });
+    }
     // Views between kernels: Unsqueeze, Squeeze (axes as inputs, opset 13).
     let mut m = ModelBuilder::new("x", &[Some(2), Some(3), Some(5)]);
     m.ints("ua", &[0, 3])
@@ -899,6 +930,370 @@ fn channel_means_match() {
                     direct
                 );
             }
+        }
+    }
+}
+
+/// Convolution in f64, the seven-deep loop: `x` `[n, c, h, w]`, `w` `[m, c/group, kh, kw]`.
+#[allow(clippy::too_many_arguments)]
+fn naive_conv(
+    x: &Tensor,
+    w: &Tensor,
+    b: &[f32],
+    stride: [usize; 2],
+    dil: [usize; 2],
+    pads: [usize; 4],
+    group: usize,
+) -> Tensor {
+    let [n, c, h, wd] = x.shape[..] else {
+        panic!("4-D input")
+    };
+    let [m, cpg, kh, kw] = w.shape[..] else {
+        panic!("4-D weight")
+    };
+    let oh = (h + pads[0] + pads[2] - (kh - 1) * dil[0] - 1) / stride[0] + 1;
+    let ow = (wd + pads[1] + pads[3] - (kw - 1) * dil[1] - 1) / stride[1] + 1;
+    let mpg = m / group;
+    let mut y = Tensor::new(vec![n, m, oh, ow], vec![0.0; n * m * oh * ow]).unwrap();
+    for i in 0..n {
+        for (o, &bias) in b.iter().enumerate().take(m) {
+            for oy in 0..oh {
+                for ox in 0..ow {
+                    let mut acc = f64::from(bias);
+                    for ci in 0..cpg {
+                        let ch = o / mpg * cpg + ci;
+                        for ky in 0..kh {
+                            for kx in 0..kw {
+                                let iy = (oy * stride[0] + ky * dil[0]) as isize - pads[0] as isize;
+                                let ix = (ox * stride[1] + kx * dil[1]) as isize - pads[1] as isize;
+                                if iy < 0 || ix < 0 || iy >= h as isize || ix >= wd as isize {
+                                    continue;
+                                }
+                                let xv =
+                                    x.data[((i * c + ch) * h + iy as usize) * wd + ix as usize];
+                                let wv = w.data[((o * cpg + ci) * kh + ky) * kw + kx];
+                                acc += f64::from(xv) * f64::from(wv);
+                            }
+                        }
+                    }
+                    y.data[((i * m + o) * oh + oy) * ow + ox] = acc as f32;
+                }
+            }
+        }
+    }
+    y
+}
+
+/// Batched matrix product in f64 with numpy broadcasting of the batch axes (rank ≥ 2).
+fn naive_matmul(a: &Tensor, b: &Tensor) -> Tensor {
+    let (ra, rb) = (a.shape.len(), b.shape.len());
+    let (m, k, n) = (a.shape[ra - 2], a.shape[ra - 1], b.shape[rb - 1]);
+    let rank = ra.max(rb);
+    let dim = |s: &[usize], d: usize| {
+        let pad = rank - s.len();
+        if d < pad {
+            1
+        } else {
+            s[d - pad]
+        }
+    };
+    let batch: Vec<usize> = (0..rank - 2)
+        .map(|d| dim(&a.shape, d).max(dim(&b.shape, d)))
+        .collect();
+    let nb: usize = batch.iter().product();
+    let mut out = batch.clone();
+    out.extend([m, n]);
+    let mut data = vec![0f32; nb * m * n];
+    for bi in 0..nb {
+        let (mut oa, mut ob, mut rest) = (0, 0, bi);
+        let (mut sa, mut sb) = (1, 1);
+        for d in (0..rank - 2).rev() {
+            let j = rest % batch[d];
+            rest /= batch[d];
+            let (da, db) = (dim(&a.shape, d), dim(&b.shape, d));
+            oa += if da == 1 { 0 } else { j * sa };
+            ob += if db == 1 { 0 } else { j * sb };
+            sa *= da;
+            sb *= db;
+        }
+        for i in 0..m {
+            for j in 0..n {
+                data[(bi * m + i) * n + j] = (0..k)
+                    .map(|p| {
+                        f64::from(a.data[(oa * m + i) * k + p])
+                            * f64::from(b.data[(ob * k + p) * n + j])
+                    })
+                    .sum::<f64>() as f32;
+            }
+        }
+    }
+    Tensor::new(out, data).unwrap()
+}
+
+/// The shapes the fast kernels special-case or tile (1×1 as a plain matrix product,
+/// depthwise, strided, dilated, grouped, sizes that are not multiples of a tile, several
+/// images, products larger than a 64×64 tile), CPU and GPU each against the f64 loops.
+#[test]
+fn conv_and_matmul_match_a_naive_reference() {
+    let gpu = gpu();
+    let mut r = Rng::new(31337);
+    // (what, input, output channels, kernel, stride, dilation, pads, group)
+    type Spec = (
+        &'static str,
+        [usize; 4],
+        usize,
+        [usize; 2],
+        [usize; 2],
+        [usize; 2],
+        [usize; 4],
+        usize,
+    );
+    let specs: [Spec; 12] = [
+        ("1x1", [2, 19, 5, 9], 13, [1, 1], [1, 1], [1, 1], [0; 4], 1),
+        (
+            "1x1 stride 2",
+            [1, 6, 9, 8],
+            8,
+            [1, 1],
+            [2, 2],
+            [1, 1],
+            [0; 4],
+            1,
+        ),
+        (
+            "1x1 with end pads",
+            [1, 4, 5, 5],
+            3,
+            [1, 1],
+            [1, 1],
+            [1, 1],
+            [0, 0, 1, 2],
+            1,
+        ),
+        (
+            "3x3 odd sizes",
+            [3, 5, 11, 13],
+            7,
+            [3, 3],
+            [1, 1],
+            [1, 1],
+            [1, 1, 1, 1],
+            1,
+        ),
+        (
+            "3x3 stride 2",
+            [2, 8, 15, 17],
+            12,
+            [3, 3],
+            [2, 2],
+            [1, 1],
+            [1, 0, 1, 1],
+            1,
+        ),
+        (
+            "3x3 dilation 2",
+            [2, 6, 13, 10],
+            9,
+            [3, 3],
+            [1, 1],
+            [2, 2],
+            [2, 2, 2, 2],
+            1,
+        ),
+        (
+            "5x3 dilation (2, 3) stride (1, 2)",
+            [1, 3, 14, 19],
+            5,
+            [5, 3],
+            [1, 2],
+            [2, 3],
+            [1, 2, 3, 1],
+            1,
+        ),
+        (
+            "groups 2, 8 outputs each (tiled)",
+            [2, 6, 9, 9],
+            16,
+            [3, 3],
+            [1, 1],
+            [1, 1],
+            [1, 1, 1, 1],
+            2,
+        ),
+        (
+            "groups 3, 2 outputs each",
+            [1, 9, 7, 6],
+            6,
+            [3, 3],
+            [1, 1],
+            [1, 1],
+            [1, 1, 1, 1],
+            3,
+        ),
+        (
+            "depthwise stride 2",
+            [3, 10, 11, 11],
+            10,
+            [3, 3],
+            [2, 2],
+            [1, 1],
+            [1, 1, 1, 1],
+            10,
+        ),
+        (
+            "depthwise multiplier 4",
+            [1, 3, 9, 12],
+            12,
+            [5, 5],
+            [1, 1],
+            [1, 1],
+            [2, 2, 2, 2],
+            3,
+        ),
+        (
+            "deep 3x3, 70 channels",
+            [1, 70, 12, 12],
+            33,
+            [3, 3],
+            [1, 1],
+            [1, 1],
+            [1, 1, 1, 1],
+            1,
+        ),
+    ];
+    let ints = |v: &[usize]| A::Ints(v.iter().map(|&d| d as i64).collect());
+    let mut cases = Vec::new();
+    for (what, xs, m, k, s, d, p, group) in specs {
+        let x = r.tensor(&xs);
+        let w = r.tensor(&[m, xs[1] / group, k[0], k[1]]);
+        let b = r.tensor(&[m]);
+        let want = naive_conv(&x, &w, &b.data, s, d, p, group);
+        let attrs = vec![
+            ("strides", ints(&s)),
+            ("dilations", ints(&d)),
+            ("pads", ints(&p)),
+            ("group", A::I(group as i64)),
+        ];
+        cases.push((
+            single(what, "Conv", x, vec![("w", w), ("b", b)], attrs),
+            want,
+        ));
+    }
+    for (what, a, b) in [
+        ("matmul 70x33 by 33x130", vec![70, 33], vec![33, 130]),
+        (
+            "matmul batched 2x3, 65x17 by 17x66",
+            vec![2, 3, 65, 17],
+            vec![3, 17, 66],
+        ),
+        ("matmul one row", vec![1, 200], vec![200, 70]),
+    ] {
+        let (a, b) = (r.tensor(&a), r.tensor(&b));
+        let want = naive_matmul(&a, &b);
+        cases.push((single(what, "MatMul", a, vec![("b", b)], vec![]), want));
+    }
+    for (what, ta, tb) in [
+        ("gemm 70x90 by 90x65", 0, 0),
+        ("gemm transposed both", 1, 1),
+    ] {
+        let (m, k, n) = (70, 90, 65);
+        let a = r.tensor(&if ta == 1 { [k, m] } else { [m, k] });
+        let b = r.tensor(&if tb == 1 { [n, k] } else { [k, n] });
+        let c = r.tensor(&[n]);
+        let at = |t: &Tensor, i: usize, j: usize, trans: i64, cols: usize, rows: usize| {
+            if trans == 1 {
+                t.data[j * rows + i]
+            } else {
+                t.data[i * cols + j]
+            }
+        };
+        let data = (0..m * n)
+            .map(|ij| {
+                let (i, j) = (ij / n, ij % n);
+                let dot: f64 = (0..k)
+                    .map(|p| f64::from(at(&a, i, p, ta, k, m)) * f64::from(at(&b, p, j, tb, n, k)))
+                    .sum();
+                (0.5 * dot + 2.0 * f64::from(c.data[j])) as f32
+            })
+            .collect();
+        let want = Tensor::new(vec![m, n], data).unwrap();
+        let attrs = vec![
+            ("transA", A::I(ta)),
+            ("transB", A::I(tb)),
+            ("alpha", A::F(0.5)),
+            ("beta", A::F(2.0)),
+        ];
+        cases.push((
+            single(what, "Gemm", a, vec![("b", b), ("c", c)], attrs),
+            want,
+        ));
+    }
+    for (case, want) in &cases {
+        let bytes = case.model.bytes();
+        let cpu = Engine::load(&bytes, "y", None).unwrap();
+        let got = cpu.target_tensor_blocking(&case.input).unwrap();
+        let worst = assert_close(&format!("{} (cpu)", case.name), &got, want, RTOL, ATOL);
+        let mut line = format!("ok  {:<40} max |cpu - naive| = {worst:.2e}", case.name);
+        if let Some(gpu) = &gpu {
+            let eng = Engine::load(&bytes, "y", Some(gpu)).unwrap();
+            let got = eng.target_tensor_blocking(&case.input).unwrap();
+            let worst = assert_close(&format!("{} (gpu)", case.name), &got, want, RTOL, ATOL);
+            line += &format!("  |gpu - naive| = {worst:.2e}");
+        }
+        eprintln!("{line}");
+    }
+}
+
+/// Pad's `wrap` (opset 19) on both backends against `numpy.pad(x, mode="wrap")`, written
+/// out; with negative pads the axis is cropped first, then wrapped around what is left (as
+/// onnxruntime does; ONNX's reference refuses negative pads).
+#[test]
+fn pad_wrap_repeats_the_data_as_on_a_torus() {
+    let g = gpu();
+    let x = Tensor::new(vec![2, 3], vec![1., 2., 3., 4., 5., 6.]).unwrap();
+    let x4 = Tensor::new(vec![4], vec![0., 1., 2., 3.]).unwrap();
+    for (x, pads, shape, want) in [
+        (
+            &x,
+            vec![1, 2, 1, 1],
+            vec![4, 6],
+            vec![
+                5., 6., 4., 5., 6., 4., 2., 3., 1., 2., 3., 1., 5., 6., 4., 5., 6., 4., 2., 3., 1.,
+                2., 3., 1.,
+            ],
+        ),
+        (
+            &x,
+            vec![0, 4, 0, 0],
+            vec![2, 7],
+            vec![3., 1., 2., 3., 1., 2., 3., 6., 4., 5., 6., 4., 5., 6.],
+        ),
+        (&x4, vec![-1, 1], vec![4], vec![1., 2., 3., 1.]),
+        (&x4, vec![2, -3], vec![3], vec![0., 0., 0.]),
+    ] {
+        let mut m = ModelBuilder::new("x", &x.shape.iter().map(|&d| Some(d)).collect::<Vec<_>>());
+        m.opset(19).ints("pads", &pads).node(
+            "Pad",
+            "pad",
+            &["x", "pads"],
+            "y",
+            vec![("mode", A::S("wrap"))],
+        );
+        let want = Tensor::new(shape, want).unwrap();
+        let engines = [
+            Some(Engine::load(&m.bytes(), "y", None).unwrap()),
+            g.as_ref()
+                .map(|g| Engine::load(&m.bytes(), "y", Some(g)).unwrap()),
+        ];
+        for e in engines.iter().flatten() {
+            let got = e.target_tensor_blocking(x).unwrap();
+            assert_eq!(
+                got,
+                want,
+                "wrap {pads:?} of {:?} ({:?})",
+                x.shape,
+                e.backend()
+            );
         }
     }
 }

@@ -7,7 +7,7 @@
 mod common;
 
 use common::{assert_close, gpu, ModelBuilder, Rng, A};
-use exemplar_engine::{Engine, EngineError, Tensor};
+use exemplar_engine::{Engine, EngineError, GpuContext, Tensor};
 
 fn ints(v: &[i64]) -> A {
     A::Ints(v.to_vec())
@@ -219,6 +219,47 @@ fn activations_are_channel_means_on_both_backends() {
     let err = cpu.activations_blocking(&images, &[13]).unwrap_err();
     assert!(
         err.to_string().contains("channel 13 does not exist"),
+        "{err}"
+    );
+}
+
+/// A device whose buffers are too small for the whole batch: the engine runs it in
+/// sub-batches and gets exactly what one batch gets; too small for one image, it says which
+/// tensor needs how much.
+#[test]
+fn batches_beyond_the_buffer_limit_are_split() {
+    let Some(gpu) = gpu() else { return };
+    let bytes = network().bytes();
+    let mut r = Rng::new(17);
+    let images: Vec<Tensor> = (0..7).map(|_| r.tensor(&[3, 32, 32])).collect();
+    let channels = [0, 5, 12];
+    let whole = Engine::load(&bytes, "mixed", Some(&gpu))
+        .unwrap()
+        .activations_blocking(&images, &channels)
+        .unwrap();
+    // The largest tensor per image is the input, 3·32·32 floats (12,288 bytes): three
+    // images fit in 40,000 bytes, seven do not.
+    let small = pollster::block_on(GpuContext::with_max_buffer_bytes(40_000)).unwrap();
+    let split = Engine::load(&bytes, "mixed", Some(&small)).unwrap();
+    assert!(
+        split
+            .target_tensor_blocking(
+                &Tensor::new(vec![7, 3, 32, 32], vec![0.0; 7 * 3 * 1024]).unwrap()
+            )
+            .is_err(),
+        "one batch of 7 must not fit the lowered limit"
+    );
+    let got = split.activations_blocking(&images, &channels).unwrap();
+    assert_eq!(got, whole, "split batches differ from one batch");
+
+    let tiny = pollster::block_on(GpuContext::with_max_buffer_bytes(10_000)).unwrap();
+    let err = Engine::load(&bytes, "mixed", Some(&tiny))
+        .unwrap()
+        .activations_blocking(&images, &channels)
+        .unwrap_err()
+        .to_string();
+    assert!(
+        err.contains("tensor 'image' needs 12288 bytes") && err.contains("at most 10000 bytes"),
         "{err}"
     );
 }

@@ -53,6 +53,7 @@ const SUPPORTED: &[&str] = &[
     "Expand",
     "Where",
     "Pad",
+    "Split",
     "Cast",
     "Shape",
     "ConstantOfShape",
@@ -224,6 +225,8 @@ fn onnx_node_tests_pass_on_cpu_and_gpu() {
         "test_edge_pad",
         "test_reflect_pad",
         "test_cast_FLOAT_to_DOUBLE",
+        "test_split_equal_parts_2d",
+        "test_split_variable_parts_default_axis",
     ] {
         assert!(ran.iter().any(|r| r == must), "{must} did not run");
     }

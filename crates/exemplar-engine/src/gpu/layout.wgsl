@@ -41,7 +41,7 @@ fn gather(@builtin(workgroup_id) wg: vec3<u32>, @builtin(num_workgroups) nwg: ve
     y[i] = x[(o * p[3] + indices[k]) * inner + s];
 }
 
-// p: total, mode (0 constant, 1 edge, 2 reflect), the constant's bits, then for 6 axes
+// p: total, mode (0 constant, 1 edge, 2 reflect, 3 wrap), the constant's bits, then for 6 axes
 // (outermost first, padded with 1s): the output's sizes [3..9], the input's sizes
 // [9..15], the values padded before each axis [15..21] (i32 bits; negative crops) and
 // the input's strides [21..27].
@@ -65,6 +65,12 @@ fn pad(@builtin(workgroup_id) wg: vec3<u32>, @builtin(num_workgroups) nwg: vec3<
                 return;
             } else if (p[1] == 1u) {
                 c = clamp(c, 0, n - 1);
+            } else if (p[1] == 3u) {
+                // Around what cropping keeps of the axis (crop first, then pad).
+                let b = bitcast<i32>(p[15 + d]);
+                let lo = max(-b, 0);
+                let m = max(min(n, i32(size) - b) - lo, 1);
+                c = lo + (((c - lo) % m) + m) % m;
             } else if (n == 1) {
                 c = 0;
             } else {

@@ -21,6 +21,8 @@ use crate::tensor::{broadcast_strides, strides};
 use crate::{EngineError, Result, Tensor};
 
 const WORKGROUP: u64 = 64;
+/// The output block one workgroup of `gemm_tiled` or `matmul_tiled` computes.
+const TILE: usize = 64;
 
 /// A device with the engine's compute pipelines.
 pub(crate) struct Gpu {
@@ -33,6 +35,7 @@ pub(crate) struct Gpu {
 
 struct Kernels {
     conv: wgpu::ComputePipeline,
+    conv_tiled: wgpu::ComputePipeline,
     unary: wgpu::ComputePipeline,
     binary: wgpu::ComputePipeline,
     affine: wgpu::ComputePipeline,
@@ -40,7 +43,9 @@ struct Kernels {
     lrn: wgpu::ComputePipeline,
     concat: wgpu::ComputePipeline,
     gemm: wgpu::ComputePipeline,
+    gemm_tiled: wgpu::ComputePipeline,
     matmul: wgpu::ComputePipeline,
+    matmul_tiled: wgpu::ComputePipeline,
     channel_mean: wgpu::ComputePipeline,
     softmax: wgpu::ComputePipeline,
     layer_norm: wgpu::ComputePipeline,
@@ -84,8 +89,9 @@ fn module(device: &wgpu::Device, name: &str, src: &str) -> wgpu::ShaderModule {
 }
 
 impl Gpu {
-    /// Opens the first high-performance adapter (WebGPU in the browser, Vulkan natively).
-    pub async fn new() -> Result<Gpu> {
+    /// Opens the first high-performance adapter (WebGPU in the browser, Vulkan natively);
+    /// `max_binding` lowers the bytes a storage buffer binding may have.
+    pub async fn new(max_binding: Option<u64>) -> Result<Gpu> {
         let instance =
             wgpu::Instance::new(wgpu::InstanceDescriptor::new_without_display_handle_from_env());
         let adapter = instance
@@ -98,7 +104,11 @@ impl Gpu {
             .await
             .map_err(|e| EngineError::NoGpu(e.to_string()))?;
         let info = adapter.get_info();
-        let limits = adapter.limits();
+        let mut limits = adapter.limits();
+        if let Some(max) = max_binding {
+            limits.max_storage_buffer_binding_size =
+                limits.max_storage_buffer_binding_size.min(max.max(4));
+        }
         let (device, queue) = adapter
             .request_device(&wgpu::DeviceDescriptor {
                 label: Some("exemplar-engine"),
@@ -122,6 +132,7 @@ impl Gpu {
         let layout = module(&device, "layout.wgsl", include_str!("layout.wgsl"));
         let k = Kernels {
             conv: pipeline(&device, &conv, "conv2d"),
+            conv_tiled: pipeline(&device, &conv, "conv2d_tiled"),
             unary: pipeline(&device, &elementwise, "unary"),
             binary: pipeline(&device, &elementwise, "binary"),
             affine: pipeline(&device, &elementwise, "affine"),
@@ -129,7 +140,9 @@ impl Gpu {
             lrn: pipeline(&device, &pool, "lrn"),
             concat: pipeline(&device, &pool, "concat_copy"),
             gemm: pipeline(&device, &matmul, "gemm"),
+            gemm_tiled: pipeline(&device, &matmul, "gemm_tiled"),
             matmul: pipeline(&device, &matmul, "matmul"),
+            matmul_tiled: pipeline(&device, &matmul, "matmul_tiled"),
             channel_mean: pipeline(&device, &reduce, "channel_mean"),
             softmax: pipeline(&device, &norm, "softmax"),
             layer_norm: pipeline(&device, &norm, "layer_norm"),
@@ -163,6 +176,14 @@ impl Gpu {
         &self.adapter
     }
 
+    /// The grid of the tiled matrix products (one workgroup per `TILE`×`TILE` block of
+    /// an `m`×`n` output, `batch` times over y), or `None` beyond the device's grid.
+    fn tile_grid(&self, n: usize, m: usize, batch: usize) -> Option<Groups> {
+        let max = self.limits.max_compute_workgroups_per_dimension as usize;
+        let (x, y) = (n.div_ceil(TILE), m.div_ceil(TILE) * batch);
+        (x <= max && y <= max).then_some(Groups::Grid(x as u32, y as u32))
+    }
+
     /// Workgroup counts for `groups` workgroups, spread over y when x would exceed the
     /// per-dimension limit.
     fn grid(&self, groups: u64) -> Result<(u32, u32)> {
@@ -179,12 +200,16 @@ impl Gpu {
         Ok((max as u32, y as u32))
     }
 
+    /// The most bytes one storage buffer may have.
+    pub fn binding_limit(&self) -> u64 {
+        self.limits
+            .max_storage_buffer_binding_size
+            .min(self.limits.max_buffer_size)
+    }
+
     fn storage(&self, label: &str, bytes: u64, extra: wgpu::BufferUsages) -> Result<wgpu::Buffer> {
         let size = bytes.max(4).next_multiple_of(4);
-        let limit = self
-            .limits
-            .max_storage_buffer_binding_size
-            .min(self.limits.max_buffer_size);
+        let limit = self.binding_limit();
         if size > limit {
             return Err(EngineError::Gpu(format!(
                 "tensor '{label}' needs {size} bytes but the device binds at most {limit}; use fewer images per call"
@@ -294,6 +319,17 @@ pub(crate) struct GpuModel {
     graph: Arc<Graph>,
     weights: HashMap<String, wgpu::Buffer>,
     plans: Mutex<HashMap<Vec<usize>, Arc<Plan>>>,
+    /// Convolution weights packed for `conv2d_tiled`, by weight name (shared by plans).
+    packed: Mutex<HashMap<String, wgpu::Buffer>>,
+}
+
+/// The workgroups of one dispatch.
+enum Groups {
+    /// This many workgroups of a kernel indexed by `flat_index` (spread over x and y
+    /// when x alone would exceed the device's limit).
+    Flat(u64),
+    /// Exactly this grid (a kernel that reads its workgroup id itself).
+    Grid(u32, u32),
 }
 
 struct Step {
@@ -329,11 +365,55 @@ impl GpuModel {
             graph,
             weights,
             plans: Mutex::new(HashMap::new()),
+            packed: Mutex::new(HashMap::new()),
         }
     }
 
     pub fn gpu(&self) -> &Gpu {
         &self.gpu
+    }
+
+    /// The largest tensor that depends on this input shape (the input, what the graph
+    /// computes, and constants folded for this shape, such as a token expanded to the
+    /// batch): its name and bytes. What a batch must keep under [`Gpu::binding_limit`].
+    pub fn largest_tensor(&self, input: &[usize]) -> Result<(String, u64)> {
+        let g = self.graph.resolve(input)?;
+        let shapes = g.shapes(input)?;
+        let computed = std::iter::once(g.input.as_str())
+            .chain(g.nodes.iter().map(|n| n.output.as_str()))
+            .map(|name| {
+                let elems = shapes.get(name).map_or(0, |s| s.iter().product::<usize>());
+                (name.to_string(), elems as u64 * 4)
+            });
+        let folded = g
+            .shape_consts
+            .iter()
+            .map(|(name, t)| (name.clone(), t.data.len() as u64 * 4));
+        Ok(computed
+            .chain(folded)
+            .max_by_key(|t| t.1)
+            .unwrap_or_default())
+    }
+
+    /// An error naming the first weight (a constant of the model, the same for every
+    /// batch) that a node binds but that is larger than the device binds: no sub-batch
+    /// helps; wgpu itself would panic when binding it.
+    fn check_weights(&self, g: &Graph) -> Result<()> {
+        let limit = self.gpu.binding_limit();
+        for n in &g.nodes {
+            for name in &n.inputs {
+                if let Some(w) = self.weights.get(name) {
+                    if w.size() > limit {
+                        return Err(EngineError::Gpu(format!(
+                            "weight '{name}' of node '{}' needs {} bytes, but the device binds at most {limit} bytes per buffer; use the CPU backend",
+                            n.name,
+                            w.size()
+                        )));
+                    }
+                }
+            }
+        }
+        Ok(())
     }
 
     /// Bytes of intermediate buffers the plan for this input shape allocates.
@@ -354,6 +434,34 @@ impl GpuModel {
         Ok(plan)
     }
 
+    /// The model's weight `name` (`[M, C/group, KH, KW]`) as `conv2d_tiled` reads it:
+    /// `[ceil(M/4)][C/group][KH][KW][4]`, zeros beyond M. `None` when the weight is not a
+    /// constant of the model (one folded per input shape is not cached by name) or the
+    /// packed copy would exceed the binding limit: the plain kernel reads it as it is.
+    fn packed_conv_weights(&self, name: &str) -> Option<wgpu::Buffer> {
+        let mut packed = self.packed.lock().ok()?;
+        if let Some(b) = packed.get(name) {
+            return Some(b.clone());
+        }
+        let w = self.graph.consts.get(name)?;
+        let [m, cpg, kh, kw] = *w.shape.as_slice() else {
+            return None;
+        };
+        let kk = cpg * kh * kw;
+        if (m.div_ceil(4) * kk * 16) as u64 > self.gpu.binding_limit() {
+            return None;
+        }
+        let mut data = vec![0f32; m.div_ceil(4) * kk * 4];
+        for (o, row) in w.data.chunks_exact(kk.max(1)).enumerate().take(m) {
+            for (j, &v) in row.iter().enumerate() {
+                data[((o / 4) * kk + j) * 4 + o % 4] = v;
+            }
+        }
+        let buf = self.gpu.upload(name, bytemuck::cast_slice(&data));
+        packed.insert(name.to_string(), buf.clone());
+        Some(buf)
+    }
+
     fn build_plan(&self, input_shape: &[usize]) -> Result<Plan> {
         let resolved = self.graph.resolve(input_shape)?;
         let g = &*resolved;
@@ -371,6 +479,14 @@ impl GpuModel {
             })
             .collect();
         let size = |name: &str| -> u64 { shapes[name].iter().product::<usize>() as u64 * 4 };
+        self.check_weights(g)?;
+        let (largest, bytes) = self.largest_tensor(input_shape)?;
+        let limit = gpu.binding_limit();
+        if bytes > limit {
+            return Err(EngineError::Gpu(format!(
+                "tensor '{largest}' needs {bytes} bytes for an input of shape {input_shape:?}, but the device binds at most {limit} bytes per buffer"
+            )));
+        }
 
         // Liveness: the last node reading each tensor; the target lives to the end.
         let mut last_use: HashMap<&str, usize> = HashMap::new();
@@ -467,11 +583,13 @@ impl GpuModel {
         let mut push = |pipeline: &wgpu::ComputePipeline,
                         entries: &[(u32, &wgpu::Buffer)],
                         params: &[u32],
-                        groups: u64|
+                        groups: Groups|
          -> Result<()> {
-            if groups == 0 {
-                return Ok(());
-            }
+            let grid = match groups {
+                Groups::Flat(0) | Groups::Grid(0, _) | Groups::Grid(_, 0) => return Ok(()),
+                Groups::Flat(count) => gpu.grid(count)?,
+                Groups::Grid(x, y) => (x, y),
+            };
             let pbuf = gpu.upload("params", bytemuck::cast_slice(params));
             // Parameters always follow the kernel's last buffer.
             let mut all = entries.to_vec();
@@ -480,11 +598,11 @@ impl GpuModel {
             steps.push(Step {
                 pipeline: pipeline.clone(),
                 bind,
-                grid: gpu.grid(groups)?,
+                grid,
             });
             Ok(())
         };
-        let threads = |n: usize| (n as u64).div_ceil(WORKGROUP);
+        let threads = |n: usize| Groups::Flat((n as u64).div_ceil(WORKGROUP));
         let k = &gpu.k;
         for n in &g.nodes {
             let x = &shapes[n.inputs[0].as_str()];
@@ -515,17 +633,40 @@ impl GpuModel {
                         (gm.c / group) as u32,
                         (w[0] / group) as u32,
                     ];
-                    push(
-                        &k.conv,
-                        &[
-                            (0, bx),
-                            (1, buf(&n.inputs[1])),
-                            (2, buf(&n.inputs[2])),
-                            (3, by),
-                        ],
-                        &p,
-                        threads(total),
-                    )?;
+                    let (m, mpg) = (w[0], w[0] / group);
+                    // Tiles of 4 output channels must not straddle groups; one channel
+                    // per group (depthwise) gains nothing from them.
+                    let packed = if *group == 1 || (mpg % 4 == 0 && gm.c / group > 1) {
+                        self.packed_conv_weights(&n.inputs[1])
+                    } else {
+                        None
+                    };
+                    match packed {
+                        Some(wp) => {
+                            let (xt, ct) = (gm.ow.div_ceil(4), m.div_ceil(4));
+                            let tiles = gm.n * ct * gm.oh * xt;
+                            let mut p = p.to_vec();
+                            p[0] = tiles as u32;
+                            p.extend([xt as u32, ct as u32]);
+                            push(
+                                &k.conv_tiled,
+                                &[(0, bx), (1, &wp), (2, buf(&n.inputs[2])), (3, by)],
+                                &p,
+                                threads(tiles),
+                            )?;
+                        }
+                        None => push(
+                            &k.conv,
+                            &[
+                                (0, bx),
+                                (1, buf(&n.inputs[1])),
+                                (2, buf(&n.inputs[2])),
+                                (3, by),
+                            ],
+                            &p,
+                            threads(total),
+                        )?,
+                    }
                 }
                 Op::Relu
                 | Op::Clip { .. }
@@ -635,7 +776,7 @@ impl GpuModel {
                         &k.channel_mean,
                         &[(0, bx), (1, &cbuf), (2, by)],
                         &p,
-                        (nn * c) as u64,
+                        Groups::Flat((nn * c) as u64),
                     )?;
                 }
                 Op::Lrn {
@@ -702,12 +843,11 @@ impl GpuModel {
                         alpha.to_bits(),
                         beta.to_bits(),
                     ];
-                    push(
-                        &k.gemm,
-                        &[(0, bx), (1, buf(&n.inputs[1])), (2, cbuf), (3, by)],
-                        &p,
-                        threads(total),
-                    )?;
+                    let entries = [(0, bx), (1, buf(&n.inputs[1])), (2, cbuf), (3, by)];
+                    match gpu.tile_grid(nn, m, 1) {
+                        Some(grid) => push(&k.gemm_tiled, &entries, &p, grid)?,
+                        None => push(&k.gemm, &entries, &p, threads(total))?,
+                    }
                 }
                 Op::MatMul => {
                     let b = &shapes[n.inputs[1].as_str()];
@@ -727,12 +867,15 @@ impl GpuModel {
                         let st = broadcast_strides(own, &batch);
                         p.extend((0..4).map(|d| if d < pad { 0 } else { st[d - pad] as u32 }));
                     }
-                    push(
-                        &k.matmul,
-                        &[(0, bx), (1, buf(&n.inputs[1])), (3, by)],
-                        &p,
-                        threads(total),
-                    )?;
+                    let entries = [(0, bx), (1, buf(&n.inputs[1])), (3, by)];
+                    let nb = batch.iter().product::<usize>();
+                    match gpu.tile_grid(nn, m, nb) {
+                        Some(grid) => {
+                            p.push(m.div_ceil(TILE) as u32);
+                            push(&k.matmul_tiled, &entries, &p, grid)?
+                        }
+                        None => push(&k.matmul, &entries, &p, threads(total))?,
+                    }
                 }
                 Op::Softmax { axis, log, legacy } => {
                     let (outer, len, inner) = softmax_dims(*axis, *legacy, x)?;
@@ -745,7 +888,7 @@ impl GpuModel {
                             inner as u32,
                             u32::from(*log),
                         ],
-                        (outer * inner) as u64,
+                        Groups::Flat((outer * inner) as u64),
                     )?;
                 }
                 Op::LayerNorm { axis, epsilon } => {
@@ -766,7 +909,7 @@ impl GpuModel {
                             plen(2).max(1) as u32,
                             epsilon.to_bits(),
                         ],
-                        rows as u64,
+                        Groups::Flat(rows as u64),
                     )?;
                 }
                 Op::ReduceMean { axes, noop, .. } => {
@@ -804,7 +947,7 @@ impl GpuModel {
                     p.push(0);
                     push(&k.transpose, &[(0, bx), (3, by)], &p, threads(total))?;
                 }
-                Op::Slice { .. } => {
+                Op::Slice { .. } | Op::SplitPart { .. } => {
                     if x.len() > MAX_RANK {
                         return Err(too_many_axes(n));
                     }

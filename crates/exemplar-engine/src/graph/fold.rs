@@ -44,6 +44,7 @@ const FOLDABLE: &[&str] = &[
     "Not",
     "And",
     "Or",
+    "Xor",
     "Add",
     "Sub",
     "Mul",
@@ -245,7 +246,7 @@ pub(super) fn fold(
             .rounded()
         }
         "Add" | "Sub" | "Mul" | "Div" | "Pow" | "Min" | "Max" | "Equal" | "Less" | "Greater"
-        | "LessOrEqual" | "GreaterOrEqual" | "And" | "Or" => {
+        | "LessOrEqual" | "GreaterOrEqual" | "And" | "Or" | "Xor" => {
             let vals = inputs(l)?;
             let Some(first) = vals.first() else {
                 return Err(unsupported(n, idx, "no inputs"));
@@ -253,7 +254,14 @@ pub(super) fn fold(
             let int = first.int;
             let compare = matches!(
                 n.op_type.as_str(),
-                "Equal" | "Less" | "Greater" | "LessOrEqual" | "GreaterOrEqual" | "And" | "Or"
+                "Equal"
+                    | "Less"
+                    | "Greater"
+                    | "LessOrEqual"
+                    | "GreaterOrEqual"
+                    | "And"
+                    | "Or"
+                    | "Xor"
             );
             let f: Box<dyn Fn(f64, f64) -> Result<f64>> = match n.op_type.as_str() {
                 "Add" => Box::new(|a, b| Ok(a + b)),
@@ -276,6 +284,7 @@ pub(super) fn fold(
                 "LessOrEqual" => Box::new(move |a, b| Ok(bool_of(a <= b))),
                 "GreaterOrEqual" => Box::new(move |a, b| Ok(bool_of(a >= b))),
                 "And" => Box::new(move |a, b| Ok(bool_of(a != 0.0 && b != 0.0))),
+                "Xor" => Box::new(move |a, b| Ok(bool_of((a != 0.0) != (b != 0.0)))),
                 _ => Box::new(move |a, b| Ok(bool_of(a != 0.0 || b != 0.0))),
             };
             // Min and Max take any number of inputs; the others two.
@@ -354,7 +363,7 @@ pub(super) fn fold(
                     let src: Vec<i64> = p.iter().map(|&a| sx[a] as i64).collect();
                     strided(&x.data, &out, &src, 0)
                 }
-                Op::Slice { .. } => {
+                Op::Slice { .. } | Op::SplitPart { .. } => {
                     let dims = slice_dims(&node, &x.shape)?;
                     let sx = strides(&x.shape);
                     let src: Vec<i64> =
@@ -465,6 +474,13 @@ pub(crate) fn pad_copy<T: Copy>(
                             if c >= n {
                                 c = m - c;
                             }
+                        }
+                        // Around what cropping keeps of the axis (as ONNX's reference
+                        // does: crop first, then pad).
+                        PadMode::Wrap => {
+                            let lo = (-begins[d]).max(0);
+                            let hi = n.min(out[d] as i64 - begins[d]);
+                            c = lo + (c - lo).rem_euclid((hi - lo).max(1));
                         }
                     }
                 }

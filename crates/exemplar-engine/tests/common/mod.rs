@@ -131,6 +131,18 @@ impl ModelBuilder {
         output: &str,
         attrs: Vec<(&str, A)>,
     ) -> &mut Self {
+        self.node_outputs(op, name, inputs, &[output], attrs)
+    }
+
+    /// A node with several outputs (Split).
+    pub fn node_outputs(
+        &mut self,
+        op: &str,
+        name: &str,
+        inputs: &[&str],
+        outputs: &[&str],
+        attrs: Vec<(&str, A)>,
+    ) -> &mut Self {
         let attribute = attrs
             .into_iter()
             .map(|(n, a)| {
@@ -150,7 +162,7 @@ impl ModelBuilder {
             .collect();
         self.graph.node.push(NodeProto {
             input: inputs.iter().map(|s| s.to_string()).collect(),
-            output: vec![output.into()],
+            output: outputs.iter().map(|s| s.to_string()).collect(),
             name: name.into(),
             op_type: op.into(),
             attribute,
