@@ -1,8 +1,10 @@
 #!/usr/bin/env bash
 # Remakes the demo experiment (demo/) from EfficientNet-Lite0 and scikit-image's
 # public-domain photographs with `exemplar exemplars`; see scripts/make_demo.py for every
-# step. Deterministic: a second run writes the same bytes. Takes about 10 minutes on two
-# cores (the model ranks ~860 crops once per layer, on the CPU).
+# step. Deterministic: with the same engine a second run writes the same bytes (another
+# engine version may change the last digit of activations.csv, not the selection). Ranking
+# ~860 crops once per layer on the CPU takes about a minute on two cores; the release build
+# before it takes longer.
 #   ./scripts/make_demo.sh            # then: exemplar validate demo && exemplar check demo
 set -euo pipefail
 cd "$(dirname "$0")/.."
