@@ -6,7 +6,8 @@ stimuli chosen by `exemplar exemplars` from a folder of photographs.
 
 What it does, deterministically (same inputs, same bytes):
 
-1. Photographs: the public-domain / CC0 photographs that scikit-image ships in its wheel
+1. Photographs: photographs that scikit-image ships in its wheel, each public domain, CC0
+   or without known copyright restrictions
    (PHOTOS below, each with its licence as scikit-image's docstrings state it), read from
    the wheel that pip downloads from PyPI; scikit-image itself is not installed.
 2. The image pool: overlapping square crops of each photograph at four scales, resized to
@@ -48,7 +49,8 @@ import onnx.utils
 from PIL import Image
 
 REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
-SKIMAGE = "scikit-image==0.26.0"
+SKIMAGE_VERSION = "0.26.0"
+SKIMAGE = f"scikit-image=={SKIMAGE_VERSION}"
 # name in the wheel's skimage/data/ → licence, as scikit-image's data docstrings state it.
 PHOTOS = {
     "astronaut.png": "NASA, public domain",
@@ -58,8 +60,8 @@ PHOTOS = {
     "chelsea.png": "CC0 (Stefan van der Walt)",
     "clock_motion.png": "public domain (Stefan van der Walt)",
     "coffee.png": "CC0 (Rachel Michetti)",
-    "coins.png": "Walters Art Museum, no known copyright restrictions",
-    "grass.png": "CC0 (CC0Textures)",
+    "coins.png": "Brooklyn Museum Collection, no known copyright restrictions",
+    "grass.png": "CC0 (linolafett, DeviantArt)",
     "gravel.png": "CC0 (CC0Textures)",
     "horse.png": "CC0 (Andreas Preuss)",
     "hubble_deep_field.jpg": "NASA, public domain",
@@ -95,12 +97,13 @@ def run(*args, capture=False):
 
 def photos(cache):
     """The photographs as RGB images, from scikit-image's wheel."""
-    wheels = [f for f in os.listdir(cache) if f.startswith("scikit_image-") and f.endswith(".whl")] \
+    prefix = f"scikit_image-{SKIMAGE_VERSION}-"
+    wheels = [f for f in os.listdir(cache) if f.startswith(prefix) and f.endswith(".whl")] \
         if os.path.isdir(cache) else []
     if not wheels:
         run(sys.executable, "-m", "pip", "download", "--quiet", "--no-deps",
             "--disable-pip-version-check", "--only-binary=:all:", SKIMAGE, "-d", cache)
-        wheels = [f for f in os.listdir(cache) if f.startswith("scikit_image-")]
+        wheels = [f for f in os.listdir(cache) if f.startswith(prefix) and f.endswith(".whl")]
     out = {}
     with zipfile.ZipFile(os.path.join(cache, sorted(wheels)[0])) as z:
         for name in PHOTOS:

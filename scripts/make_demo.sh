@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # Remakes the demo experiment (demo/) from EfficientNet-Lite0 and scikit-image's
-# public-domain photographs with `exemplar exemplars`; see scripts/make_demo.py for every
+# freely licensed photographs with `exemplar exemplars`; see scripts/make_demo.py for every
 # step. Deterministic: with the same engine a second run writes the same bytes (another
 # engine version may change the last digit of activations.csv, not the selection). Ranking
 # ~860 crops once per layer on the CPU takes about a minute on two cores; the release build

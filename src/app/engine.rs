@@ -237,7 +237,10 @@ pub async fn activations(
         c.next_id += 1;
         c.waiting.insert(id, tx);
         let msg = protocol::message(id as f64, &request.to_string(), Some(&buffers));
-        c.worker.post_message(&msg).map_err(|e| format!("{e:?}"))?;
+        if let Err(e) = c.worker.post_message(&msg) {
+            c.waiting.remove(&id);
+            return Err(format!("could not reach the engine: {e:?}"));
+        }
     }
     let json = rx.await.map_err(|_| "the engine stopped".to_string())?;
     match serde_json::from_str::<Reply>(&json) {

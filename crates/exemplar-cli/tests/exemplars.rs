@@ -379,9 +379,8 @@ fn exemplars_choose_the_expected_ranks_in_fair_batches_and_validate() {
     std::fs::remove_dir_all(&dir).unwrap();
 }
 
-/// `--format jpeg`: a source that already is the stimulus (224×224 JPEG, no resize or
-/// crop to do) is copied byte for byte, so participants see exactly what was ranked; a
-/// source that has to be resized is encoded as JPEG.
+/// Byte-for-byte copies in the image folder are ranked once: a copy would otherwise sit
+/// next to its original in the ranking and one image could be two stimuli.
 #[test]
 fn exemplars_skip_byte_for_byte_copies_so_no_image_is_both_query_and_reference() {
     let (dir, images, model) = setup("copies");
@@ -435,6 +434,9 @@ fn exemplars_skip_byte_for_byte_copies_so_no_image_is_both_query_and_reference()
     std::fs::remove_dir_all(&dir).unwrap();
 }
 
+/// `--format jpeg`: a source that already is the stimulus (224×224 JPEG, no resize or
+/// crop to do) is copied byte for byte, so participants see exactly what was ranked; a
+/// source that has to be resized is encoded as JPEG.
 #[test]
 fn exemplars_copy_jpeg_sources_that_are_already_the_stimulus() {
     let (dir, images, model) = setup("jpeg");

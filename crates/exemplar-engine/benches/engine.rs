@@ -1,7 +1,9 @@
-//! Per-image latency and images/s of GoogLeNet (torchvision form and widths, seeded random
-//! weights, 224x224 input) truncated at inception 4a and at 5b, at batch 1 and 16: our GPU path (whatever adapter wgpu opens: lavapipe on CI machines),
-//! our CPU path, and tract-onnx on the same CPU, in one process. Prints figures and
-//! ratios; asserts nothing. Run with `cargo bench -p exemplar-engine`.
+//! Per-image latency and images/s of GoogLeNet truncated at inception 4a and at 5b, and of
+//! ResNet-50 truncated at layer3 and at layer4 (torchvision forms and widths, seeded random
+//! weights, 224x224 input), at batch 1 and 16: our GPU path (whatever adapter wgpu opens:
+//! lavapipe on CI machines), our CPU path, and tract-onnx on the same CPU, in one process.
+//! Prints figures and ratios; asserts nothing. Run with `cargo bench -p exemplar-engine`;
+//! `-- googlenet` or `-- resnet` runs one network.
 
 #[path = "../tests/common/mod.rs"]
 mod common;
@@ -52,8 +54,14 @@ fn report(what: &str, batch: usize, secs: f64, tract: f64) {
 }
 
 fn main() {
-    let (m, names) = nets::googlenet_full(1, HW);
-    let bytes = m.bytes();
+    let only = std::env::args().skip(1).find(|a| !a.starts_with('-'));
+    if let Some(o) = only
+        .as_deref()
+        .filter(|o| !["googlenet", "resnet"].contains(o))
+    {
+        eprintln!("unknown network {o:?}: googlenet or resnet");
+        std::process::exit(2);
+    }
     let gpu = match GpuContext::new_blocking() {
         Ok(g) => {
             println!("GPU adapter: {}", g.adapter());
@@ -69,8 +77,34 @@ fn main() {
         std::thread::available_parallelism().map_or(1, |n| n.get())
     );
     let mut rng = Rng::new(99);
-    for (label, target) in [("inception 4a", &names[0]), ("inception 5b", &names[1])] {
-        println!("GoogLeNet {HW}x{HW} up to {label} (tensor '{target}')");
+    for key in ["googlenet", "resnet"] {
+        if only.as_deref().is_some_and(|o| o != key) {
+            continue;
+        }
+        // Built only when selected: ResNet-50's weights alone are about 100 MB.
+        let (name, m, targets) = if key == "googlenet" {
+            let (m, t) = nets::googlenet_full(1, HW);
+            let [a, b] = t;
+            ("GoogLeNet", m, [("inception 4a", a), ("inception 5b", b)])
+        } else {
+            let (m, t) = nets::resnet50_full(1, HW);
+            let [a, b] = t;
+            ("ResNet-50", m, [("layer3", a), ("layer4", b)])
+        };
+        bench_net(name, &m, &targets, gpu.as_ref(), &mut rng);
+    }
+}
+
+fn bench_net(
+    name: &str,
+    m: &ModelBuilder,
+    targets: &[(&str, String)],
+    gpu: Option<&GpuContext>,
+    rng: &mut Rng,
+) {
+    let bytes = m.bytes();
+    for (label, target) in targets {
+        println!("{name} {HW}x{HW} up to {label} (tensor '{target}')");
         for batch in [1usize, 16] {
             let images: Vec<Tensor> = (0..batch).map(|_| rng.tensor(&[3, HW, HW])).collect();
             let shape = [batch, 3, HW, HW];
@@ -79,7 +113,7 @@ fn main() {
                 images.iter().flat_map(|t| t.data.iter().copied()).collect(),
             )
             .expect("a batch");
-            let tract = tract_model(&m, target, &shape);
+            let tract = tract_model(m, target, &shape);
             let x = tract_onnx::prelude::Tensor::from_shape(&shape, &stacked.data).expect("input");
             let t_tract = seconds_per_call(|| {
                 tract
@@ -93,7 +127,7 @@ fn main() {
                     .expect("cpu runs");
             });
             report("cpu", batch, t_cpu, t_tract);
-            if let Some(g) = &gpu {
+            if let Some(g) = gpu {
                 let eng = Engine::load(&bytes, target, Some(g)).expect("loads");
                 let t_gpu = seconds_per_call(|| {
                     eng.activations_blocking(&images, &[0, 7])

@@ -318,6 +318,8 @@ pub(crate) struct GpuModel {
     gpu: Arc<Gpu>,
     graph: Arc<Graph>,
     weights: HashMap<String, wgpu::Buffer>,
+    /// Constants too large to bind, by name, with their sizes in bytes (not uploaded).
+    oversized: HashMap<String, u64>,
     plans: Mutex<HashMap<Vec<usize>, Arc<Plan>>>,
     /// Convolution weights packed for `conv2d_tiled`, by weight name (shared by plans).
     packed: Mutex<HashMap<String, wgpu::Buffer>>,
@@ -350,20 +352,27 @@ struct Plan {
 
 impl GpuModel {
     pub fn new(gpu: Arc<Gpu>, graph: Arc<Graph>) -> GpuModel {
-        let weights = graph
-            .consts
-            .iter()
-            .map(|(name, t)| {
-                (
+        // A constant larger than one buffer may bind is not uploaded (creating the buffer
+        // could exceed maxBufferSize, which wgpu reports as a panic); a plan that binds it
+        // is refused by `check_weights`, naming it.
+        let limit = gpu.binding_limit();
+        let (mut weights, mut oversized) = (HashMap::new(), HashMap::new());
+        for (name, t) in graph.consts.iter() {
+            let bytes = (t.data.len() * 4) as u64;
+            if bytes > limit {
+                oversized.insert(name.clone(), bytes);
+            } else {
+                weights.insert(
                     name.clone(),
                     gpu.upload(name, bytemuck::cast_slice(&t.data)),
-                )
-            })
-            .collect();
+                );
+            }
+        }
         GpuModel {
             gpu,
             graph,
             weights,
+            oversized,
             plans: Mutex::new(HashMap::new()),
             packed: Mutex::new(HashMap::new()),
         }
@@ -402,14 +411,11 @@ impl GpuModel {
         let limit = self.gpu.binding_limit();
         for n in &g.nodes {
             for name in &n.inputs {
-                if let Some(w) = self.weights.get(name) {
-                    if w.size() > limit {
-                        return Err(EngineError::Gpu(format!(
-                            "weight '{name}' of node '{}' needs {} bytes, but the device binds at most {limit} bytes per buffer; use the CPU backend",
-                            n.name,
-                            w.size()
-                        )));
-                    }
+                if let Some(&size) = self.oversized.get(name) {
+                    return Err(EngineError::Gpu(format!(
+                        "weight '{name}' of node '{}' needs {size} bytes, but the device binds at most {limit} bytes per buffer; use the CPU backend",
+                        n.name
+                    )));
                 }
             }
         }

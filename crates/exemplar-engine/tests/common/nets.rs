@@ -85,6 +85,22 @@ impl Net {
         out
     }
 
+    /// A ResNet bottleneck: 1x1 → 3x3 (stride) → 1x1 to `4 × width` channels, each with
+    /// BatchNormalization, a projection shortcut where the shape changes, Add, Relu.
+    pub fn bottleneck(&mut self, x: &str, cin: usize, width: usize, stride: usize) -> String {
+        let cout = width * 4;
+        let a = self.conv(x, cin, width, 1, 1, 0, true, true);
+        let b = self.conv(&a, width, width, 3, stride, 1, true, true);
+        let c = self.conv(&b, width, cout, 1, 1, 0, true, false);
+        let short = if cin != cout || stride != 1 {
+            self.conv(x, cin, cout, 1, stride, 0, true, false)
+        } else {
+            x.to_string()
+        };
+        let sum = self.binary("Add", &c, &short);
+        self.relu(&sum)
+    }
+
     pub fn bn(&mut self, x: &str, c: usize) -> String {
         let n = self.name("bn");
         let gamma: Vec<f32> = self.r.vec(c).iter().map(|v| 0.75 + 0.5 * v.abs()).collect();
@@ -268,21 +284,30 @@ pub fn resnet(seed: u64, hw: usize) -> (ModelBuilder, Vec<String>) {
     names.push(x.clone());
     let mut cin = 16;
     for (width, stride) in [(8, 1), (8, 1), (16, 2), (16, 1)] {
-        let cout = width * 4;
-        let a = n.conv(&x, cin, width, 1, 1, 0, true, true);
-        let b = n.conv(&a, width, width, 3, stride, 1, true, true);
-        let c = n.conv(&b, width, cout, 1, 1, 0, true, false);
-        let short = if cin != cout || stride != 1 {
-            n.conv(&x, cin, cout, 1, stride, 0, true, false)
-        } else {
-            x.clone()
-        };
-        let sum = n.binary("Add", &c, &short);
-        x = n.relu(&sum);
+        x = n.bottleneck(&x, cin, width, stride);
         names.push(x.clone());
-        cin = cout;
+        cin = width * 4;
     }
     (n.m, names)
+}
+
+/// torchvision's ResNet-50 (v1.5: the stride on the 3x3) at its real widths, seeded random
+/// weights, up to layer4. Returns the builder and the names of the outputs of layer3 and
+/// layer4.
+pub fn resnet50_full(seed: u64, hw: usize) -> (ModelBuilder, [String; 2]) {
+    let mut n = Net::new(seed, "image", &[None, Some(3), Some(hw), Some(hw)]);
+    let s = n.conv("image", 3, 64, 7, 2, 3, true, true);
+    let mut x = n.maxpool(&s, 3, 2, 1, false);
+    let mut cin = 64;
+    let mut ends = Vec::new();
+    for (width, blocks, stride) in [(64, 3, 1), (128, 4, 2), (256, 6, 2), (512, 3, 2)] {
+        for b in 0..blocks {
+            x = n.bottleneck(&x, cin, width, if b == 0 { stride } else { 1 });
+            cin = width * 4;
+        }
+        ends.push(x.clone());
+    }
+    (n.m, [ends[2].clone(), ends[3].clone()])
 }
 
 /// A DenseNet block (BN → Relu → 1x1 → BN → Relu → 3x3, each layer's output concatenated
