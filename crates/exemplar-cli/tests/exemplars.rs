@@ -152,6 +152,32 @@ fn exemplar(args: &[&str]) -> (bool, String, String) {
     )
 }
 
+/// `exemplar exemplars` for channel 0 of `feat` on the CPU, with `extra` flags.
+fn select_channel_0(
+    model: &Path,
+    images: &Path,
+    out: &Path,
+    extra: &[&str],
+) -> (bool, String, String) {
+    let mut args = vec![
+        "exemplars",
+        "--model",
+        model.to_str().unwrap(),
+        "--layer",
+        "feat",
+        "--channel",
+        "0",
+        "--images",
+        images.to_str().unwrap(),
+        "--out",
+        out.to_str().unwrap(),
+        "--backend",
+        "cpu",
+    ];
+    args.extend(extra);
+    exemplar(&args)
+}
+
 fn setup(name: &str) -> (PathBuf, PathBuf, PathBuf) {
     let dir = std::env::temp_dir().join(format!("exemplar-{name}-{}", std::process::id()));
     let _ = std::fs::remove_dir_all(&dir);
@@ -393,23 +419,7 @@ fn exemplars_skip_byte_for_byte_copies_so_no_image_is_both_query_and_reference()
         std::fs::copy(image_path(&images, k), images.join(name)).unwrap();
     }
     let out = dir.join("out");
-    let (ok, _, stderr) = exemplar(&[
-        "exemplars",
-        "--model",
-        model.to_str().unwrap(),
-        "--layer",
-        "feat",
-        "--channel",
-        "0",
-        "--images",
-        images.to_str().unwrap(),
-        "--out",
-        out.to_str().unwrap(),
-        "--batches",
-        "3",
-        "--backend",
-        "cpu",
-    ]);
+    let (ok, _, stderr) = select_channel_0(&model, &images, &out, &["--batches", "3"]);
     assert!(ok, "{stderr}");
     assert!(
         stderr.contains("2 file(s) are byte-for-byte copies of others and are skipped"),
@@ -440,7 +450,6 @@ fn exemplars_skip_byte_for_byte_copies_so_no_image_is_both_query_and_reference()
 #[test]
 fn exemplars_copy_jpeg_sources_that_are_already_the_stimulus() {
     let (dir, images, model) = setup("jpeg");
-    let s = |p: &Path| p.to_str().unwrap().to_string();
     let square = dir.join("square");
     std::fs::create_dir_all(&square).unwrap();
     let mut sources = Vec::new();
@@ -459,33 +468,22 @@ fn exemplars_copy_jpeg_sources_that_are_already_the_stimulus() {
         .unwrap();
         sources.push(std::fs::read(&path).unwrap());
     }
-    let run = |from: &Path, out: &Path| {
-        exemplar(&[
-            "exemplars",
-            "--model",
-            &s(&model),
-            "--layer",
-            "feat",
-            "--channel",
-            "0",
-            "--images",
-            &s(from),
-            "--out",
-            &s(out),
+    let out = dir.join("copied");
+    let (ok, _, stderr) = select_channel_0(
+        &model,
+        &square,
+        &out,
+        &[
             "--batches",
             "2",
-            "--backend",
-            "cpu",
             "--format",
             "jpeg",
             "--resize",
             "0",
             "--crop",
             "224",
-        ])
-    };
-    let out = dir.join("copied");
-    let (ok, _, stderr) = run(&square, &out);
+        ],
+    );
     assert!(ok, "{stderr}");
     for b in 0..2 {
         for side in ["min", "max"] {
@@ -501,25 +499,12 @@ fn exemplars_copy_jpeg_sources_that_are_already_the_stimulus() {
     }
     // 20×16 PNG sources must be resized: encoded as JPEG.
     let out = dir.join("encoded");
-    let (ok, _, stderr) = exemplar(&[
-        "exemplars",
-        "--model",
-        &s(&model),
-        "--layer",
-        "feat",
-        "--channel",
-        "0",
-        "--images",
-        &s(&images),
-        "--out",
-        &s(&out),
-        "--batches",
-        "2",
-        "--backend",
-        "cpu",
-        "--format",
-        "jpeg",
-    ]);
+    let (ok, _, stderr) = select_channel_0(
+        &model,
+        &images,
+        &out,
+        &["--batches", "2", "--format", "jpeg"],
+    );
     assert!(ok, "{stderr}");
     let written = std::fs::read(out.join("feat/channel_0/0/max_0.jpg")).unwrap();
     assert_eq!(&written[..3], &[0xff, 0xd8, 0xff], "not a JPEG");
