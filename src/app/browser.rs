@@ -132,3 +132,73 @@ pub fn resolve_url(relative: &str) -> String {
         .map(|u| u.href())
         .unwrap_or_else(|_| relative.to_string())
 }
+
+/// A URL resolved against the page, as the browser's parser reads it: `(href, origin)`.
+pub fn parse_url(relative: &str) -> Option<(String, String)> {
+    let base = window().location().href().ok()?;
+    let url = web_sys::Url::new_with_base(relative, &base).ok()?;
+    Some((url.href(), url.origin()))
+}
+
+/// The page's own origin.
+pub fn page_origin() -> String {
+    window().location().origin().unwrap_or_default()
+}
+
+/// The `content` of `<meta name="{name}">` in the page, if there is one.
+pub fn meta_content(name: &str) -> Option<String> {
+    let doc = window().document()?;
+    let meta = doc
+        .query_selector(&format!("meta[name=\"{name}\"]"))
+        .ok()??;
+    meta.get_attribute("content")
+}
+
+/// Takes the Web Lock `name` for as long as the page lives, if no other page holds it:
+/// `Some(true)` held, `Some(false)` another tab or window holds it, `None` the browser
+/// has no Web Locks (`navigator.locks`) or refused the request.
+pub async fn hold_lock(name: &str) -> Option<bool> {
+    let locks = js_sys::Reflect::get(&window().navigator(), &"locks".into()).ok()?;
+    if locks.is_undefined() || locks.is_null() {
+        return None;
+    }
+    let request = js_sys::Reflect::get(&locks, &"request".into())
+        .ok()?
+        .dyn_into::<js_sys::Function>()
+        .ok()?;
+    let options = js_sys::Object::new();
+    js_sys::Reflect::set(&options, &"ifAvailable".into(), &JsValue::TRUE).ok()?;
+    let name = JsValue::from_str(name);
+    let granted = js_sys::Promise::new(&mut |resolve, _reject| {
+        let answer = resolve.clone();
+        // Called with the lock, or with null when another page holds it. Returning a
+        // promise that never settles keeps the lock until the page goes away.
+        let callback = Closure::once_into_js(move |lock: JsValue| -> JsValue {
+            let held = !lock.is_null() && !lock.is_undefined();
+            let _ = answer.call1(&JsValue::NULL, &JsValue::from_bool(held));
+            if held {
+                js_sys::Promise::new(&mut |_, _| {}).into()
+            } else {
+                JsValue::UNDEFINED
+            }
+        });
+        match request
+            .call3(&locks, &name, &options, &callback)
+            .map(|p| p.dyn_into::<js_sys::Promise>())
+        {
+            Ok(Ok(p)) => {
+                // A refused request (e.g. SecurityError) rejects: answer "no locks".
+                let resolve = resolve.clone();
+                wasm_bindgen_futures::spawn_local(async move {
+                    if JsFuture::from(p).await.is_err() {
+                        let _ = resolve.call1(&JsValue::NULL, &JsValue::UNDEFINED);
+                    }
+                });
+            }
+            _ => {
+                let _ = resolve.call1(&JsValue::NULL, &JsValue::UNDEFINED);
+            }
+        }
+    });
+    JsFuture::from(granted).await.ok()?.as_bool()
+}

@@ -5,6 +5,7 @@ use std::cell::RefCell;
 
 use exemplar_core::experiment::{Collect, Experiment};
 use exemplar_core::record::{Envelope, Record, RECORD_FORMAT};
+use exemplar_core::untrusted;
 use wasm_bindgen::prelude::*;
 use wasm_bindgen::JsCast;
 
@@ -21,28 +22,38 @@ pub enum SendError {
     },
     /// The endpoint refused these records (another 4xx): retrying will not help.
     Permanent(String),
+    /// HTTP 409 naming the records whose ids the endpoint already holds with other
+    /// content: it stored every other record of the batch.
+    Conflicts {
+        reason: String,
+        conflicts: Vec<String>,
+    },
 }
 
 /// Sends one batch as the experiment's adapter does.
 pub async fn send(exp: &Experiment, records: &[Record]) -> Result<(), SendError> {
     let timeout = exp.delivery.timeout_ms;
+    let ids: Vec<&str> = records.iter().map(|r| r.record_id.as_str()).collect();
     match &exp.collect {
         Collect::None | Collect::Download {} => Ok(()),
         Collect::Http { url, headers }
         | Collect::Mturk { url, headers }
         | Collect::Prolific { url, headers } => {
             let body = envelope(records);
-            post(url, headers.iter(), "application/json", &body, timeout).await
+            let headers: Headers = Box::new(headers.iter());
+            post(url, headers, "application/json", body, timeout, &ids).await
         }
         Collect::Jatos {} => {
             // The page runs at /publix/<study result>/<component>/…: "resultData" beside it
             // is the component's result data; POST appends (as jatos.appendResultData).
+            let body = jsonl(records);
             post(
                 "resultData",
-                std::iter::empty(),
+                Box::new(std::iter::empty()),
                 "text/plain",
-                &jsonl(records),
+                body,
                 timeout,
+                &ids,
             )
             .await
         }
@@ -58,12 +69,14 @@ pub async fn send(exp: &Experiment, records: &[Record]) -> Result<(), SendError>
                 "filename": format!("{session}-{first:06}-{last:06}.jsonl"),
                 "data": jsonl(records),
             });
+            let body = body.to_string();
             post(
                 url,
-                std::iter::empty(),
+                Box::new(std::iter::empty()),
                 "application/json",
-                &body.to_string(),
+                body,
                 timeout,
+                &ids,
             )
             .await
         }
@@ -88,12 +101,15 @@ pub fn jsonl(records: &[Record]) -> String {
         .collect()
 }
 
-async fn post<'a>(
+type Headers<'a> = Box<dyn Iterator<Item = (&'a String, &'a String)> + 'a>;
+
+async fn post(
     url: &str,
-    headers: impl Iterator<Item = (&'a String, &'a String)>,
+    headers: Headers<'_>,
     content_type: &str,
-    body: &str,
+    body: String,
     timeout_ms: u32,
+    ids: &[&str],
 ) -> Result<(), SendError> {
     let controller = web_sys::AbortController::new().ok();
     let signal = controller.as_ref().map(|c| c.signal());
@@ -112,7 +128,7 @@ async fn post<'a>(
     for (name, value) in headers {
         request = request.header(name, value);
     }
-    let result = match request.body(body.to_string()) {
+    let result = match request.body(body) {
         Ok(r) => r.send().await,
         Err(e) => {
             return Err(SendError::Permanent(format!(
@@ -139,8 +155,8 @@ async fn post<'a>(
         .headers()
         .get("retry-after")
         .and_then(|v| parse_retry_after(&v));
-    let detail = response.text().await.unwrap_or_default();
-    let detail: String = detail.chars().take(300).collect();
+    let text = response.text().await.unwrap_or_default();
+    let detail: String = text.chars().take(300).collect();
     let reason = format!(
         "the endpoint answered HTTP {status}{}",
         if detail.is_empty() {
@@ -149,6 +165,9 @@ async fn post<'a>(
             format!(": {detail}")
         }
     );
+    if let Some(conflicts) = untrusted::conflicts_in_answer(status, &text, ids) {
+        return Err(SendError::Conflicts { reason, conflicts });
+    }
     if status == 408 || status == 429 || status >= 500 {
         Err(SendError::Transient {
             reason,

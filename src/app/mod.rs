@@ -16,14 +16,19 @@ mod trial;
 
 use std::sync::Arc;
 
+use exemplar_core::experiment::Collect;
 use exemplar_core::record::Body;
-use exemplar_core::Experiment;
+use exemplar_core::{untrusted, Experiment};
 use leptos::prelude::*;
 
 use session::Ctx;
 
 /// Where the client looks for the experiment unless `?experiment=` says otherwise.
 const DEFAULT_EXPERIMENT: &str = "experiment/experiment.json";
+
+/// The `<meta name=…>` of `index.html` listing the other origins `?experiment=` may name
+/// (written by `exemplar build --allow-experiment-origin`; whitespace-separated).
+const ALLOWED_ORIGINS_META: &str = "exemplar-experiment-origins";
 
 #[derive(Clone)]
 enum Load {
@@ -35,6 +40,9 @@ enum Load {
     Preview(Arc<Experiment>, String),
     /// An MTurk worker previewing the HIT: the welcome page, and no session.
     MturkPreview(String),
+    /// This session is open in another tab or window of this browser (it holds the
+    /// session's Web Lock): nothing is shown, stored or sent here.
+    AlreadyOpen,
 }
 
 /// Mounts the app on the page.
@@ -69,13 +77,42 @@ fn App() -> impl IntoView {
             </main>
         }
         .into_any(),
+        Load::AlreadyOpen => view! {
+            <main class="page" data-testid="already-open">
+                <h1>"This study is already open"</h1>
+                <p class="text">"You have this study open in another tab or window of this browser. Please continue there and close this tab; your answers so far are kept."</p>
+                <div class="actions">
+                    <button data-testid="already-open-retry" on:click=move |_| { let _ = browser::window().location().reload(); }>"I closed the other tab: continue here"</button>
+                </div>
+            </main>
+        }
+        .into_any(),
     }
     }
 }
 
 async fn load_experiment() -> Load {
     let url = browser::query_param("experiment").unwrap_or_else(|| DEFAULT_EXPERIMENT.to_string());
-    let absolute = browser::resolve_url(&url);
+    // `?experiment=` is a URL parameter: it may name only this site or the origins the
+    // researcher listed at build time (`exemplar build --allow-experiment-origin`).
+    let allowed = browser::meta_content(ALLOWED_ORIGINS_META)
+        .map(|list| untrusted::parse_origin_list(&list))
+        .unwrap_or_default();
+    let checked = browser::parse_url(&url)
+        .ok_or_else(|| format!("{url} is not a URL"))
+        .and_then(|(href, origin)| {
+            untrusted::experiment_source_allowed(&href, &origin, &browser::page_origin(), &allowed)
+                .map(|()| href)
+        });
+    let absolute = match checked {
+        Ok(href) => href,
+        Err(e) => {
+            return Load::Failed(
+                "The link to this study names an experiment this site does not load".to_string(),
+                vec![e],
+            )
+        }
+    };
     let base = absolute
         .rsplit_once('/')
         .map(|(dir, _)| format!("{dir}/"))
@@ -167,17 +204,74 @@ async fn load_experiment() -> Load {
     if mode == session::Mode::Preview {
         return Load::Preview(exp, base);
     }
-    let (ctx, resumed) = Ctx::open(exp, base, mode, None);
-    start_session(&ctx, resumed);
+    // One tab per session: a second tab of the same session shows a notice and neither
+    // stores nor sends anything (browsers without Web Locks go on as before).
+    let (pid, _) = session::participant_id(&exp, &mode);
+    let lock = format!(
+        "exemplar-session/{}",
+        session::storage_key(&exp, &mode, &pid)
+    );
+    if browser::hold_lock(&lock).await == Some(false) {
+        return Load::AlreadyOpen;
+    }
+    let (ctx, opened) = Ctx::open(exp, base, mode, None);
+    start_session(&ctx, opened);
     Load::Ready(ctx)
 }
 
 /// The session's first record: started (with the environment and the platform's ids),
-/// or resumed after a reload.
-fn start_session(ctx: &Ctx, resumed: bool) {
-    if resumed {
-        ctx.emit(Body::SessionResumed(browser::environment()), |_| {});
-    } else {
+/// resumed after a reload, or stopped because the experiment changed under it. Then a
+/// refused return address, once.
+fn start_session(ctx: &Ctx, opened: session::Opened) {
+    match opened {
+        session::Opened::Started => emit_started(ctx),
+        session::Opened::Resumed => ctx.emit(Body::SessionResumed(browser::environment()), |_| {}),
+        session::Opened::PlanChanged {
+            saved_plan_hash,
+            reason,
+        } => {
+            let plan_hash = ctx.plan.hash();
+            ctx.emit(
+                Body::PlanChanged {
+                    saved_plan_hash,
+                    plan_hash,
+                    reason: reason.to_string(),
+                },
+                |s| s.plan_changed = true,
+            );
+            return;
+        }
+        session::Opened::Stopped => {
+            ctx.flush();
+            return;
+        }
+    }
+    // MTurk: the assignment is submitted to `turkSubmitTo` at the end; only MTurk's own
+    // origins are followed. Anything else is recorded now, and the records are kept for
+    // the data file the end page then offers.
+    if matches!(ctx.exp.collect, Collect::Mturk { .. })
+        && ctx.saved.with_untracked(|s| s.handover_refused.is_none())
+    {
+        if let Some(value) = browser::query_param("turkSubmitTo") {
+            if let Err(reason) = untrusted::mturk_submit_origin(&value) {
+                ctx.emit(
+                    Body::HandoverRefused {
+                        parameter: "turkSubmitTo".into(),
+                        value: value.chars().take(300).collect(),
+                        reason: reason.clone(),
+                    },
+                    |s| {
+                        s.handover_refused = Some(reason);
+                        s.keep_delivered = true;
+                    },
+                );
+            }
+        }
+    }
+}
+
+fn emit_started(ctx: &Ctx) {
+    {
         let seed = ctx.plan.seed.to_string();
         ctx.emit(
             Body::SessionStarted(exemplar_core::record::SessionStarted {

@@ -2,9 +2,9 @@
 //! practice and main introductions, feedback and the end page.
 
 use exemplar_core::experiment::Collect;
-use exemplar_core::markdown;
 use exemplar_core::record::Body;
 use exemplar_core::score::{RoundOutcome, Stage};
+use exemplar_core::{markdown, untrusted};
 use leptos::prelude::*;
 
 use super::browser;
@@ -15,6 +15,9 @@ use super::trial::TrialStage;
 /// The session: whichever page its saved progress is on.
 #[component]
 pub fn Session(ctx: Ctx) -> impl IntoView {
+    if ctx.saved.with_untracked(|s| s.plan_changed) {
+        return plan_changed(ctx);
+    }
     // A trial answered just before a reload is not shown again.
     if ctx.saved.with_untracked(|s| s.progress.done) {
         finish_trial(&ctx);
@@ -44,6 +47,59 @@ pub fn Session(ctx: Ctx) -> impl IntoView {
         </Show>
         {move || page(ctx2.clone(), stage.get())}
         <DeliveryNotice ctx=ctx.clone() stage=stage/>
+        <StorageNotice ctx=ctx.clone()/>
+    }
+    .into_any()
+}
+
+/// The experiment changed under this session (or its saved progress is damaged): it
+/// stops here, with one `plan_changed` record; what is not yet sent is still sent.
+fn plan_changed(ctx: Ctx) -> AnyView {
+    let pending = {
+        let ctx = ctx.clone();
+        move || ctx.pending()
+    };
+    let held = {
+        let ctx = ctx.clone();
+        move || ctx.saved.with(|s| !s.rejected.is_empty()) || ctx.offer_download.get()
+    };
+    let download = {
+        let ctx = ctx.clone();
+        move |_| ctx.download_unsaved()
+    };
+    view! {
+        <main class="page" data-testid="plan-changed">
+            <h1>"This study was changed"</h1>
+            <p class="text">"The researcher changed this study while you were taking part, so it cannot continue where you left off. Please contact the researcher."</p>
+            <p class="status" data-testid="plan-changed-status">{move || match pending() {
+                0 => "Your answers so far are saved.".to_string(),
+                n => format!("Saving your answers so far… ({n} left). Please keep this page open."),
+            }}</p>
+            {move || held().then(|| view! {
+                <button class="primary" data-testid="download-data" on:click=download.clone()>"Download your data file"</button>
+            })}
+        </main>
+        <StorageNotice ctx=ctx.clone()/>
+    }
+    .into_any()
+}
+
+/// Storage failed (full, or disabled): stays on screen until the page is closed. The
+/// records are on this page only; they are sent as usual and offered as a file.
+#[component]
+fn StorageNotice(ctx: Ctx) -> impl IntoView {
+    let failed = ctx.storage_failed;
+    let download = move |_| ctx.download_unsaved();
+    move || {
+        failed.get().then(|| {
+            let download = download.clone();
+            view! {
+                <div class="delivery-notice storage-notice" data-testid="storage-warning" role="alert">
+                    <p>"This browser cannot save your progress (its storage is full or disabled). Your answers are kept on this page and sent as usual, but please do not reload or close this tab before the end. To be safe, you can download your data file and send it to the researcher."</p>
+                    <button data-testid="storage-download" on:click=download>"Download your data file"</button>
+                </div>
+            }
+        })
     }
 }
 
@@ -93,19 +149,36 @@ fn page(ctx: Ctx, stage: Stage) -> AnyView {
         }
         Stage::MainIntro => text_page(&ctx, &exp.pages.main_intro, "Start", "main-start", next),
         Stage::Practice { attempt, index } => {
-            let trial = ctx.plan.practice[attempt as usize][index as usize].clone();
+            // Saved progress was checked against the plan on load (`Progress::fits`).
+            let Some(trial) = ctx.plan.practice.get(attempt as usize).and_then(|r| r.get(index as usize)).cloned() else {
+                return out_of_plan();
+            };
             view! { <TrialStage ctx=ctx trial=trial index=index attempt=attempt/> }.into_any()
         }
         Stage::Main { index } => {
-            let trial = ctx
+            let Some(trial) = ctx
                 .saved
                 .with_untracked(|s| s.replacements.get(&index).cloned())
-                .unwrap_or_else(|| ctx.plan.main[index as usize].clone());
+                .or_else(|| ctx.plan.main.get(index as usize).cloned()) else {
+                return out_of_plan();
+            };
             view! { <TrialStage ctx=ctx trial=trial index=index attempt=0/> }.into_any()
         }
         Stage::Feedback => feedback(ctx),
         Stage::End => end(ctx),
     }
+}
+
+/// A page index outside the plan (cannot happen after the checks on load): a clear
+/// page instead of a panic.
+fn out_of_plan() -> AnyView {
+    view! {
+        <main class="page error" data-testid="experiment-error">
+            <h1>"This study cannot continue"</h1>
+            <p>"The saved progress does not match this study. Please contact the researcher."</p>
+        </main>
+    }
+    .into_any()
 }
 
 fn text_page(
@@ -129,7 +202,10 @@ fn text_page(
 
 fn instructions(ctx: Ctx, page: u32) -> AnyView {
     let pages = &ctx.exp.pages.instructions;
-    let html = markdown::render(&pages[page as usize], &ctx.base);
+    let Some(text) = pages.get(page as usize) else {
+        return out_of_plan();
+    };
+    let html = markdown::render(text, &ctx.base);
     let last = page as usize + 1 == pages.len();
     let count = pages.len();
     let (back_ctx, next_ctx) = (ctx.clone(), ctx.clone());
@@ -229,13 +305,21 @@ fn end(ctx: Ctx) -> AnyView {
     let status = {
         let ctx = ctx.clone();
         Memo::new(move |_| {
-            let (pending, rejected) = ctx.saved.with(|s| (s.outbox.len(), !s.rejected.is_empty()));
+            let (pending, rejected, not_returned) = ctx.saved.with(|s| {
+                (
+                    s.outbox.len(),
+                    !s.rejected.is_empty(),
+                    s.handover_refused.is_some(),
+                )
+            });
             if offline_kind {
                 "download"
             } else if pending > 0 {
                 "saving"
             } else if rejected {
                 "rejected"
+            } else if not_returned {
+                "not_returned"
             } else {
                 "saved"
             }
@@ -298,6 +382,9 @@ fn end(ctx: Ctx) -> AnyView {
                         {(other == "rejected").then(|| view! {
                             <p class="warning">{format!("Some responses were refused by the server ({}).", reason())}</p>
                         })}
+                        {(other == "not_returned").then(|| view! {
+                            <p class="warning" data-testid="not-returned">"Your responses are saved, but we cannot send you back to MTurk automatically: the return address in the link to this study is not MTurk's."</p>
+                        })}
                         {(other != "saved").then(|| download_button(
                             "Please download your data file and send it to the researcher, who will tell you how."))}
                     }.into_any(),
@@ -326,11 +413,17 @@ fn hand_over(ctx: &Ctx) {
             let _ = location.set_href(&url);
         }
         Collect::Mturk { .. } => {
-            let to = browser::query_param("turkSubmitTo")
-                .unwrap_or_else(|| "https://www.mturk.com".into());
-            let assignment = browser::query_param("assignmentId").unwrap_or_default();
-            let session = ctx.saved.with_untracked(|s| s.session_id.clone());
-            delivery::submit_mturk(&to, &assignment, &session);
+            // Only MTurk's own origins (the constant, never the URL's text); a refused
+            // `turkSubmitTo` was recorded at the start and the end page offers the data.
+            let to = match browser::query_param("turkSubmitTo") {
+                None => Ok(untrusted::MTURK_ORIGINS[0]),
+                Some(v) => untrusted::mturk_submit_origin(&v),
+            };
+            if let Ok(origin) = to {
+                let assignment = browser::query_param("assignmentId").unwrap_or_default();
+                let session = ctx.saved.with_untracked(|s| s.session_id.clone());
+                delivery::submit_mturk(origin, &assignment, &session);
+            }
         }
         Collect::Jatos {} => {
             // /publix/<study result>/<component>/… → /publix/<study result>/end

@@ -40,7 +40,7 @@ pub fn Preview(exp: Arc<Experiment>, base: String) -> impl IntoView {
             </header>
             {move || {
                 let (ctx, _) = Ctx::open(exp.clone(), base.clone(), Mode::Preview, Some(pid.get()));
-                super::start_session(&ctx, false);
+                super::start_session(&ctx, super::session::Opened::Started);
                 view! { <PreviewSession ctx=ctx/> }
             }}
         </div>

@@ -47,6 +47,62 @@ pub struct Saved {
     /// their check failed, by main index.
     #[serde(default)]
     pub replacements: std::collections::BTreeMap<u32, exemplar_core::PlannedTrial>,
+    /// `Plan::hash` of the plan this progress was made for (absent in state saved by
+    /// earlier versions).
+    #[serde(default)]
+    pub plan_hash: Option<String>,
+    /// The saved progress did not fit the current experiment: the session stopped (a
+    /// `plan_changed` record says why).
+    #[serde(default)]
+    pub plan_changed: bool,
+    /// Why the platform's return address in the URL was refused (`handover_refused`).
+    #[serde(default)]
+    pub handover_refused: Option<String>,
+    /// Keep acknowledged records in `delivered` (for the data file) instead of dropping
+    /// them: when the participant cannot be handed back, or storage is failing.
+    #[serde(default)]
+    pub keep_delivered: bool,
+    #[serde(default)]
+    pub delivered: Vec<Record>,
+}
+
+impl Saved {
+    /// The endpoint holds these records now: they leave the outbox.
+    pub fn acknowledge(&mut self, ids: &[String]) {
+        let (done, rest) = std::mem::take(&mut self.outbox)
+            .into_iter()
+            .partition(|r| ids.contains(&r.record_id));
+        self.outbox = rest;
+        if self.keep_delivered {
+            self.delivered.extend::<Vec<Record>>(done);
+        }
+    }
+
+    /// Every record this browser still holds (delivered and kept, refused, unsent), in
+    /// `seq` order: the participant's data file.
+    pub fn data_file(&self) -> Vec<Record> {
+        let mut all: Vec<Record> = self
+            .delivered
+            .iter()
+            .chain(&self.rejected)
+            .chain(&self.outbox)
+            .cloned()
+            .collect();
+        all.sort_by_key(|r| r.seq);
+        all.dedup_by(|a, b| a.record_id == b.record_id);
+        all
+    }
+
+    /// The endpoint refused these records: they move from the outbox to the records kept
+    /// aside (offered as a file), never dropped.
+    pub fn set_aside(&mut self, ids: &[String], reason: String) {
+        let (refused, rest) = std::mem::take(&mut self.outbox)
+            .into_iter()
+            .partition(|r| ids.contains(&r.record_id));
+        self.outbox = rest;
+        self.rejected.extend::<Vec<Record>>(refused);
+        self.rejected_reason = Some(reason);
+    }
 }
 
 /// Delivery state shown to the participant.
@@ -141,6 +197,25 @@ pub struct Ctx {
     flushing: RwSignal<bool>,
     /// Preview: show the answer key and stimulus names on trials.
     pub overlay: RwSignal<bool>,
+    /// Writing to `localStorage` failed at least once (quota, private mode): the records
+    /// are kept on the page, sent as usual and offered as a file; the warning stays.
+    pub storage_failed: RwSignal<bool>,
+}
+
+/// How a session was opened.
+#[derive(Clone, Debug, PartialEq)]
+pub enum Opened {
+    /// A new session.
+    Started,
+    /// Saved progress that fits the plan.
+    Resumed,
+    /// Saved progress that does not fit the plan (first seen now): the session stops.
+    PlanChanged {
+        saved_plan_hash: Option<String>,
+        reason: &'static str,
+    },
+    /// A session stopped earlier for that reason, opened again.
+    Stopped,
 }
 
 impl Ctx {
@@ -151,23 +226,44 @@ impl Ctx {
         base: String,
         mode: Mode,
         preview_id: Option<String>,
-    ) -> (Ctx, bool) {
+    ) -> (Ctx, Opened) {
         let (participant_id, source) = match preview_id {
             Some(id) => (id, "preview".to_string()),
             None => participant_id(&exp, &mode),
         };
-        let key = format!(
-            "{}/{}/{}/{}",
-            mode.storage_prefix(),
-            exp.id,
-            exp.version,
-            participant_id
-        );
-        let restored = (mode != Mode::Preview)
+        let key = storage_key(&exp, &mode, &participant_id);
+        let plan = Arc::new(Plan::for_participant(&exp, &participant_id));
+        let plan_hash = plan.hash();
+        let mut restored = (mode != Mode::Preview)
             .then(|| browser::load(&key))
             .flatten()
             .and_then(|text| serde_json::from_str::<Saved>(&text).ok());
-        let resumed = restored.is_some();
+        // Saved progress is used only for the plan it was made for, and only if every
+        // index in it points inside that plan.
+        let opened = match &mut restored {
+            None => Opened::Started,
+            Some(s) if s.plan_changed => Opened::Stopped,
+            Some(s) => {
+                let same_plan = s.plan_hash.as_deref().is_none_or(|h| h == plan_hash);
+                let fits = s.progress.fits(&exp, &plan)
+                    && s.replacements
+                        .keys()
+                        .all(|i| (*i as usize) < plan.main.len());
+                if same_plan && fits {
+                    s.plan_hash = Some(plan_hash.clone());
+                    Opened::Resumed
+                } else {
+                    Opened::PlanChanged {
+                        saved_plan_hash: s.plan_hash.clone(),
+                        reason: if same_plan {
+                            "progress_out_of_range"
+                        } else {
+                            "plan_hash_differs"
+                        },
+                    }
+                }
+            }
+        };
         let saved = restored.unwrap_or_else(|| Saved {
             session_id: browser::random_id(12),
             participant_id: participant_id.clone(),
@@ -186,8 +282,12 @@ impl Ctx {
             rejected: Vec::new(),
             rejected_reason: None,
             replacements: Default::default(),
+            plan_hash: Some(plan_hash.clone()),
+            plan_changed: false,
+            handover_refused: None,
+            keep_delivered: false,
+            delivered: Vec::new(),
         });
-        let plan = Arc::new(Plan::for_participant(&exp, &participant_id));
         let ctx = Ctx {
             mode,
             exp,
@@ -200,11 +300,12 @@ impl Ctx {
             offer_download: RwSignal::new(false),
             flushing: RwSignal::new(false),
             overlay: RwSignal::new(true),
+            storage_failed: RwSignal::new(false),
         };
         if ctx.posts() {
             ctx.watch_connectivity();
         }
-        (ctx, resumed)
+        (ctx, opened)
     }
 
     /// Whether records go to the endpoint: not in a preview, not with the download
@@ -226,10 +327,11 @@ impl Ctx {
         let text = self
             .saved
             .with_untracked(|s| serde_json::to_string(s).unwrap_or_default());
-        if !browser::store(&self.key, &text) {
-            self.delivery.set(Delivery::Failed(
-                "this browser does not allow saving progress (private mode?)".into(),
-            ));
+        if !browser::store(&self.key, &text) && !self.storage_failed.get_untracked() {
+            // From now on the page is the only copy: acknowledged records are kept too,
+            // so the data file offered holds everything since.
+            self.storage_failed.set(true);
+            self.saved.update(|s| s.keep_delivered = true);
         }
     }
 
@@ -278,19 +380,24 @@ impl Ctx {
                     break;
                 }
                 ctx.delivery.set(Delivery::Sending);
-                let sent = |r: &Record| batch.iter().any(|b| b.record_id == r.record_id);
+                let ids: Vec<String> = batch.iter().map(|r| r.record_id.clone()).collect();
                 match delivery::send(&ctx.exp, &batch).await {
                     Ok(()) => {
                         failures = 0;
                         ctx.unreachable_since.set(None);
-                        ctx.commit(|s| s.outbox.retain(|r| !sent(r)));
+                        ctx.commit(|s| s.acknowledge(&ids));
                     }
                     Err(SendError::Permanent(reason)) => {
+                        ctx.commit(|s| s.set_aside(&ids, reason));
+                    }
+                    Err(SendError::Conflicts { reason, conflicts }) => {
+                        // The endpoint stored the rest of the batch; only the records it
+                        // holds with other content are kept aside.
+                        failures = 0;
+                        ctx.unreachable_since.set(None);
                         ctx.commit(|s| {
-                            s.rejected
-                                .extend(s.outbox.iter().filter(|r| sent(r)).cloned());
-                            s.outbox.retain(|r| !sent(r));
-                            s.rejected_reason = Some(reason);
+                            s.set_aside(&conflicts, reason);
+                            s.acknowledge(&ids);
                         });
                     }
                     Err(SendError::Transient {
@@ -327,10 +434,11 @@ impl Ctx {
         self.saved.with(|s| s.outbox.len())
     }
 
-    /// The unsaved (and refused) records as a data file for the participant to send.
+    /// The records this browser holds (unsent, refused, and those kept after delivery)
+    /// as a data file for the participant to send.
     pub fn download_unsaved(&self) {
         let (name, text) = self.saved.with_untracked(|s| {
-            let all: Vec<Record> = s.rejected.iter().chain(&s.outbox).cloned().collect();
+            let all = s.data_file();
             (
                 format!(
                     "exemplar-{}-{}-{}.jsonl",
@@ -367,6 +475,18 @@ impl Ctx {
         // These live as long as the page.
         std::mem::forget((online, hide, hidden));
     }
+}
+
+/// Where a participant's session is kept in `localStorage` (also the name of the Web
+/// Lock that keeps it to one tab).
+pub fn storage_key(exp: &Experiment, mode: &Mode, participant_id: &str) -> String {
+    format!(
+        "{}/{}/{}/{}",
+        mode.storage_prefix(),
+        exp.id,
+        exp.version,
+        participant_id
+    )
 }
 
 /// The participant id from the URL, or a random one kept in this browser.

@@ -45,7 +45,10 @@ pub fn drive(ctx: &Ctx, stage: Memo<Stage>) {
                 Stage::Welcome => (pages.welcome.as_str(), "welcome-continue"),
                 Stage::Consent => (pages.consent.as_str(), "consent-accept"),
                 Stage::Instructions { page } => (
-                    pages.instructions[*page as usize].as_str(),
+                    pages
+                        .instructions
+                        .get(*page as usize)
+                        .map_or("", String::as_str),
                     "instructions-next",
                 ),
                 Stage::Fullscreen => ("", "fullscreen-continue"),

@@ -65,8 +65,8 @@ fn preload_next(ctx: &Ctx) {
     let stage = ctx.saved.with_untracked(|s| s.progress.stage.clone());
     let trials: Vec<PlannedTrial> = match stage {
         Stage::Practice { attempt, index } => {
-            let round = &ctx.plan.practice[attempt as usize];
-            let rest = round.iter().skip(index as usize + 1);
+            let round = ctx.plan.practice.get(attempt as usize);
+            let rest = round.into_iter().flatten().skip(index as usize + 1);
             // The first main trials follow the last practice trial.
             rest.chain(ctx.plan.main.iter())
                 .take(ahead)

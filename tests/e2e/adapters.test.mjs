@@ -41,7 +41,9 @@ test('mturk: a preview cannot start; the assignment is submitted after every rec
   await page.getByTestId('mturk-preview').waitFor();
   assert.equal(await page.getByTestId('welcome-continue').count(), 0, 'no session in a preview');
 
-  const submitTo = `${site.url}mturk-sandbox`;
+  // MTurk's sandbox, answered here (the machine has no network).
+  const submitTo = 'https://workersandbox.mturk.com';
+  await page.route(`${submitTo}/**`, (route) => route.fulfill({ status: 200, contentType: 'text/html', body: '<p>submitted</p>' }));
   await page.goto(`${link}&assignmentId=A77&hitId=H1&workerId=W9&turkSubmitTo=${encodeURIComponent(submitTo)}`);
   const submitted = page.waitForRequest((r) => r.url() === `${submitTo}/mturk/externalSubmit` && r.method() === 'POST');
   await play(page);
@@ -51,6 +53,41 @@ test('mturk: a preview cannot start; the assignment is submitted after every rec
   assert.equal(records[0].participant_id_source, 'workerId');
   assert.deepEqual(records[0].platform, { assignmentId: 'A77', hitId: 'H1', turkSubmitTo: submitTo, workerId: 'W9' });
   assert.equal(records.at(-1).type, 'session_completed', 'every record was saved before the submit');
+});
+
+test('mturk: a turkSubmitTo that is not MTurk is refused, recorded, and the end page offers the data', async () => {
+  const link = variant('mturk-refused', { kind: 'mturk', url: `${collector.url}records` });
+  // Another host and an http: MTurk are refused at the start of a session, and recorded.
+  for (const [worker, to] of [['W-host', 'https://www.mturk.com.example.org'], ['W-http', 'http://www.mturk.com']]) {
+    const page = await newPage(browser);
+    await page.goto(`${link}&assignmentId=A1&hitId=H1&workerId=${worker}&turkSubmitTo=${encodeURIComponent(to)}`);
+    await page.getByTestId('welcome-continue').waitFor();
+    const refused = await eventually(async () => (await collector.storedRecords()).find((r) => r.participant_id === worker && r.type === 'handover_refused'));
+    assert.equal(refused.parameter, 'turkSubmitTo');
+    assert.equal(refused.value, to);
+    assert.match(refused.reason, /not MTurk's/);
+    await page.context().close();
+  }
+  // A javascript: URL: the whole session, then no navigation; the data file instead.
+  const page = await newPage(browser);
+  const navigations = [];
+  page.on('framenavigated', (f) => navigations.push(f.url()));
+  page.on('request', (r) => { if (!/^(http:\/\/127\.0\.0\.1|blob:|data:)/.test(r.url())) navigations.push(r.url()); });
+  await page.goto(`${link}&assignmentId=A2&hitId=H1&workerId=W-js&turkSubmitTo=${encodeURIComponent('javascript:document.title="pwned"//')}`);
+  await play(page);
+  const end = page.getByTestId('end');
+  await eventually(async () => (await end.getAttribute('data-status')) === 'not_returned');
+  await page.getByTestId('not-returned').waitFor();
+  assert.notEqual(await page.title(), 'pwned');
+  assert.equal(await page.locator('form').count(), 0, 'no submit form was made');
+  assert.ok(navigations.every((u) => u.startsWith(site.url)), `stayed on the study: ${navigations}`);
+  const stored = (await collector.storedRecords()).filter((r) => r.participant_id === 'W-js');
+  assert.deepEqual(stored.map((r) => r.type).slice(0, 2), ['session_started', 'handover_refused']);
+  assert.equal(stored.at(-1).type, 'session_completed', 'every record was saved');
+  const [download] = await Promise.all([page.waitForEvent('download'), page.getByTestId('download-data').click()]);
+  const lines = readFileSync(await download.path(), 'utf8').trim().split('\n').map((l) => JSON.parse(l));
+  assert.deepEqual(lines.map((r) => r.record_id), stored.map((r) => r.record_id), 'the data file holds every record of the session');
+  assert.deepEqual(page.errors, []);
 });
 
 test('prolific: the completion redirect happens only after every record is saved', async () => {

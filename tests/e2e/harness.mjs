@@ -3,7 +3,7 @@
 // would, while checking what is on screen against what the records say.
 import { spawn, execFileSync } from 'node:child_process';
 import { createHash } from 'node:crypto';
-import { existsSync, readFileSync, readdirSync, statSync, mkdtempSync, mkdirSync, writeFileSync, symlinkSync, rmSync } from 'node:fs';
+import { existsSync, readFileSync, readdirSync, statSync, mkdtempSync, mkdirSync, writeFileSync, rmSync } from 'node:fs';
 import http from 'node:http';
 import { tmpdir } from 'node:os';
 import { join, relative, resolve } from 'node:path';
@@ -16,12 +16,20 @@ const { chromium } = require('playwright-core');
 export const BIN = process.env.EXEMPLAR_BIN || join(ROOT, 'target/debug/exemplar');
 export const DIST = process.env.EXEMPLAR_DIST || join(ROOT, 'dist');
 export const DEMO = join(ROOT, 'demo');
+/** The researcher's credential the test servers are started with (reads need it). */
+export const ADMIN_TOKEN = 'e2e-admin-token-not-secret';
+/** Every record the collector at `url` stored, read as the researcher does. */
+export async function readRecords(url) {
+  const r = await fetch(new URL('admin/records', url), { headers: { Authorization: `Bearer ${ADMIN_TOKEN}` } });
+  if (!r.ok) throw new Error(`reading the records: ${r.status} ${await r.text()}`);
+  return r.json();
+}
 export const demoExperiment = () => JSON.parse(readFileSync(join(DEMO, 'experiment.json'), 'utf8'));
 
 /** Starts `exemplar serve` on a free (or given) port; resolves once it prints its URL. */
-export async function startServer({ port = 0, db, mounts = [], experiment = DEMO, args: extra = [] } = {}) {
+export async function startServer({ port = 0, db, mounts = [], experiment = DEMO, args: extra = [], site = DIST } = {}) {
   db ??= join(mkdtempSync(join(tmpdir(), 'exemplar-e2e-')), 'responses.db');
-  const args = ['serve', '--site', DIST, '--experiment', experiment, '--port', String(port), '--db', db, ...extra];
+  const args = ['serve', '--site', site, '--experiment', experiment, '--port', String(port), '--db', db, '--admin-token', ADMIN_TOKEN, ...extra];
   for (const m of mounts) args.push('--mount', m);
   const child = spawn(BIN, args, { stdio: ['ignore', 'pipe', 'pipe'] });
   let stderr = '';
@@ -39,10 +47,7 @@ export async function startServer({ port = 0, db, mounts = [], experiment = DEMO
   return {
     url, db, child,
     port: Number(new URL(url).port),
-    async storedRecords() {
-      const r = await fetch(new URL('records', url));
-      return r.json();
-    },
+    storedRecords: () => readRecords(url),
     kill(signal = 'SIGKILL') {
       return new Promise((ok) => { child.once('exit', ok); child.kill(signal); });
     },
@@ -184,21 +189,28 @@ export async function playTrial(page, hashes, { correct = true, confidence = 3, 
 }
 
 /** A copy of the demo experiment, changed by `edit(json)`, in a temporary folder (or
- *  `root/name`) that links to the demo's stimuli (optionally with some files missing). */
+ *  `root/name`) with a copy of the demo's stimuli (optionally with some files missing). */
 export function variantExperiment(edit, { missing = [], root, name } = {}) {
   const dir = root ? join(root, name) : mkdtempSync(join(tmpdir(), 'exemplar-variant-'));
   mkdirSync(dir, { recursive: true });
   const json = demoExperiment();
   edit?.(json);
   writeFileSync(join(dir, 'experiment.json'), typeof json === 'string' ? json : JSON.stringify(json, null, 2));
-  if (missing.length === 0) {
-    symlinkSync(join(DEMO, 'stimuli'), join(dir, 'stimuli'));
-  } else {
-    execFileSync('cp', ['-r', join(DEMO, 'stimuli'), join(dir, 'stimuli')]);
-    for (const m of missing) rmSync(join(dir, m));
-  }
-  if (existsSync(join(DEMO, 'models'))) symlinkSync(join(DEMO, 'models'), join(dir, 'models'));
+  copyTree(join(DEMO, 'stimuli'), join(dir, 'stimuli'));
+  for (const m of missing) rmSync(join(dir, m));
+  if (existsSync(join(DEMO, 'models'))) copyTree(join(DEMO, 'models'), join(dir, 'models'));
   return dir;
+}
+
+/** Copies a folder (hard links where the file system allows): `exemplar serve` serves no
+ *  file reached through a symlink that leaves its folder, so a variant needs its own. */
+export function copyTree(from, to) {
+  try {
+    execFileSync('cp', ['-al', from, to], { stdio: 'ignore' });
+  } catch {
+    rmSync(to, { recursive: true, force: true });
+    execFileSync('cp', ['-r', from, to]);
+  }
 }
 
 /** `exemplar plan` for a participant: the native plan the browser must reproduce. */
@@ -236,10 +248,10 @@ function spawnUntilUrl(args, what) {
 /** Starts the reference collector alone (`exemplar collect`), on a free or given port. */
 export async function startCollector({ port = 0, db } = {}) {
   db ??= join(mkdtempSync(join(tmpdir(), 'exemplar-collector-')), 'responses.db');
-  const { child, url } = await spawnUntilUrl(['collect', '--port', String(port), '--db', db], 'exemplar collect');
+  const { child, url } = await spawnUntilUrl(['collect', '--port', String(port), '--db', db, '--admin-token', ADMIN_TOKEN], 'exemplar collect');
   return {
     url, db, child, port: Number(new URL(url).port),
-    async storedRecords() { return (await fetch(new URL('records', url))).json(); },
+    storedRecords: () => readRecords(url),
     kill(signal = 'SIGKILL') { return new Promise((ok) => { child.once('exit', ok); child.kill(signal); }); },
   };
 }

@@ -4,18 +4,18 @@
 // (feature visualisations as references, natural queries from another folder).
 import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
-import { existsSync, readdirSync, readFileSync, mkdtempSync, writeFileSync, symlinkSync } from 'node:fs';
+import { copyFileSync, existsSync, readdirSync, readFileSync, mkdtempSync, writeFileSync } from 'node:fs';
 import { execFileSync } from 'node:child_process';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { ROOT, BIN, startServer, launch, newPage, stimulusHashes, throughPractice, playTrial, demoExperiment, eventually } from './harness.mjs';
+import { ROOT, BIN, copyTree, startServer, launch, newPage, stimulusHashes, throughPractice, playTrial, demoExperiment, eventually } from './harness.mjs';
 
 const IMI = join(ROOT, '../shared/imi');
 const skip = existsSync(join(IMI, 'catch_trials')) ? false : 'needs ../shared/imi';
 
 function imiExperiment() {
   const dir = mkdtempSync(join(tmpdir(), 'exemplar-imi-'));
-  symlinkSync(IMI, join(dir, 'stimuli'));
+  copyTree(IMI, join(dir, 'stimuli'));
   const units = [];
   for (const layer of readdirSync(join(IMI, 'catch_trials')).sort()) {
     for (const ch of readdirSync(join(IMI, 'catch_trials', layer))) {
@@ -93,7 +93,7 @@ test('a trial of real ImageNet images previews with its activations computed in 
   const pre = { mean: [0.498, 0.498, 0.498], std: [0.502, 0.502, 0.502] };
   exp.checks = { models: { googlenet: { file: 'lite0.onnx', preset: 'imagenet', ...pre } } };
   writeFileSync(join(dir, 'experiment.json'), JSON.stringify(exp));
-  symlinkSync(LITE0, join(dir, 'lite0.onnx'));
+  copyFileSync(LITE0, join(dir, 'lite0.onnx'));
   const local = await startServer({ experiment: dir });
   const gpuBrowser = await launch({ webgpu: true });
   try {

@@ -131,6 +131,8 @@ fn main() {
     let mut child = Command::new(env!("CARGO_BIN_EXE_exemplar"))
         .args(["collect", "--port", "0", "--db"])
         .arg(dir.join("http.db"))
+        // All 200 simulated participants share the loopback address: no per-client rate.
+        .args(["--rate", "0"])
         .stdout(Stdio::piped())
         .spawn()
         .expect("start exemplar collect");

@@ -31,6 +31,11 @@ pub struct BuildOptions {
     /// The built client (Trunk's output).
     #[arg(long, default_value = "dist")]
     pub client: PathBuf,
+    /// Another origin (`https://host[:port]`) whose experiments this site may load through
+    /// `?experiment=`; repeat for several. By default only the site's own origin. Written
+    /// into index.html as `<meta name="exemplar-experiment-origins">` (public, not a secret).
+    #[arg(long = "allow-experiment-origin", value_name = "ORIGIN")]
+    pub allow_experiment_origin: Vec<String>,
 }
 
 /// What a build wrote.
@@ -62,6 +67,12 @@ pub fn run(opts: &BuildOptions) -> Result<Built, String> {
             opts.client.display()
         ));
     }
+    let origins = opts
+        .allow_experiment_origin
+        .iter()
+        .map(|o| exemplar_core::untrusted::bare_origin(o))
+        .collect::<Result<Vec<_>, _>>()
+        .map_err(|e| format!("--allow-experiment-origin: {e}"))?;
     prepare_out(&opts.out)?;
     let site_exp = opts.out.join("experiment");
     std::fs::create_dir_all(site_exp.join("s")).map_err(|e| io(&site_exp, e))?;
@@ -81,6 +92,9 @@ pub fn run(opts: &BuildOptions) -> Result<Built, String> {
             }
         }
     }
+    if !origins.is_empty() {
+        allow_experiment_origins(&opts.out.join("index.html"), &origins)?;
+    }
     // Models for checks keep their paths (the worker fetches them once per page).
     let mut model_bytes = 0;
     for model in exp.checks.models.values() {
@@ -88,7 +102,7 @@ pub fn run(opts: &BuildOptions) -> Result<Built, String> {
         if let Some(parent) = target.parent() {
             std::fs::create_dir_all(parent).map_err(|e| io(parent, e))?;
         }
-        model_bytes += copy(&dir.join(&model.file), &target)?;
+        model_bytes += copy_inside(&dir, &model.file, &target)?;
     }
 
     let mut manifest = Manifest {
@@ -101,6 +115,7 @@ pub fn run(opts: &BuildOptions) -> Result<Built, String> {
         if manifest.files.contains_key(&rel) {
             continue;
         }
+        crate::safe_fs::inside(&dir, &dir.join(&rel))?;
         let bytes = std::fs::read(dir.join(&rel)).map_err(|e| io(&dir.join(&rel), e))?;
         let sha256 = hex(&Sha256::digest(&bytes));
         let ext = Path::new(&rel)
@@ -126,7 +141,7 @@ pub fn run(opts: &BuildOptions) -> Result<Built, String> {
         if let Some(parent) = target.parent() {
             std::fs::create_dir_all(parent).map_err(|e| io(parent, e))?;
         }
-        copy(&dir.join(&rel), &target)?;
+        copy_inside(&dir, &rel, &target)?;
     }
     let exp_text = std::fs::read(dir.join("experiment.json"))
         .map_err(|e| io(&dir.join("experiment.json"), e))?;
@@ -181,7 +196,7 @@ pub fn run(opts: &BuildOptions) -> Result<Built, String> {
 }
 
 /// Relative image paths the Markdown pages show.
-fn page_images(exp: &Experiment) -> BTreeSet<String> {
+pub(crate) fn page_images(exp: &Experiment) -> BTreeSet<String> {
     use pulldown_cmark::{Event, Parser, Tag};
     let p = &exp.pages;
     let texts = [
@@ -210,6 +225,22 @@ fn page_images(exp: &Experiment) -> BTreeSet<String> {
     out
 }
 
+/// Lists the other origins `?experiment=` may name in the site's index.html, as the
+/// client reads them (`<meta name="exemplar-experiment-origins" content="o1 o2">`).
+fn allow_experiment_origins(index: &Path, origins: &[String]) -> Result<(), String> {
+    let html = std::fs::read_to_string(index).map_err(|e| io(index, e))?;
+    let meta = format!(
+        "\n<meta name=\"exemplar-experiment-origins\" content=\"{}\">",
+        origins.join(" ")
+    );
+    let at = html
+        .find("<head>")
+        .map(|i| i + "<head>".len())
+        .ok_or_else(|| format!("{} has no <head>", index.display()))?;
+    let html = format!("{}{meta}{}", &html[..at], &html[at..]);
+    std::fs::write(index, html).map_err(|e| io(index, e))
+}
+
 fn prepare_out(out: &Path) -> Result<(), String> {
     if out.exists() {
         let previous_build = out.join("experiment/manifest.json").is_file();
@@ -231,6 +262,14 @@ fn prepare_out(out: &Path) -> Result<(), String> {
 fn copy(from: &Path, to: &Path) -> Result<u64, String> {
     std::fs::copy(from, to)
         .map_err(|e| format!("cannot copy {} to {}: {e}", from.display(), to.display()))
+}
+
+/// Copies `dir/rel` to `to`, only if it resolves inside `dir` (a symbolic link to a file
+/// elsewhere is never copied into a site).
+fn copy_inside(dir: &Path, rel: &str, to: &Path) -> Result<u64, String> {
+    let from = dir.join(rel);
+    crate::safe_fs::inside(dir, &from)?;
+    copy(&from, to)
 }
 
 fn dir_size(path: &Path) -> u64 {

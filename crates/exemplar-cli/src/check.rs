@@ -9,7 +9,7 @@ use std::path::{Path, PathBuf};
 
 use exemplar_core::checks::{self, TrialActivations, Violation};
 use exemplar_core::experiment::CheckModel;
-use exemplar_engine::{Backend, Engine, Preprocess};
+use exemplar_engine::{Backend, Engine, LoadOptions, Preprocess};
 
 use crate::exemplars::{decode, EngineOptions};
 
@@ -47,8 +47,14 @@ impl Report {
     }
 }
 
-/// Checks every batch of the experiment in `dir` (folder or experiment.json).
+/// Checks every batch of the experiment in `dir` (folder or experiment.json), models
+/// loaded under the default [`LoadOptions`].
 pub fn run(dir: &Path, backend: Backend) -> Result<Report, String> {
+    run_with(dir, backend, &LoadOptions::default())
+}
+
+/// [`run`] with the models loaded under `limits`.
+pub fn run_with(dir: &Path, backend: Backend, limits: &LoadOptions) -> Result<Report, String> {
     let exp = exemplar_core::Experiment::load_dir(dir).map_err(|p| {
         format!(
             "{} is not a valid experiment (run `exemplar validate`):\n{p}",
@@ -82,8 +88,9 @@ pub fn run(dir: &Path, backend: Backend) -> Result<Report, String> {
             let engine = match engines.entry(key) {
                 std::collections::hash_map::Entry::Occupied(e) => e.into_mut(),
                 std::collections::hash_map::Entry::Vacant(e) => e.insert(
-                    Engine::new_blocking(bytes, &unit.layer, backend)
-                        .map_err(|e| format!("{group}[{u}].layer: {}: {e}", unit.layer))?,
+                    Engine::new_blocking_with(bytes, &unit.layer, backend, limits).map_err(
+                        |e| format!("{group}[{u}].layer: {} in {}: {e}", unit.layer, unit.model),
+                    )?,
                 ),
             };
             for (b, batch) in unit.batches.iter().enumerate() {
@@ -134,6 +141,7 @@ fn preprocess(model: &CheckModel) -> Result<Preprocess, String> {
         mean: model.mean.map(Vec::from),
         std: model.std.map(Vec::from),
         backend: String::new(),
+        limits: Default::default(),
     }
     .preprocess()
 }

@@ -58,6 +58,8 @@ pub struct EngineOptions {
     /// gpu (WGSL compute shaders through wgpu) or cpu (the plain-Rust reference).
     #[arg(long, default_value = "gpu")]
     pub backend: String,
+    #[command(flatten)]
+    pub limits: LimitOptions,
 }
 
 impl EngineOptions {
@@ -88,6 +90,40 @@ impl EngineOptions {
         self.backend
             .parse()
             .map_err(|e: exemplar_engine::EngineError| e.to_string())
+    }
+}
+
+/// Caps on what a model may make the engine allocate (`activations`, `exemplars`,
+/// `sample-units`, `check`); see [`exemplar_engine::LoadOptions`].
+#[derive(clap::Args, Clone, Debug)]
+pub struct LimitOptions {
+    /// The most elements one tensor of the model may have (weights, folded constants,
+    /// intermediate tensors); a model over it is refused, naming the tensor.
+    #[arg(long, default_value_t = exemplar_engine::LoadOptions::DEFAULT_MAX_TENSOR_ELEMENTS)]
+    pub max_tensor_elements: u64,
+    /// The most bytes of the model's weights together, and of all tensors of one run
+    /// together (batches are split to stay under it).
+    #[arg(long, default_value_t = exemplar_engine::LoadOptions::DEFAULT_MAX_TOTAL_BYTES)]
+    pub max_total_bytes: u64,
+}
+
+impl Default for LimitOptions {
+    fn default() -> LimitOptions {
+        let d = exemplar_engine::LoadOptions::default();
+        LimitOptions {
+            max_tensor_elements: d.max_tensor_elements,
+            max_total_bytes: d.max_total_bytes,
+        }
+    }
+}
+
+impl LimitOptions {
+    /// As the engine takes them.
+    pub fn load_options(&self) -> exemplar_engine::LoadOptions {
+        exemplar_engine::LoadOptions {
+            max_tensor_elements: self.max_tensor_elements,
+            max_total_bytes: self.max_total_bytes,
+        }
     }
 }
 
@@ -195,8 +231,13 @@ pub fn run(opts: &ExemplarsOptions) -> Result<Vec<Unit>, String> {
     };
     let bytes = std::fs::read(&opts.model)
         .map_err(|e| format!("cannot read model {}: {e}", opts.model.display()))?;
-    let engine = Engine::new_blocking(&bytes, &opts.layer, opts.engine.backend()?)
-        .map_err(|e| e.to_string())?;
+    let engine = Engine::new_blocking_with(
+        &bytes,
+        &opts.layer,
+        opts.engine.backend()?,
+        &opts.engine.limits.load_options(),
+    )
+    .map_err(|e| format!("{}: {e}", opts.model.display()))?;
     let activations = activations(&engine, &files, &pre, &opts.channels, opts.chunk.max(1))?;
 
     let base = match &opts.experiment {
@@ -262,25 +303,18 @@ pub fn run(opts: &ExemplarsOptions) -> Result<Vec<Unit>, String> {
     Ok(units)
 }
 
-/// Every PNG and JPEG under `root`, in path order.
+/// Every PNG and JPEG under `root`, in path order (symbolic links leaving `root`, and
+/// loops, skipped with a note: [`crate::safe_fs::walk`]).
 fn image_files(root: &Path) -> Result<Vec<PathBuf>, String> {
-    let mut out = Vec::new();
-    let mut dirs = vec![root.to_path_buf()];
-    while let Some(dir) = dirs.pop() {
-        for entry in std::fs::read_dir(&dir).map_err(|e| format!("{}: {e}", dir.display()))? {
-            let path = entry.map_err(|e| format!("{}: {e}", dir.display()))?.path();
-            if path.is_dir() {
-                dirs.push(path);
-            } else if path
-                .extension()
+    let out: Vec<PathBuf> = crate::safe_fs::walk(root, "exemplar exemplars")?
+        .files
+        .into_iter()
+        .filter(|path| {
+            path.extension()
                 .and_then(|e| e.to_str())
                 .is_some_and(|e| ["png", "jpg", "jpeg"].contains(&e.to_ascii_lowercase().as_str()))
-            {
-                out.push(path);
-            }
-        }
-    }
-    out.sort();
+        })
+        .collect();
     if out.is_empty() {
         return Err(format!("no PNG or JPEG images under {}", root.display()));
     }
@@ -577,6 +611,8 @@ pub struct SampleOptions {
     /// Height and width of the input, where the model leaves them open.
     #[arg(long, default_value_t = 224)]
     pub input_size: usize,
+    #[command(flatten)]
+    pub limits: LimitOptions,
 }
 
 /// Runs `exemplar sample-units`: `(layer, channel)` in draw order; the eligible layers
@@ -607,7 +643,8 @@ pub fn sample_units(opts: &SampleOptions) -> Result<Vec<(String, usize)>, String
     };
     let mut channels = Vec::with_capacity(layers.len());
     for layer in &layers {
-        let engine = Engine::from_model(&model, layer, None).map_err(|e| e.to_string())?;
+        let engine = Engine::from_model_with(&model, layer, None, &opts.limits.load_options())
+            .map_err(|e| format!("{}: layer {layer}: {e}", opts.model.display()))?;
         let input: Vec<usize> = match engine.input_shape() {
             [] => vec![1, 3, opts.input_size, opts.input_size],
             decl => decl

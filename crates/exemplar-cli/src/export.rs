@@ -1,5 +1,10 @@
 //! `exemplar export`: the stored records as CSV (one row per answered trial, the original
 //! study's column names first) or JSON Lines (every record).
+//!
+//! Participants type some of what ends up in a cell (their ids come from the link), and a
+//! spreadsheet runs a cell that starts with `=`, `+`, `-`, `@`, a tab or a carriage return
+//! as a formula. Such a text cell is written with a leading `'` ([`Cells::Neutralised`], the
+//! default); numbers are written as they are. `--raw-cells` turns this off.
 
 use std::io::Write;
 
@@ -46,11 +51,20 @@ pub const CSV_COLUMNS: &[&str] = &[
     "fullscreen",
 ];
 
+/// How text cells that a spreadsheet would run as a formula are written.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Cells {
+    /// With a leading `'`, so the spreadsheet shows them as text.
+    Neutralised,
+    /// As they are (for tools that read CSV as data).
+    Raw,
+}
+
 /// Writes the trial records as CSV.
-pub fn csv(records: &[Value], out: &mut impl Write) -> std::io::Result<()> {
+pub fn csv(records: &[Value], out: &mut impl Write, cells: Cells) -> std::io::Result<()> {
     writeln!(out, "{}", CSV_COLUMNS.join(","))?;
     for r in records.iter().filter(|r| r["type"] == "trial") {
-        let row: Vec<String> = CSV_COLUMNS.iter().map(|c| cell(&r[*c])).collect();
+        let row: Vec<String> = CSV_COLUMNS.iter().map(|c| cell(&r[*c], cells)).collect();
         writeln!(out, "{}", row.join(","))?;
     }
     Ok(())
@@ -64,9 +78,10 @@ pub fn jsonl(records: &[Value], out: &mut impl Write) -> std::io::Result<()> {
     Ok(())
 }
 
-fn cell(v: &Value) -> String {
+fn cell(v: &Value, cells: Cells) -> String {
     let text = match v {
         Value::Null => String::new(),
+        Value::String(s) if cells == Cells::Neutralised && runs_as_formula(s) => format!("'{s}"),
         Value::String(s) => s.clone(),
         other => other.to_string(),
     };
@@ -75,6 +90,11 @@ fn cell(v: &Value) -> String {
     } else {
         text
     }
+}
+
+/// Whether a spreadsheet would take this text as a formula.
+fn runs_as_formula(text: &str) -> bool {
+    text.starts_with(['=', '+', '-', '@', '\t', '\r'])
 }
 
 #[cfg(test)]
@@ -90,7 +110,7 @@ mod tests {
             json!({"type": "feedback", "text": "not a trial"}),
         ];
         let mut out = Vec::new();
-        csv(&records, &mut out).unwrap();
+        csv(&records, &mut out, Cells::Neutralised).unwrap();
         let text = String::from_utf8(out).unwrap();
         let lines: Vec<&str> = text.lines().collect();
         assert_eq!(lines.len(), 2, "{text}");
@@ -101,5 +121,37 @@ mod tests {
             lines[1]
         );
         assert!(lines[1].contains("\"say \"\"hi\"\"\""), "{}", lines[1]);
+    }
+
+    #[test]
+    fn text_a_spreadsheet_would_run_is_neutralised_and_numbers_are_not() {
+        let records = vec![
+            json!({"type": "trial", "rt": -1.5, "participant_id": "=HYPERLINK(\"http://x\")",
+                                   "unit_id": "+1", "model": "@SUM(A1)", "layer": "-2", "session_id": "\tx", "mode": "natural"}),
+        ];
+        let row = |cells| {
+            let mut out = Vec::new();
+            csv(&records, &mut out, cells).unwrap();
+            String::from_utf8(out)
+                .unwrap()
+                .lines()
+                .nth(1)
+                .unwrap()
+                .to_string()
+        };
+        let safe = row(Cells::Neutralised);
+        assert!(safe.starts_with("-1.5,"), "a number stays a number: {safe}");
+        for want in [
+            "\"'=HYPERLINK(\"\"http://x\"\")\"",
+            ",'+1,",
+            ",'@SUM(A1),",
+            ",'-2,",
+            "'\tx",
+            ",natural,",
+        ] {
+            assert!(safe.contains(want), "{want} in {safe}");
+        }
+        let raw = row(Cells::Raw);
+        assert!(raw.contains(",@SUM(A1),") && raw.contains(",+1,"), "{raw}");
     }
 }

@@ -49,7 +49,8 @@ pub fn run(opts: &ImportOptions) -> Result<Experiment, String> {
     let mut units = Vec::new();
     let mut practice = Vec::new();
     for root in &opts.paths {
-        for dir in walk(root)? {
+        let copy = |from: &Path, to: &Path| copy(root, from, to);
+        for dir in crate::safe_fs::walk(root, "exemplar import-imi")?.dirs {
             let name = |p: &Path| {
                 p.file_name()
                     .and_then(|n| n.to_str())
@@ -69,7 +70,7 @@ pub fn run(opts: &ImportOptions) -> Result<Experiment, String> {
                 let optimized = channel_dir.join("optimized_images");
                 let want_natural = opts.mode != "optimized";
                 let want_optimized = opts.mode != "natural" && optimized.is_dir();
-                copy_batch(&dir, &opts.out.join(&at).join("natural"), 10)?;
+                copy_batch(&copy, &dir, &opts.out.join(&at).join("natural"), 10)?;
                 if want_natural {
                     units.push(unit(
                         &format!("{layer}/{channel}"),
@@ -83,7 +84,7 @@ pub fn run(opts: &ImportOptions) -> Result<Experiment, String> {
                 }
                 if want_optimized {
                     // References only: the synthetic condition's queries are natural images.
-                    copy_batch(&optimized, &opts.out.join(&at).join("optimized"), 9)?;
+                    copy_batch(&copy, &optimized, &opts.out.join(&at).join("optimized"), 9)?;
                     let refs = format!("{at}/optimized");
                     let id = format!("{layer}/{channel}/optimized");
                     units.push(unit(
@@ -106,7 +107,7 @@ pub fn run(opts: &ImportOptions) -> Result<Experiment, String> {
                     .map(name)
                     .unwrap_or_default();
                 let at = format!("stimuli/practice/{task}/{}", name(&dir));
-                copy_practice(&dir, &opts.out.join(&at))?;
+                copy_practice(&copy, &dir, &opts.out.join(&at))?;
                 let id = format!("practice/{task}/{}", name(&dir));
                 practice.push(unit(
                     &id,
@@ -184,25 +185,13 @@ fn unit(
     }
 }
 
-/// Every folder under `root` (itself included), sorted.
-fn walk(root: &Path) -> Result<Vec<PathBuf>, String> {
-    let mut out = vec![root.to_path_buf()];
-    let mut i = 0;
-    while i < out.len() {
-        let mut children: Vec<PathBuf> = std::fs::read_dir(&out[i])
-            .map_err(|e| format!("{}: {e}", out[i].display()))?
-            .filter_map(|e| e.ok().map(|e| e.path()))
-            .filter(|p| p.is_dir())
-            .collect();
-        children.sort();
-        out.extend(children);
-        i += 1;
-    }
-    Ok(out)
-}
-
 /// Copies `{min,max}_{0..count-1}.png` (already the paradigm's layout).
-fn copy_batch(from: &Path, to: &Path, count: usize) -> Result<(), String> {
+fn copy_batch(
+    copy: &dyn Fn(&Path, &Path) -> Result<(), String>,
+    from: &Path,
+    to: &Path,
+    count: usize,
+) -> Result<(), String> {
     std::fs::create_dir_all(to).map_err(|e| format!("{}: {e}", to.display()))?;
     for side in ["min", "max"] {
         for i in 0..count {
@@ -214,7 +203,11 @@ fn copy_batch(from: &Path, to: &Path, count: usize) -> Result<(), String> {
 }
 
 /// The older practice layout → `{min,max}_{0..9}.png`.
-fn copy_practice(trial: &Path, to: &Path) -> Result<(), String> {
+fn copy_practice(
+    copy: &dyn Fn(&Path, &Path) -> Result<(), String>,
+    trial: &Path,
+    to: &Path,
+) -> Result<(), String> {
     std::fs::create_dir_all(to).map_err(|e| format!("{}: {e}", to.display()))?;
     for side in ["min", "max"] {
         let mut numbers: Vec<u32> = std::fs::read_dir(trial.join("references"))
@@ -251,7 +244,10 @@ fn copy_practice(trial: &Path, to: &Path) -> Result<(), String> {
     Ok(())
 }
 
-fn copy(from: &Path, to: &Path) -> Result<(), String> {
+/// Copies a file of the release under `root`; one that resolves outside `root` (a
+/// symbolic link elsewhere) is refused.
+fn copy(root: &Path, from: &Path, to: &Path) -> Result<(), String> {
+    crate::safe_fs::inside(root, from).map_err(|e| format!("cannot copy {e}"))?;
     std::fs::copy(from, to)
         .map(|_| ())
         .map_err(|e| format!("cannot copy {}: {e}", from.display()))

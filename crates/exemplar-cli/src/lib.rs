@@ -10,5 +10,6 @@ pub mod exemplars;
 pub mod export;
 pub mod import_imi;
 pub mod new;
+pub mod safe_fs;
 pub mod serve;
 pub mod validate;

@@ -58,6 +58,10 @@ enum Command {
         /// Output file (default: standard output).
         #[arg(long)]
         out: Option<PathBuf>,
+        /// Write text cells as they are, even those a spreadsheet would run as a formula
+        /// (by default a cell starting with =, +, -, @, tab or CR gets a leading ').
+        #[arg(long)]
+        raw_cells: bool,
     },
     /// Print a unit's activation for each image: one JSON object per image and channel.
     Activations {
@@ -121,6 +125,8 @@ enum Command {
         /// One JSON object per batch (activations and violations) instead of text.
         #[arg(long)]
         json: bool,
+        #[command(flatten)]
+        limits: exemplars::LimitOptions,
     },
     /// Print the session plan of one participant as JSON.
     Plan {
@@ -146,17 +152,28 @@ fn main() -> ExitCode {
             listen,
             collector: opts,
         } => {
-            let result = collector::Db::open(&opts.db).and_then(|db| {
+            let result = opts.open_db().and_then(|db| {
                 let stored = db.count();
                 let path = opts.db.display().to_string();
-                collector::serve_forever(collector::router(db, &opts), &listen, |addr| {
-                    println!("exemplar: collecting at http://{addr}/records into {path} ({stored} already stored)");
+                let reading = if opts.admin_token.is_some() {
+                    "records are readable at /admin/records with the admin token"
+                } else {
+                    "no --admin-token: records are not readable over HTTP"
+                };
+                let app = collector::router(db, &opts, &listen.limits);
+                collector::serve_forever(app, &listen, |addr| {
+                    println!("exemplar: collecting at http://{addr}/records into {path} ({stored} already stored); {reading}");
                 })
             });
             report("exemplar collect", result)
         }
-        Command::Export { db, format, out } => {
-            let result = collector::Db::open(&db)
+        Command::Export {
+            db,
+            format,
+            out,
+            raw_cells,
+        } => {
+            let result = collector::Db::open_read_only(&db)
                 .and_then(|db| db.all())
                 .and_then(|records| {
                     let mut sink: Box<dyn std::io::Write> = match &out {
@@ -167,7 +184,12 @@ fn main() -> ExitCode {
                         None => Box::new(std::io::stdout().lock()),
                     };
                     let written = if format == "csv" {
-                        export::csv(&records, &mut sink)
+                        let cells = if raw_cells {
+                            export::Cells::Raw
+                        } else {
+                            export::Cells::Neutralised
+                        };
+                        export::csv(&records, &mut sink, cells)
                     } else {
                         export::jsonl(&records, &mut sink)
                     };
@@ -187,13 +209,14 @@ fn main() -> ExitCode {
             let result = (|| -> Result<(), String> {
                 let pre = engine.preprocess()?;
                 let paths: Vec<&std::path::Path> = images.iter().map(PathBuf::as_path).collect();
-                let rows = exemplar_engine::activations_json(
+                let rows = exemplar_engine::activations_json_with(
                     &model,
                     &layer,
                     &channels,
                     &pre,
                     engine.backend()?,
                     &paths,
+                    &engine.limits.load_options(),
                 )
                 .map_err(|e| e.to_string())?;
                 for row in rows {
@@ -201,7 +224,7 @@ fn main() -> ExitCode {
                 }
                 Ok(())
             })();
-            report("exemplar activations", result)
+            report_code("exemplar activations", result, 2)
         }
         Command::Exemplars(opts) => {
             let result = exemplars::run(&opts).and_then(|units| {
@@ -215,7 +238,7 @@ fn main() -> ExitCode {
                 println!("{}", serde_json::to_string_pretty(&units).map_err(|e| e.to_string())?);
                 Ok(())
             });
-            report("exemplar exemplars", result)
+            report_code("exemplar exemplars", result, 2)
         }
         Command::SampleUnits(opts) => {
             let result = exemplars::sample_units(&opts).map(|units| {
@@ -226,7 +249,7 @@ fn main() -> ExitCode {
                     );
                 }
             });
-            report("exemplar sample-units", result)
+            report_code("exemplar sample-units", result, 2)
         }
         Command::Build(opts) => {
             let result = build::run(&opts).map(|b| {
@@ -262,7 +285,7 @@ fn main() -> ExitCode {
                     .extension()
                     .is_some_and(|e| e == "db" || e == "sqlite");
                 let records = if is_db {
-                    collector::Db::open(&responses)?.all()?
+                    collector::Db::open_read_only(&responses)?.all()?
                 } else {
                     exemplar_analysis::read::read_path(&responses).map_err(|e| e.to_string())?
                 };
@@ -291,11 +314,18 @@ fn main() -> ExitCode {
             });
             report("exemplar import-imi", result)
         }
-        Command::Check { dir, backend, json } => {
+        Command::Check {
+            dir,
+            backend,
+            json,
+            limits,
+        } => {
             let result = backend
                 .parse()
                 .map_err(|e: exemplar_engine::EngineError| e.to_string())
-                .and_then(|backend| exemplar_cli::check::run(&dir, backend));
+                .and_then(|backend| {
+                    exemplar_cli::check::run_with(&dir, backend, &limits.load_options())
+                });
             let report = match result {
                 Ok(r) => r,
                 Err(e) => {
@@ -394,6 +424,18 @@ fn main() -> ExitCode {
                     ExitCode::FAILURE
                 }
             }
+        }
+    }
+}
+
+/// Like [`report`], with exit status `code` on an error (2 for the commands that load a
+/// model: a model or an image refused, named on stderr).
+fn report_code(what: &str, result: Result<(), String>, code: u8) -> ExitCode {
+    match result {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("{what}: {e}");
+            ExitCode::from(code)
         }
     }
 }

@@ -1,11 +1,24 @@
 //! `exemplar serve`: one local port for the built client, the experiment and the
 //! reference collector (see [`crate::collector`]), for the demo, pilots and tests.
+//!
+//! It serves only what a participant needs: the built site, and of an unbuilt experiment
+//! folder only `experiment.json` and the files it declares (stimuli, check models, page
+//! images). Never a dotfile, never a database or its `-wal`/`-shm`/`-journal`, never a
+//! file reached through a symlink that leaves its folder; a `--db` inside a served folder
+//! is refused at start.
 
-use std::path::PathBuf;
+use std::collections::BTreeSet;
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
 
+use axum::extract::Request;
+use axum::http::StatusCode;
+use axum::response::IntoResponse;
+use axum::Router;
+use tower::ServiceExt;
 use tower_http::services::ServeDir;
 
-use crate::collector::{self, Db};
+use crate::collector;
 
 /// Options of `exemplar serve`.
 #[derive(clap::Args)]
@@ -63,27 +76,136 @@ pub fn run(mut opts: Options) -> Result<(), String> {
             opts.experiment.display()
         )
     })?;
-    let db = Db::open(&opts.collector.db)?;
-    let stored = db.count();
-    let mut app = collector::router(db, &opts.collector)
-        .nest_service("/experiment", ServeDir::new(&opts.experiment));
-    for m in &opts.mount {
-        let (prefix, dir) = m
-            .split_once('=')
-            .ok_or_else(|| format!("--mount {m}: expected PREFIX=DIR"))?;
-        app = app.nest_service(
-            &format!("/{}", prefix.trim_matches('/')),
-            ServeDir::new(dir),
-        );
+    let mounts = opts
+        .mount
+        .iter()
+        .map(|m| {
+            m.split_once('=')
+                .map(|(prefix, dir)| (prefix.trim_matches('/').to_string(), PathBuf::from(dir)))
+                .ok_or_else(|| format!("--mount {m}: expected PREFIX=DIR"))
+        })
+        .collect::<Result<Vec<_>, _>>()?;
+    let served = [&opts.site, &opts.experiment]
+        .into_iter()
+        .chain(mounts.iter().map(|(_, d)| d));
+    for dir in served {
+        refuse_db_inside(&opts.collector.db, dir)?;
     }
-    let app =
-        app.fallback_service(ServeDir::new(&opts.site).append_index_html_on_directories(true));
+    // An unbuilt experiment: only what it declares. A built one: its site's files.
+    let declared = (!built_site).then(|| declared_files(&experiment));
+    let db = opts.collector.open_db()?;
+    let stored = db.count();
+    let mut app = collector::router(db, &opts.collector, &opts.listen.limits)
+        .nest_service("/experiment", files(&opts.experiment, declared)?);
+    for (prefix, dir) in &mounts {
+        app = app.nest_service(&format!("/{prefix}"), files(dir, None)?);
+    }
+    let app = app.fallback_service(files(&opts.site, None)?);
     let db_path = opts.collector.db.display().to_string();
+    let admin = opts.collector.admin_token.is_some();
     collector::serve_forever(app, &opts.listen, |addr| {
         println!(
             "exemplar: serving {:?} ({}) at http://{addr}/",
             experiment.title, experiment.id
         );
         println!("exemplar: records go to {db_path} ({stored} already stored); Ctrl-C stops");
+        if admin {
+            println!("exemplar: read them at http://{addr}/admin/records (Authorization: Bearer <the admin token>), or with `exemplar export --db {db_path}`");
+        }
     })
+}
+
+/// Refuses a database that the server would hand out as a file.
+fn refuse_db_inside(db: &Path, dir: &Path) -> Result<(), String> {
+    let Ok(dir_abs) = dir.canonicalize() else {
+        return Ok(()); // a folder that does not exist serves nothing
+    };
+    let parent = match db.parent() {
+        Some(p) if !p.as_os_str().is_empty() => p,
+        _ => Path::new("."),
+    };
+    let db_abs = parent
+        .canonicalize()
+        .map_err(|e| format!("--db {}: {e}", db.display()))?
+        .join(db.file_name().unwrap_or_default());
+    if db_abs.starts_with(&dir_abs) {
+        return Err(format!(
+            "--db {} is inside the served folder {}: anyone could download the records; keep the database elsewhere",
+            db.display(),
+            dir.display()
+        ));
+    }
+    Ok(())
+}
+
+/// Every file an experiment folder declares, relative to it: `experiment.json`, the
+/// stimuli, the check models and the images the pages show.
+pub fn declared_files(exp: &exemplar_core::Experiment) -> BTreeSet<String> {
+    let mut out: BTreeSet<String> = exp.stimulus_files().into_iter().map(|(_, f)| f).collect();
+    out.extend(exp.checks.models.values().map(|m| m.file.clone()));
+    out.extend(crate::build::page_images(exp));
+    out.insert("experiment.json".into());
+    out.into_iter()
+        .map(|f| f.trim_start_matches("./").to_string())
+        .collect()
+}
+
+/// A folder's files behind the checks in the module's doc; `declared`, when given, is the
+/// complete list of what may be served.
+fn files(root: &Path, declared: Option<BTreeSet<String>>) -> Result<Router, String> {
+    let root_abs = root
+        .canonicalize()
+        .map_err(|e| format!("{}: {e}", root.display()))?;
+    let serve = ServeDir::new(root).append_index_html_on_directories(true);
+    let declared = declared.map(Arc::new);
+    Ok(Router::new().fallback(move |req: Request| {
+        let (serve, root_abs, declared) = (serve.clone(), root_abs.clone(), declared.clone());
+        async move {
+            match servable(req.uri().path(), &root_abs, declared.as_deref()) {
+                Ok(()) => serve.oneshot(req).await.into_response(),
+                Err(status) => status.into_response(),
+            }
+        }
+    }))
+}
+
+/// Whether the file at a request path may be served from `root` (canonical).
+fn servable(
+    path: &str,
+    root: &Path,
+    declared: Option<&BTreeSet<String>>,
+) -> Result<(), StatusCode> {
+    let not_found = StatusCode::NOT_FOUND;
+    let rel = percent_encoding::percent_decode_str(path.trim_start_matches('/'))
+        .decode_utf8()
+        .map_err(|_| not_found)?;
+    let parts: Vec<&str> = rel.split('/').filter(|p| !p.is_empty()).collect();
+    if parts
+        .iter()
+        .any(|p| p.starts_with('.') || p.contains('\\') || p.contains('\0'))
+    {
+        return Err(not_found);
+    }
+    let name = parts.last().copied().unwrap_or("");
+    if [".db", ".sqlite", "-wal", "-shm", "-journal"]
+        .iter()
+        .any(|end| name.ends_with(end))
+    {
+        return Err(not_found);
+    }
+    let rel = parts.join("/");
+    if let Some(declared) = declared {
+        if !declared.contains(&rel) {
+            return Err(not_found);
+        }
+    }
+    let mut target = root.join(&rel);
+    if target.is_dir() {
+        target = target.join("index.html");
+    }
+    match target.canonicalize() {
+        Ok(real) if !real.starts_with(root) => Err(not_found),
+        // A missing file is ServeDir's 404.
+        _ => Ok(()),
+    }
 }

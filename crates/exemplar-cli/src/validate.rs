@@ -29,12 +29,26 @@ pub fn check(dir: &Path) -> (Result<Experiment, Problems>, Vec<String>) {
         if info.contains_key(&rel) {
             continue;
         }
-        let bytes = std::fs::read(root.join(&rel)).unwrap_or_default();
-        let decoded = image::load_from_memory(&bytes);
+        // A link out of the experiment folder is a problem: `build` would refuse it.
+        let bytes = crate::safe_fs::inside(&root, &root.join(&rel))
+            .map(|()| std::fs::read(root.join(&rel)).unwrap_or_default());
+        // The header's size is checked before any pixel is decoded.
+        let decoded = bytes.and_then(|bytes| {
+            let limits = exemplar_engine::ImageLimits::default();
+            exemplar_engine::decode_image_bytes(&bytes, &rel, &limits)
+                .map(|(_, w, h)| (w, h, bytes))
+                .map_err(|e| match e {
+                    // "cannot read image REL: why" → "cannot decode REL: why"
+                    exemplar_engine::EngineError::Io(m) => {
+                        m.replacen("cannot read image", "cannot decode", 1)
+                    }
+                    e => e.to_string(),
+                })
+        });
         let entry = match decoded {
-            Ok(img) => Some((
-                img.width(),
-                img.height(),
+            Ok((w, h, bytes)) => Some((
+                w,
+                h,
                 Sha256::digest(&bytes)
                     .iter()
                     .map(|b| format!("{b:02x}"))
@@ -43,7 +57,7 @@ pub fn check(dir: &Path) -> (Result<Experiment, Problems>, Vec<String>) {
             Err(e) => {
                 problems.push(Problem {
                     path: json_path,
-                    message: format!("cannot decode {rel}: {e}"),
+                    message: e,
                 });
                 None
             }
@@ -134,7 +148,10 @@ fn check_models(exp: &Experiment, root: &Path) -> Vec<Problem> {
     let mut problems = Vec::new();
     for (name, model) in &exp.checks.models {
         let at = format!("checks.models.{name}.file");
-        let bytes = match std::fs::read(root.join(&model.file)) {
+        let file = root.join(&model.file);
+        let bytes = match crate::safe_fs::inside(root, &file)
+            .and_then(|()| std::fs::read(&file).map_err(|e| e.to_string()))
+        {
             Ok(b) => b,
             Err(e) => {
                 problems.push(Problem {

@@ -52,7 +52,19 @@ fn spawn(db: &std::path::Path, extra: &[&str]) -> (Child, String) {
     (child, addr)
 }
 
+/// The admin token the tests' collectors are started with.
+const ADMIN: &str = "test-admin-token-0123456789";
+const AS_ADMIN: (&str, &str) = ("Authorization", "Bearer test-admin-token-0123456789");
+
+/// A collector with the test admin token and the given options.
 fn start(extra: &[&str]) -> Collector {
+    let mut args = vec!["--admin-token", ADMIN];
+    args.extend_from_slice(extra);
+    start_bare(&args)
+}
+
+/// A collector with exactly the given options.
+fn start_bare(extra: &[&str]) -> Collector {
     let dir = std::env::temp_dir().join(format!(
         "exemplar-collector-{}-{}",
         std::process::id(),
@@ -112,8 +124,8 @@ fn post(addr: &str, body: &Value, headers: &[(&str, &str)]) -> (u16, String) {
     request(addr, "POST", "/records", &h, body.to_string().as_bytes())
 }
 
-fn stored(addr: &str, headers: &[(&str, &str)]) -> Vec<Value> {
-    let (status, body) = request(addr, "GET", "/records", headers, b"");
+fn stored(addr: &str) -> Vec<Value> {
+    let (status, body) = request(addr, "GET", "/admin/records", &[AS_ADMIN], b"");
     assert_eq!(status, 200, "{body}");
     serde_json::from_str(&body).unwrap()
 }
@@ -153,7 +165,7 @@ fn stores_once_per_record_id_and_answers_health() {
         (status, body.as_str()),
         (200, r#"{"duplicates":1,"stored":1}"#)
     );
-    let all = stored(&c.addr, &[]);
+    let all = stored(&c.addr);
     assert_eq!(
         all.iter()
             .map(|r| r["seq"].as_u64().unwrap())
@@ -248,75 +260,213 @@ fn bad_input_gets_a_reason_and_stores_nothing() {
         );
     }
     assert!(
-        stored(&c.addr, &[]).is_empty(),
+        stored(&c.addr).is_empty(),
         "nothing stored from bad requests"
     );
 }
 
 #[test]
-fn a_replayed_id_with_other_content_is_refused_whole() {
+fn a_conflicting_id_is_refused_alone_and_named() {
     let c = start(&[]);
     assert_eq!(post(&c.addr, &envelope(vec![record("s", 0)]), &[]).0, 200);
     let mut changed = record("s", 0);
     changed["text"] = json!("something else");
-    let (status, body) = post(&c.addr, &envelope(vec![record("s", 1), changed]), &[]);
+    let (status, body) = post(
+        &c.addr,
+        &envelope(vec![record("s", 1), changed, record("s", 2)]),
+        &[],
+    );
     assert_eq!(status, 409, "{body}");
-    assert!(body.contains(r#"record s-0 is already stored with different content; nothing of this request was stored"#), "{body}");
-    let all = stored(&c.addr, &[]);
-    assert_eq!(all.len(), 1, "s-1 was not stored either");
-    assert_eq!(all[0]["text"], "hello 0");
+    let answer: Value = serde_json::from_str(&body).unwrap();
+    assert_eq!(answer["conflicts"], json!(["s-0"]), "{body}");
+    assert_eq!(
+        (answer["stored"].as_u64(), answer["duplicates"].as_u64()),
+        (Some(2), Some(0))
+    );
+    assert!(answer["error"].as_str().unwrap().contains("s-0"), "{body}");
+    let all = stored(&c.addr);
+    assert_eq!(all.len(), 3, "s-1 and s-2 were stored: {all:?}");
+    assert_eq!(
+        all[0]["text"], "hello 0",
+        "the first content of s-0 is kept"
+    );
 }
 
 #[test]
-fn origins_outside_the_allow_list_and_missing_tokens_are_refused() {
+fn a_record_is_stored_only_under_its_own_session() {
+    let c = start(&[]);
+    let mut foreign = record("s", 3);
+    foreign["record_id"] = json!("other-session-3");
+    let (status, body) = post(&c.addr, &envelope(vec![record("s", 2), foreign]), &[]);
+    assert_eq!(status, 400, "{body}");
+    assert!(
+        body.contains(
+            r#"records[1].record_id: must be <session_id>-<seq> (\"s-3\"), got \"other-session-3\""#
+        ),
+        "{body}"
+    );
+    let mut shifted = record("s", 4);
+    shifted["record_id"] = json!("s-5");
+    assert_eq!(post(&c.addr, &envelope(vec![shifted]), &[]).0, 400);
+    assert!(
+        stored(&c.addr).is_empty(),
+        "nothing of a refused request is stored"
+    );
+}
+
+#[test]
+fn reading_needs_the_admin_token_and_writing_never_unlocks_it() {
     let c = start(&[
         "--allow-origin",
         "https://study.example.org",
-        "--token",
-        "s3cret",
+        "--write-key",
+        "public-write-key",
     ]);
     let body = envelope(vec![record("s", 0)]);
-    let auth = ("Authorization", "Bearer s3cret");
-    let (status, answer) = post(&c.addr, &body, &[("Origin", "https://evil.example"), auth]);
+    let write = ("Authorization", "Bearer public-write-key");
+    let study = ("Origin", "https://study.example.org");
+    let (status, answer) = post(&c.addr, &body, &[("Origin", "https://evil.example"), write]);
     assert_eq!(status, 403, "{answer}");
     assert!(
         answer.contains("origin https://evil.example is not allowed"),
         "{answer}"
     );
-    let (status, answer) = post(&c.addr, &body, &[("Origin", "https://study.example.org")]);
+    let (status, answer) = post(&c.addr, &body, &[study]);
     assert_eq!(status, 401, "{answer}");
-    assert!(answer.contains("missing or wrong token"), "{answer}");
-    let (status, _) = post(
-        &c.addr,
-        &body,
-        &[
-            ("Origin", "https://study.example.org"),
-            ("Authorization", "Bearer wrong"),
-        ],
-    );
-    assert_eq!(status, 401);
-    assert_eq!(
-        request(&c.addr, "GET", "/records", &[], b"").0,
-        401,
-        "listing needs the token too"
-    );
-    assert!(stored(&c.addr, &[auth]).is_empty());
-    // The allowed origin with the token is stored, and CORS says so.
-    let (status, _) = post(
-        &c.addr,
-        &body,
-        &[("Origin", "https://study.example.org"), auth],
-    );
-    assert_eq!(status, 200);
-    assert_eq!(stored(&c.addr, &[auth]).len(), 1);
-    let mut s = TcpStream::connect(&c.addr).unwrap();
-    write!(s, "OPTIONS /records HTTP/1.1\r\nHost: x\r\nConnection: close\r\nOrigin: https://study.example.org\r\nAccess-Control-Request-Method: POST\r\nAccess-Control-Request-Headers: content-type,authorization\r\n\r\n").unwrap();
-    let mut raw = String::new();
-    let _ = s.read_to_string(&mut raw);
-    assert!(
+    assert!(answer.contains("missing or wrong write key"), "{answer}");
+    let wrong = ("Authorization", "Bearer wrong");
+    assert_eq!(post(&c.addr, &body, &[study, wrong]).0, 401);
+    assert_eq!(post(&c.addr, &body, &[study, write]).0, 200);
+
+    // Reading: not with nothing, not with the write key, not with a wrong token, not at
+    // the old address; a request without Origin (curl) needs the token as well.
+    for (what, headers) in [
+        ("no credential", vec![]),
+        ("the write key", vec![write]),
+        (
+            "a wrong token",
+            vec![("Authorization", "Bearer test-admin-token-012345678")],
+        ),
+        ("the write key from the study's origin", vec![study, write]),
+    ] {
+        let (status, answer) = request(&c.addr, "GET", "/admin/records", &headers, b"");
+        assert_eq!(status, 401, "{what}: {answer}");
+        assert!(!answer.contains("p1"), "{what}: no record leaks: {answer}");
+    }
+    let (status, answer) = request(&c.addr, "GET", "/records", &[write], b"");
+    assert_eq!(status, 405, "{answer}");
+    assert!(!answer.contains("p1"), "{answer}");
+    assert_eq!(stored(&c.addr).len(), 1, "the admin token reads");
+
+    // CORS: the study's origin may post; no origin is ever told it may read.
+    let preflight = |method: &str, path: &str| {
+        let mut s = TcpStream::connect(&c.addr).unwrap();
+        write!(s, "OPTIONS {path} HTTP/1.1\r\nHost: x\r\nConnection: close\r\nOrigin: https://study.example.org\r\nAccess-Control-Request-Method: {method}\r\nAccess-Control-Request-Headers: content-type,authorization\r\n\r\n").unwrap();
+        let mut raw = String::new();
+        let _ = s.read_to_string(&mut raw);
         raw.to_ascii_lowercase()
+    };
+    assert!(
+        preflight("POST", "/records")
             .contains("access-control-allow-origin: https://study.example.org"),
-        "{raw}"
+        "posting is allowed cross-origin"
+    );
+    assert!(!preflight("GET", "/admin/records").contains("access-control-allow-origin"));
+    let (status, raw) = {
+        let mut s = TcpStream::connect(&c.addr).unwrap();
+        write!(s, "GET /admin/records HTTP/1.1\r\nHost: x\r\nConnection: close\r\nOrigin: https://study.example.org\r\nAuthorization: Bearer {ADMIN}\r\n\r\n").unwrap();
+        let mut raw = String::new();
+        let _ = s.read_to_string(&mut raw);
+        (
+            raw.split(' ').nth(1).map(String::from),
+            raw.to_ascii_lowercase(),
+        )
+    };
+    assert_eq!(status.as_deref(), Some("200"));
+    assert!(!raw.contains("access-control-allow-origin"), "{raw}");
+    assert!(raw.contains("cache-control: no-store"), "{raw}");
+}
+
+#[test]
+fn without_an_admin_token_nothing_is_readable_over_http() {
+    let c = start_bare(&[]);
+    assert_eq!(post(&c.addr, &envelope(vec![record("s", 0)]), &[]).0, 200);
+    for headers in [vec![], vec![AS_ADMIN]] {
+        let (status, answer) = request(&c.addr, "GET", "/admin/records", &headers, b"");
+        assert_eq!(status, 403, "{answer}");
+        assert!(
+            answer.contains("reading records over HTTP is off"),
+            "{answer}"
+        );
+    }
+}
+
+#[test]
+fn weak_admin_tokens_are_refused_at_start() {
+    for (args, says) in [
+        (vec!["--admin-token", "short"], "shorter than 16 characters"),
+        (
+            vec![
+                "--admin-token",
+                "same-as-the-write-key",
+                "--write-key",
+                "same-as-the-write-key",
+            ],
+            "equals --write-key",
+        ),
+    ] {
+        let out = Command::new(env!("CARGO_BIN_EXE_exemplar"))
+            .args(["collect", "--port", "0", "--db", "/nonexistent/never.db"])
+            .args(&args)
+            .output()
+            .unwrap();
+        assert!(!out.status.success());
+        let err = String::from_utf8_lossy(&out.stderr);
+        assert!(err.contains(says), "{err}");
+    }
+}
+
+#[test]
+fn admin_reads_as_json_lines_and_csv() {
+    let c = start(&[]);
+    assert_eq!(
+        post(
+            &c.addr,
+            &envelope(vec![record("s", 0), record("s", 1)]),
+            &[]
+        )
+        .0,
+        200
+    );
+    let (status, body) = request(
+        &c.addr,
+        "GET",
+        "/admin/records?format=jsonl",
+        &[AS_ADMIN],
+        b"",
+    );
+    assert_eq!(status, 200, "{body}");
+    assert_eq!(body.lines().count(), 2, "{body}");
+    let (status, body) = request(
+        &c.addr,
+        "GET",
+        "/admin/records?format=csv",
+        &[AS_ADMIN],
+        b"",
+    );
+    assert_eq!(status, 200, "{body}");
+    assert!(body.starts_with("rt,button_pressed,"), "{body}");
+    let (status, body) = request(
+        &c.addr,
+        "GET",
+        "/admin/records?format=xml",
+        &[AS_ADMIN],
+        b"",
+    );
+    assert_eq!(status, 400, "{body}");
+    assert_eq!(
+        request(&c.addr, "GET", "/admin/records?format=csv", &[], b"").0,
+        401
     );
 }
 
@@ -325,7 +475,7 @@ fn acknowledged_records_survive_a_kill() {
     let dir = TempDir(std::env::temp_dir().join(format!("exemplar-kill-{}", rand_suffix())));
     std::fs::create_dir_all(&dir.0).unwrap();
     let db = dir.0.join("r.db");
-    let (mut child, addr) = spawn(&db, &[]);
+    let (mut child, addr) = spawn(&db, &["--admin-token", ADMIN]);
     assert_eq!(
         post(
             &addr,
@@ -337,12 +487,144 @@ fn acknowledged_records_survive_a_kill() {
     );
     child.kill().unwrap(); // SIGKILL: no shutdown, no flush
     child.wait().unwrap();
-    let (mut child, addr) = spawn(&db, &[]);
+    let (mut child, addr) = spawn(&db, &["--admin-token", ADMIN]);
     assert_eq!(
-        stored(&addr, &[]).len(),
+        stored(&addr).len(),
         20,
         "every acknowledged record is there after SIGKILL"
     );
     child.kill().unwrap();
     child.wait().unwrap();
+}
+
+#[test]
+fn limits_refuse_with_a_status_and_a_reason() {
+    // Records per request.
+    let c = start(&["--max-records", "3"]);
+    let (status, body) = post(
+        &c.addr,
+        &envelope((0..4).map(|i| record("m", i)).collect()),
+        &[],
+    );
+    assert_eq!(status, 413, "{body}");
+    assert!(body.contains("4 in one request, at most 3"), "{body}");
+    assert_eq!(
+        post(
+            &c.addr,
+            &envelope((0..3).map(|i| record("m", i)).collect()),
+            &[]
+        )
+        .0,
+        200
+    );
+
+    // A client's request rate: the burst, then 429 with Retry-After; /health is not counted.
+    let c = start(&["--rate", "0.5", "--burst", "4"]);
+    for i in 0..4 {
+        assert_eq!(post(&c.addr, &envelope(vec![record("r", i)]), &[]).0, 200);
+    }
+    let mut s = TcpStream::connect(&c.addr).unwrap();
+    let body = envelope(vec![record("r", 4)]).to_string();
+    write!(s, "POST /records HTTP/1.1\r\nHost: x\r\nConnection: close\r\nContent-Type: application/json\r\nContent-Length: {}\r\n\r\n{body}", body.len()).unwrap();
+    let mut raw = String::new();
+    let _ = s.read_to_string(&mut raw);
+    assert!(raw.starts_with("HTTP/1.1 429"), "{raw}");
+    assert!(raw.to_ascii_lowercase().contains("retry-after: 2"), "{raw}");
+    assert_eq!(request(&c.addr, "GET", "/health", &[], b"").0, 200);
+
+    // The database's size: 507 once full, logged, and the collector goes on.
+    let c = start(&["--max-db-mib", "1"]);
+    let big = |session: &str, n: u64| {
+        envelope(
+            (0..n)
+                .map(|i| {
+                    let mut r = record(session, i);
+                    r["text"] = json!("y".repeat(40_000));
+                    r
+                })
+                .collect(),
+        )
+    };
+    let mut statuses = Vec::new();
+    for round in 0..12 {
+        statuses.push(post(&c.addr, &big(&format!("full{round}"), 5), &[]).0);
+    }
+    assert!(statuses.contains(&507), "{statuses:?}");
+    assert_eq!(statuses[0], 200, "{statuses:?}");
+    let kept = stored(&c.addr);
+    assert!(!kept.is_empty(), "what fit is readable");
+    assert_eq!(
+        kept.len() % 5,
+        0,
+        "a request is stored whole or not at all: {}",
+        kept.len()
+    );
+    assert_eq!(request(&c.addr, "GET", "/health", &[], b"").0, 200);
+}
+
+fn rss_kib(pid: u32) -> u64 {
+    std::fs::read_to_string(format!("/proc/{pid}/status"))
+        .unwrap()
+        .lines()
+        .find_map(|l| l.strip_prefix("VmRSS:"))
+        .and_then(|v| v.trim().trim_end_matches("kB").trim().parse().ok())
+        .unwrap()
+}
+
+#[test]
+fn health_answers_while_two_thousand_slow_or_idle_connections_are_held() {
+    use std::time::{Duration, Instant};
+    let c = start(&["--header-timeout-secs", "4"]);
+    let pid = c.child.id();
+    assert_eq!(request(&c.addr, "GET", "/health", &[], b"").0, 200);
+    let before = rss_kib(pid);
+    let mut held = Vec::new();
+    for i in 0..2000 {
+        let mut s = TcpStream::connect(&c.addr).unwrap();
+        if i % 2 == 0 {
+            // Slow: a request whose headers never end.
+            s.write_all(b"POST /records HTTP/1.1\r\nHost: x\r\nX-Slow: a")
+                .unwrap();
+        }
+        held.push(s);
+    }
+    std::thread::sleep(Duration::from_millis(300));
+    let mut times = Vec::new();
+    for _ in 0..9 {
+        let t = Instant::now();
+        assert_eq!(request(&c.addr, "GET", "/health", &[], b"").0, 200);
+        times.push(t.elapsed());
+    }
+    let during = rss_kib(pid);
+    times.sort();
+    eprintln!(
+        "health with 2000 connections held: median {:?}, max {:?}; collector RSS {} KiB before, {} KiB during",
+        times[4], times[8], before, during
+    );
+    assert!(
+        times[4] < Duration::from_millis(100),
+        "median /health {:?}",
+        times[4]
+    );
+    assert!(
+        during < before + 96 * 1024,
+        "memory bounded: {before} KiB -> {during} KiB"
+    );
+    // After the header timeout the server has closed every one of them.
+    std::thread::sleep(Duration::from_secs(5));
+    let mut closed = 0;
+    for s in &mut held {
+        s.set_read_timeout(Some(Duration::from_millis(200)))
+            .unwrap();
+        let mut buf = [0u8; 256];
+        match s.read(&mut buf) {
+            Ok(_) => closed += 1, // 0 bytes (closed) or an answer before closing
+            Err(e) if e.kind() == std::io::ErrorKind::ConnectionReset => closed += 1,
+            Err(_) => {}
+        }
+    }
+    assert_eq!(
+        closed, 2000,
+        "slow and idle connections are closed after the header timeout"
+    );
 }

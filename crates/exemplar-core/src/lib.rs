@@ -15,6 +15,7 @@
 //! - [`simulate`]: a participant who is right with a given probability, for pipeline tests.
 //! - [`checks`]: whether a trial's activations agree with its answer key.
 //! - [`markdown`]: safe Markdown for the participant pages (no raw HTML reaches the page).
+//! - [`untrusted`]: checks on URL parameters and endpoint answers before the app acts on them.
 //!
 //! ```
 //! use exemplar_core::{experiment::Experiment, plan::Plan};
@@ -37,6 +38,7 @@ pub mod schema;
 pub mod score;
 pub mod selection;
 pub mod simulate;
+pub mod untrusted;
 pub mod validate;
 
 pub use experiment::Experiment;

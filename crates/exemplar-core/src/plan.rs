@@ -107,6 +107,14 @@ impl Plan {
         hash_seed(&format!("{}\u{1f}{}", exp.id, participant_id))
     }
 
+    /// A stable fingerprint of the plan's content (16 hex digits): FNV-1a 64 over its JSON,
+    /// written out here so it never changes with a dependency or the Rust version. Saved
+    /// progress carries it; a plan that no longer matches is refused.
+    pub fn hash(&self) -> String {
+        let json = serde_json::to_string(self).unwrap_or_default();
+        format!("{:016x}", hash_seed(&json))
+    }
+
     /// The plan of the participant with this id.
     pub fn for_participant(exp: &Experiment, participant_id: &str) -> Plan {
         Plan::new(exp, Plan::seed_for(exp, participant_id))

@@ -98,6 +98,28 @@ pub enum Body {
         /// What the participant wrote (may be empty).
         text: String,
     },
+    /// The saved progress of this session no longer fits the experiment (it was changed
+    /// under the running session, or the saved state is damaged). The session stops here:
+    /// nothing more is shown, the records not yet sent are still sent.
+    PlanChanged {
+        /// The plan hash saved with the progress (absent when the progress was saved by a
+        /// version of the app that did not store one).
+        saved_plan_hash: Option<String>,
+        /// The hash of the plan the current experiment gives this participant.
+        plan_hash: String,
+        /// Why: `"plan_hash_differs"` or `"progress_out_of_range"`.
+        reason: String,
+    },
+    /// The platform's return address in the URL was refused, so the participant is not
+    /// sent back automatically; the end page offers the data file instead.
+    HandoverRefused {
+        /// The URL parameter, e.g. `turkSubmitTo`.
+        parameter: String,
+        /// Its value (at most 300 characters).
+        value: String,
+        /// Why it was refused.
+        reason: String,
+    },
     /// The participant reached the end page.
     SessionCompleted {
         /// Correct main (non-catch) trials.

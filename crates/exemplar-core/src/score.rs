@@ -154,6 +154,22 @@ impl Progress {
         }
     }
 
+    /// Whether every index in the progress points inside this experiment and plan (saved
+    /// progress read back from storage is checked with this before it is used).
+    pub fn fits(&self, exp: &Experiment, plan: &Plan) -> bool {
+        match self.stage {
+            Stage::Instructions { page } => (page as usize) < exp.pages.instructions.len(),
+            Stage::PracticeIntro { attempt } => (attempt as usize) < plan.practice.len().max(1),
+            Stage::Practice { .. } | Stage::Main { .. } => self.trial(plan).is_some(),
+            Stage::Welcome
+            | Stage::Consent
+            | Stage::Fullscreen
+            | Stage::MainIntro
+            | Stage::Feedback
+            | Stage::End => true,
+        }
+    }
+
     /// Records an answer to the current trial. Does nothing if it was already answered.
     pub fn answer(&mut self, correct: bool) {
         if self.done {

@@ -252,3 +252,67 @@ fn spares_are_the_units_unused_batches_with_the_same_query_position() {
         .unwrap();
     assert!(plan.spares(&exp, catch).is_empty());
 }
+
+#[test]
+fn plan_hash_is_stable_and_follows_the_content() {
+    // Pinned: saved progress in participants' browsers carries this hash, so its
+    // algorithm (FNV-1a 64 over the plan's JSON) must not change.
+    let empty = Plan {
+        seed: 7,
+        practice: vec![],
+        main: vec![],
+    };
+    assert_eq!(empty.hash(), "6ec29673bb349179");
+    let exp = demo();
+    let plan = Plan::for_participant(&exp, "p1");
+    assert_eq!(plan.hash(), Plan::for_participant(&exp, "p1").hash());
+    assert_ne!(plan.hash(), Plan::for_participant(&exp, "p2").hash());
+    let mut changed = plan.clone();
+    changed.main[0].switched_queries = !changed.main[0].switched_queries;
+    assert_ne!(plan.hash(), changed.hash());
+    let mut shorter = exp.clone();
+    shorter.session.main_trials -= 1;
+    assert_ne!(plan.hash(), Plan::for_participant(&shorter, "p1").hash());
+}
+
+#[test]
+fn saved_progress_must_fit_the_plan() {
+    use exemplar_core::score::{Progress, Stage};
+    let exp = demo();
+    let plan = Plan::for_participant(&exp, "p1");
+    let at = |stage| Progress {
+        stage,
+        ..Progress::default()
+    };
+    let main = plan.main.len() as u32;
+    let pages = exp.pages.instructions.len() as u32;
+    let rounds = plan.practice.len() as u32;
+    for stage in [
+        Stage::Welcome,
+        Stage::Instructions { page: pages - 1 },
+        Stage::Practice {
+            attempt: rounds - 1,
+            index: 0,
+        },
+        Stage::Main { index: main - 1 },
+        Stage::End,
+    ] {
+        assert!(at(stage.clone()).fits(&exp, &plan), "{stage:?}");
+    }
+    for stage in [
+        Stage::Instructions { page: pages },
+        Stage::PracticeIntro { attempt: rounds },
+        Stage::Practice {
+            attempt: rounds,
+            index: 0,
+        },
+        Stage::Practice {
+            attempt: 0,
+            index: plan.practice[0].len() as u32,
+        },
+        Stage::Main { index: main },
+        Stage::Main { index: u32::MAX },
+    ] {
+        assert!(!at(stage.clone()).fits(&exp, &plan), "{stage:?}");
+    }
+}

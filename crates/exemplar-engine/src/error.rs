@@ -39,6 +39,11 @@ pub enum EngineError {
     /// The GPU failed while running (device lost, out of memory, mapping failed).
     #[error("the GPU failed: {0}")]
     Gpu(String),
+    /// A model or an image asks for more than [`crate::LoadOptions`] or
+    /// [`crate::ImageLimits`] allow (a tensor of too many elements, too many bytes in all,
+    /// an image of too many pixels): named, so that the limit can be raised on purpose.
+    #[error("over a safety limit: {0}")]
+    Limit(String),
     /// A file could not be read or an image could not be decoded.
     #[error("{0}")]
     Io(String),

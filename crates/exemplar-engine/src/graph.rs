@@ -18,7 +18,7 @@ use std::collections::{HashMap, HashSet};
 use std::sync::Arc;
 
 use crate::onnx::{AttributeProto, GraphProto, ModelProto, NodeProto, TensorProto};
-use crate::{EngineError, Result, Tensor};
+use crate::{EngineError, LoadOptions, Result, Tensor};
 
 /// ONNX `auto_pad`.
 #[derive(Clone, Copy, Debug, PartialEq)]
@@ -63,16 +63,25 @@ pub(crate) struct Geom {
     pub pr: usize,
 }
 
-fn same_pads(input: usize, k: usize, s: usize, d: usize, upper: bool) -> (usize, usize) {
-    let eff = (k - 1) * d + 1;
-    let out = input.div_ceil(s);
-    let total = ((out - 1) * s + eff).saturating_sub(input);
+/// The extent of a dilated window, `(k - 1) * d + 1`, or `None` when it overflows.
+fn window_extent(k: usize, d: usize) -> Option<usize> {
+    k.checked_sub(1)?.checked_mul(d)?.checked_add(1)
+}
+
+fn same_pads(input: usize, k: usize, s: usize, d: usize, upper: bool) -> Option<(usize, usize)> {
+    let eff = window_extent(k, d)?;
+    let out = input.div_ceil(s.max(1));
+    let total = out
+        .saturating_sub(1)
+        .checked_mul(s)?
+        .checked_add(eff)?
+        .saturating_sub(input);
     let small = total / 2;
-    if upper {
+    Some(if upper {
         (small, total - small)
     } else {
         (total - small, small)
-    }
+    })
 }
 
 fn out_size(
@@ -83,22 +92,40 @@ fn out_size(
     pb: usize,
     pe: usize,
     ceil: bool,
-) -> Option<usize> {
-    let eff = (k - 1) * d + 1;
-    let padded = input + pb + pe;
+) -> std::result::Result<usize, WindowError> {
+    let eff = window_extent(k, d).ok_or(WindowError::Overflow)?;
+    let padded = input
+        .checked_add(pb)
+        .and_then(|v| v.checked_add(pe))
+        .ok_or(WindowError::Overflow)?;
     if padded < eff {
-        return None;
+        return Err(WindowError::TooSmall);
     }
+    let s = s.max(1);
     let span = padded - eff;
     let mut out = if ceil { span.div_ceil(s) } else { span / s } + 1;
     // A window must start inside the input or its leading padding.
-    if ceil && (out - 1) * s >= input + pb {
+    if ceil && (out - 1).checked_mul(s).is_none_or(|v| v >= input + pb) {
         out -= 1;
     }
-    Some(out)
+    Ok(out)
+}
+
+/// Why a window does not fit.
+enum WindowError {
+    TooSmall,
+    /// Its size, dilation or padding overflows.
+    Overflow,
 }
 
 impl Window {
+    fn overflow(&self, kh: usize, kw: usize) -> EngineError {
+        EngineError::Limit(format!(
+            "a {kh}x{kw} window with dilations {:?}, strides {:?} and pads {:?} overflows",
+            self.dilations, self.strides, self.pads
+        ))
+    }
+
     pub fn geom(&self, x: &[usize], kernel: [usize; 2]) -> Result<Geom> {
         let [n, c, h, w] = *x else {
             return Err(EngineError::Input(format!(
@@ -113,15 +140,34 @@ impl Window {
             AutoPad::Valid => (0, 0, 0, 0),
             AutoPad::SameUpper | AutoPad::SameLower => {
                 let up = self.auto_pad == AutoPad::SameUpper;
-                let (pt, pb) = same_pads(h, kh, sh, dh, up);
-                let (pl, pr) = same_pads(w, kw, sw, dw, up);
+                let overflow = || self.overflow(kh, kw);
+                let (pt, pb) = same_pads(h, kh, sh, dh, up).ok_or_else(overflow)?;
+                let (pl, pr) = same_pads(w, kw, sw, dw, up).ok_or_else(overflow)?;
                 (pt, pl, pb, pr)
             }
         };
-        let too_small =
-            || EngineError::Input(format!("input {x:?} is smaller than the {kh}x{kw} window"));
-        let oh = out_size(h, kh, sh, dh, pt, pb, self.ceil_mode).ok_or_else(too_small)?;
-        let ow = out_size(w, kw, sw, dw, pl, pr, self.ceil_mode).ok_or_else(too_small)?;
+        let fail = |e| match e {
+            WindowError::TooSmall => {
+                EngineError::Input(format!("input {x:?} is smaller than the {kh}x{kw} window"))
+            }
+            WindowError::Overflow => self.overflow(kh, kw),
+        };
+        let oh = out_size(h, kh, sh, dh, pt, pb, self.ceil_mode).map_err(fail)?;
+        let ow = out_size(w, kw, sw, dw, pl, pr, self.ceil_mode).map_err(fail)?;
+        // The kernels index with `(o · s + k · d) - p` in isize (CPU) and u32 (GPU): every
+        // extent stays within i32 (no real network comes near; a hostile one would wrap).
+        let small = |v: usize| v <= i32::MAX as usize;
+        let extents = [
+            h + pt + pb, // no overflow: checked by out_size
+            w + pl + pr,
+            window_extent(kh, dh).unwrap_or(usize::MAX),
+            window_extent(kw, dw).unwrap_or(usize::MAX),
+            sh,
+            sw,
+        ];
+        if !extents.into_iter().all(small) {
+            return Err(self.overflow(kh, kw));
+        }
         Ok(Geom {
             n,
             c,
@@ -337,6 +383,8 @@ pub(crate) struct Graph {
     pub shape_consts: HashMap<String, Tensor>,
     /// What [`Graph::resolve`] needs when some nodes are [`Op::Pending`].
     pending: Option<Arc<Pending>>,
+    /// The caps on tensor sizes the graph was loaded under, also held at every run.
+    pub limits: LoadOptions,
 }
 
 /// The nodes that depend on the input's shape, as in the file, with the constants they
@@ -379,6 +427,8 @@ fn node_label(n: &NodeProto, idx: usize) -> String {
 struct Loader<'a> {
     /// The model's version of the default operator set (some operators changed meaning).
     opset: i64,
+    /// Caps on what folding may allocate.
+    limits: LoadOptions,
     /// Constants as in the file (initializers, Constant nodes) and as folded.
     raw_consts: HashMap<String, Cow<'a, TensorProto>>,
     /// Constants as f32, for the backends.
@@ -466,8 +516,13 @@ fn window(n: &NodeProto, idx: usize, needs_kernel: bool) -> Result<Window> {
     })
 }
 
-fn graph_input_shape(g: &GraphProto, name: &str) -> Vec<Option<usize>> {
-    g.input
+fn graph_input_shape(
+    g: &GraphProto,
+    name: &str,
+    limits: &LoadOptions,
+) -> Result<Vec<Option<usize>>> {
+    let decl: Vec<Option<usize>> = g
+        .input
         .iter()
         .find(|v| v.name == name)
         .and_then(|v| v.r#type.as_ref())
@@ -477,24 +532,69 @@ fn graph_input_shape(g: &GraphProto, name: &str) -> Vec<Option<usize>> {
             s.dim
                 .iter()
                 .map(|d| {
-                    if d.dim_param.is_empty() && d.dim_value > 0 {
-                        Some(d.dim_value as usize)
+                    if d.dim_param.is_empty() && d.dim_value < 0 {
+                        Err(EngineError::Model(format!(
+                            "input '{name}' declares a negative dimension {}",
+                            d.dim_value
+                        )))
+                    } else if d.dim_param.is_empty() && d.dim_value > 0 {
+                        usize::try_from(d.dim_value).map(Some).map_err(|_| {
+                            EngineError::Limit(format!(
+                                "input '{name}' declares dimension {}",
+                                d.dim_value
+                            ))
+                        })
                     } else {
-                        None
+                        Ok(None)
                     }
                 })
-                .collect()
+                .collect::<Result<_>>()
         })
-        .unwrap_or_default()
+        .transpose()?
+        .unwrap_or_default();
+    let fixed: Vec<usize> = decl.iter().map(|d| d.unwrap_or(1)).collect();
+    limits.elements(&fixed, || format!("input '{name}'"))?;
+    Ok(decl)
+}
+
+/// Every tensor stored in the file (initializers, Constant nodes' values): dims that are
+/// not negative, fit the per-tensor cap, and all of them together the byte cap. Only dims
+/// are read; nothing is allocated.
+fn check_stored_tensors(g: &GraphProto, limits: &LoadOptions) -> Result<()> {
+    let initializers = g
+        .initializer
+        .iter()
+        .map(|t| (format!("tensor '{}'", t.name), t));
+    let attrs = g.node.iter().enumerate().flat_map(|(i, n)| {
+        n.attribute.iter().filter_map(move |a| {
+            let what = format!(
+                "the tensor of attribute '{}' of node '{}' ({})",
+                a.name,
+                node_label(n, i),
+                n.op_type
+            );
+            a.t.as_ref().map(|t| (what, t))
+        })
+    });
+    let mut total: u64 = 0;
+    for (label, t) in initializers.chain(attrs) {
+        let what = || label.clone();
+        crate::limits::checked_product(&t.dims, what)?;
+        let shape: Vec<usize> = t.dims.iter().map(|&d| d as usize).collect();
+        let n = limits.elements(&shape, what)? as u64;
+        total = total.saturating_add(n.saturating_mul(4));
+    }
+    limits.total(total, || "the model's stored tensors".to_string())
 }
 
 impl Graph {
     /// Loads the part of `model` that `target` needs.
-    pub fn load(model: &ModelProto, target: &str) -> Result<Graph> {
+    pub fn load(model: &ModelProto, target: &str, limits: &LoadOptions) -> Result<Graph> {
         let g = model
             .graph
             .as_ref()
             .ok_or_else(|| EngineError::Model("the file holds no graph".into()))?;
+        check_stored_tensors(g, limits)?;
         let opset = model
             .opset_import
             .iter()
@@ -502,6 +602,7 @@ impl Graph {
             .map_or(13, |o| o.version);
         let mut loader = Loader {
             opset,
+            limits: *limits,
             raw_consts: HashMap::new(),
             consts: HashMap::new(),
         };
@@ -659,7 +760,8 @@ impl Graph {
                 if (shape_only && ins.first().is_some_and(|s| is_const(&loader, s)))
                     || (!shape_only && ins.iter().all(|s| is_const(&loader, s)))
                 {
-                    let value = fold::fold(n, i, &mut loader, &|_| None)?;
+                    let value = fold::fold(n, i, &mut loader, &|_| None)
+                        .map_err(|e| at_label(&node_label(n, i), &n.op_type, e))?;
                     let out = node_output(n)?;
                     loader
                         .raw_consts
@@ -676,6 +778,7 @@ impl Graph {
                 // Converted for each input shape; its operator must be one the engine runs.
                 let mut probe = Loader {
                     opset,
+                    limits: *limits,
                     raw_consts: HashMap::new(),
                     consts: HashMap::new(),
                 };
@@ -695,13 +798,14 @@ impl Graph {
             )));
         }
         let mut graph = Graph {
-            input_decl: graph_input_shape(g, &input),
+            input_decl: graph_input_shape(g, &input, limits)?,
             input,
             target: target.to_string(),
             nodes,
             consts: Arc::default(),
             shape_consts: HashMap::new(),
             pending: None,
+            limits: *limits,
         };
         graph.fold_batch_norm(&mut loader.consts)?;
         // Keep only the constants the remaining nodes read.
@@ -743,6 +847,7 @@ impl Graph {
         };
         let mut loader = Loader {
             opset: p.opset,
+            limits: self.limits,
             raw_consts: p
                 .consts
                 .iter()
@@ -783,6 +888,7 @@ impl Graph {
                 .collect::<Result<_>>()?;
             let refs: Vec<&[usize]> = ins.iter().map(|s| s.as_slice()).collect();
             let out = out_shape(&node, &refs).map_err(|e| at_node(&node, e))?;
+            self.limits.elements(&out, || output_label(&node))?;
             shapes.insert(node.output.clone(), out);
             nodes.push(node);
         }
@@ -804,6 +910,7 @@ impl Graph {
             consts: self.consts.clone(),
             shape_consts,
             pending: None,
+            limits: self.limits,
         }))
     }
 
@@ -886,13 +993,28 @@ impl Graph {
         Ok(())
     }
 
-    /// The shape of every tensor for a given input shape.
+    /// The shape of every tensor for a given input shape; each within
+    /// [`LoadOptions::max_tensor_elements`], all together within
+    /// [`LoadOptions::max_total_bytes`].
     pub fn shapes(&self, input: &[usize]) -> Result<HashMap<String, Vec<usize>>> {
+        Ok(self.shapes_and_bytes(input)?.0)
+    }
+
+    /// The bytes of every tensor of a run on an input of this shape, as if none were
+    /// freed (checked against the limits as [`Graph::shapes`] does).
+    pub fn run_bytes(&self, input: &[usize]) -> Result<u64> {
+        Ok(self.shapes_and_bytes(input)?.1)
+    }
+
+    fn shapes_and_bytes(&self, input: &[usize]) -> Result<(HashMap<String, Vec<usize>>, u64)> {
+        let limits = self.limits;
+        let mut total = limits.elements(input, || format!("input '{}'", self.input))? as u64 * 4;
         let graph = self.resolve(input)?;
         let mut shapes: HashMap<String, Vec<usize>> = HashMap::new();
         shapes.insert(graph.input.clone(), input.to_vec());
         for (k, t) in graph.consts.iter().chain(&graph.shape_consts) {
             shapes.insert(k.clone(), t.shape.clone());
+            total = total.saturating_add(t.data.len() as u64 * 4);
         }
         for n in &graph.nodes {
             let ins: Vec<&[usize]> = n
@@ -906,17 +1028,35 @@ impl Graph {
                 })
                 .collect::<Result<_>>()?;
             let out = out_shape(n, &ins).map_err(|e| at_node(n, e))?;
+            let count = limits.elements(&out, || output_label(n))?;
+            total = total.saturating_add(count as u64 * 4);
             shapes.insert(n.output.clone(), out);
         }
-        Ok(shapes)
+        limits.total(total, || {
+            format!("the tensors of a run on an input of shape {input:?}")
+        })?;
+        Ok((shapes, total))
     }
+}
+
+/// "tensor 'y' (output of node 'n', Expand)", for limit errors.
+fn output_label(n: &Node) -> String {
+    format!(
+        "tensor '{}' (output of node '{}', {})",
+        n.output, n.name, n.op_type
+    )
 }
 
 /// Names the node in an input error.
 fn at_node(n: &Node, e: EngineError) -> EngineError {
+    at_label(&n.name, &n.op_type, e)
+}
+
+fn at_label(name: &str, op_type: &str, e: EngineError) -> EngineError {
     match e {
-        EngineError::Input(m) => {
-            EngineError::Input(format!("at node '{}' ({}): {m}", n.name, n.op_type))
+        EngineError::Input(m) => EngineError::Input(format!("at node '{name}' ({op_type}): {m}")),
+        EngineError::Limit(m) if !m.contains("node '") => {
+            EngineError::Limit(format!("at node '{name}' ({op_type}): {m}"))
         }
         e => e,
     }
@@ -1083,6 +1223,16 @@ pub(crate) fn slice_dims(n: &Node, x: &[usize]) -> Result<Vec<(i64, i64, usize)>
         if step == 0 {
             return Err(EngineError::Input(format!("Slice '{}': step 0", n.name)));
         }
+        if step == i64::MIN {
+            return Err(EngineError::Input(format!(
+                "Slice '{}': step {step} is out of range",
+                n.name
+            )));
+        }
+        if dim == 0 {
+            out[a] = (0, step, 0);
+            continue;
+        }
         let wrap = |v: i64| if v < 0 { v + dim } else { v };
         let (start, end) = if step > 0 {
             (wrap(starts[k]).clamp(0, dim), wrap(ends[k]).clamp(0, dim))
@@ -1114,7 +1264,8 @@ fn split_dims(
     let len = x[a];
     let (start, count) = match split {
         Some(s) => {
-            if s.len() != parts || s.iter().any(|&v| v < 0) || s.iter().sum::<i64>() != len as i64 {
+            let sum = s.iter().try_fold(0i64, |acc, &v| acc.checked_add(v));
+            if s.len() != parts || s.iter().any(|&v| v < 0) || sum != Some(len as i64) {
                 return Err(EngineError::Input(format!(
                     "Split sizes {s:?} do not divide axis {a} of {x:?} into {parts} parts"
                 )));
@@ -1239,7 +1390,10 @@ pub(crate) fn pad_dims(
     let mut out: Vec<usize> = x.to_vec();
     for (k, &a) in axes.iter().enumerate() {
         let (b, e) = (pads[k], pads[k + axes.len()]);
-        let size = x[a] as i64 + b + e;
+        let size = (x[a] as i64)
+            .checked_add(b)
+            .and_then(|v| v.checked_add(e))
+            .ok_or_else(|| EngineError::Limit(format!("Pad {pads:?} of {x:?} overflows")))?;
         if size < 0 || (x[a] == 0 && mode != PadMode::Constant && size > 0) {
             return Err(EngineError::Input(format!(
                 "Pad {pads:?} does not fit {x:?}"
@@ -1275,7 +1429,14 @@ pub(crate) fn reshape_shape(x: &[usize], shape: &[i64], allowzero: bool) -> Resu
             }
         }
     }
-    let known: usize = out.iter().product();
+    let known: usize = out
+        .iter()
+        .try_fold(1usize, |acc, &d| acc.checked_mul(d))
+        .ok_or_else(|| {
+            EngineError::Limit(format!(
+                "Reshape of {x:?} to {shape:?}: the product of the dimensions overflows"
+            ))
+        })?;
     if let Some(i) = infer {
         if known == 0 || total % known != 0 {
             return Err(EngineError::Input(format!(
@@ -1302,9 +1463,18 @@ pub(crate) fn out_shape(n: &Node, ins: &[&[usize]]) -> Result<Vec<usize>> {
                     "Conv needs 4-D input and weights, got {x:?} and {w:?}"
                 )));
             }
-            if x[1] != w[1] * group || w[0] % group != 0 {
+            if Some(x[1]) != w[1].checked_mul(*group) || w[0] % group != 0 {
                 return Err(EngineError::Input(format!(
                     "Conv input {x:?} does not fit weights {w:?} with group {group}"
+                )));
+            }
+            if ins
+                .get(2)
+                .is_some_and(|b| b.iter().product::<usize>() != w[0])
+            {
+                return Err(EngineError::Input(format!(
+                    "Conv bias {:?} does not fit weights {w:?}",
+                    ins[2]
                 )));
             }
             let g = win.geom(x, [w[2], w[3]])?;
@@ -1317,9 +1487,21 @@ pub(crate) fn out_shape(n: &Node, ins: &[&[usize]]) -> Result<Vec<usize>> {
         | Op::Sqrt
         | Op::Tanh
         | Op::Gelu { .. }
-        | Op::Lrn { .. }
-        | Op::BatchNorm
         | Op::Identity => x.to_vec(),
+        Op::Lrn { .. } | Op::BatchNorm => {
+            let c = x.get(1).copied();
+            let fits = c.is_some()
+                && ins[1..]
+                    .iter()
+                    .all(|p| Some(p.iter().product::<usize>()) == c);
+            if !fits {
+                return Err(EngineError::Input(format!(
+                    "{} needs an input with channels on axis 1 (and one parameter per channel), got {x:?}",
+                    n.op_type
+                )));
+            }
+            x.to_vec()
+        }
         Op::Softmax { axis, legacy, .. } => {
             softmax_dims(*axis, *legacy, x)?;
             x.to_vec()
@@ -1440,7 +1622,9 @@ pub(crate) fn out_shape(n: &Node, ins: &[&[usize]]) -> Result<Vec<usize>> {
                         "Concat inputs {x:?} and {o:?} differ off axis {a}"
                     )));
                 }
-                s[a] += o[a];
+                s[a] = s[a].checked_add(o[a]).ok_or_else(|| {
+                    EngineError::Limit(format!("Concat along axis {a} overflows"))
+                })?;
             }
             s
         }

@@ -52,6 +52,7 @@ mod cpu;
 mod error;
 mod gpu;
 mod graph;
+mod limits;
 #[cfg(not(target_arch = "wasm32"))]
 mod native;
 pub mod onnx;
@@ -61,8 +62,11 @@ mod tensor;
 use std::sync::Arc;
 
 pub use error::{EngineError, Result};
+pub use limits::LoadOptions;
 #[cfg(not(target_arch = "wasm32"))]
-pub use native::{activations_json, decode_image};
+pub use native::{
+    activations_json, activations_json_with, decode_image, decode_image_bytes, ImageLimits,
+};
 pub use preprocess::Preprocess;
 pub use tensor::Tensor;
 
@@ -127,19 +131,44 @@ pub struct Engine {
 
 impl Engine {
     /// Loads `model_bytes` (an ONNX file) up to the tensor named `target` and prepares
-    /// `backend` (for the GPU: opens a device and uploads the weights).
+    /// `backend` (for the GPU: opens a device and uploads the weights), under the default
+    /// [`LoadOptions`].
     pub async fn new(model_bytes: &[u8], target: &str, backend: Backend) -> Result<Engine> {
+        Engine::new_with(model_bytes, target, backend, &LoadOptions::default()).await
+    }
+
+    /// [`Engine::new`] under the given limits.
+    pub async fn new_with(
+        model_bytes: &[u8],
+        target: &str,
+        backend: Backend,
+        options: &LoadOptions,
+    ) -> Result<Engine> {
+        // The model first: a model that cannot load needs no GPU.
+        let model = onnx::decode_model(model_bytes)?;
+        let graph = Arc::new(graph::Graph::load(&model, target, options)?);
         let ctx = match backend {
             Backend::Cpu => None,
             Backend::Gpu => Some(GpuContext::new().await?),
         };
-        Engine::load(model_bytes, target, ctx.as_ref())
+        Ok(Engine::from_graph(graph, ctx.as_ref()))
     }
 
-    /// Loads the model for the CPU backend (`gpu` is `None`) or for an open GPU.
+    /// Loads the model for the CPU backend (`gpu` is `None`) or for an open GPU, under
+    /// the default [`LoadOptions`].
     pub fn load(model_bytes: &[u8], target: &str, gpu: Option<&GpuContext>) -> Result<Engine> {
+        Engine::load_with(model_bytes, target, gpu, &LoadOptions::default())
+    }
+
+    /// [`Engine::load`] under the given limits.
+    pub fn load_with(
+        model_bytes: &[u8],
+        target: &str,
+        gpu: Option<&GpuContext>,
+        options: &LoadOptions,
+    ) -> Result<Engine> {
         let model = onnx::decode_model(model_bytes)?;
-        Engine::from_model(&model, target, gpu)
+        Engine::from_model_with(&model, target, gpu, options)
     }
 
     /// [`Engine::load`] from an already decoded model.
@@ -148,15 +177,40 @@ impl Engine {
         target: &str,
         gpu: Option<&GpuContext>,
     ) -> Result<Engine> {
-        let graph = Arc::new(graph::Graph::load(model, target)?);
+        Engine::from_model_with(model, target, gpu, &LoadOptions::default())
+    }
+
+    /// [`Engine::from_model`] under the given limits.
+    pub fn from_model_with(
+        model: &onnx::ModelProto,
+        target: &str,
+        gpu: Option<&GpuContext>,
+        options: &LoadOptions,
+    ) -> Result<Engine> {
+        let graph = Arc::new(graph::Graph::load(model, target, options)?);
+        Ok(Engine::from_graph(graph, gpu))
+    }
+
+    fn from_graph(graph: Arc<graph::Graph>, gpu: Option<&GpuContext>) -> Engine {
         let gpu = gpu.map(|ctx| gpu::GpuModel::new(ctx.0.clone(), graph.clone()));
-        Ok(Engine { graph, gpu })
+        Engine { graph, gpu }
     }
 
     /// [`Engine::new`], blocking (native only).
     #[cfg(not(target_arch = "wasm32"))]
     pub fn new_blocking(model_bytes: &[u8], target: &str, backend: Backend) -> Result<Engine> {
         pollster::block_on(Engine::new(model_bytes, target, backend))
+    }
+
+    /// [`Engine::new_with`], blocking (native only).
+    #[cfg(not(target_arch = "wasm32"))]
+    pub fn new_blocking_with(
+        model_bytes: &[u8],
+        target: &str,
+        backend: Backend,
+        options: &LoadOptions,
+    ) -> Result<Engine> {
+        pollster::block_on(Engine::new_with(model_bytes, target, backend, options))
     }
 
     /// The backend in use.
@@ -275,12 +329,16 @@ impl Engine {
     }
 
     fn check_input(&self, input: &Tensor) -> Result<()> {
+        self.check_input_shape(&input.shape)
+    }
+
+    fn check_input_shape(&self, shape: &[usize]) -> Result<()> {
         let decl = &self.graph.input_decl;
         let fits = decl.is_empty()
-            || (decl.len() == input.shape.len()
+            || (decl.len() == shape.len()
                 && decl
                     .iter()
-                    .zip(&input.shape)
+                    .zip(shape)
                     .skip(1)
                     .all(|(d, &s)| d.is_none_or(|d| d == s)));
         if fits {
@@ -292,7 +350,7 @@ impl Engine {
                 decl.iter()
                     .map(|d| d.map_or("?".to_string(), |v| v.to_string()))
                     .collect::<Vec<_>>(),
-                input.shape
+                shape
             )))
         }
     }
@@ -334,12 +392,20 @@ impl Engine {
             Some(Some(fixed)) => *fixed,
             _ => images.len(),
         };
+        let with_batch = |b: usize| {
+            let mut s = vec![b];
+            s.extend(&shape);
+            s
+        };
+        self.check_input_shape(&with_batch(per_batch.max(1)))?;
+        if !matches!(self.graph.input_decl.first(), Some(Some(_))) {
+            // Every tensor of a run together stays under max_total_bytes (a single image
+            // over it is an error naming the limit).
+            let one = self.graph.run_bytes(&with_batch(1))?.max(1);
+            let most = (self.graph.limits.max_total_bytes / one).max(1);
+            per_batch = per_batch.min(usize::try_from(most).unwrap_or(usize::MAX));
+        }
         if let Some(g) = &self.gpu {
-            let with_batch = |b: usize| {
-                let mut s = vec![b];
-                s.extend(&shape);
-                s
-            };
             let limit = g.gpu().binding_limit();
             let (largest, one) = g.largest_tensor(&with_batch(1))?;
             if one > limit {

@@ -173,22 +173,18 @@ pub fn decode_model(bytes: &[u8]) -> crate::Result<ModelProto> {
 }
 
 impl TensorProto {
+    fn label(&self) -> String {
+        format!("tensor '{}'", self.name)
+    }
+
     fn shape(&self) -> crate::Result<Vec<usize>> {
-        self.dims
-            .iter()
-            .map(|&d| {
-                usize::try_from(d).map_err(|_| {
-                    crate::EngineError::Model(format!(
-                        "tensor '{}' has a negative dimension {d}",
-                        self.name
-                    ))
-                })
-            })
-            .collect()
+        // Also refuses negative axes and a product that overflows.
+        crate::limits::checked_product(&self.dims, || self.label())?;
+        Ok(self.dims.iter().map(|&d| d as usize).collect())
     }
 
     fn check_len(&self, len: usize, shape: &[usize]) -> crate::Result<()> {
-        let want: usize = shape.iter().product();
+        let want: usize = shape.iter().product(); // checked in `shape`
         if len == want {
             Ok(())
         } else {
@@ -196,6 +192,43 @@ impl TensorProto {
                 "tensor '{}' has {len} values but its shape {shape:?} needs {want}",
                 self.name
             )))
+        }
+    }
+
+    /// Before anything is decoded: `raw_data` (when present) must hold exactly the bytes
+    /// the dims declare for elements of `size` bytes.
+    fn check_raw(&self, shape: &[usize], size: usize) -> crate::Result<()> {
+        if self.raw_data.is_empty() {
+            return Ok(());
+        }
+        let want = shape
+            .iter()
+            .try_fold(size, |acc, &d| acc.checked_mul(d))
+            .ok_or_else(|| {
+                crate::EngineError::Limit(format!(
+                    "tensor '{}' has dims {:?} of {size}-byte elements, whose size in bytes overflows",
+                    self.name, self.dims
+                ))
+            })?;
+        if self.raw_data.len() == want {
+            Ok(())
+        } else {
+            Err(crate::EngineError::Model(format!(
+                "tensor '{}' has {} bytes of raw_data but its dims {:?} need {want} ({size} per element)",
+                self.name,
+                self.raw_data.len(),
+                self.dims
+            )))
+        }
+    }
+
+    /// Bytes per element of the element type, where the engine reads it.
+    pub(crate) fn element_size(&self) -> Option<usize> {
+        match self.data_type {
+            FLOAT | INT32 => Some(4),
+            INT64 | DOUBLE => Some(8),
+            BOOL | UINT8 | INT8 => Some(1),
+            _ => None,
         }
     }
 
@@ -209,6 +242,9 @@ impl TensorProto {
             )));
         }
         let shape = self.shape()?;
+        if let Some(size) = self.element_size() {
+            self.check_raw(&shape, size)?;
+        }
         let raw = &self.raw_data;
         let data: Vec<f32> = match self.data_type {
             FLOAT if !raw.is_empty() => raw
@@ -237,6 +273,10 @@ impl TensorProto {
     /// The tensor as i64 (INT64, INT32, and BOOL, INT8 and UINT8), e.g. a Reshape's target
     /// shape.
     pub fn to_i64(&self) -> crate::Result<Vec<i64>> {
+        let shape = self.shape()?;
+        if let Some(size) = self.element_size() {
+            self.check_raw(&shape, size)?;
+        }
         let raw = &self.raw_data;
         let data: Vec<i64> = match self.data_type {
             INT64 if !raw.is_empty() => raw
@@ -260,7 +300,6 @@ impl TensorProto {
                 )))
             }
         };
-        let shape = self.shape()?;
         self.check_len(data.len(), &shape)?;
         Ok(data)
     }

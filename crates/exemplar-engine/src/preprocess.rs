@@ -19,6 +19,11 @@ pub struct Preprocess {
 }
 
 impl Preprocess {
+    /// The most pixels a resize may produce (the shorter side to `resize`, the longer in
+    /// proportion): an image of an extreme aspect ratio is refused rather than resized to
+    /// billions of pixels.
+    pub const MAX_RESIZED_PIXELS: u64 = 50_000_000;
+
     /// torchvision's ImageNet preprocessing: resize 256, crop 224, ImageNet mean and std.
     pub fn imagenet() -> Preprocess {
         Preprocess {
@@ -55,10 +60,11 @@ impl Preprocess {
     /// Applies the steps to interleaved 8-bit RGB pixels, giving a `[3, H, W]` tensor.
     pub fn apply(&self, rgb: &[u8], width: u32, height: u32) -> Result<Tensor> {
         let (w, h) = (width as usize, height as usize);
-        if w == 0 || h == 0 || rgb.len() != w * h * 3 {
+        let need = w.checked_mul(h).and_then(|v| v.checked_mul(3));
+        if w == 0 || h == 0 || need != Some(rgb.len()) {
             return Err(EngineError::Input(format!(
                 "an RGB image of {width}x{height} needs {} bytes, got {}",
-                w * h * 3,
+                u64::from(width) * u64::from(height) * 3,
                 rgb.len()
             )));
         }
@@ -80,6 +86,12 @@ impl Preprocess {
                 ((short as f64 * w as f64 / h as f64) as usize, short)
             };
             let (nw, nh) = (nw.max(1), nh.max(1));
+            if (nw as u64).saturating_mul(nh as u64) > Preprocess::MAX_RESIZED_PIXELS {
+                return Err(EngineError::Limit(format!(
+                    "resizing {width}x{height} pixels to a shorter side of {short} gives {nw}x{nh}, over the limit of {} pixels",
+                    Preprocess::MAX_RESIZED_PIXELS
+                )));
+            }
             if (nw, nh) != (w, h) {
                 planes = planes
                     .iter()
@@ -89,6 +101,12 @@ impl Preprocess {
             }
         }
         if let Some(size) = self.crop.filter(|&s| s > 0) {
+            if u64::from(size) * u64::from(size) > Preprocess::MAX_RESIZED_PIXELS {
+                return Err(EngineError::Limit(format!(
+                    "a crop of {size}x{size} is over the limit of {} pixels",
+                    Preprocess::MAX_RESIZED_PIXELS
+                )));
+            }
             let size = size as usize;
             // torchvision: int(round((h - size) / 2)), padding with zeros when too small.
             let top = ((h as f64 - size as f64) / 2.0).round_ties_even() as isize;

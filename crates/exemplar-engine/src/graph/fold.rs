@@ -10,8 +10,8 @@
 //! below, which the CPU backend shares.
 
 use super::{
-    attr, attr_i, convert, out_shape, pad_dims, slice_dims, transpose_perm, unsupported, Loader,
-    Op, PadMode,
+    attr, attr_i, convert, node_label, out_shape, pad_dims, slice_dims, transpose_perm,
+    unsupported, Loader, Op, PadMode,
 };
 use crate::onnx::{NodeProto, TensorProto, DOUBLE, FLOAT};
 use crate::tensor::{broadcast_shape, broadcast_strides, strides};
@@ -160,6 +160,18 @@ pub(super) fn fold(
             .collect()
     };
     let bool_of = |b: bool| f64::from(u8::from(b));
+    // Every folded value's shape is held to the per-tensor cap before it is allocated.
+    let limits = l.limits;
+    let check = |shape: &[usize]| -> Result<usize> {
+        limits.elements(shape, || {
+            format!(
+                "tensor '{}' (output of node '{}', {})",
+                n.output.first().map_or("", |s| s.as_str()),
+                node_label(n, idx),
+                n.op_type
+            )
+        })
+    };
     Ok(match n.op_type.as_str() {
         "Shape" | "Size" => {
             let x = input(0)?;
@@ -193,7 +205,7 @@ pub(super) fn fold(
             };
             let v = fill.data.first().copied().unwrap_or(0.0);
             Value {
-                data: vec![v; shape.iter().product()],
+                data: vec![v; check(&shape)?],
                 shape,
                 int: fill.int,
             }
@@ -221,7 +233,9 @@ pub(super) fn fold(
             if d == 0.0 {
                 return Err(unsupported(n, idx, "a delta of 0"));
             }
+            // Saturating: an infinite or huge count is refused by the cap.
             let count = ((e - s) / d).ceil().max(0.0) as usize;
+            check(&[count])?;
             Value {
                 shape: vec![count],
                 data: (0..count).map(|i| s + i as f64 * d).collect(),
@@ -300,12 +314,13 @@ pub(super) fn fold(
                         ),
                     )
                 })?;
+                let total = check(&shape)?;
                 let (sa, sb, so) = (
                     broadcast_strides(&acc.shape, &shape),
                     broadcast_strides(&v.shape, &shape),
                     strides(&shape),
                 );
-                let data = (0..shape.iter().product::<usize>())
+                let data = (0..total)
                     .map(|i| {
                         let (mut ia, mut ib) = (0, 0);
                         for d in 0..shape.len() {
@@ -328,6 +343,7 @@ pub(super) fn fold(
             let shape = broadcast_shape(&c.shape, &x.shape)
                 .and_then(|s| broadcast_shape(&s, &y.shape))
                 .ok_or_else(|| unsupported(n, idx, "inputs that do not broadcast"))?;
+            check(&shape)?;
             let data = where_copy(
                 &c.data,
                 &c.shape,
@@ -354,6 +370,7 @@ pub(super) fn fold(
                 .collect::<Result<_>>()?;
             let shapes: Vec<&[usize]> = vals.iter().map(|v| v.shape.as_slice()).collect();
             let out = out_shape(&node, &shapes)?;
+            check(&out)?;
             let x = &vals[0];
             let data = match &node.op {
                 op if op.is_view() => x.data.clone(),

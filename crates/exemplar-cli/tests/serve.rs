@@ -1,0 +1,209 @@
+//! `exemplar serve` as a real process: it hands out the site and what the experiment
+//! declares, and nothing else (no dotfile, no database, no symlink out of its folder).
+
+use std::io::{Read, Write};
+use std::net::TcpStream;
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+
+struct Dir(PathBuf);
+impl Drop for Dir {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_dir_all(&self.0);
+    }
+}
+
+fn temp(name: &str) -> Dir {
+    let nanos = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .as_nanos();
+    let dir = std::env::temp_dir().join(format!(
+        "exemplar-serve-{name}-{}-{nanos}",
+        std::process::id()
+    ));
+    std::fs::create_dir_all(&dir).unwrap();
+    Dir(dir)
+}
+
+fn exemplar(args: &[&std::ffi::OsStr]) -> Command {
+    let mut c = Command::new(env!("CARGO_BIN_EXE_exemplar"));
+    c.args(args);
+    c
+}
+
+struct Server(Child, String);
+impl Drop for Server {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
+
+fn serve(site: &Path, experiment: &Path, db: &Path) -> Server {
+    let mut child = exemplar(&[])
+        .args(["serve", "--port", "0", "--site"])
+        .arg(site)
+        .arg("--experiment")
+        .arg(experiment)
+        .arg("--db")
+        .arg(db)
+        .stdout(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut out = child.stdout.take().unwrap();
+    let mut line = Vec::new();
+    let mut byte = [0u8; 1];
+    while out.read(&mut byte).unwrap() == 1 && byte[0] != b'\n' {
+        line.push(byte[0]);
+    }
+    let line = String::from_utf8(line).unwrap();
+    let addr = line
+        .split("http://")
+        .nth(1)
+        .and_then(|s| s.split('/').next())
+        .expect(&line)
+        .to_string();
+    Server(child, addr)
+}
+
+fn get(addr: &str, path: &str) -> (u16, String) {
+    let mut s = TcpStream::connect(addr).unwrap();
+    write!(
+        s,
+        "GET {path} HTTP/1.1\r\nHost: {addr}\r\nConnection: close\r\n\r\n"
+    )
+    .unwrap();
+    let mut raw = Vec::new();
+    let _ = s.read_to_end(&mut raw);
+    let text = String::from_utf8_lossy(&raw).to_string();
+    let status = text
+        .split(' ')
+        .nth(1)
+        .and_then(|s| s.parse().ok())
+        .unwrap_or(0);
+    (
+        status,
+        text.split("\r\n\r\n").nth(1).unwrap_or("").to_string(),
+    )
+}
+
+/// A client folder and a fresh experiment (`exemplar new`) with things that must not leak.
+fn fixture(root: &Path) -> (PathBuf, PathBuf) {
+    let site = root.join("site");
+    std::fs::create_dir_all(&site).unwrap();
+    std::fs::write(
+        site.join("index.html"),
+        "<!doctype html><title>client</title>",
+    )
+    .unwrap();
+    std::fs::write(site.join("app.js"), "// the client").unwrap();
+    std::fs::write(site.join(".env"), "SECRET=1").unwrap();
+    let exp = root.join("exp");
+    let out = exemplar(&[]).arg("new").arg(&exp).output().unwrap();
+    assert!(out.status.success(), "{out:?}");
+    std::fs::write(exp.join("notes-about-participants.txt"), "private").unwrap();
+    std::fs::create_dir_all(exp.join(".git")).unwrap();
+    std::fs::write(exp.join(".git/config"), "[core]").unwrap();
+    std::fs::write(exp.join("old.db"), "SQLite format 3").unwrap();
+    let outside = root.join("outside.txt");
+    std::fs::write(&outside, "outside the served folders").unwrap();
+    std::os::unix::fs::symlink(&outside, site.join("out.txt")).unwrap();
+    std::os::unix::fs::symlink(&outside, exp.join("out.txt")).unwrap();
+    (site, exp)
+}
+
+#[test]
+fn serves_the_site_and_the_declared_files_only() {
+    let dir = temp("only");
+    let (site, exp) = fixture(&dir.0);
+    // A declared stimulus replaced by a symlink that leaves the experiment folder.
+    let exp_json: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(exp.join("experiment.json")).unwrap())
+            .unwrap();
+    let batch = &exp_json["units"][0]["batches"][0]["references"];
+    let linked = exp.join(batch.as_str().unwrap()).join("max_9.png");
+    std::fs::remove_file(&linked).unwrap();
+    std::os::unix::fs::symlink(dir.0.join("outside.txt"), &linked).unwrap();
+    let declared = format!("/experiment/{}/min_9.png", batch.as_str().unwrap());
+    let server = serve(&site, &exp, &dir.0.join("r.db"));
+    let a = &server.1;
+    for path in [
+        "/",
+        "/app.js",
+        "/experiment/experiment.json",
+        declared.as_str(),
+    ] {
+        assert_eq!(get(a, path).0, 200, "{path}");
+    }
+    for path in [
+        "/.env",
+        "/%2eenv",
+        "/out.txt",
+        "/experiment/out.txt",
+        "/experiment/notes-about-participants.txt",
+        "/experiment/.git/config",
+        "/experiment/old.db",
+        "/experiment/GUIDE.md",
+        "/experiment/../r.db",
+        "/experiment/%2e%2e/r.db",
+        "/r.db",
+        "/r.db-wal",
+    ] {
+        let (status, body) = get(a, path);
+        assert_eq!(status, 404, "{path} must not be served: {body}");
+        assert!(!body.contains("outside the served") && !body.contains("private"));
+    }
+    let symlinked = format!("/experiment/{}/max_9.png", batch.as_str().unwrap());
+    assert_eq!(
+        get(a, &symlinked).0,
+        404,
+        "a declared file that is a symlink out"
+    );
+}
+
+#[test]
+fn a_database_inside_a_served_folder_is_refused_at_start() {
+    let dir = temp("db");
+    let (site, exp) = fixture(&dir.0);
+    for db in [site.join("responses.db"), exp.join("stimuli/r.db")] {
+        let out = exemplar(&[])
+            .args(["serve", "--port", "0", "--site"])
+            .arg(&site)
+            .arg("--experiment")
+            .arg(&exp)
+            .arg("--db")
+            .arg(&db)
+            .output()
+            .unwrap();
+        assert!(!out.status.success(), "{}", db.display());
+        let err = String::from_utf8_lossy(&out.stderr);
+        assert!(err.contains("is inside the served folder"), "{err}");
+        assert!(!db.exists(), "no database was created there");
+    }
+}
+
+#[test]
+fn export_and_analyze_never_create_a_database() {
+    let dir = temp("ro");
+    let missing = dir.0.join("typo.db");
+    for args in [
+        vec!["export".as_ref(), "--db".as_ref(), missing.as_os_str()],
+        vec!["analyze".as_ref(), missing.as_os_str()],
+    ] {
+        let out = exemplar(&args).output().unwrap();
+        assert!(!out.status.success());
+        let err = String::from_utf8_lossy(&out.stderr);
+        assert!(err.contains("no such database"), "{err}");
+        assert!(!missing.exists(), "{args:?} created {}", missing.display());
+    }
+    // An existing database is opened read-only: its bytes do not change.
+    let db = dir.0.join("r.db");
+    exemplar_cli::collector::Db::open(&db).unwrap();
+    let before = std::fs::read(&db).unwrap();
+    let out = exemplar(&["export".as_ref(), "--db".as_ref(), db.as_os_str()])
+        .output()
+        .unwrap();
+    assert!(out.status.success(), "{out:?}");
+    assert_eq!(std::fs::read(&db).unwrap(), before);
+}
