@@ -35,3 +35,8 @@ cargo bench -p exemplar-cli --bench collector || echo "the collector benchmark d
 
 step "browser tests (headless Chromium, real exemplar serve)"
 node --test --test-concurrency=1 tests/e2e/
+
+step "delivery fault scenarios again, the collector on PostgreSQL"
+pg_dir=$(mktemp -d)
+trap 'scripts/pg_temp.sh stop "$pg_dir" >/dev/null 2>&1 || true; rm -rf "$pg_dir"' EXIT
+EXEMPLAR_E2E_POSTGRES=$(scripts/pg_temp.sh start "$pg_dir") node --test --test-concurrency=1 tests/e2e/delivery.test.mjs

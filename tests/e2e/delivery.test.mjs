@@ -1,6 +1,7 @@
 // Every response reaches its endpoint exactly once, whatever breaks: the collector is
 // killed, the browser goes offline, the endpoint fails and stalls, the tab is closed, the
-// endpoint is down for the whole session. Real Chromium, real `exemplar collect`.
+// endpoint is down for the whole session. Real Chromium, real `exemplar collect`, on SQLite,
+// or on PostgreSQL with EXEMPLAR_E2E_POSTGRES set (scripts/test.sh runs both).
 import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
 import { mkdtempSync, readFileSync } from 'node:fs';

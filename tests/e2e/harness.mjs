@@ -247,7 +247,9 @@ function spawnUntilUrl(args, what) {
 
 /** Starts the reference collector alone (`exemplar collect`), on a free or given port. */
 export async function startCollector({ port = 0, db } = {}) {
-  db ??= join(mkdtempSync(join(tmpdir(), 'exemplar-collector-')), 'responses.db');
+  // EXEMPLAR_E2E_POSTGRES=postgres://… runs every collector on that PostgreSQL database
+  // (scripts/test.sh runs the delivery scenarios so, against scripts/pg_temp.sh's server).
+  db ??= process.env.EXEMPLAR_E2E_POSTGRES || join(mkdtempSync(join(tmpdir(), 'exemplar-collector-')), 'responses.db');
   const { child, url } = await spawnUntilUrl(['collect', '--port', String(port), '--db', db, '--admin-token', ADMIN_TOKEN], 'exemplar collect');
   return {
     url, db, child, port: Number(new URL(url).port),

@@ -49,8 +49,8 @@ enum Command {
     },
     /// Write the stored records as CSV (trials, original column names) or JSON Lines (all).
     Export {
-        /// The collector's database.
-        #[arg(long, default_value = "responses.db")]
+        /// The collector's database: a SQLite file or a postgres:// URL (also EXEMPLAR_DB).
+        #[arg(long, env = "EXEMPLAR_DB", hide_env_values = true, default_value = "responses.db")]
         db: PathBuf,
         /// csv or jsonl.
         #[arg(long, default_value = "csv", value_parser = ["csv", "jsonl"])]
@@ -94,7 +94,8 @@ enum Command {
     /// Exclusion rules, per-unit and per-model scores with bootstrap CIs, Kruskal–Wallis
     /// and Conover–Holm between models; CSV, Markdown and HTML reports.
     Analyze {
-        /// The responses: the collector's SQLite database (.db), JSON Lines, or CSV.
+        /// The responses: the collector's database (a .db file or a postgres:// URL), JSON
+        /// Lines, or CSV.
         responses: PathBuf,
         /// Where the reports go.
         #[arg(long, default_value = "analysis")]
@@ -154,7 +155,7 @@ fn main() -> ExitCode {
         } => {
             let result = opts.open_db().and_then(|db| {
                 let stored = db.count();
-                let path = opts.db.display().to_string();
+                let path = collector::display_name(&opts.db);
                 let reading = if opts.admin_token.is_some() {
                     "records are readable at /admin/records with the admin token"
                 } else {
@@ -281,9 +282,10 @@ fn main() -> ExitCode {
             lenient,
         } => {
             let result = (|| -> Result<(), String> {
-                let is_db = responses
-                    .extension()
-                    .is_some_and(|e| e == "db" || e == "sqlite");
+                let is_db = collector::is_postgres(&responses)
+                    || responses
+                        .extension()
+                        .is_some_and(|e| e == "db" || e == "sqlite");
                 let records = if is_db {
                     collector::Db::open_read_only(&responses)?.all()?
                 } else {

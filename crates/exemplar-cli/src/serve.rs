@@ -101,7 +101,7 @@ pub fn run(mut opts: Options) -> Result<(), String> {
         app = app.nest_service(&format!("/{prefix}"), files(dir, None)?);
     }
     let app = app.fallback_service(files(&opts.site, None)?);
-    let db_path = opts.collector.db.display().to_string();
+    let db_path = collector::display_name(&opts.collector.db);
     let admin = opts.collector.admin_token.is_some();
     collector::serve_forever(app, &opts.listen, |addr| {
         println!(
@@ -117,6 +117,9 @@ pub fn run(mut opts: Options) -> Result<(), String> {
 
 /// Refuses a database that the server would hand out as a file.
 fn refuse_db_inside(db: &Path, dir: &Path) -> Result<(), String> {
+    if collector::is_postgres(db) {
+        return Ok(());
+    }
     let Ok(dir_abs) = dir.canonicalize() else {
         return Ok(()); // a folder that does not exist serves nothing
     };

@@ -1,147 +1,15 @@
 //! The reference collector as a real process on loopback: good input is stored exactly
 //! once; bad input gets the right status, a clear reason, and stores nothing.
 
+
+mod common;
+
 use std::io::{Read, Write};
 use std::net::TcpStream;
-use std::process::{Child, Command, Stdio};
+use std::process::Command;
 
+use common::*;
 use serde_json::{json, Value};
-
-struct Collector {
-    child: Child,
-    addr: String,
-    _dir: TempDir,
-}
-
-struct TempDir(std::path::PathBuf);
-impl Drop for TempDir {
-    fn drop(&mut self) {
-        let _ = std::fs::remove_dir_all(&self.0);
-    }
-}
-
-impl Drop for Collector {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
-}
-
-/// Starts `exemplar collect` on a free port; returns the process and its address.
-fn spawn(db: &std::path::Path, extra: &[&str]) -> (Child, String) {
-    let mut child = Command::new(env!("CARGO_BIN_EXE_exemplar"))
-        .args(["collect", "--port", "0", "--db"])
-        .arg(db)
-        .args(extra)
-        .stdout(Stdio::piped())
-        .spawn()
-        .expect("start exemplar collect");
-    let mut out = child.stdout.take().unwrap();
-    let mut line = Vec::new();
-    let mut byte = [0u8; 1];
-    while out.read(&mut byte).unwrap() == 1 && byte[0] != b'\n' {
-        line.push(byte[0]);
-    }
-    let line = String::from_utf8(line).unwrap();
-    let addr = line
-        .split("http://")
-        .nth(1)
-        .and_then(|s| s.split('/').next())
-        .expect(&line)
-        .to_string();
-    (child, addr)
-}
-
-/// The admin token the tests' collectors are started with.
-const ADMIN: &str = "test-admin-token-0123456789";
-const AS_ADMIN: (&str, &str) = ("Authorization", "Bearer test-admin-token-0123456789");
-
-/// A collector with the test admin token and the given options.
-fn start(extra: &[&str]) -> Collector {
-    let mut args = vec!["--admin-token", ADMIN];
-    args.extend_from_slice(extra);
-    start_bare(&args)
-}
-
-/// A collector with exactly the given options.
-fn start_bare(extra: &[&str]) -> Collector {
-    let dir = std::env::temp_dir().join(format!(
-        "exemplar-collector-{}-{}",
-        std::process::id(),
-        rand_suffix()
-    ));
-    std::fs::create_dir_all(&dir).unwrap();
-    let (child, addr) = spawn(&dir.join("r.db"), extra);
-    Collector {
-        child,
-        addr,
-        _dir: TempDir(dir),
-    }
-}
-
-fn rand_suffix() -> u128 {
-    std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .unwrap()
-        .as_nanos()
-}
-
-/// One HTTP/1.1 request; returns (status, body).
-fn request(
-    addr: &str,
-    method: &str,
-    path: &str,
-    headers: &[(&str, &str)],
-    body: &[u8],
-) -> (u16, String) {
-    let mut s = TcpStream::connect(addr).unwrap();
-    let mut head = format!(
-        "{method} {path} HTTP/1.1\r\nHost: {addr}\r\nConnection: close\r\nContent-Length: {}\r\n",
-        body.len()
-    );
-    for (k, v) in headers {
-        head.push_str(&format!("{k}: {v}\r\n"));
-    }
-    head.push_str("\r\n");
-    s.write_all(head.as_bytes()).unwrap();
-    // A server may answer (413) before reading everything; a reset then is fine.
-    let _ = s.write_all(body);
-    let mut raw = Vec::new();
-    let _ = s.read_to_end(&mut raw);
-    let text = String::from_utf8_lossy(&raw).to_string();
-    let status = text
-        .split(' ')
-        .nth(1)
-        .and_then(|s| s.parse().ok())
-        .unwrap_or(0);
-    let body = text.split("\r\n\r\n").nth(1).unwrap_or("").to_string();
-    (status, body)
-}
-
-fn post(addr: &str, body: &Value, headers: &[(&str, &str)]) -> (u16, String) {
-    let mut h = vec![("Content-Type", "application/json")];
-    h.extend_from_slice(headers);
-    request(addr, "POST", "/records", &h, body.to_string().as_bytes())
-}
-
-fn stored(addr: &str) -> Vec<Value> {
-    let (status, body) = request(addr, "GET", "/admin/records", &[AS_ADMIN], b"");
-    assert_eq!(status, 200, "{body}");
-    serde_json::from_str(&body).unwrap()
-}
-
-fn record(session: &str, seq: u64) -> Value {
-    json!({
-        "record_id": format!("{session}-{seq}"), "format": "exemplar.record/1", "session_id": session,
-        "participant_id": "p1", "participant_id_source": "pid", "experiment_id": "e", "experiment_version": "1",
-        "seq": seq, "time_elapsed": 10.0 * seq as f64, "timestamp": 1.7e12, "type": "feedback", "text": format!("hello {seq}")
-    })
-}
-
-fn envelope(records: Vec<Value>) -> Value {
-    json!({ "format": "exemplar.record/1", "records": records })
-}
-
 #[test]
 fn stores_once_per_record_id_and_answers_health() {
     let c = start(&[]);

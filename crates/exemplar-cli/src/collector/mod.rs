@@ -1,5 +1,5 @@
-//! The reference collector: `POST /records` into SQLite, exactly once per record, and
-//! readable only by the researcher.
+//! The reference collector: `POST /records` into SQLite or PostgreSQL, exactly once per
+//! record, and readable only by the researcher.
 //!
 //! - Writing and reading are separate. Posting may need a per-study write key
 //!   (`--write-key`): it ships in `experiment.json`, so it is public and only keeps
@@ -41,7 +41,7 @@ use tower_http::cors::{AllowOrigin, CorsLayer};
 use tower_http::timeout::RequestBodyTimeoutLayer;
 
 pub use limits::{secret_matches, RateOptions, ServerLimits};
-pub use store::{Db, InsertError, Stored};
+pub use store::{display_name, is_postgres, Db, InsertError, Stored};
 
 /// Where a server listens (`exemplar collect`, `exemplar serve`).
 #[derive(clap::Args, Clone)]
@@ -59,8 +59,10 @@ pub struct Listen {
 /// Options shared by `exemplar collect` and `exemplar serve`.
 #[derive(clap::Args, Clone)]
 pub struct CollectorOptions {
-    /// The SQLite database (created if missing).
-    #[arg(long, default_value = "responses.db")]
+    /// The SQLite database file (created if missing), or a PostgreSQL database
+    /// (postgres://USER:PASSWORD@HOST/DB, shared by several collectors; also EXEMPLAR_DB,
+    /// which keeps the password off the command line).
+    #[arg(long, env = "EXEMPLAR_DB", hide_env_values = true, default_value = "responses.db")]
     pub db: std::path::PathBuf,
     /// Largest accepted request body, in bytes.
     #[arg(long, default_value_t = 1 << 20)]

@@ -1,0 +1,102 @@
+//! The seeds reach deep into each target (a seed the parser refuses would fuzz only its
+//! error path), every saved crash stays fixed, and a short deterministic fuzzing run of
+//! every target finds nothing.
+
+use std::path::Path;
+use std::time::Duration;
+
+use exemplar_engine::{Engine, Tensor};
+use exemplar_fuzz::{mutate, seeds, targets};
+
+#[test]
+fn every_seed_is_accepted() {
+    for (name, bytes) in seeds::seeds("experiment") {
+        let text = std::str::from_utf8(&bytes).unwrap();
+        exemplar_core::Experiment::from_json(text).unwrap_or_else(|e| panic!("{name}: {e}"));
+    }
+    for (name, bytes) in seeds::seeds("onnx") {
+        let model = exemplar_engine::onnx::decode_model(&bytes[2..]).unwrap();
+        let target = model.graph.as_ref().unwrap().output[0].name.clone();
+        let engine = Engine::from_model_with(&model, &target, None, &targets::MODEL_LIMITS)
+            .unwrap_or_else(|e| panic!("{name}: {e}"));
+        let shape = vec![1, 3, 8, 8];
+        let input = Tensor::new(shape.clone(), vec![0.5; 192]).unwrap();
+        let out = engine
+            .target_tensor_blocking(&input)
+            .unwrap_or_else(|e| panic!("{name}: {e}"));
+        assert_eq!(out.shape, engine.target_shape(&shape).unwrap(), "{name}");
+    }
+    for (name, bytes) in seeds::seeds("envelope") {
+        exemplar_cli::collector::parse_envelope(&bytes, 64)
+            .unwrap_or_else(|e| panic!("{name}: {e:?}"));
+    }
+    for (name, bytes) in seeds::seeds("analysis") {
+        let text = std::str::from_utf8(&bytes[1..]).unwrap();
+        let records = if bytes[0] & 1 == 1 {
+            exemplar_analysis::read::parse_csv(text)
+        } else {
+            exemplar_analysis::read::parse_jsonl(text)
+        }
+        .unwrap_or_else(|e| panic!("{name}: {e}"));
+        assert!(!records.is_empty(), "{name}");
+    }
+}
+
+/// Every file under `regressions/<target>/` is an input that once crashed the target.
+#[test]
+fn saved_crashes_stay_fixed() {
+    let root = Path::new(env!("CARGO_MANIFEST_DIR")).join("regressions");
+    let mut n = 0;
+    for target in targets::TARGETS {
+        let Ok(dir) = std::fs::read_dir(root.join(target)) else {
+            continue;
+        };
+        for entry in dir {
+            let path = entry.unwrap().path();
+            if path.extension().is_some_and(|e| e == "md") {
+                continue;
+            }
+            let data = std::fs::read(&path).unwrap();
+            let result = std::panic::catch_unwind(|| targets::run(target, &data));
+            assert!(result.is_ok(), "{} crashes {target} again", path.display());
+            n += 1;
+        }
+    }
+    eprintln!("{n} saved crash inputs replayed");
+}
+
+#[test]
+fn a_short_deterministic_run_finds_nothing() {
+    for target in targets::TARGETS {
+        let corpus = seeds::seeds(target).into_iter().map(|(_, b)| b).collect();
+        let stats = mutate::fuzz(target, corpus, Duration::from_secs(60), 300, 1, None);
+        assert_eq!(stats.execs, 300, "{target}");
+        assert!(stats.signatures > 1, "{target}: the mutants never got anywhere new");
+        assert!(
+            stats.crashes.is_empty(),
+            "{target}: {:?}",
+            stats.crashes.iter().map(|c| &c.message).collect::<Vec<_>>()
+        );
+    }
+}
+
+#[test]
+fn the_allocation_cap_turns_a_blow_up_into_an_abort() {
+    // The cap itself, in a child process: allocating past it must abort, not succeed.
+    if std::env::var_os("EXEMPLAR_FUZZ_CAP_CHILD").is_some() {
+        let (v, _) = exemplar_fuzz::guard::capped(1 << 20, || vec![0u8; 2 << 20]);
+        println!("allocated {} bytes past the cap", v.len());
+        return;
+    }
+    let out = std::process::Command::new(std::env::current_exe().unwrap())
+        .args(["--exact", "the_allocation_cap_turns_a_blow_up_into_an_abort", "--nocapture"])
+        .env("EXEMPLAR_FUZZ_CAP_CHILD", "1")
+        .output()
+        .unwrap();
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(!out.status.success(), "the child survived: {stderr}");
+    assert!(stderr.contains("over its cap"), "{stderr}");
+    let (v, peak) = exemplar_fuzz::guard::capped(1 << 20, || vec![0u8; 1000]);
+    assert_eq!(v.len(), 1000);
+    assert!(peak >= 1000, "{peak}");
+}
