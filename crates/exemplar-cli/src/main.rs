@@ -50,7 +50,12 @@ enum Command {
     /// Write the stored records as CSV (trials, original column names) or JSON Lines (all).
     Export {
         /// The collector's database: a SQLite file or a postgres:// URL (also EXEMPLAR_DB).
-        #[arg(long, env = "EXEMPLAR_DB", hide_env_values = true, default_value = "responses.db")]
+        #[arg(
+            long,
+            env = "EXEMPLAR_DB",
+            hide_env_values = true,
+            default_value = "responses.db"
+        )]
         db: PathBuf,
         /// csv or jsonl.
         #[arg(long, default_value = "csv", value_parser = ["csv", "jsonl"])]

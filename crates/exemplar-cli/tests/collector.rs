@@ -1,7 +1,6 @@
 //! The reference collector as a real process on loopback: good input is stored exactly
 //! once; bad input gets the right status, a clear reason, and stores nothing.
 
-
 mod common;
 
 use std::io::{Read, Write};

@@ -165,5 +165,8 @@ fn two_collectors_share_one_database_exactly_once() {
     assert!(!out.status.success());
     let err = String::from_utf8_lossy(&out.stderr);
     assert!(err.contains("password authentication failed"), "{err}");
-    assert!(!err.contains(&wrong[12..30]), "the password is not printed: {err}");
+    assert!(
+        !err.contains(&wrong[12..30]),
+        "the password is not printed: {err}"
+    );
 }

@@ -62,7 +62,12 @@ pub struct CollectorOptions {
     /// The SQLite database file (created if missing), or a PostgreSQL database
     /// (postgres://USER:PASSWORD@HOST/DB, shared by several collectors; also EXEMPLAR_DB,
     /// which keeps the password off the command line).
-    #[arg(long, env = "EXEMPLAR_DB", hide_env_values = true, default_value = "responses.db")]
+    #[arg(
+        long,
+        env = "EXEMPLAR_DB",
+        hide_env_values = true,
+        default_value = "responses.db"
+    )]
     pub db: std::path::PathBuf,
     /// Largest accepted request body, in bytes.
     #[arg(long, default_value_t = 1 << 20)]

@@ -17,7 +17,7 @@ pub struct Db {
 
 enum Backend {
     Sqlite(Mutex<rusqlite::Connection>),
-    Postgres(Mutex<Pg>),
+    Postgres(Box<Mutex<Pg>>),
 }
 
 struct Pg {
@@ -137,11 +137,11 @@ impl Db {
                 .batch_execute(PG_SCHEMA)
                 .map_err(|e| format!("{}: {}", display_name(path), pg_error(&e)))?;
             return Ok(Db {
-                backend: Backend::Postgres(Mutex::new(Pg {
+                backend: Backend::Postgres(Box::new(Mutex::new(Pg {
                     client,
                     max_bytes,
                     size_checked: None,
-                })),
+                }))),
             });
         }
         let at = |e: rusqlite::Error| format!("{}: {e}", path.display());
@@ -186,11 +186,11 @@ impl Db {
                 ));
             }
             return Ok(Db {
-                backend: Backend::Postgres(Mutex::new(Pg {
+                backend: Backend::Postgres(Box::new(Mutex::new(Pg {
                     client,
                     max_bytes: None,
                     size_checked: None,
-                })),
+                }))),
             });
         }
         if !path.is_file() {

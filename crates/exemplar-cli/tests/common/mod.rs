@@ -142,4 +142,3 @@ pub fn record(session: &str, seq: u64) -> Value {
 pub fn envelope(records: Vec<Value>) -> Value {
     json!({ "format": "exemplar.record/1", "records": records })
 }
-
