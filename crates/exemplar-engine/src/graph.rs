@@ -189,6 +189,31 @@ impl Window {
     }
 }
 
+/// The most window reads one image may cost a Conv or pooling node: 2^36 (about 7·10^10,
+/// minutes of CPU). The largest layer of the study's networks needs about 10^8 (a 3x3 conv
+/// of ResNet-50 at 56x56); a hostile window (a huge kernel, dilation or padding over a
+/// tiny input) would otherwise keep a CPU busy for days without allocating anything.
+pub const MAX_WINDOW_WORK: u64 = 1 << 36;
+
+impl Geom {
+    /// Refuses a node whose windows would cost more than [`MAX_WINDOW_WORK`] reads per
+    /// image; `per_output` is what one output position reads per window element (the
+    /// channels: output channels × input channels per group for a Conv, the channels for
+    /// pooling).
+    pub(crate) fn check_work(&self, per_output: usize, what: &str) -> Result<()> {
+        let work = [self.oh, self.ow, self.kh, self.kw, per_output]
+            .into_iter()
+            .try_fold(1u64, |acc, v| acc.checked_mul(v as u64));
+        match work {
+            Some(w) if w <= MAX_WINDOW_WORK => Ok(()),
+            _ => Err(EngineError::Limit(format!(
+                "{what} with a {}x{} window over {}x{} outputs and {per_output} channel reads per output costs more than {MAX_WINDOW_WORK} reads per image",
+                self.kh, self.kw, self.oh, self.ow
+            ))),
+        }
+    }
+}
+
 /// An operator with its attributes parsed.
 #[derive(Clone, Debug)]
 pub(crate) enum Op {
@@ -1206,6 +1231,14 @@ pub(crate) fn slice_dims(n: &Node, x: &[usize]) -> Result<Vec<(i64, i64, usize)>
             .iter()
             .map(|&a| concat_axis(a, x.len()))
             .collect::<Result<_>>()?,
+        None if starts.len() > x.len() => {
+            return Err(EngineError::Input(format!(
+                "Slice '{}': {} starts for an input of {} axes {x:?}",
+                n.name,
+                starts.len(),
+                x.len()
+            )))
+        }
         None => (0..starts.len()).collect(),
     };
     if starts.len() != ends.len()
@@ -1478,6 +1511,8 @@ pub(crate) fn out_shape(n: &Node, ins: &[&[usize]]) -> Result<Vec<usize>> {
                 )));
             }
             let g = win.geom(x, [w[2], w[3]])?;
+            // Each output reads C/group channels of its window.
+            g.check_work(w[0].saturating_mul(w[1]), "Conv")?;
             vec![g.n, w[0], g.oh, g.ow]
         }
         Op::Relu
@@ -1596,6 +1631,7 @@ pub(crate) fn out_shape(n: &Node, ins: &[&[usize]]) -> Result<Vec<usize>> {
         }
         Op::MaxPool(win) | Op::AveragePool { win, .. } => {
             let g = win.geom(x, win.kernel.unwrap_or([1, 1]))?;
+            g.check_work(g.c, "pooling")?;
             vec![g.n, g.c, g.oh, g.ow]
         }
         Op::GlobalAveragePool => {

@@ -400,6 +400,27 @@ fn hostile_shapes_of_computed_tensors_are_refused_at_run() {
         &["node 'pool'", "overflows"],
         &defaults(),
     );
+    // A pool whose window fits in i32 but whose reads would keep a CPU busy for days: a
+    // 40000x40000 kernel over a small image padded to fit, stride 1.
+    let mut b = builder();
+    b.node(
+        "MaxPool",
+        "pool",
+        &["x"],
+        "y",
+        vec![
+            ("kernel_shape", A::Ints(vec![40_000, 40_000])),
+            ("pads", A::Ints(vec![20_000, 20_000, 20_000, 20_000])),
+        ],
+    );
+    assert_refused(
+        "MaxPool with a 40000x40000 window",
+        &b.bytes(),
+        "y",
+        Stage::Run,
+        &["node 'pool'", "reads per image"],
+        &defaults(),
+    );
     // A Slice stepping by i64::MIN (its negation overflows).
     let mut b = builder();
     b.ints("starts", &[-1])

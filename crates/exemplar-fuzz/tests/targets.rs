@@ -71,7 +71,10 @@ fn a_short_deterministic_run_finds_nothing() {
         let corpus = seeds::seeds(target).into_iter().map(|(_, b)| b).collect();
         let stats = mutate::fuzz(target, corpus, Duration::from_secs(60), 300, 1, None);
         assert_eq!(stats.execs, 300, "{target}");
-        assert!(stats.signatures > 1, "{target}: the mutants never got anywhere new");
+        assert!(
+            stats.signatures > 1,
+            "{target}: the mutants never got anywhere new"
+        );
         assert!(
             stats.crashes.is_empty(),
             "{target}: {:?}",
@@ -89,7 +92,11 @@ fn the_allocation_cap_turns_a_blow_up_into_an_abort() {
         return;
     }
     let out = std::process::Command::new(std::env::current_exe().unwrap())
-        .args(["--exact", "the_allocation_cap_turns_a_blow_up_into_an_abort", "--nocapture"])
+        .args([
+            "--exact",
+            "the_allocation_cap_turns_a_blow_up_into_an_abort",
+            "--nocapture",
+        ])
         .env("EXEMPLAR_FUZZ_CAP_CHILD", "1")
         .output()
         .unwrap();
@@ -99,4 +106,32 @@ fn the_allocation_cap_turns_a_blow_up_into_an_abort() {
     let (v, peak) = exemplar_fuzz::guard::capped(1 << 20, || vec![0u8; 1000]);
     assert_eq!(v.len(), 1000);
     assert!(peak >= 1000, "{peak}");
+}
+
+/// Found by the `onnx` target (regressions/onnx/slice-starts-longer-than-rank.bin): a
+/// Slice without `axes` whose `starts`/`ends` have more entries than its input has axes
+/// panicked in `slice_dims` (crates/exemplar-engine/src/graph.rs, "index out of bounds")
+/// instead of being an error.
+#[test]
+fn slice_with_more_starts_than_axes_is_an_error() {
+    use exemplar_engine::onnx::TensorProto;
+    let m = seeds::model(
+        vec![seeds::node("Slice", &["x", "st", "en"], "y", vec![])],
+        vec![
+            TensorProto::from_i64("st", &[5], &[0, 0, 0, 0, 0]),
+            TensorProto::from_i64("en", &[5], &[1, 1, 1, 1, 1]),
+        ],
+        &[1, 3, 8, 8],
+        "y",
+    );
+    let loaded = std::panic::catch_unwind(|| {
+        Engine::from_model_with(&m, "y", None, &targets::MODEL_LIMITS)
+            .and_then(|e| e.target_shape(&[1, 3, 8, 8]))
+    });
+    let result = loaded.expect("Slice panicked");
+    assert!(result.is_err(), "5 starts on a rank-4 input: {result:?}");
+    let file = Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("regressions/onnx/slice-starts-longer-than-rank.bin");
+    let data = std::fs::read(file).unwrap();
+    assert!(std::panic::catch_unwind(|| targets::run("onnx", &data)).is_ok());
 }
