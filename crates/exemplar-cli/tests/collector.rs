@@ -399,6 +399,19 @@ fn limits_refuse_with_a_status_and_a_reason() {
     assert!(raw.to_ascii_lowercase().contains("retry-after: 2"), "{raw}");
     assert_eq!(request(&c.addr, "GET", "/health", &[], b"").0, 200);
 
+    // A body that stops arriving: 408 after --body-timeout-secs, nothing stored.
+    let c = start(&["--body-timeout-secs", "1"]);
+    let mut s = TcpStream::connect(&c.addr).unwrap();
+    write!(s, "POST /records HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\nContent-Length: 1000\r\n\r\n{{\"format\": ").unwrap();
+    s.set_read_timeout(Some(std::time::Duration::from_secs(10)))
+        .unwrap();
+    let started = std::time::Instant::now();
+    let mut raw = String::new();
+    let _ = s.read_to_string(&mut raw);
+    assert!(raw.starts_with("HTTP/1.1 408"), "{raw}");
+    assert!(started.elapsed() < std::time::Duration::from_secs(5));
+    assert!(stored(&c.addr).is_empty());
+
     // The database's size: 507 once full, logged, and the collector goes on.
     let c = start(&["--max-db-mib", "1"]);
     let big = |session: &str, n: u64| {

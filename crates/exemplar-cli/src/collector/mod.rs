@@ -29,6 +29,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use axum::body::Bytes;
+use axum::extract::rejection::BytesRejection;
 use axum::extract::{ConnectInfo, DefaultBodyLimit, Query, Request, State};
 use axum::http::{header, HeaderMap, HeaderValue, Method, StatusCode};
 use axum::middleware::{self, Next};
@@ -300,10 +301,26 @@ pub fn parse_envelope(body: &[u8], max_records: usize) -> Result<Vec<(Record, Va
     Ok(records)
 }
 
-async fn receive(State(state): State<Arc<AppState>>, headers: HeaderMap, body: Bytes) -> Response {
+async fn receive(
+    State(state): State<Arc<AppState>>,
+    headers: HeaderMap,
+    body: Result<Bytes, BytesRejection>,
+) -> Response {
     if let Some(refused) = gate(&state, &headers) {
         return refused;
     }
+    let body = match body {
+        Ok(body) => body,
+        // A body that stopped arriving is the network's fault, not the records': 408, which
+        // the client retries (a 400 would make it set the records aside).
+        Err(BytesRejection::FailedToBufferBody(e)) if timed_out(&e) => {
+            return reject(
+                StatusCode::REQUEST_TIMEOUT,
+                "the request body did not arrive within --body-timeout-secs",
+            )
+        }
+        Err(e) => return e.into_response(),
+    };
     let records = match parse_envelope(&body, state.max_records) {
         Ok(r) => r,
         Err((status, reason)) => return reject(status, reason),
@@ -346,6 +363,18 @@ async fn receive(State(state): State<Arc<AppState>>, headers: HeaderMap, body: B
             format!("could not store the records: {e}"),
         ),
     }
+}
+
+/// Whether an error was caused by the body read timeout.
+fn timed_out(e: &(dyn std::error::Error + 'static)) -> bool {
+    let mut cause: Option<&(dyn std::error::Error + 'static)> = Some(e);
+    while let Some(c) = cause {
+        if c.is::<tower_http::timeout::TimeoutError>() {
+            return true;
+        }
+        cause = c.source();
+    }
+    false
 }
 
 async fn moved() -> Response {
