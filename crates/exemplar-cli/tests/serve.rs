@@ -1,10 +1,12 @@
 //! `exemplar serve` as a real process: it hands out the site and what the experiment
 //! declares, and nothing else (no dotfile, no database, no symlink out of its folder).
 
+mod common;
+
 use std::io::{Read, Write};
 use std::net::TcpStream;
 use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Stdio};
+use std::process::{Child, Command};
 
 struct Dir(PathBuf);
 impl Drop for Dir {
@@ -41,29 +43,17 @@ impl Drop for Server {
 }
 
 fn serve(site: &Path, experiment: &Path, db: &Path) -> Server {
-    let mut child = exemplar(&[])
-        .args(["serve", "--port", "0", "--site"])
-        .arg(site)
-        .arg("--experiment")
-        .arg(experiment)
-        .arg("--db")
-        .arg(db)
-        .stdout(Stdio::piped())
-        .spawn()
-        .unwrap();
-    let mut out = child.stdout.take().unwrap();
-    let mut line = Vec::new();
-    let mut byte = [0u8; 1];
-    while out.read(&mut byte).unwrap() == 1 && byte[0] != b'\n' {
-        line.push(byte[0]);
-    }
-    let line = String::from_utf8(line).unwrap();
-    let addr = line
-        .split("http://")
-        .nth(1)
-        .and_then(|s| s.split('/').next())
-        .expect(&line)
-        .to_string();
+    let (child, addr) = common::spawn_server(&[
+        "serve".as_ref(),
+        "--port".as_ref(),
+        "0".as_ref(),
+        "--site".as_ref(),
+        site.as_os_str(),
+        "--experiment".as_ref(),
+        experiment.as_os_str(),
+        "--db".as_ref(),
+        db.as_os_str(),
+    ]);
     Server(child, addr)
 }
 

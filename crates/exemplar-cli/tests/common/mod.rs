@@ -30,13 +30,25 @@ impl Drop for Collector {
 
 /// Starts `exemplar collect` on a free port; returns the process and its address.
 pub fn spawn(db: &std::path::Path, extra: &[&str]) -> (Child, String) {
+    let mut args: Vec<&std::ffi::OsStr> = vec![
+        "collect".as_ref(),
+        "--port".as_ref(),
+        "0".as_ref(),
+        "--db".as_ref(),
+        db.as_os_str(),
+    ];
+    args.extend(extra.iter().map(|a| std::ffi::OsStr::new(*a)));
+    spawn_server(&args)
+}
+
+/// Starts `exemplar ARGS…` (a server that prints its `http://ADDR/` URL on its first line
+/// of output); returns the process and its address.
+pub fn spawn_server(args: &[&std::ffi::OsStr]) -> (Child, String) {
     let mut child = Command::new(env!("CARGO_BIN_EXE_exemplar"))
-        .args(["collect", "--port", "0", "--db"])
-        .arg(db)
-        .args(extra)
+        .args(args)
         .stdout(Stdio::piped())
         .spawn()
-        .expect("start exemplar collect");
+        .expect("start exemplar");
     let mut out = child.stdout.take().unwrap();
     let mut line = Vec::new();
     let mut byte = [0u8; 1];
