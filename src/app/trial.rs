@@ -200,7 +200,8 @@ fn TrialView(ctx: Ctx, trial: PlannedTrial, index: u32, attempt: u32) -> impl In
                     set_timeout(
                         move || {
                             step.try_set(Step::Done(answer.upper, correct));
-                            if let Some(b) = continue_ref.get_untracked() {
+                            // The trial may be gone by now (the preview jumped on).
+                            if let Some(b) = continue_ref.try_get_untracked().flatten() {
                                 let _ = b.focus();
                             }
                         },
