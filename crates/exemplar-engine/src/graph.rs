@@ -1487,6 +1487,26 @@ pub(crate) fn reshape_shape(x: &[usize], shape: &[i64], allowzero: bool) -> Resu
 
 /// The output shape of a node for the given input shapes.
 pub(crate) fn out_shape(n: &Node, ins: &[&[usize]]) -> Result<Vec<usize>> {
+    // A file may give a node fewer inputs than its operator reads.
+    let needs = match &n.op {
+        Op::Where | Op::LayerNorm { .. } => 3,
+        Op::Conv { .. }
+        | Op::Add
+        | Op::Mul
+        | Op::Sub
+        | Op::Div
+        | Op::Pow
+        | Op::Gemm { .. }
+        | Op::MatMul => 2,
+        _ => 1,
+    };
+    if ins.len() < needs {
+        return Err(EngineError::Model(format!(
+            "node '{}' has {} inputs, its operator needs {needs}",
+            n.name,
+            ins.len()
+        )));
+    }
     let x = ins[0];
     Ok(match &n.op {
         Op::Conv { win, group } => {

@@ -135,3 +135,48 @@ fn slice_with_more_starts_than_axes_is_an_error() {
     let data = std::fs::read(file).unwrap();
     assert!(std::panic::catch_unwind(|| targets::run("onnx", &data)).is_ok());
 }
+
+/// Found by the `onnx` target under AFL++ (regressions/onnx/*-node-without-inputs.bin):
+/// a node with no inputs at all (in the inputs found: a Transpose, a Pad) reaches
+/// `out_shape` (crates/exemplar-engine/src/graph.rs), which reads `ins[0]` of an empty
+/// list: "index out of bounds: the len is 0 but the index is 0". Two ways in: the constant
+/// folder (graph/fold.rs, `fold`, at load: such a node counts as constant) and the
+/// shape planner (`Graph::shapes_and_bytes`, from `Engine::target_shape`). Fixed by an
+/// arity check at the top of `out_shape`.
+#[test]
+fn a_node_without_inputs_is_an_error() {
+    for op in [
+        "Transpose",
+        "Reshape",
+        "Slice",
+        "Concat",
+        "Flatten",
+        "Pad",
+        "Identity",
+    ] {
+        let m = seeds::model(
+            vec![
+                seeds::node(op, &[], "c", vec![]),
+                seeds::node("Add", &["x", "c"], "y", vec![]),
+            ],
+            vec![],
+            &[1, 3, 8, 8],
+            "y",
+        );
+        let loaded = std::panic::catch_unwind(|| {
+            Engine::from_model_with(&m, "y", None, &targets::MODEL_LIMITS)
+                .and_then(|e| e.target_shape(&[1, 3, 8, 8]))
+        });
+        let result = loaded.unwrap_or_else(|_| panic!("{op} without inputs panicked"));
+        assert!(result.is_err(), "{op} without inputs loaded: {result:?}");
+    }
+    let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("regressions/onnx");
+    for name in [
+        "fold-node-without-inputs.bin",
+        "shapes-node-without-inputs.bin",
+    ] {
+        let data = std::fs::read(dir.join(name)).unwrap();
+        let replay = std::panic::catch_unwind(|| targets::run("onnx", &data));
+        assert!(replay.is_ok(), "{name} still crashes");
+    }
+}
