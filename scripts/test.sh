@@ -19,6 +19,9 @@ cargo clippy --target wasm32-unknown-unknown -p exemplar --quiet -- -D warnings
 step "native tests"
 cargo test --workspace
 
+step "fuzzing, briefly (scripts/fuzz.sh: 10 s per target; fails on a crash)"
+./scripts/fuzz.sh --brief 10
+
 step "client release build"
 trunk build --release --offline
 

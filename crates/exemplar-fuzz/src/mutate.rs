@@ -12,35 +12,65 @@ use exemplar_engine::onnx::ModelProto;
 use prost::Message;
 use serde_json::Value;
 
-/// xoshiro-free and tiny: SplitMix64 is enough to pick mutations.
-pub struct Rng(u64);
+/// Picks mutations with the plans' generator (`exemplar_core::rng`), in `usize`.
+pub struct Rng(exemplar_core::rng::Rng);
 
 impl Rng {
     /// A generator from `seed`.
     pub fn new(seed: u64) -> Rng {
-        Rng(seed)
+        Rng(exemplar_core::rng::Rng::new(seed))
     }
     /// The next 64 bits.
-    pub fn next(&mut self) -> u64 {
-        self.0 = self.0.wrapping_add(0x9E37_79B9_7F4A_7C15);
-        let mut z = self.0;
-        z = (z ^ (z >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
-        z = (z ^ (z >> 27)).wrapping_mul(0x94D0_49BB_1331_11EB);
-        z ^ (z >> 31)
+    pub fn next_u64(&mut self) -> u64 {
+        self.0.next_u64()
     }
     /// Uniform in `0..n` (`n` > 0).
     pub fn below(&mut self, n: usize) -> usize {
-        (self.next() % n as u64) as usize
+        self.0.below(n as u64) as usize
     }
 }
 
 const INTERESTING: [i64; 16] = [
-    0, 1, -1, 2, 3, 7, 8, 16, 255, 256, 65535, 65536, 1 << 31, -(1 << 31), i64::MAX, i64::MIN,
+    0,
+    1,
+    -1,
+    2,
+    3,
+    7,
+    8,
+    16,
+    255,
+    256,
+    65535,
+    65536,
+    1 << 31,
+    -(1 << 31),
+    i64::MAX,
+    i64::MIN,
 ];
 const JSON_TOKENS: [&str; 22] = [
-    "{", "}", "[", "]", ",", ":", "\"", "null", "true", "-0", "1e999", "-1e309", "0.0000001",
-    "18446744073709551616", "\"\\u0000\"", "\"\\ud800\"", "\"../x\"", "\n", "\r\n", "\u{feff}",
-    "\"=1+1\"", "NaN",
+    "{",
+    "}",
+    "[",
+    "]",
+    ",",
+    ":",
+    "\"",
+    "null",
+    "true",
+    "-0",
+    "1e999",
+    "-1e309",
+    "0.0000001",
+    "18446744073709551616",
+    "\"\\u0000\"",
+    "\"\\ud800\"",
+    "\"../x\"",
+    "\n",
+    "\r\n",
+    "\u{feff}",
+    "\"=1+1\"",
+    "NaN",
 ];
 
 /// Byte-level havoc: 1 to 8 of bit flips, byte sets, interesting values, insertions,
@@ -55,7 +85,7 @@ pub fn havoc(data: &mut Vec<u8>, other: &[u8], rng: &mut Rng) {
             }
             1 if len > 0 => {
                 let i = rng.below(len);
-                data[i] = rng.next() as u8;
+                data[i] = rng.next_u64() as u8;
             }
             2 if len > 0 => {
                 let i = rng.below(len);
@@ -66,7 +96,7 @@ pub fn havoc(data: &mut Vec<u8>, other: &[u8], rng: &mut Rng) {
             3 => {
                 let i = rng.below(len + 1);
                 let n = 1 + rng.below(16);
-                let bytes: Vec<u8> = (0..n).map(|_| rng.next() as u8).collect();
+                let bytes: Vec<u8> = (0..n).map(|_| rng.next_u64() as u8).collect();
                 data.splice(i..i, bytes);
             }
             4 if len > 0 => {
@@ -98,7 +128,7 @@ pub fn havoc(data: &mut Vec<u8>, other: &[u8], rng: &mut Rng) {
                 let j = rng.below(len);
                 data.swap(i, j);
             }
-            _ => data.push(rng.next() as u8),
+            _ => data.push(rng.next_u64() as u8),
         }
     }
 }
@@ -202,9 +232,30 @@ fn pick<'a>(v: &'a Value, rng: &mut Rng) -> &'a Value {
 /// node's operator or inputs, the declared input shape.
 fn mutate_model(m: &mut ModelProto, rng: &mut Rng) {
     const OPS: [&str; 24] = [
-        "Conv", "Relu", "Reshape", "Expand", "Pad", "Slice", "Gather", "Concat", "Transpose",
-        "MatMul", "Gemm", "MaxPool", "AveragePool", "Split", "Range", "ConstantOfShape",
-        "Shape", "Unsqueeze", "Squeeze", "Where", "Softmax", "ReduceMean", "Cast", "Tile",
+        "Conv",
+        "Relu",
+        "Reshape",
+        "Expand",
+        "Pad",
+        "Slice",
+        "Gather",
+        "Concat",
+        "Transpose",
+        "MatMul",
+        "Gemm",
+        "MaxPool",
+        "AveragePool",
+        "Split",
+        "Range",
+        "ConstantOfShape",
+        "Shape",
+        "Unsqueeze",
+        "Squeeze",
+        "Where",
+        "Softmax",
+        "ReduceMean",
+        "Cast",
+        "Tile",
     ];
     let Some(g) = m.graph.as_mut() else { return };
     let val = |rng: &mut Rng| INTERESTING[rng.below(INTERESTING.len())];
@@ -299,7 +350,11 @@ pub fn mutate(target: &str, input: &[u8], other: &[u8], rng: &mut Rng) -> Vec<u8
                 } else {
                     (&input[..0], input)
                 };
-                let other = if target == "analysis" && !other.is_empty() { &other[1..] } else { other };
+                let other = if target == "analysis" && !other.is_empty() {
+                    &other[1..]
+                } else {
+                    other
+                };
                 // JSON Lines: one line of the file.
                 let text = String::from_utf8_lossy(body);
                 let lines: Vec<&str> = text.lines().collect();
@@ -314,7 +369,8 @@ pub fn mutate(target: &str, input: &[u8], other: &[u8], rng: &mut Rng) -> Vec<u8
                         }
                         let mut out = head.to_vec();
                         if lines.len() > 1 && serde_json::from_str::<Value>(lines[l]).is_ok() {
-                            let mut lines: Vec<String> = lines.iter().map(|s| s.to_string()).collect();
+                            let mut lines: Vec<String> =
+                                lines.iter().map(|s| s.to_string()).collect();
                             lines[l] = v.to_string();
                             out.extend(lines.join("\n").bytes());
                         } else {
@@ -331,7 +387,7 @@ pub fn mutate(target: &str, input: &[u8], other: &[u8], rng: &mut Rng) -> Vec<u8
                     }
                     let mut out = input[..2].to_vec();
                     if rng.below(4) == 0 {
-                        out[0] = rng.next() as u8;
+                        out[0] = rng.next_u64() as u8;
                     }
                     out.extend(m.encode_to_vec());
                     return out;
@@ -370,6 +426,7 @@ pub struct Stats {
 }
 
 thread_local! {
+    static IN_TARGET: std::cell::Cell<bool> = const { std::cell::Cell::new(false) };
     static LAST_PANIC: std::cell::RefCell<Option<String>> = const { std::cell::RefCell::new(None) };
 }
 
@@ -384,10 +441,18 @@ pub fn fuzz(
     seed: u64,
     crash_dir: Option<&Path>,
 ) -> Stats {
-    let previous = std::panic::take_hook();
-    std::panic::set_hook(Box::new(|info| {
+    // Panics of the target are recorded, not printed; others (another test's, in a test
+    // binary) go to the hook that was there.
+    type Hook = dyn Fn(&std::panic::PanicHookInfo<'_>) + Send + Sync;
+    let previous: std::sync::Arc<Hook> = std::sync::Arc::from(std::panic::take_hook());
+    let other = previous.clone();
+    std::panic::set_hook(Box::new(move |info| {
         crate::guard::disarm();
-        LAST_PANIC.with(|p| *p.borrow_mut() = Some(info.to_string()));
+        if IN_TARGET.with(|t| t.get()) {
+            LAST_PANIC.with(|p| *p.borrow_mut() = Some(info.to_string()));
+        } else {
+            other(info);
+        }
     }));
     let mut rng = Rng::new(seed);
     let mut corpus = seeds;
@@ -398,7 +463,9 @@ pub fn fuzz(
     let mut run_one = |input: &[u8], stats: &mut Stats| -> Option<u64> {
         stats.execs += 1;
         crate::guard::running(input);
+        IN_TARGET.with(|t| t.set(true));
         let r = std::panic::catch_unwind(|| crate::targets::run(target, input));
+        IN_TARGET.with(|t| t.set(false));
         crate::guard::done();
         match r {
             Ok(sig) => Some(sig),
@@ -441,7 +508,7 @@ pub fn fuzz(
             }
         }
     }
-    std::panic::set_hook(previous);
+    std::panic::set_hook(Box::new(move |info| previous(info)));
     stats.corpus = corpus.len();
     stats.signatures = seen.len();
     stats.elapsed = start.elapsed();

@@ -7,8 +7,8 @@ use std::path::{Path, PathBuf};
 use exemplar_core::simulate::{run_session, Participant};
 use exemplar_core::{Experiment, Phase, Plan};
 use exemplar_engine::onnx::{
-    AttributeProto, Dimension, GraphProto, ModelProto, NodeProto, OperatorSetIdProto,
-    TensorProto, TensorShapeProto, TypeProto, TypeProtoTensor, ValueInfoProto, FLOAT,
+    AttributeProto, Dimension, GraphProto, ModelProto, NodeProto, OperatorSetIdProto, TensorProto,
+    TensorShapeProto, TypeProto, TypeProtoTensor, ValueInfoProto, FLOAT,
 };
 use prost::Message;
 use serde_json::{json, Value};
@@ -98,8 +98,10 @@ pub fn session_records(session: &str, p_correct: f64, seed: u64) -> Vec<Value> {
     }
     bodies.push(json!({"type": "practice_round", "attempt": 0, "correct": 5, "answered": 5, "next": "main"}));
     bodies.push(json!({"type": "feedback", "text": "fine, \"thanks\"\n=1+1"}));
-    bodies.push(json!({"type": "session_completed", "main_correct": 9, "catch_correct": 2,
-        "answered": 14, "practice_rounds": 1, "main_phase_time": 600000.0}));
+    bodies.push(
+        json!({"type": "session_completed", "main_correct": 9, "catch_correct": 2,
+        "answered": 14, "practice_rounds": 1, "main_phase_time": 600000.0}),
+    );
     for (seq, body) in bodies.into_iter().enumerate() {
         let mut r = json!({
             "record_id": format!("{session}-{seq}"), "format": exemplar_core::record::RECORD_FORMAT,
@@ -131,23 +133,31 @@ fn envelope() -> Vec<(String, Vec<u8>)> {
             out.push((name, wrap(std::slice::from_ref(r))));
         }
     }
-    out.push(("session.json".into(), wrap(&records[..records.len().min(64)])));
+    out.push((
+        "session-start.json".into(),
+        wrap(&records[..records.len().min(12)]),
+    ));
     out
 }
 
 fn analysis() -> Vec<(String, Vec<u8>)> {
+    // Small files (fuzzers slow down with size): a whole session, the start of another
+    // and a duplicate.
     let mut records = session_records("s1", 0.9, 1);
-    records.extend(session_records("s2", 0.5, 2));
-    records.extend(session_records("s3", 0.7, 3));
-    records.push(records[5].clone()); // a duplicate
+    records.extend(session_records("s2", 0.5, 2).into_iter().take(8));
+    records.push(records[5].clone());
     let mut jsonl = vec![0u8];
     exemplar_cli::export::jsonl(&records, &mut jsonl).expect("to memory");
     let mut csv = vec![1u8];
     exemplar_cli::export::csv(&records, &mut csv, exemplar_cli::export::Cells::Raw)
         .expect("to memory");
     let mut csv_neutral = vec![1u8];
-    exemplar_cli::export::csv(&records, &mut csv_neutral, exemplar_cli::export::Cells::Neutralised)
-        .expect("to memory");
+    exemplar_cli::export::csv(
+        &records,
+        &mut csv_neutral,
+        exemplar_cli::export::Cells::Neutralised,
+    )
+    .expect("to memory");
     let mut body = vec![0u8];
     body.extend(
         json!({"format": exemplar_core::record::RECORD_FORMAT, "records": &records[..10]})
@@ -155,7 +165,11 @@ fn analysis() -> Vec<(String, Vec<u8>)> {
             .bytes(),
     );
     let mut activations = vec![1u8];
-    activations.extend(read("demo/stimuli/units/b6e_c16/activations.csv"));
+    let text = read("demo/stimuli/units/b6e_c16/activations.csv");
+    for line in text.split(|&b| b == b'\n').take(40) {
+        activations.extend(line);
+        activations.push(b'\n');
+    }
     vec![
         ("sessions.jsonl".into(), jsonl),
         ("sessions.csv".into(), csv),
@@ -165,7 +179,8 @@ fn analysis() -> Vec<(String, Vec<u8>)> {
     ]
 }
 
-fn value_info(name: &str, dims: &[i64]) -> ValueInfoProto {
+/// A FLOAT graph input or output of `dims` (a negative axis is symbolic).
+pub fn value_info(name: &str, dims: &[i64]) -> ValueInfoProto {
     ValueInfoProto {
         name: name.into(),
         r#type: Some(TypeProto {
@@ -185,7 +200,8 @@ fn value_info(name: &str, dims: &[i64]) -> ValueInfoProto {
     }
 }
 
-fn node(op: &str, inputs: &[&str], output: &str, attrs: Vec<AttributeProto>) -> NodeProto {
+/// A node with one output.
+pub fn node(op: &str, inputs: &[&str], output: &str, attrs: Vec<AttributeProto>) -> NodeProto {
     NodeProto {
         input: inputs.iter().map(|s| s.to_string()).collect(),
         output: vec![output.to_string()],
@@ -214,13 +230,20 @@ fn int(name: &str, v: i64) -> AttributeProto {
     }
 }
 
-fn weights(name: &str, shape: &[usize]) -> TensorProto {
+/// A FLOAT initializer of `shape` with small values.
+pub fn weights(name: &str, shape: &[usize]) -> TensorProto {
     let n: usize = shape.iter().product();
     let data: Vec<f32> = (0..n).map(|i| ((i * 7 % 13) as f32 - 6.0) / 10.0).collect();
     TensorProto::from_f32(name, shape, &data)
 }
 
-fn model(nodes: Vec<NodeProto>, init: Vec<TensorProto>, input: &[i64], out: &str) -> ModelProto {
+/// A model of `nodes` reading `x` of shape `input` (negative: symbolic), output `out`.
+pub fn model(
+    nodes: Vec<NodeProto>,
+    init: Vec<TensorProto>,
+    input: &[i64],
+    out: &str,
+) -> ModelProto {
     ModelProto {
         ir_version: 8,
         producer_name: "exemplar-fuzz".into(),
@@ -243,10 +266,29 @@ fn model(nodes: Vec<NodeProto>, init: Vec<TensorProto>, input: &[i64], out: &str
 pub fn small_models() -> Vec<(String, ModelProto)> {
     let conv = model(
         vec![
-            node("Conv", &["x", "w", "b"], "c", vec![ints("kernel_shape", &[3, 3]), ints("pads", &[1, 1, 1, 1]), ints("strides", &[1, 1])]),
-            node("BatchNormalization", &["c", "s", "b2", "m", "v"], "n", vec![]),
+            node(
+                "Conv",
+                &["x", "w", "b"],
+                "c",
+                vec![
+                    ints("kernel_shape", &[3, 3]),
+                    ints("pads", &[1, 1, 1, 1]),
+                    ints("strides", &[1, 1]),
+                ],
+            ),
+            node(
+                "BatchNormalization",
+                &["c", "s", "b2", "m", "v"],
+                "n",
+                vec![],
+            ),
             node("Relu", &["n"], "r", vec![]),
-            node("MaxPool", &["r"], "p", vec![ints("kernel_shape", &[2, 2]), ints("strides", &[2, 2])]),
+            node(
+                "MaxPool",
+                &["r"],
+                "p",
+                vec![ints("kernel_shape", &[2, 2]), ints("strides", &[2, 2])],
+            ),
             node("Clip", &["p"], "k", vec![]),
             node("GlobalAveragePool", &["k"], "g", vec![]),
             node("Flatten", &["g"], "f", vec![int("axis", 1)]),
@@ -275,9 +317,19 @@ pub fn small_models() -> Vec<(String, ModelProto)> {
             node("Reshape", &["x", "shape"], "r", vec![]),
             node("Transpose", &["r"], "t", vec![ints("perm", &[0, 2, 1])]),
             node("MatMul", &["t", "mw"], "mm", vec![]),
-            node("LayerNormalization", &["mm", "lg", "lb"], "ln", vec![int("axis", -1)]),
+            node(
+                "LayerNormalization",
+                &["mm", "lg", "lb"],
+                "ln",
+                vec![int("axis", -1)],
+            ),
             node("Gelu", &["ln"], "ge", vec![]),
-            node("ReduceMean", &["ge"], "y", vec![ints("axes", &[1]), int("keepdims", 0)]),
+            node(
+                "ReduceMean",
+                &["ge"],
+                "y",
+                vec![ints("axes", &[1]), int("keepdims", 0)],
+            ),
         ],
         vec![
             TensorProto::from_i64("i0", &[], &[0]),
@@ -287,20 +339,34 @@ pub fn small_models() -> Vec<(String, ModelProto)> {
             weights("lg", &[6]),
             weights("lb", &[6]),
         ],
-        &[-1, 3, 4, 4],
+        &[-1, 3, 8, 8],
         "y",
     );
     let layout = model(
         vec![
             node("Pad", &["x", "pads"], "p", vec![]),
             node("Slice", &["p", "st", "en", "axs"], "s", vec![]),
-            node("AveragePool", &["s"], "a", vec![ints("kernel_shape", &[2, 2])]),
+            node(
+                "AveragePool",
+                &["s"],
+                "a",
+                vec![ints("kernel_shape", &[2, 2])],
+            ),
             node("Sigmoid", &["a"], "sg", vec![]),
             node("Mul", &["sg", "a"], "m", vec![]),
             node("Add", &["m", "bias"], "ad", vec![]),
             node("Expand", &["ad", "es"], "e", vec![]),
             node("Concat", &["e", "e"], "cc", vec![int("axis", 1)]),
-            node("Conv", &["cc", "dw"], "y", vec![int("group", 6), ints("kernel_shape", &[3, 3]), ints("dilations", &[2, 2])]),
+            node(
+                "Conv",
+                &["cc", "dw"],
+                "y",
+                vec![
+                    int("group", 6),
+                    ints("kernel_shape", &[3, 3]),
+                    ints("dilations", &[2, 2]),
+                ],
+            ),
         ],
         vec![
             TensorProto::from_i64("pads", &[8], &[0, 0, 1, 1, 0, 0, 1, 1]),
@@ -335,7 +401,11 @@ fn demo_prefix(demo: &ModelProto, k: usize) -> ModelProto {
         .filter(|t| used.contains(&t.name))
         .cloned()
         .collect();
-    let last = g.node.last().map(|n| n.output[0].clone()).unwrap_or_default();
+    let last = g
+        .node
+        .last()
+        .map(|n| n.output[0].clone())
+        .unwrap_or_default();
     let input = g.input[0].name.clone();
     g.initializer = init;
     g.input = vec![value_info(&input, &[1, 3, 8, 8])];
@@ -359,7 +429,10 @@ fn onnx() -> Vec<(String, Vec<u8>)> {
     ))
     .expect("the demo model decodes");
     for k in [1, 3, 6, 12] {
-        out.push((format!("demo-first-{k}.bin"), with_header(7, &demo_prefix(&demo, k))));
+        out.push((
+            format!("demo-first-{k}.bin"),
+            with_header(7, &demo_prefix(&demo, k)),
+        ));
     }
     out
 }

@@ -125,14 +125,20 @@ pub fn onnx(data: &[u8]) -> u64 {
     };
     let out = engine.target_tensor_blocking(&input);
     if let (Ok(out), Ok(want)) = (&out, &planned) {
-        assert_eq!(&out.shape, want, "the computed target's shape is not the planned one");
+        assert_eq!(
+            &out.shape, want,
+            "the computed target's shape is not the planned one"
+        );
     }
     let sig = sig ^ signature(4, &out);
     if out.is_ok() && shape.len() > 1 {
         // The per-channel means the app reads, through the batching path.
         let image = Tensor::new(shape[1..].to_vec(), input.data.clone());
         if let (Ok(image), Ok(c)) = (image, engine.channels(&shape)) {
-            let channels: Vec<usize> = [0, c.saturating_sub(1)].into_iter().filter(|&k| k < c).collect();
+            let channels: Vec<usize> = [0, c.saturating_sub(1)]
+                .into_iter()
+                .filter(|&k| k < c)
+                .collect();
             let means = engine.activations_blocking(&[image], &channels);
             return sig ^ signature(5, &means);
         }
