@@ -42,4 +42,6 @@ node --test --test-concurrency=1 tests/e2e/
 step "delivery fault scenarios again, the collector on PostgreSQL"
 pg_dir=$(mktemp -d)
 trap 'scripts/pg_temp.sh stop "$pg_dir" >/dev/null 2>&1 || true; rm -rf "$pg_dir"' EXIT
-EXEMPLAR_E2E_POSTGRES=$(scripts/pg_temp.sh start "$pg_dir") node --test --test-concurrency=1 tests/e2e/delivery.test.mjs
+# A server that does not start fails the run here (never a silent rerun on SQLite).
+pg_url=$(scripts/pg_temp.sh start "$pg_dir")
+EXEMPLAR_E2E_POSTGRES=$pg_url node --test --test-concurrency=1 tests/e2e/delivery.test.mjs
