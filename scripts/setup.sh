@@ -21,15 +21,26 @@ if ! rustup target list --installed | grep -qx wasm32-unknown-unknown; then
   rustup target add wasm32-unknown-unknown
 fi
 
+# The two tools are built without link-time optimisation and with light optimisation:
+# they spend their time in wasm-opt and the compiler, not in their own code, and Trunk's
+# own release profile (fat LTO, one codegen unit) would double the time it takes to build.
+tool_profile=(env CARGO_PROFILE_RELEASE_LTO=false CARGO_PROFILE_RELEASE_CODEGEN_UNITS=16 CARGO_PROFILE_RELEASE_OPT_LEVEL=1)
 if ! trunk --version 2>/dev/null | grep -q " $TRUNK_VERSION"; then
-  say "installing Trunk $TRUNK_VERSION (about 9 minutes on 2 cores)"
-  cargo install --locked trunk --version "$TRUNK_VERSION"
+  say "installing Trunk $TRUNK_VERSION (a few minutes)"
+  "${tool_profile[@]}" cargo install --locked trunk --version "$TRUNK_VERSION"
 fi
 
 if ! wasm-bindgen --version 2>/dev/null | grep -q " $WASM_BINDGEN_VERSION"; then
-  say "installing wasm-bindgen-cli $WASM_BINDGEN_VERSION (about 3 minutes)"
+  say "installing wasm-bindgen-cli $WASM_BINDGEN_VERSION (a few minutes)"
   # Not --locked: its lock file pins a crate version the registry mirror lacks.
-  cargo install wasm-bindgen-cli --version "$WASM_BINDGEN_VERSION"
+  "${tool_profile[@]}" cargo install wasm-bindgen-cli --version "$WASM_BINDGEN_VERSION"
+fi
+
+# SciPy: the reference the analysis crate's special functions are checked against
+# (crates/exemplar-analysis/tests/scipy.rs); the test itself never installs anything.
+if ! python3 -c 'import scipy' 2>/dev/null; then
+  say "installing SciPy from PyPI (the analysis tests' reference)"
+  python3 -m pip install --quiet --disable-pip-version-check "scipy==1.17.1"
 fi
 
 need_apt=()

@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
-# Every test of exemplar: formatting and lints, the native tests, the release build of
-# the client, the benchmark (prints figures), and the browser tests in headless Chromium
-# against a real `exemplar serve`. Installs what it needs first (scripts/setup.sh).
+# Every test of exemplar: formatting and lints, the native tests, brief fuzzing, the
+# release build of the client, brief runs of the benchmarks (scripts/bench.sh runs them in
+# full), and the browser tests in headless Chromium against a real `exemplar serve`.
+# Installs what it needs first (scripts/setup.sh).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 # Each step's wall time is printed as it ends, and all of them again at the end.
@@ -33,8 +34,13 @@ step "lints (native crates, and the app for wasm32)"
 cargo clippy --workspace --all-targets --quiet -- -D warnings
 cargo clippy --target wasm32-unknown-unknown -p exemplar --quiet -- -D warnings
 
+# One native build serves every later step: `cargo test --workspace` builds the binaries
+# (target/debug/exemplar, exemplar-fuzz) and the examples with the same features, so no
+# step below compiles the workspace again in another profile or feature set.
 step "native tests"
 cargo test --workspace
+# The collector benchmark built as a test: a brief run (scripts/bench.sh runs it in full).
+cargo test --workspace --quiet --bench collector
 
 step "fuzzing, briefly (scripts/fuzz.sh: 10 s per target; fails on a crash)"
 ./scripts/fuzz.sh --brief 10
@@ -43,15 +49,13 @@ step "client release build"
 trunk build --release --offline
 
 step "command line"
-cargo build -p exemplar-cli --quiet
 target/debug/exemplar validate demo
 # The demo's stimuli really are what experiment.json says: every batch through its model.
 target/debug/exemplar check demo --backend cpu
 
-step "benchmarks (figures only; they assert nothing)"
-node tests/e2e/bench.mjs || echo "the client benchmark did not finish (it is not a test; see above)"
-node tests/e2e/bench_engine.mjs || echo "the engine benchmark did not finish (it is not a test; see above)"
-cargo bench -p exemplar-cli --bench collector || echo "the collector benchmark did not finish (it is not a test; see above)"
+step "benchmarks, briefly (they must still run; figures: scripts/bench.sh)"
+BENCH_RUNS=1 node tests/e2e/bench.mjs
+BENCH_QUICK=1 node tests/e2e/bench_engine.mjs
 
 step "browser tests (headless Chromium, real exemplar serve)"
 node --test --test-concurrency=1 tests/e2e/

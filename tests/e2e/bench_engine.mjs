@@ -25,9 +25,12 @@ import { extname, join, normalize, relative } from 'node:path';
 import { gzipSync } from 'node:zlib';
 import { ROOT, DIST, DEMO, launch } from './harness.mjs';
 
-const RUNS = Number(process.env.BENCH_RUNS || 5);
-const WARMUP = 2;
-const BATCHES = [1, 16];
+// BENCH_QUICK=1 (the test command): one model, batch 1, one call; it checks that the
+// benchmark still runs, and its figures mean nothing (scripts/bench.sh runs it in full).
+const QUICK = process.env.BENCH_QUICK === '1';
+const RUNS = QUICK ? 1 : Number(process.env.BENCH_RUNS || 5);
+const WARMUP = QUICK ? 1 : 2;
+const BATCHES = QUICK ? [1] : [1, 16];
 const ORT = join(ROOT, '.tools/node_modules/onnxruntime-web/dist');
 const median = (xs) => { const s = [...xs].sort((a, b) => a - b); return s[Math.floor(s.length / 2)]; };
 const kib = (n) => `${(n / 1024).toFixed(0)} KiB`;
@@ -43,7 +46,7 @@ if (!haveOrt) console.log('onnxruntime-web is not in .tools/ (scripts/setup.sh i
 // --- the models and the images -------------------------------------------------------
 const models = mkdtempSync(join(tmpdir(), 'exemplar-bench-engine-'));
 const MODELS = JSON.parse(execFileSync('cargo', ['run', '-q', '-p', 'exemplar-engine', '--example', 'bench_models', '--', models],
-  { cwd: ROOT, encoding: 'utf8', stdio: ['ignore', 'pipe', 'inherit'] }));
+  { cwd: ROOT, encoding: 'utf8', stdio: ['ignore', 'pipe', 'inherit'] })).slice(0, QUICK ? 1 : undefined);
 const pngs = [];
 const walk = (d) => readdirSync(d).sort().forEach((n) => (statSync(join(d, n)).isDirectory() ? walk(join(d, n)) : /\.(png|jpg)$/.test(n) && pngs.push(join(d, n))));
 walk(join(DEMO, 'stimuli/units'));
@@ -222,3 +225,5 @@ for (const [who, e] of Object.entries(errors)) console.log(`\n${who}: ${e}`);
 
 await browser.close();
 server.close();
+// A brief run is a check that the benchmark works: our own engine must have answered.
+if (QUICK && (errors.ours || errors['ours-cpu'])) process.exit(1);

@@ -1,6 +1,10 @@
 //! Collector benchmark (prints figures; asserts nothing):
 //!   cargo bench -p exemplar-cli --bench collector
 //!
+//! Built as a test (`cargo test -p exemplar-cli --bench collector`, as the test command
+//! does: no optimised build), it runs once briefly, 20 participants x 2 batches, so that it
+//! keeps working; its figures then say nothing and are not printed.
+//!
 //! 200 simulated participants post batches concurrently to a real `exemplar collect`
 //! process on loopback (one keep-alive connection each, 10 batches of 10 records, as a
 //! session's trials arrive). Printed: sustained records/s, p50/p99 acknowledgement latency,
@@ -19,9 +23,33 @@ use exemplar_core::record::Record;
 use serde_json::{json, Value};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 
-const PARTICIPANTS: usize = 200;
-const BATCHES: usize = 10;
 const PER_BATCH: usize = 10;
+
+/// How much load: the full benchmark under `cargo bench` (which passes `--bench`), a brief
+/// run that only checks the benchmark still works otherwise.
+struct Load {
+    participants: usize,
+    batches: usize,
+    full: bool,
+}
+
+impl Load {
+    fn from_args() -> Load {
+        if std::env::args().any(|a| a == "--bench") {
+            Load {
+                participants: 200,
+                batches: 10,
+                full: true,
+            }
+        } else {
+            Load {
+                participants: 20,
+                batches: 2,
+                full: false,
+            }
+        }
+    }
+}
 
 fn record(session: &str, seq: usize) -> Value {
     json!({
@@ -61,13 +89,13 @@ fn peak_rss_kib(pid: u32) -> Option<u64> {
         .ok()
 }
 
-async fn participant(addr: String, p: usize) -> Vec<Duration> {
+async fn participant(addr: String, p: usize, batches: usize) -> Vec<Duration> {
     let mut stream = tokio::net::TcpStream::connect(&addr)
         .await
         .expect("connect");
-    let mut latencies = Vec::with_capacity(BATCHES);
+    let mut latencies = Vec::with_capacity(batches);
     let session = format!("bench{p:04}");
-    for b in 0..BATCHES {
+    for b in 0..batches {
         let body =
             json!({ "format": "exemplar.record/1", "records": batch(&session, b) }).to_string();
         let head = format!("POST /records HTTP/1.1\r\nHost: {addr}\r\nContent-Type: application/json\r\nContent-Length: {}\r\n\r\n", body.len());
@@ -104,14 +132,19 @@ async fn participant(addr: String, p: usize) -> Vec<Duration> {
 fn main() {
     let dir = std::env::temp_dir().join(format!("exemplar-bench-{}", std::process::id()));
     std::fs::create_dir_all(&dir).unwrap();
-    let total = PARTICIPANTS * BATCHES * PER_BATCH;
+    let Load {
+        participants,
+        batches,
+        full,
+    } = Load::from_args();
+    let total = participants * batches * PER_BATCH;
 
     // The ceiling: the store's inserts without HTTP, measured before and after the load
     // (disk speed varies on a shared machine; both are printed, the faster is the ceiling).
     let raw_inserts = |name: &str| {
         let db = Db::open(&dir.join(format!("{name}.db"))).unwrap();
-        let batches: Vec<Vec<(Record, Value)>> = (0..PARTICIPANTS)
-            .flat_map(|p| (0..BATCHES).map(move |b| (p, b)))
+        let bodies: Vec<Vec<(Record, Value)>> = (0..participants)
+            .flat_map(|p| (0..batches).map(move |b| (p, b)))
             .map(|(p, b)| {
                 batch(&format!("{name}{p:04}"), b)
                     .into_iter()
@@ -120,7 +153,7 @@ fn main() {
             })
             .collect();
         let start = Instant::now();
-        for records in &batches {
+        for records in &bodies {
             db.insert(records).unwrap();
         }
         start.elapsed()
@@ -154,8 +187,8 @@ fn main() {
         .unwrap();
     let start = Instant::now();
     let mut latencies: Vec<Duration> = runtime.block_on(async {
-        let tasks: Vec<_> = (0..PARTICIPANTS)
-            .map(|p| tokio::spawn(participant(addr.clone(), p)))
+        let tasks: Vec<_> = (0..participants)
+            .map(|p| tokio::spawn(participant(addr.clone(), p, batches)))
             .collect();
         let mut all = Vec::new();
         for t in tasks {
@@ -172,7 +205,19 @@ fn main() {
     let raw = raw_before.min(raw_after);
 
     let rate = |d: Duration| total as f64 / d.as_secs_f64();
-    println!("== collector: {PARTICIPANTS} participants x {BATCHES} batches x {PER_BATCH} records, loopback, {} cores", std::thread::available_parallelism().map_or(0, |n| n.get()));
+    if !full {
+        assert_eq!(
+            latencies.len(),
+            participants * batches,
+            "every batch acknowledged"
+        );
+        let stored = Db::open_read_only(&dir.join("http.db")).unwrap().count();
+        assert_eq!(stored, total, "every record stored once");
+        println!("collector benchmark: brief run passed ({total} records acknowledged; `cargo bench -p exemplar-cli --bench collector` prints figures)");
+        std::fs::remove_dir_all(&dir).ok();
+        return;
+    }
+    println!("== collector: {participants} participants x {batches} batches x {PER_BATCH} records, loopback, {} cores", std::thread::available_parallelism().map_or(0, |n| n.get()));
     println!(
         "  exemplar collect (HTTP + SQLite): {:>8.0} records/s  ({} records in {:.2} s)",
         rate(loaded),

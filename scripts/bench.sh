@@ -1,0 +1,35 @@
+#!/usr/bin/env bash
+# Every benchmark of exemplar, in full: each prints figures and ratios against a named
+# alternative run in the same script, and asserts nothing. Not part of the test command,
+# which runs each of them only briefly to keep them working (scripts/test.sh).
+#
+#   scripts/bench.sh [client] [collector] [engine-browser] [engine-native]   (default: all)
+#
+# client          node tests/e2e/bench.mjs: the participant's page against jsPsych 8
+# collector       cargo bench --bench collector: exemplar collect against SQLite alone
+# engine-browser  node tests/e2e/bench_engine.mjs: the engine in Chromium against onnxruntime-web
+# engine-native   cargo bench --bench engine: the engine natively against tract-onnx (~10 min)
+set -euo pipefail
+cd "$(dirname "$0")/.."
+./scripts/setup.sh
+export PATH="$HOME/.cargo/bin:$PWD/.tools/node_modules/.bin:$PATH"
+
+which=("$@")
+[ ${#which[@]} -gt 0 ] || which=(client collector engine-browser engine-native)
+for w in "${which[@]}"; do
+  case "$w" in
+    client|collector|engine-browser|engine-native) ;;
+    *) echo "bench.sh: unknown benchmark $w (see the header of this script)" >&2; exit 2 ;;
+  esac
+done
+wants() { [[ " ${which[*]} " == *" $1 "* ]]; }
+
+if wants client || wants engine-browser; then
+  trunk build --release --offline
+  cargo build -p exemplar-cli --quiet
+fi
+wants client && node tests/e2e/bench.mjs
+wants collector && cargo bench -p exemplar-cli --bench collector
+wants engine-browser && node tests/e2e/bench_engine.mjs
+wants engine-native && cargo bench -p exemplar-engine --bench engine
+exit 0
