@@ -15,16 +15,6 @@ pub enum Choice {
     B,
 }
 
-impl Choice {
-    /// `"a"` or `"b"`.
-    pub fn as_str(self) -> &'static str {
-        match self {
-            Choice::A => "a",
-            Choice::B => "b",
-        }
-    }
-}
-
 /// A scored answer.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Answer {
