@@ -17,7 +17,7 @@ mod trial;
 use std::sync::Arc;
 
 use exemplar_core::experiment::Collect;
-use exemplar_core::record::Body;
+use exemplar_core::record::{Body, HandoverParameter};
 use exemplar_core::{untrusted, Experiment};
 use leptos::prelude::*;
 
@@ -235,7 +235,7 @@ fn start_session(ctx: &Ctx, opened: session::Opened) {
                 Body::PlanChanged {
                     saved_plan_hash,
                     plan_hash,
-                    reason: reason.to_string(),
+                    reason,
                 },
                 |s| s.plan_changed = true,
             );
@@ -256,7 +256,7 @@ fn start_session(ctx: &Ctx, opened: session::Opened) {
             if let Err(reason) = untrusted::mturk_submit_origin(&value) {
                 ctx.emit(
                     Body::HandoverRefused {
-                        parameter: "turkSubmitTo".into(),
+                        parameter: HandoverParameter::TurkSubmitTo,
                         value: value.chars().take(300).collect(),
                         reason: reason.clone(),
                     },

@@ -2,7 +2,7 @@
 //! practice and main introductions, feedback and the end page.
 
 use exemplar_core::experiment::Collect;
-use exemplar_core::record::Body;
+use exemplar_core::record::{Body, PracticeNext};
 use exemplar_core::score::{RoundOutcome, Stage};
 use exemplar_core::{markdown, untrusted};
 use leptos::prelude::*;
@@ -297,6 +297,33 @@ fn feedback(ctx: Ctx) -> AnyView {
     .into_any()
 }
 
+/// Where the end page stands (its `data-status`, which the browser tests read).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum EndStatus {
+    /// The download adapter: the data file is the delivery.
+    Download,
+    /// Records are still being sent.
+    Saving,
+    /// The endpoint refused some records.
+    Rejected,
+    /// Everything is saved, but the platform's return address was refused.
+    NotReturned,
+    /// Everything is saved.
+    Saved,
+}
+
+impl EndStatus {
+    fn as_str(self) -> &'static str {
+        match self {
+            EndStatus::Download => "download",
+            EndStatus::Saving => "saving",
+            EndStatus::Rejected => "rejected",
+            EndStatus::NotReturned => "not_returned",
+            EndStatus::Saved => "saved",
+        }
+    }
+}
+
 fn end(ctx: Ctx) -> AnyView {
     ctx.flush();
     let html = markdown::render(&ctx.exp.pages.end, &ctx.base);
@@ -313,22 +340,24 @@ fn end(ctx: Ctx) -> AnyView {
                 )
             });
             if offline_kind {
-                "download"
+                EndStatus::Download
             } else if pending > 0 {
-                "saving"
+                EndStatus::Saving
             } else if rejected {
-                "rejected"
+                EndStatus::Rejected
             } else if not_returned {
-                "not_returned"
+                EndStatus::NotReturned
             } else {
-                "saved"
+                EndStatus::Saved
             }
         })
     };
     {
         let ctx = ctx.clone();
         Effect::new(move |handed_over: Option<bool>| {
-            if handed_over == Some(true) || status.get() != "saved" || ctx.mode != Mode::Participant
+            if handed_over == Some(true)
+                || status.get() != EndStatus::Saved
+                || ctx.mode != Mode::Participant
             {
                 return handed_over.unwrap_or(false);
             }
@@ -361,11 +390,11 @@ fn end(ctx: Ctx) -> AnyView {
     };
     view! {
         <main class="page">
-            <div data-testid="end" data-status=move || status.get() aria-live="polite">
+            <div data-testid="end" data-status=move || status.get().as_str() aria-live="polite">
                 {move || {
                     let (download_button, pending) = (download_button.clone(), pending.clone());
                     match status.get() {
-                    "saving" => view! {
+                    EndStatus::Saving => view! {
                         <p class="status">{move || format!("Saving your responses… ({} left)", pending())}</p>
                         <p class="hint">"Please keep this page open."</p>
                         {move || match delivery.get() {
@@ -379,13 +408,13 @@ fn end(ctx: Ctx) -> AnyView {
                     other => view! {
                         <article class="text" inner_html=html.clone()></article>
                         {code.clone().map(|c| view! { <p class="code">"Your completion code: "<strong>{c}</strong></p> })}
-                        {(other == "rejected").then(|| view! {
+                        {(other == EndStatus::Rejected).then(|| view! {
                             <p class="warning">{format!("Some responses were refused by the server ({}).", reason())}</p>
                         })}
-                        {(other == "not_returned").then(|| view! {
+                        {(other == EndStatus::NotReturned).then(|| view! {
                             <p class="warning" data-testid="not-returned">"Your responses are saved, but we cannot send you back to MTurk automatically: the return address in the link to this study is not MTurk's."</p>
                         })}
-                        {(other != "saved").then(|| download_button(
+                        {(other != EndStatus::Saved).then(|| download_button(
                             "Please download your data file and send it to the researcher, who will tell you how."))}
                     }.into_any(),
                 }}}
@@ -465,11 +494,10 @@ pub fn finish_trial(ctx: &Ctx) {
                 correct: progress.practice_correct,
                 answered: progress.practice_answered,
                 next: if outcome == RoundOutcome::Repeat {
-                    "repeat"
+                    PracticeNext::Repeat
                 } else {
-                    "main"
-                }
-                .to_string(),
+                    PracticeNext::Main
+                },
             };
             ctx.emit(body, |s| {
                 s.practice_rounds = attempt + 1;

@@ -8,7 +8,7 @@
 use std::sync::Arc;
 
 use exemplar_core::experiment::{Collect, Experiment};
-use exemplar_core::record::{Body, Record, RECORD_FORMAT};
+use exemplar_core::record::{Body, ParticipantIdSource, PlanChangeReason, Record, RECORD_FORMAT};
 use exemplar_core::{Plan, Progress};
 use leptos::prelude::*;
 use serde::{Deserialize, Serialize};
@@ -21,7 +21,7 @@ use super::delivery::{self, SendError};
 pub struct Saved {
     pub session_id: String,
     pub participant_id: String,
-    pub participant_id_source: String,
+    pub participant_id_source: ParticipantIdSource,
     /// Epoch ms of the first load.
     pub started_at: f64,
     pub progress: Progress,
@@ -212,7 +212,7 @@ pub enum Opened {
     /// Saved progress that does not fit the plan (first seen now): the session stops.
     PlanChanged {
         saved_plan_hash: Option<String>,
-        reason: &'static str,
+        reason: PlanChangeReason,
     },
     /// A session stopped earlier for that reason, opened again.
     Stopped,
@@ -228,7 +228,7 @@ impl Ctx {
         preview_id: Option<String>,
     ) -> (Ctx, Opened) {
         let (participant_id, source) = match preview_id {
-            Some(id) => (id, "preview".to_string()),
+            Some(id) => (id, ParticipantIdSource::Preview),
             None => participant_id(&exp, &mode),
         };
         let key = storage_key(&exp, &mode, &participant_id);
@@ -256,9 +256,9 @@ impl Ctx {
                     Opened::PlanChanged {
                         saved_plan_hash: s.plan_hash.clone(),
                         reason: if same_plan {
-                            "progress_out_of_range"
+                            PlanChangeReason::ProgressOutOfRange
                         } else {
-                            "plan_hash_differs"
+                            PlanChangeReason::PlanHashDiffers
                         },
                     }
                 }
@@ -345,7 +345,7 @@ impl Ctx {
                 format: RECORD_FORMAT.to_string(),
                 session_id: s.session_id.clone(),
                 participant_id: s.participant_id.clone(),
-                participant_id_source: s.participant_id_source.clone(),
+                participant_id_source: s.participant_id_source,
                 experiment_id: exp.id.clone(),
                 experiment_version: exp.version.clone(),
                 seq: s.next_seq,
@@ -490,10 +490,14 @@ pub fn storage_key(exp: &Experiment, mode: &Mode, participant_id: &str) -> Strin
 }
 
 /// The participant id from the URL, or a random one kept in this browser.
-pub fn participant_id(exp: &Experiment, mode: &Mode) -> (String, String) {
-    for name in ["PROLIFIC_PID", "workerId", "pid"] {
+pub fn participant_id(exp: &Experiment, mode: &Mode) -> (String, ParticipantIdSource) {
+    for (name, source) in [
+        ("PROLIFIC_PID", ParticipantIdSource::ProlificPid),
+        ("workerId", ParticipantIdSource::WorkerId),
+        ("pid", ParticipantIdSource::Pid),
+    ] {
         if let Some(id) = browser::query_param(name) {
-            return (id, name.to_string());
+            return (id, source);
         }
     }
     let key = format!("{}/{}/anonymous", mode.storage_prefix(), exp.id);
@@ -507,5 +511,5 @@ pub fn participant_id(exp: &Experiment, mode: &Mode) -> (String, String) {
         browser::store(&key, &id);
         id
     });
-    (id, "random".to_string())
+    (id, ParticipantIdSource::Random)
 }

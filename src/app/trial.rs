@@ -8,7 +8,7 @@
 //! Continue appears. The record is saved at the response, before any feedback.
 
 use exemplar_core::plan::{Phase, PlannedTrial};
-use exemplar_core::record::{Body, TrialRecord};
+use exemplar_core::record::{Body, Input, TrialRecord};
 use exemplar_core::score::{self, Stage};
 use leptos::html;
 use leptos::prelude::*;
@@ -152,7 +152,7 @@ fn TrialView(ctx: Ctx, trial: PlannedTrial, index: u32, attempt: u32) -> impl In
 
     let respond = {
         let (ctx, trial) = (ctx.clone(), trial.clone());
-        move |button: u32, input: &str, event_time: f64| {
+        move |button: u32, input: Input, event_time: f64| {
             if step.get_untracked() != Step::Open {
                 return;
             }
@@ -161,11 +161,10 @@ fn TrialView(ctx: Ctx, trial: PlannedTrial, index: u32, attempt: u32) -> impl In
             };
             step.set(Step::Chosen(answer.upper));
             let (w, h, dpr) = browser::window_size();
-            let mut record = TrialRecord::from_plan(&trial, index, attempt, &answer);
+            let mut record = TrialRecord::from_plan(&trial, index, attempt, &answer, input);
             record.onset = onset.get_value();
             record.rt = event_time - record.onset;
             record.rt_dom = event_time - inserted_at.get_value();
-            record.input = input.to_string();
             record.window_width = w;
             record.window_height = h;
             record.device_pixel_ratio = dpr;
@@ -221,7 +220,7 @@ fn TrialView(ctx: Ctx, trial: PlannedTrial, index: u32, attempt: u32) -> impl In
             }
             if let Some(d) = e.key().chars().next().and_then(|c| c.to_digit(10)) {
                 if e.key().len() == 1 && d >= 1 && d <= 2 * levels as u32 {
-                    respond(d - 1, "key", e.time_stamp());
+                    respond(d - 1, Input::Key, e.time_stamp());
                 }
             }
         })
@@ -300,7 +299,7 @@ fn TrialView(ctx: Ctx, trial: PlannedTrial, index: u32, attempt: u32) -> impl In
                         <button class="choice" data-testid=format!("choice-{row}-{c}")
                             aria-label=format!("{} image, confidence {c} of {levels}", if upper { "Upper" } else { "Lower" })
                             disabled=move || step.get() != Step::Open
-                            on:click=move |e| respond(button, if e.is_trusted() { "click" } else { "simulated" }, e.time_stamp())>{c.to_string()}</button>
+                            on:click=move |e| respond(button, if e.is_trusted() { Input::Click } else { Input::Simulated }, e.time_stamp())>{c.to_string()}</button>
                     }
                 })
                 .collect_view();

@@ -37,8 +37,9 @@ use exemplar_core::rng::Rng;
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
 
+pub use exemplar_core::plan::Phase;
 pub use report::{html, markdown, write_reports};
-pub use session::{Exclusion, Failure, Phase, Rule, SessionVerdict, Trial};
+pub use session::{Exclusion, Failure, Rule, SessionVerdict, Trial};
 pub use stats::{ConoverPair, KruskalWallis};
 
 /// What to compute and with which thresholds. `Default` is the paradigm's.

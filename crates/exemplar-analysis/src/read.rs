@@ -6,6 +6,7 @@ use std::collections::HashMap;
 use std::fmt;
 use std::path::{Path, PathBuf};
 
+use exemplar_core::schema::JsonType;
 use serde_json::{Map, Number, Value};
 
 /// Why records could not be read.
@@ -106,77 +107,63 @@ pub fn parse_jsonl(text: &str) -> Result<Vec<Value>, ReadError> {
     Ok(records)
 }
 
-/// Columns whose CSV text is a number.
-const NUMBER_COLUMNS: &[&str] = &[
-    "rt",
-    "rt_dom",
-    "onset",
-    "time_elapsed",
-    "timestamp",
-    "window_width",
-    "window_height",
-    "device_pixel_ratio",
-    "button_pressed",
-    "confidence",
-    "trial_index",
-    "channel",
-    "batch",
-    "seq",
-    "attempt",
-    "focus_losses",
-    "visibility_losses",
-];
-
-/// Columns whose CSV text is a boolean.
-const BOOL_COLUMNS: &[&str] = &[
-    "switched_queries",
-    "correct",
-    "catch_trial",
-    "is_demo",
-    "fullscreen",
-];
-
 /// Parses CSV with a header row (RFC 4180 quoting: `"` around fields holding commas,
-/// quotes or line breaks, `""` for a quote) into trial records: numbers and booleans of
-/// the known columns become JSON numbers and booleans, empty cells are left out, and
-/// `type` is `"trial"` unless a `type` column says otherwise. `exemplar export` writes
-/// only trial rows, so session events (instruction time, practice rounds, main-phase
-/// time) are not in such a file.
+/// quotes or line breaks, `""` for a quote) into trial records: the cells of the record
+/// fields that are numbers or booleans (as the record types say, through
+/// [`exemplar_core::schema::fields`]) become JSON numbers and booleans, empty cells are left
+/// out, and `type` is `"trial"` unless a `type` column says otherwise. `exemplar export`
+/// writes only trial rows, so session events (instruction time, practice rounds,
+/// main-phase time) are not in such a file. An error names the line its row starts on.
 pub fn parse_csv(text: &str) -> Result<Vec<Value>, ReadError> {
-    let rows = split_csv(text.trim_start_matches('\u{feff}'))?;
-    let mut rows = rows.into_iter();
-    let Some((_, header)) = rows.next() else {
+    let text = text.trim_start_matches('\u{feff}');
+    let types: HashMap<String, JsonType> = exemplar_core::schema::fields()
+        .csv_columns()
+        .into_iter()
+        .map(|f| (f.name.clone(), f.json_type))
+        .collect();
+    let mut reader = csv::ReaderBuilder::new()
+        .has_headers(false)
+        .flexible(true)
+        .from_reader(text.as_bytes());
+    let mut rows = reader.records();
+    let Some(header) = rows.next() else {
         return Ok(Vec::new());
     };
-    let header: Vec<String> = header.into_iter().map(|h| h.trim().to_string()).collect();
+    let header = header.map_err(|e| csv_error(&e))?;
+    let header: Vec<String> = header.iter().map(|h| h.trim().to_string()).collect();
     let mut records = Vec::new();
-    for (line, cells) in rows {
-        if cells.len() == 1 && cells[0].trim().is_empty() {
+    let mut last_start = 0;
+    for row in rows {
+        let row = row.map_err(|e| csv_error(&e))?;
+        let line = row.position().map_or(0, |p| p.line() as usize);
+        last_start = row.position().map_or(0, |p| p.byte() as usize);
+        if row.len() == 1 && row[0].trim().is_empty() {
             continue;
         }
-        if cells.len() != header.len() {
+        if row.len() != header.len() {
             return Err(at_line(
                 line,
                 format!(
                     "{} cells, but the header has {} columns",
-                    cells.len(),
+                    row.len(),
                     header.len()
                 ),
             ));
         }
         let mut record = Map::new();
         record.insert("type".into(), Value::String("trial".into()));
-        for (name, cell) in header.iter().zip(cells) {
+        for (name, cell) in header.iter().zip(row.iter()) {
             if cell.is_empty() {
                 continue;
             }
-            let value = if NUMBER_COLUMNS.contains(&name.as_str()) {
-                let n: f64 = cell.trim().parse().map_err(|_| {
-                    at_line(line, format!("column {name}: {cell:?} is not a number"))
-                })?;
-                number(n)
-            } else if BOOL_COLUMNS.contains(&name.as_str()) {
-                match cell.trim() {
+            let value = match types.get(name) {
+                Some(JsonType::Number | JsonType::Integer) => {
+                    let n: f64 = cell.trim().parse().map_err(|_| {
+                        at_line(line, format!("column {name}: {cell:?} is not a number"))
+                    })?;
+                    number(n)
+                }
+                Some(JsonType::Boolean) => match cell.trim() {
                     "true" | "True" | "TRUE" | "1" => Value::Bool(true),
                     "false" | "False" | "FALSE" | "0" => Value::Bool(false),
                     other => {
@@ -185,15 +172,47 @@ pub fn parse_csv(text: &str) -> Result<Vec<Value>, ReadError> {
                             format!("column {name}: {other:?} is not true or false"),
                         ))
                     }
-                }
-            } else {
-                Value::String(cell)
+                },
+                _ => Value::String(cell.to_string()),
             };
             record.insert(name.clone(), value);
         }
         records.push(Value::Object(record));
     }
+    // The csv crate reads a quote never closed as running to the end of the file.
+    if ends_inside_quotes(&text[last_start.min(text.len())..]) {
+        let line = text[..last_start.min(text.len())].matches('\n').count() + 1;
+        return Err(at_line(line, "a quoted cell is never closed"));
+    }
     Ok(records)
+}
+
+fn csv_error(e: &csv::Error) -> ReadError {
+    let line = e.position().map_or(0, |p| p.line() as usize);
+    at_line(line, format!("not CSV: {e}"))
+}
+
+/// Whether the last row of a CSV text (from its start) ends inside a quoted cell.
+fn ends_inside_quotes(row: &str) -> bool {
+    let (mut quoted, mut at_start) = (false, true);
+    let mut bytes = row.bytes().peekable();
+    while let Some(b) = bytes.next() {
+        match (quoted, b) {
+            (true, b'"') if bytes.peek() == Some(&b'"') => {
+                bytes.next();
+            }
+            (true, b'"') => quoted = false,
+            (true, _) => {}
+            (false, b'"') if at_start => quoted = true,
+            (false, b',' | b'\n' | b'\r') => {
+                at_start = true;
+                continue;
+            }
+            (false, _) => {}
+        }
+        at_start = false;
+    }
+    quoted
 }
 
 /// An integer-valued float as a JSON integer (so `seq` reads back as `3`, not `3.0`).
@@ -203,54 +222,6 @@ fn number(n: f64) -> Value {
     } else {
         Number::from_f64(n).map_or(Value::Null, Value::Number)
     }
-}
-
-/// Splits CSV text into rows of cells, each with the 1-based line it starts on.
-fn split_csv(text: &str) -> Result<Vec<(usize, Vec<String>)>, ReadError> {
-    let mut rows = Vec::new();
-    let mut row = Vec::new();
-    let mut cell = String::new();
-    let mut line = 1;
-    let mut row_line = 1;
-    let mut quoted = false;
-    let mut chars = text.chars().peekable();
-    while let Some(c) = chars.next() {
-        if quoted {
-            match c {
-                '"' if chars.peek() == Some(&'"') => {
-                    chars.next();
-                    cell.push('"');
-                }
-                '"' => quoted = false,
-                '\n' => {
-                    line += 1;
-                    cell.push(c);
-                }
-                _ => cell.push(c),
-            }
-            continue;
-        }
-        match c {
-            '"' if cell.is_empty() => quoted = true,
-            ',' => row.push(std::mem::take(&mut cell)),
-            '\r' if chars.peek() == Some(&'\n') => {}
-            '\n' => {
-                row.push(std::mem::take(&mut cell));
-                rows.push((row_line, std::mem::take(&mut row)));
-                line += 1;
-                row_line = line;
-            }
-            _ => cell.push(c),
-        }
-    }
-    if quoted {
-        return Err(at_line(row_line, "a quoted cell is never closed"));
-    }
-    if !cell.is_empty() || !row.is_empty() {
-        row.push(cell);
-        rows.push((row_line, row));
-    }
-    Ok(rows)
 }
 
 /// What [`dedup`] did.
@@ -333,6 +304,20 @@ mod tests {
         let err = parse_csv("rt,correct\n1,true\nx,true\n").unwrap_err();
         assert_eq!(err.line, Some(3));
         assert!(err.to_string().contains("column rt"), "{err}");
+    }
+
+    #[test]
+    fn csv_reports_a_quote_never_closed_and_a_short_row() {
+        let err = parse_csv("rt,model\n1,a\n2,\"b\nc\n").unwrap_err();
+        assert_eq!(err.line, Some(3));
+        assert!(err.to_string().contains("never closed"), "{err}");
+        let err = parse_csv("rt,model\n1,\"a\nb\"\n2\n").unwrap_err();
+        assert_eq!(err.line, Some(4));
+        assert!(err.to_string().contains("header has 2 columns"), "{err}");
+        assert_eq!(
+            parse_csv("rt,model\n1,\"a\"\"\"\n").unwrap()[0]["model"],
+            "a\""
+        );
     }
 
     #[test]

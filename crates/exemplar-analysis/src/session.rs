@@ -3,20 +3,9 @@
 use std::collections::{BTreeMap, BTreeSet};
 use std::fmt;
 
+use exemplar_core::plan::Phase;
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
-
-/// Which block a trial belongs to.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Serialize)]
-#[serde(rename_all = "snake_case")]
-pub enum Phase {
-    /// A practice trial (`is_demo`).
-    Practice,
-    /// A real trial of the main block.
-    Main,
-    /// A catch trial of the main block.
-    Catch,
-}
 
 /// The fields of one trial record that the analysis uses.
 #[derive(Clone, Debug, PartialEq, Serialize)]
@@ -62,10 +51,8 @@ impl Trial {
             Some(other) => other.to_string(),
         };
         let flag = |k: &str| r.get(k).and_then(Value::as_bool).unwrap_or(false);
-        let phase = match r.get("phase").and_then(Value::as_str) {
-            Some("practice") => Phase::Practice,
-            Some("catch") => Phase::Catch,
-            Some("main") => Phase::Main,
+        let phase = match r.get("phase").and_then(|p| Phase::deserialize(p).ok()) {
+            Some(phase) => phase,
             _ if flag("catch_trial") => Phase::Catch,
             _ if flag("is_demo") => Phase::Practice,
             _ => Phase::Main,

@@ -527,7 +527,14 @@ fn write_csv(
     stimulus: &[String],
 ) -> Result<(), String> {
     let order = selection::ranking(acts).map_err(|e| e.to_string())?;
-    let mut text = String::from("image,activation,rank,stimulus\n");
+    let failed = |e: csv::Error| format!("{}: {e}", path.display());
+    let mut writer = csv::WriterBuilder::new()
+        .terminator(csv::Terminator::Any(b'\n'))
+        .from_path(path)
+        .map_err(failed)?;
+    writer
+        .write_record(["image", "activation", "rank", "stimulus"])
+        .map_err(failed)?;
     for (rank, &i) in order.iter().enumerate() {
         let name = files[i].strip_prefix(root).unwrap_or(&files[i]);
         let name = name
@@ -535,23 +542,18 @@ fn write_csv(
             .map(|c| c.as_os_str().to_string_lossy())
             .collect::<Vec<_>>()
             .join("/");
-        text += &format!(
-            "{},{},{},{}\n",
-            csv_field(&name),
-            acts[i],
-            rank + 1,
-            stimulus[i]
-        );
+        writer
+            .write_record([
+                name,
+                acts[i].to_string(),
+                (rank + 1).to_string(),
+                stimulus[i].clone(),
+            ])
+            .map_err(failed)?;
     }
-    std::fs::write(path, text).map_err(|e| format!("{}: {e}", path.display()))
-}
-
-fn csv_field(s: &str) -> String {
-    if s.contains([',', '"', '\n', '\r']) {
-        format!("\"{}\"", s.replace('"', "\"\""))
-    } else {
-        s.to_string()
-    }
+    writer
+        .flush()
+        .map_err(|e| format!("{}: {e}", path.display()))
 }
 
 /// A tensor name as one folder name.

@@ -10,46 +10,15 @@ use std::io::Write;
 
 use serde_json::Value;
 
-/// The CSV columns: the original study's trial fields, then exemplar's.
-pub const CSV_COLUMNS: &[&str] = &[
-    "rt",
-    "button_pressed",
-    "switched_queries",
-    "confidence",
-    "choice",
-    "correct",
-    "catch_trial",
-    "is_demo",
-    "trial_index",
-    "time_elapsed",
-    "model",
-    "layer",
-    "channel",
-    "batch",
-    "mode",
-    "session_id",
-    "participant_id",
-    "experiment_id",
-    "experiment_version",
-    "record_id",
-    "seq",
-    "timestamp",
-    "phase",
-    "attempt",
-    "unit_id",
-    "rt_dom",
-    "onset",
-    "input",
-    "chosen_stimulus",
-    "min_query",
-    "max_query",
-    "window_width",
-    "window_height",
-    "device_pixel_ratio",
-    "focus_losses",
-    "visibility_losses",
-    "fullscreen",
-];
+/// The CSV columns: the trial record's fields that have a column (`x-csv-column` in
+/// `exemplar_core::record`), the original study's first.
+pub fn csv_columns() -> Vec<String> {
+    exemplar_core::schema::fields()
+        .csv_columns()
+        .into_iter()
+        .map(|f| f.name.clone())
+        .collect()
+}
 
 /// How text cells that a spreadsheet would run as a formula are written.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -60,14 +29,18 @@ pub enum Cells {
     Raw,
 }
 
-/// Writes the trial records as CSV.
+/// Writes the trial records as CSV: a header row, then one row per trial; a cell is
+/// quoted only when it holds a comma, a quote or a line break; lines end in `\n`.
 pub fn csv(records: &[Value], out: &mut impl Write, cells: Cells) -> std::io::Result<()> {
-    writeln!(out, "{}", CSV_COLUMNS.join(","))?;
+    let columns = csv_columns();
+    let mut writer = csv::WriterBuilder::new()
+        .terminator(csv::Terminator::Any(b'\n'))
+        .from_writer(out);
+    writer.write_record(&columns)?;
     for r in records.iter().filter(|r| r["type"] == "trial") {
-        let row: Vec<String> = CSV_COLUMNS.iter().map(|c| cell(&r[*c], cells)).collect();
-        writeln!(out, "{}", row.join(","))?;
+        writer.write_record(columns.iter().map(|c| cell(&r[c.as_str()], cells)))?;
     }
-    Ok(())
+    writer.flush()
 }
 
 /// Writes every record as one JSON object per line.
@@ -78,17 +51,13 @@ pub fn jsonl(records: &[Value], out: &mut impl Write) -> std::io::Result<()> {
     Ok(())
 }
 
+/// A cell's text, before CSV quoting.
 fn cell(v: &Value, cells: Cells) -> String {
-    let text = match v {
+    match v {
         Value::Null => String::new(),
         Value::String(s) if cells == Cells::Neutralised && runs_as_formula(s) => format!("'{s}"),
         Value::String(s) => s.clone(),
         other => other.to_string(),
-    };
-    if text.contains([',', '"', '\n', '\r']) {
-        format!("\"{}\"", text.replace('"', "\"\""))
-    } else {
-        text
     }
 }
 
@@ -153,5 +122,53 @@ mod tests {
         }
         let raw = row(Cells::Raw);
         assert!(raw.contains(",@SUM(A1),") && raw.contains(",+1,"), "{raw}");
+    }
+
+    /// The bytes the hand-written writer produced for recorded samples (every record type,
+    /// cells with commas, quotes, line breaks and formulas) stay the same.
+    #[test]
+    fn csv_bytes_are_unchanged() {
+        let records: Vec<Value> = include_str!("../../exemplar-core/tests/data/records.jsonl")
+            .lines()
+            .map(|l| serde_json::from_str(l).unwrap())
+            .collect();
+        for (cells, want) in [
+            (
+                Cells::Neutralised,
+                &include_bytes!("../tests/data/export-neutralised.csv")[..],
+            ),
+            (
+                Cells::Raw,
+                &include_bytes!("../tests/data/export-raw.csv")[..],
+            ),
+        ] {
+            let mut out = Vec::new();
+            csv(&records, &mut out, cells).unwrap();
+            assert!(out == want, "{cells:?}:\n{}", String::from_utf8_lossy(&out));
+        }
+    }
+
+    /// The header names the fields of the record schema's trial records and of
+    /// `docs/data.md`.
+    #[test]
+    fn header_names_record_fields() {
+        let mut out = Vec::new();
+        csv(&[], &mut out, Cells::Raw).unwrap();
+        let header = String::from_utf8(out).unwrap();
+        let docs = include_str!("../../../docs/data.md");
+        let schema: Value =
+            serde_json::from_str(include_str!("../../../schema/record.schema.json")).unwrap();
+        let trial = &schema["$defs"]["TrialRecord"]["properties"];
+        for name in header.trim_end().split(',') {
+            assert!(
+                schema["properties"].get(name).is_some() || trial.get(name).is_some(),
+                "{name} is not in schema/record.schema.json"
+            );
+            assert!(
+                docs.contains(&format!("| `{name}` |")),
+                "{name} is not in docs/data.md"
+            );
+        }
+        assert_eq!(header.trim_end().split(',').count(), 37);
     }
 }

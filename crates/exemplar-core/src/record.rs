@@ -1,15 +1,25 @@
 //! The records a session produces: one per trial, plus session events.
 //!
-//! The format is versioned ([`RECORD_FORMAT`]) and documented in `docs/data.md`; its
-//! JSON Schema (`schema/record.schema.json`) is generated from these types. Field names
-//! follow the original study's data where it had one (`rt`, `button_pressed`,
+//! These types are the one definition of the data. The format is versioned
+//! ([`RECORD_FORMAT`]); generated from these types are its JSON Schema
+//! (`schema/record.schema.json`), the field tables of `docs/data.md` (between their
+//! `generated` markers), the columns of `exemplar export`'s CSV and which CSV cells the
+//! analysis reads as numbers or booleans (all through [`crate::schema::fields`]). Field
+//! names follow the original study's data where it had one (`rt`, `button_pressed`,
 //! `switched_queries`, `confidence`, `choice`, `correct`, `catch_trial`, `is_demo`,
-//! `trial_index`, `time_elapsed`, `model`, `layer`, `channel`, `batch`, `mode`).
+//! `trial_index`, `time_elapsed`, `model`, `layer`, `channel`, `batch`, `mode`): these are
+//! the CSV's first columns.
+//!
+//! A field that is a CSV column says where with `#[schemars(extend("x-csv-column" = N))]`
+//! (1-based; the CSV holds one row per trial, so only fields of every record and of
+//! [`TrialRecord`] can be columns). Adding a field therefore touches this file, the
+//! regenerated `schema/record.schema.json` and the regenerated tables of `docs/data.md`.
 
 use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
 
 use crate::plan::{Phase, PlannedTrial};
+use crate::score::Choice;
 
 /// The record format this crate writes.
 pub const RECORD_FORMAT: &str = "exemplar.record/1";
@@ -17,33 +27,61 @@ pub const RECORD_FORMAT: &str = "exemplar.record/1";
 /// One record: what every record carries, and its body.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize, JsonSchema)]
 pub struct Record {
-    /// Unique id: `<session_id>-<seq>`. Endpoints store a record once per id.
+    /// `<session_id>-<seq>`, unique: endpoints store a record once per id.
+    #[schemars(extend("x-csv-column" = 20))]
     pub record_id: String,
-    /// [`RECORD_FORMAT`].
+    /// The record format: `exemplar.record/1`.
     pub format: String,
-    /// A random id of this session (one participant's run of the experiment).
+    /// A random id of this run of the experiment (kept across reloads).
+    #[schemars(extend("x-csv-column" = 16))]
     pub session_id: String,
     /// The participant id from the URL (`PROLIFIC_PID`, `workerId` or `pid`), or a
     /// random one stored in the browser.
+    #[schemars(extend("x-csv-column" = 17))]
     pub participant_id: String,
-    /// Where the participant id came from: `PROLIFIC_PID`, `workerId`, `pid` or `random`.
-    pub participant_id_source: String,
-    /// The experiment's `id`.
+    /// Where the participant id came from.
+    pub participant_id_source: ParticipantIdSource,
+    /// The experiment's `id` (from `experiment.json`).
+    #[schemars(extend("x-csv-column" = 18))]
     pub experiment_id: String,
-    /// The experiment's `version`.
+    /// The experiment's `version` (from `experiment.json`).
+    #[schemars(extend("x-csv-column" = 19))]
     pub experiment_version: String,
-    /// 0, 1, 2, … within the session, with no gaps.
+    /// 0, 1, 2, … within the session, without gaps: a missing number is a lost record.
+    #[schemars(extend("x-csv-column" = 21))]
     pub seq: u64,
-    /// Milliseconds since the session started (wall clock, across reloads).
+    /// Milliseconds since the session's first load (wall clock, across reloads).
+    #[schemars(extend("x-csv-column" = 10))]
     pub time_elapsed: f64,
     /// Milliseconds since the Unix epoch when the record was made.
+    #[schemars(extend("x-csv-column" = 22))]
     pub timestamp: f64,
     /// What happened.
     #[serde(flatten)]
     pub body: Body,
 }
 
-/// What a record is about.
+/// Where a record's `participant_id` came from.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+pub enum ParticipantIdSource {
+    /// Prolific's URL parameter.
+    #[serde(rename = "PROLIFIC_PID")]
+    ProlificPid,
+    /// MTurk's URL parameter.
+    #[serde(rename = "workerId")]
+    WorkerId,
+    /// The generic URL parameter.
+    #[serde(rename = "pid")]
+    Pid,
+    /// No id in the URL: a random id kept in the browser.
+    #[serde(rename = "random")]
+    Random,
+    /// The researcher's preview (whose records are never sent).
+    #[serde(rename = "preview")]
+    Preview,
+}
+
+/// What a record is about: its `type`.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize, JsonSchema)]
 #[serde(tag = "type", rename_all = "snake_case")]
 pub enum Body {
@@ -67,7 +105,7 @@ pub enum Body {
     },
     /// One answered trial.
     Trial(Box<TrialRecord>),
-    /// A trial that could not be shown because images failed to load.
+    /// A trial's images failed to load after every attempt: the trial was not shown.
     TrialSkipped {
         /// Practice, main or catch.
         phase: Phase,
@@ -79,7 +117,7 @@ pub enum Body {
         unit_id: String,
         /// The batch number.
         batch: u32,
-        /// The images that failed, with the reason.
+        /// The images that failed: path and reason.
         failed_images: Vec<String>,
     },
     /// A practice round ended.
@@ -90,10 +128,10 @@ pub enum Body {
         correct: u32,
         /// Trials answered.
         answered: u32,
-        /// What follows: `"main"` (passed, or out of attempts) or `"repeat"`.
-        next: String,
+        /// What follows.
+        next: PracticeNext,
     },
-    /// The optional free-text feedback.
+    /// The feedback page was submitted.
     Feedback {
         /// What the participant wrote (may be empty).
         text: String,
@@ -102,19 +140,21 @@ pub enum Body {
     /// under the running session, or the saved state is damaged). The session stops here:
     /// nothing more is shown, the records not yet sent are still sent.
     PlanChanged {
-        /// The plan hash saved with the progress (absent when the progress was saved by a
+        /// The plan hash saved with the progress (`null` when the progress was saved by a
         /// version of the app that did not store one).
         saved_plan_hash: Option<String>,
         /// The hash of the plan the current experiment gives this participant.
         plan_hash: String,
-        /// Why: `"plan_hash_differs"` or `"progress_out_of_range"`.
-        reason: String,
+        /// Why.
+        reason: PlanChangeReason,
     },
-    /// The platform's return address in the URL was refused, so the participant is not
-    /// sent back automatically; the end page offers the data file instead.
+    /// At the start of an MTurk session whose `turkSubmitTo` is not
+    /// `https://www.mturk.com` or `https://workersandbox.mturk.com`: the platform's return
+    /// address in the URL was refused, so the participant is not sent back automatically;
+    /// the end page offers the data file instead of submitting.
     HandoverRefused {
-        /// The URL parameter, e.g. `turkSubmitTo`.
-        parameter: String,
+        /// The URL parameter.
+        parameter: HandoverParameter,
         /// Its value (at most 300 characters).
         value: String,
         /// Why it was refused.
@@ -133,6 +173,34 @@ pub enum Body {
         /// Milliseconds from the first to the last main-block trial's response.
         main_phase_time: f64,
     },
+}
+
+/// What follows a practice round.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+#[serde(rename_all = "snake_case")]
+pub enum PracticeNext {
+    /// The main block: the round was passed, or it was the last allowed.
+    Main,
+    /// The round again.
+    Repeat,
+}
+
+/// Why saved progress no longer fits the experiment.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+#[serde(rename_all = "snake_case")]
+pub enum PlanChangeReason {
+    /// The plan hash saved with the progress is not the current plan's.
+    PlanHashDiffers,
+    /// The plan is the same, but the saved progress points outside it.
+    ProgressOutOfRange,
+}
+
+/// The URL parameter holding a platform's return address.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+pub enum HandoverParameter {
+    /// MTurk's `turkSubmitTo`.
+    #[serde(rename = "turkSubmitTo")]
+    TurkSubmitTo,
 }
 
 /// Where the session runs.
@@ -172,76 +240,144 @@ pub struct SessionStarted {
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize, JsonSchema)]
 pub struct TrialRecord {
     /// Practice, main or catch.
+    #[schemars(extend("x-csv-column" = 23))]
     pub phase: Phase,
     /// Index within its block (the practice round or the main block), from 0.
+    #[schemars(extend("x-csv-column" = 9))]
     pub trial_index: u32,
-    /// The practice round (0 in the main block).
+    /// The practice round, from 0 (0 in the main block).
+    #[schemars(extend("x-csv-column" = 24))]
     pub attempt: u32,
     /// `phase == practice` (the original data's name).
+    #[schemars(extend("x-csv-column" = 8))]
     pub is_demo: bool,
-    /// `phase == catch`.
+    /// `phase == catch` (the original data's name).
+    #[schemars(extend("x-csv-column" = 7))]
     pub catch_trial: bool,
     /// The unit's id.
+    #[schemars(extend("x-csv-column" = 25))]
     pub unit_id: String,
-    /// Model.
+    /// The unit's model.
+    #[schemars(extend("x-csv-column" = 11))]
     pub model: String,
-    /// Layer.
+    /// The unit's layer.
+    #[schemars(extend("x-csv-column" = 12))]
     pub layer: String,
-    /// Channel.
+    /// The unit's channel.
+    #[schemars(extend("x-csv-column" = 13))]
     pub channel: u32,
-    /// Batch.
+    /// The batch shown.
+    #[schemars(extend("x-csv-column" = 14))]
     pub batch: u32,
-    /// `natural`, `optimized` or, for catch trials, `catch_trial` (as in the original data).
-    pub mode: String,
-    /// Milliseconds from the frame that first painted the trial's images to the response.
+    /// The kind of references (as in the original data).
+    #[schemars(extend("x-csv-column" = 15))]
+    pub mode: TrialMode,
+    /// Milliseconds from the animation frame that first painted the trial's decoded images
+    /// (`onset`) to the response event.
+    #[schemars(extend("x-csv-column" = 1))]
     pub rt: f64,
-    /// Milliseconds from the trial's insertion into the page to the response (the
-    /// original client's measure, kept for comparability).
+    /// Milliseconds from the trial's insertion into the page to the response: the
+    /// original client's RT, kept for comparison (≥ `rt`).
+    #[schemars(extend("x-csv-column" = 26))]
     pub rt_dom: f64,
-    /// The paint onset, on the page's `performance.now()` clock.
+    /// The paint onset on the page's `performance.now()` clock: the timestamp of the first
+    /// animation frame after the decoded images were inserted, or the insertion time if
+    /// that frame began before it (the frame that paints them).
+    #[schemars(extend("x-csv-column" = 27))]
     pub onset: f64,
-    /// The button: upper row 0..L-1, lower row L..2L-1, left to right (L confidence levels).
+    /// The button: upper row `0..L-1`, lower row `L..2L-1`, left to right, with L
+    /// confidence levels (with 3: upper 0, 1, 2 for confidence 1, 2, 3; lower 3, 4, 5).
+    #[schemars(extend("x-csv-column" = 2))]
     pub button_pressed: u32,
-    /// `false`: min query on top; `true`: max query on top.
+    /// `false`: the min query ("a") was on top; `true`: the max query was on top (the
+    /// original plugin's convention).
+    #[schemars(extend("x-csv-column" = 3))]
     pub switched_queries: bool,
     /// 1 (low) to L (high).
+    #[schemars(extend("x-csv-column" = 4))]
     pub confidence: u8,
-    /// `"a"`: the min query was chosen; `"b"`: the max query.
-    pub choice: String,
-    /// Whether the max query was chosen.
+    /// The query chosen.
+    #[schemars(extend("x-csv-column" = 5))]
+    pub choice: Choice,
+    /// `choice == "b"`: the max query was chosen.
+    #[schemars(extend("x-csv-column" = 6))]
     pub correct: bool,
-    /// The stimulus that was chosen (its path in the experiment folder).
+    /// The stimulus that was chosen (its path relative to the experiment folder).
+    #[schemars(extend("x-csv-column" = 29))]
     pub chosen_stimulus: String,
-    /// The min query's stimulus.
+    /// The min query's stimulus path.
+    #[schemars(extend("x-csv-column" = 30))]
     pub min_query: String,
-    /// The max query's stimulus.
+    /// The max query's stimulus path.
+    #[schemars(extend("x-csv-column" = 31))]
     pub max_query: String,
-    /// The min references in display order.
+    /// The min references in display order (row by row); the first is `min_8`.
     pub min_references: Vec<String>,
-    /// The max references in display order.
+    /// The max references in display order (row by row); the first is `max_8`.
     pub max_references: Vec<String>,
-    /// How the answer was given: `"click"` or `"key"`.
-    pub input: String,
-    /// Window inner width at the response.
+    /// How the answer was given.
+    #[schemars(extend("x-csv-column" = 28))]
+    pub input: Input,
+    /// Window inner width in CSS px at the response.
+    #[schemars(extend("x-csv-column" = 32))]
     pub window_width: f64,
-    /// Window inner height at the response.
+    /// Window inner height in CSS px at the response.
+    #[schemars(extend("x-csv-column" = 33))]
     pub window_height: f64,
     /// `devicePixelRatio` at the response.
+    #[schemars(extend("x-csv-column" = 34))]
     pub device_pixel_ratio: f64,
     /// Times the window lost focus during the trial.
+    #[schemars(extend("x-csv-column" = 35))]
     pub focus_losses: u32,
     /// Times the page was hidden during the trial.
+    #[schemars(extend("x-csv-column" = 36))]
     pub visibility_losses: u32,
     /// Whether the page was fullscreen at the response.
+    #[schemars(extend("x-csv-column" = 37))]
     pub fullscreen: bool,
-    /// The live stimulus check of this trial's queries (`checks.participant` `record`);
-    /// absent when checks are off.
+    /// Only with `checks.participant` `record`: the live check of this trial's two
+    /// queries (absent when checks are off).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub check: Option<crate::checks::LiveCheck>,
-    /// With `checks.participant` `enforce`: the planned batch this trial replaced because
-    /// its check failed. The trial's own fields describe what was shown.
+    /// Only with `checks.participant` `enforce`, on a main trial shown instead of a planned
+    /// one whose check failed: the planned trial. The trial's other fields describe the
+    /// spare batch that was shown (same unit, same query position).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub replaced: Option<Replaced>,
+}
+
+/// A trial's kind of references, as the original data names it.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+#[serde(rename_all = "snake_case")]
+pub enum TrialMode {
+    /// Dataset exemplars.
+    Natural,
+    /// Feature visualisations.
+    Optimized,
+    /// A catch trial.
+    CatchTrial,
+}
+
+impl From<crate::experiment::Mode> for TrialMode {
+    fn from(mode: crate::experiment::Mode) -> TrialMode {
+        match mode {
+            crate::experiment::Mode::Natural => TrialMode::Natural,
+            crate::experiment::Mode::Optimized => TrialMode::Optimized,
+        }
+    }
+}
+
+/// How a trial was answered.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+#[serde(rename_all = "snake_case")]
+pub enum Input {
+    /// A click (or tap) on a button.
+    Click,
+    /// A key.
+    Key,
+    /// An untrusted click: a `?simulate=` participant's.
+    Simulated,
 }
 
 /// The planned trial a spare replaced.
@@ -258,19 +394,18 @@ pub struct Replaced {
 }
 
 impl TrialRecord {
-    /// Fills the fields that follow from the plan; the caller sets the measured ones.
+    /// Fills the fields that follow from the plan, the answer and how it was given; the
+    /// caller sets the measured ones.
     pub fn from_plan(
         trial: &PlannedTrial,
         trial_index: u32,
         attempt: u32,
         answer: &crate::score::Answer,
+        input: Input,
     ) -> TrialRecord {
         let mode = match trial.phase {
-            Phase::Catch => "catch_trial".to_string(),
-            _ => serde_json::to_value(trial.unit.mode)
-                .ok()
-                .and_then(|v| v.as_str().map(String::from))
-                .unwrap_or_default(),
+            Phase::Catch => TrialMode::CatchTrial,
+            _ => trial.unit.mode.into(),
         };
         TrialRecord {
             phase: trial.phase,
@@ -290,17 +425,17 @@ impl TrialRecord {
             button_pressed: answer.button_pressed,
             switched_queries: trial.switched_queries,
             confidence: answer.confidence,
-            choice: answer.choice.as_str().to_string(),
+            choice: answer.choice,
             correct: answer.correct,
             chosen_stimulus: match answer.choice {
-                crate::score::Choice::A => trial.min_query.clone(),
-                crate::score::Choice::B => trial.max_query.clone(),
+                Choice::A => trial.min_query.clone(),
+                Choice::B => trial.max_query.clone(),
             },
             min_query: trial.min_query.clone(),
             max_query: trial.max_query.clone(),
             min_references: trial.min_references.clone(),
             max_references: trial.max_references.clone(),
-            input: String::new(),
+            input,
             window_width: 0.0,
             window_height: 0.0,
             device_pixel_ratio: 0.0,

@@ -5,23 +5,14 @@ use serde::{Deserialize, Serialize};
 use crate::experiment::Experiment;
 use crate::plan::{Plan, PlannedTrial};
 
-/// Which query was chosen, in the original data's letters.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+/// Which query was chosen, in the original data's letters (`a`, `b`).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize, schemars::JsonSchema)]
+#[serde(rename_all = "lowercase")]
 pub enum Choice {
     /// The min (weakly activating) query.
     A,
     /// The max (strongly activating) query: correct.
     B,
-}
-
-impl Choice {
-    /// `"a"` or `"b"`.
-    pub fn as_str(self) -> &'static str {
-        match self {
-            Choice::A => "a",
-            Choice::B => "b",
-        }
-    }
 }
 
 /// A scored answer.

@@ -29,3 +29,134 @@ fn experiment_schema_describes_fields() {
         .iter()
         .any(|v| v == "units"));
 }
+
+fn data_md_path() -> std::path::PathBuf {
+    std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../../docs/data.md")
+}
+
+#[test]
+fn data_md_field_tables_are_current() {
+    let committed = std::fs::read_to_string(data_md_path()).unwrap();
+    for name in ["common", "trial", "events"] {
+        assert!(
+            committed.contains(&format!("<!-- generated:{name} -->\n"))
+                && committed.contains(&format!("<!-- end generated:{name} -->")),
+            "docs/data.md lost its generated:{name} markers"
+        );
+    }
+    assert!(
+        exemplar_core::schema::data_md(&committed) == committed,
+        "the field tables of docs/data.md are stale: run \
+         `cargo test -p exemplar-core --test schema -- --ignored write_data_md`"
+    );
+}
+
+/// Rewrites the generated tables of `docs/data.md` from the types.
+#[test]
+#[ignore = "writes docs/data.md"]
+fn write_data_md() {
+    let committed = std::fs::read_to_string(data_md_path()).unwrap();
+    std::fs::write(data_md_path(), exemplar_core::schema::data_md(&committed)).unwrap();
+}
+
+#[test]
+fn csv_columns_are_numbered_without_gaps_and_are_scalars() {
+    let fields = exemplar_core::schema::fields();
+    let columns = fields.csv_columns();
+    for (i, f) in columns.iter().enumerate() {
+        assert_eq!(f.csv_column, Some(i + 1), "{}", f.name);
+        assert!(
+            !matches!(
+                f.json_type,
+                exemplar_core::schema::JsonType::Array | exemplar_core::schema::JsonType::Object
+            ) && !f.optional,
+            "{} cannot be a CSV column",
+            f.name
+        );
+    }
+    let names: Vec<&str> = columns.iter().map(|f| f.name.as_str()).collect();
+    // The original study's columns come first, in its order.
+    assert_eq!(
+        names[..15],
+        [
+            "rt",
+            "button_pressed",
+            "switched_queries",
+            "confidence",
+            "choice",
+            "correct",
+            "catch_trial",
+            "is_demo",
+            "trial_index",
+            "time_elapsed",
+            "model",
+            "layer",
+            "channel",
+            "batch",
+            "mode"
+        ]
+    );
+    // Every trial field of the schema is in docs/data.md's trial table, and so are the
+    // CSV's columns.
+    let docs = std::fs::read_to_string(data_md_path()).unwrap();
+    let between = |name: &str| {
+        let b = docs.find(&format!("<!-- generated:{name} -->")).unwrap();
+        let e = docs
+            .find(&format!("<!-- end generated:{name} -->"))
+            .unwrap();
+        docs[b..e].to_string()
+    };
+    let tables = between("common") + &between("trial");
+    let documented: Vec<&str> = tables
+        .lines()
+        .filter_map(|l| l.strip_prefix("| `")?.split('`').next())
+        .collect();
+    let schema: Vec<&str> = fields
+        .common
+        .iter()
+        .chain(fields.of_type("trial"))
+        .map(|f| f.name.as_str())
+        .collect();
+    assert_eq!(documented, schema);
+    assert!(names.iter().all(|n| documented.contains(n)));
+}
+
+/// Records as the app wrote them before the record types had enums (one of each `type`,
+/// every word of every fixed-vocabulary field): they read into the types and are written
+/// back byte for byte.
+#[test]
+fn recorded_samples_round_trip_byte_for_byte() {
+    let samples = include_str!("data/records.jsonl");
+    let mut types = std::collections::BTreeSet::new();
+    for line in samples.lines() {
+        let record: exemplar_core::Record = serde_json::from_str(line).unwrap();
+        assert_eq!(serde_json::to_string(&record).unwrap(), line);
+        let v: serde_json::Value = serde_json::from_str(line).unwrap();
+        types.insert(v["type"].as_str().unwrap().to_string());
+    }
+    let all: std::collections::BTreeSet<String> = exemplar_core::schema::fields()
+        .types
+        .into_iter()
+        .map(|(t, _, _)| t)
+        .collect();
+    assert_eq!(types, all, "a sample of every record type");
+}
+
+#[test]
+fn words_outside_a_fixed_vocabulary_are_refused() {
+    let line = include_str!("data/records.jsonl")
+        .lines()
+        .find(|l| l.contains("\"input\":\"key\""))
+        .unwrap();
+    for (from, to) in [
+        ("\"input\":\"key\"", "\"input\":\"tap\""),
+        ("\"choice\":\"b\"", "\"choice\":\"B\""),
+        ("\"mode\":\"optimized\"", "\"mode\":\"catch\""),
+    ] {
+        let bad = line.replacen(from, to, 1);
+        assert!(
+            serde_json::from_str::<exemplar_core::Record>(&bad).is_err(),
+            "{to}"
+        );
+    }
+}

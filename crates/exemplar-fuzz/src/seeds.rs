@@ -92,7 +92,7 @@ pub fn session_records(session: &str, p_correct: f64, seed: u64) -> Vec<Value> {
             "confidence": t.answer.confidence, "choice": if t.answer.correct { "b" } else { "a" }, "correct": t.answer.correct,
             "chosen_stimulus": t.trial.max_query, "min_query": t.trial.min_query, "max_query": t.trial.max_query,
             "min_references": t.trial.min_references, "max_references": t.trial.max_references,
-            "input": "mouse", "window_width": 1280.0, "window_height": 800.0,
+            "input": "click", "window_width": 1280.0, "window_height": 800.0,
             "device_pixel_ratio": 2.0, "focus_losses": 0, "visibility_losses": 0, "fullscreen": true,
         }));
     }
