@@ -67,14 +67,10 @@ pub enum CheckError {
     /// A check model's preprocessing is refused.
     #[error("checks.models.{name}: {message}")]
     Preprocess { name: String, message: String },
-    /// The engine refused a unit's model or layer.
-    #[error("{unit}.layer: {layer} in {model}: {source}")]
-    Load {
-        unit: String,
-        layer: String,
-        model: String,
-        source: EngineError,
-    },
+    /// The engine refused a unit's model or layer (`unit` names both:
+    /// `units[0].layer: LAYER in MODEL`).
+    #[error("{unit}: {source}")]
+    Load { unit: String, source: EngineError },
     /// A batch's images could not be read or decoded.
     #[error("{path}: {message}")]
     Images { path: String, message: String },
@@ -131,9 +127,7 @@ pub fn run_with(dir: &Path, backend: Backend, limits: &LoadOptions) -> Result<Re
                 std::collections::hash_map::Entry::Vacant(e) => e.insert(
                     Engine::new_blocking_with(bytes, &unit.layer, backend, limits).map_err(
                         |source| CheckError::Load {
-                            unit: format!("{group}[{u}]"),
-                            layer: unit.layer.clone(),
-                            model: unit.model.clone(),
+                            unit: format!("{group}[{u}].layer: {} in {}", unit.layer, unit.model),
                             source,
                         },
                     )?,
