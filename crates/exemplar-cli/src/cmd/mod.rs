@@ -49,6 +49,9 @@ pub enum Error {
     /// The batches could not be checked (`exemplar check`).
     #[error(transparent)]
     Check(#[from] crate::check::CheckError),
+    /// The server did not start or stopped (`exemplar serve`).
+    #[error(transparent)]
+    Serve(#[from] crate::serve::ServeError),
     /// `exemplar new` refused the folder or could not write into it.
     #[error(transparent)]
     New(#[from] crate::new::NewError),
