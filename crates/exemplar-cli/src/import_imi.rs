@@ -50,7 +50,9 @@ pub fn run(opts: &ImportOptions) -> Result<Experiment, String> {
     let mut practice = Vec::new();
     for root in &opts.paths {
         let copy = |from: &Path, to: &Path| copy(root, from, to);
-        for dir in crate::safe_fs::walk(root, "exemplar import-imi")?.dirs {
+        let walked =
+            crate::safe_fs::walk(root, "exemplar import-imi").map_err(|e| e.to_string())?;
+        for dir in walked.dirs {
             let name = |p: &Path| {
                 p.file_name()
                     .and_then(|n| n.to_str())

@@ -49,6 +49,9 @@ pub enum Error {
     /// The batches could not be checked (`exemplar check`).
     #[error(transparent)]
     Check(#[from] crate::check::CheckError),
+    /// The site was not built (`exemplar build`).
+    #[error(transparent)]
+    Build(#[from] crate::build::BuildError),
     /// The server did not start or stopped (`exemplar serve`).
     #[error(transparent)]
     Serve(#[from] crate::serve::ServeError),

@@ -108,6 +108,9 @@ pub fn spawn_server(args: &[&std::ffi::OsStr]) -> (Child, String) {
     while out.read(&mut byte).unwrap() == 1 && byte[0] != b'\n' {
         line.push(byte[0]);
     }
+    // Keep reading: a server whose stdout is closed fails on its next line (`exemplar
+    // serve` prints more than one), so the rest is drained until it exits.
+    std::thread::spawn(move || std::io::copy(&mut out, &mut std::io::sink()));
     let line = String::from_utf8(line).unwrap();
     let addr = line
         .split("http://")
