@@ -16,6 +16,9 @@
 //!   unit's stimuli chosen from a folder of images as the paradigm does (fair batches).
 //! - `exemplar sample-units --model M.onnx --layers A,B --count 84`: units to study.
 //! - `exemplar schema --out DIR`: writes the JSON Schemas of the experiment and records.
+//!
+//! Each command's work is `exemplar_cli::cmd::NAME::run`; this file parses the arguments,
+//! dispatches, and turns an error into its line on stderr and the exit status.
 
 use exemplar_cli::{build, cmd, collector, exemplars, import_imi, new, serve};
 

@@ -52,6 +52,9 @@ pub enum Error {
     /// The site was not built (`exemplar build`).
     #[error(transparent)]
     Build(#[from] crate::build::BuildError),
+    /// The release was not imported (`exemplar import-imi`).
+    #[error(transparent)]
+    ImportImi(#[from] crate::import_imi::ImportError),
     /// The server did not start or stopped (`exemplar serve`).
     #[error(transparent)]
     Serve(#[from] crate::serve::ServeError),
