@@ -27,8 +27,8 @@ use exemplar_core::validate::Problems;
 /// which are printed as they are (see [`Error::stands_alone`]).
 #[derive(Debug, thiserror::Error)]
 pub enum Error {
-    /// A failure the library reports as a message (opening a store, building a site, a
-    /// refused image or option, …).
+    /// A failure of a module that still reports its errors as messages: the collector's
+    /// store and server, and `exemplars`' options, image walk and selection.
     #[error("{0}")]
     Message(String),
     /// A file or folder that could not be created or written.
