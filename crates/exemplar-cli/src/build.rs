@@ -17,6 +17,7 @@ use std::path::{Path, PathBuf};
 
 use exemplar_core::experiment::ParticipantChecks;
 use exemplar_core::manifest::{Manifest, ManifestEntry, MANIFEST_FORMAT};
+use exemplar_core::validate::Problems;
 use exemplar_core::{Experiment, Plan};
 use sha2::{Digest, Sha256};
 
@@ -52,27 +53,65 @@ pub struct Built {
     pub per_participant: (u64, u64),
 }
 
+/// Why a site was not built (or only in part).
+#[derive(Debug, thiserror::Error)]
+pub enum BuildError {
+    /// The experiment does not load.
+    #[error("{} is not a valid experiment:\n{problems}", dir.display())]
+    Invalid { dir: PathBuf, problems: Problems },
+    /// The client folder has no index.html.
+    #[error("{} has no index.html: build the client first (trunk build --release)", .0.display())]
+    NoClient(PathBuf),
+    /// An `--allow-experiment-origin` that is not a bare origin.
+    #[error("--allow-experiment-origin: {0}")]
+    Origin(String),
+    /// The output folder holds something other than a previous build.
+    #[error("{} exists and is not a previous build: choose an empty or new folder", .0.display())]
+    NotABuild(PathBuf),
+    /// The client's index.html has no `<head>` to put the origins in.
+    #[error("{} has no <head>", .0.display())]
+    NoHead(PathBuf),
+    /// A file or folder that could not be read or written.
+    #[error("{}: {source}", path.display())]
+    Io {
+        path: PathBuf,
+        source: std::io::Error,
+    },
+    /// A file that could not be copied.
+    #[error("cannot copy {} to {}: {source}", from.display(), to.display())]
+    Copy {
+        from: PathBuf,
+        to: PathBuf,
+        source: std::io::Error,
+    },
+    /// A file the experiment names that lies outside it (or does not resolve).
+    #[error(transparent)]
+    Outside(#[from] crate::safe_fs::FsError),
+    /// The manifest could not be serialized.
+    #[error(transparent)]
+    Json(#[from] serde_json::Error),
+}
+
 /// Builds the site.
-pub fn run(opts: &BuildOptions) -> Result<Built, String> {
-    let exp = Experiment::load_dir(&opts.dir)
-        .map_err(|p| format!("{} is not a valid experiment:\n{p}", opts.dir.display()))?;
+pub fn run(opts: &BuildOptions) -> Result<Built, BuildError> {
+    let exp = Experiment::load_dir(&opts.dir).map_err(|problems| BuildError::Invalid {
+        dir: opts.dir.clone(),
+        problems,
+    })?;
     let dir = if opts.dir.is_dir() {
         opts.dir.clone()
     } else {
         opts.dir.parent().unwrap_or(Path::new(".")).to_path_buf()
     };
     if !opts.client.join("index.html").is_file() {
-        return Err(format!(
-            "{} has no index.html: build the client first (trunk build --release)",
-            opts.client.display()
-        ));
+        return Err(BuildError::NoClient(opts.client.clone()));
     }
     let origins = opts
         .allow_experiment_origin
         .iter()
         .map(|o| exemplar_core::untrusted::bare_origin(o))
         .collect::<Result<Vec<_>, _>>()
-        .map_err(|e| format!("--allow-experiment-origin: {e}"))?;
+        .map_err(BuildError::Origin)?;
     prepare_out(&opts.out)?;
     let site_exp = opts.out.join("experiment");
     std::fs::create_dir_all(site_exp.join("s")).map_err(|e| io(&site_exp, e))?;
@@ -146,7 +185,7 @@ pub fn run(opts: &BuildOptions) -> Result<Built, String> {
     let exp_text = std::fs::read(dir.join("experiment.json"))
         .map_err(|e| io(&dir.join("experiment.json"), e))?;
     std::fs::write(site_exp.join("experiment.json"), &exp_text).map_err(|e| io(&site_exp, e))?;
-    let manifest_text = serde_json::to_string_pretty(&manifest).map_err(|e| e.to_string())?;
+    let manifest_text = serde_json::to_string_pretty(&manifest)?;
     std::fs::write(site_exp.join("manifest.json"), &manifest_text).map_err(|e| io(&site_exp, e))?;
 
     // One participant: the client, the experiment, the manifest and one session's images.
@@ -227,7 +266,7 @@ pub(crate) fn page_images(exp: &Experiment) -> BTreeSet<String> {
 
 /// Lists the other origins `?experiment=` may name in the site's index.html, as the
 /// client reads them (`<meta name="exemplar-experiment-origins" content="o1 o2">`).
-fn allow_experiment_origins(index: &Path, origins: &[String]) -> Result<(), String> {
+fn allow_experiment_origins(index: &Path, origins: &[String]) -> Result<(), BuildError> {
     let html = std::fs::read_to_string(index).map_err(|e| io(index, e))?;
     let meta = format!(
         "\n<meta name=\"exemplar-experiment-origins\" content=\"{}\">",
@@ -236,12 +275,12 @@ fn allow_experiment_origins(index: &Path, origins: &[String]) -> Result<(), Stri
     let at = html
         .find("<head>")
         .map(|i| i + "<head>".len())
-        .ok_or_else(|| format!("{} has no <head>", index.display()))?;
+        .ok_or_else(|| BuildError::NoHead(index.to_path_buf()))?;
     let html = format!("{}{meta}{}", &html[..at], &html[at..]);
     std::fs::write(index, html).map_err(|e| io(index, e))
 }
 
-fn prepare_out(out: &Path) -> Result<(), String> {
+fn prepare_out(out: &Path) -> Result<(), BuildError> {
     if out.exists() {
         let previous_build = out.join("experiment/manifest.json").is_file();
         let empty = std::fs::read_dir(out)
@@ -249,24 +288,24 @@ fn prepare_out(out: &Path) -> Result<(), String> {
             .next()
             .is_none();
         if !previous_build && !empty {
-            return Err(format!(
-                "{} exists and is not a previous build: choose an empty or new folder",
-                out.display()
-            ));
+            return Err(BuildError::NotABuild(out.to_path_buf()));
         }
         std::fs::remove_dir_all(out).map_err(|e| io(out, e))?;
     }
     std::fs::create_dir_all(out).map_err(|e| io(out, e))
 }
 
-fn copy(from: &Path, to: &Path) -> Result<u64, String> {
-    std::fs::copy(from, to)
-        .map_err(|e| format!("cannot copy {} to {}: {e}", from.display(), to.display()))
+fn copy(from: &Path, to: &Path) -> Result<u64, BuildError> {
+    std::fs::copy(from, to).map_err(|source| BuildError::Copy {
+        from: from.to_path_buf(),
+        to: to.to_path_buf(),
+        source,
+    })
 }
 
 /// Copies `dir/rel` to `to`, only if it resolves inside `dir` (a symbolic link to a file
 /// elsewhere is never copied into a site).
-fn copy_inside(dir: &Path, rel: &str, to: &Path) -> Result<u64, String> {
+fn copy_inside(dir: &Path, rel: &str, to: &Path) -> Result<u64, BuildError> {
     let from = dir.join(rel);
     crate::safe_fs::inside(dir, &from)?;
     copy(&from, to)
@@ -292,6 +331,9 @@ fn hex(bytes: &[u8]) -> String {
     bytes.iter().map(|b| format!("{b:02x}")).collect()
 }
 
-fn io(path: &Path, e: std::io::Error) -> String {
-    format!("{}: {e}", path.display())
+fn io(path: &Path, source: std::io::Error) -> BuildError {
+    BuildError::Io {
+        path: path.to_path_buf(),
+        source,
+    }
 }

@@ -9,7 +9,8 @@ use std::path::{Path, PathBuf};
 
 use exemplar_core::checks::{self, TrialActivations, Violation};
 use exemplar_core::experiment::CheckModel;
-use exemplar_engine::{Backend, Engine, LoadOptions, Preprocess};
+use exemplar_core::validate::Problems;
+use exemplar_engine::{Backend, Engine, EngineError, LoadOptions, Preprocess};
 
 use crate::exemplars::{decode, EngineOptions};
 
@@ -47,19 +48,48 @@ impl Report {
     }
 }
 
+/// Why the batches could not be checked (a failing batch is no error: see [`Report`]).
+#[derive(Debug, thiserror::Error)]
+pub enum CheckError {
+    /// The experiment does not load.
+    #[error("{} is not a valid experiment (run `exemplar validate`):\n{problems}", dir.display())]
+    Invalid { dir: PathBuf, problems: Problems },
+    /// `checks.models` is empty.
+    #[error("the experiment names no models (checks.models): nothing to check")]
+    NoModels,
+    /// A check model's file could not be read.
+    #[error("checks.models.{name}.file: cannot read {file}: {source}")]
+    ModelFile {
+        name: String,
+        file: String,
+        source: std::io::Error,
+    },
+    /// A check model's preprocessing is refused.
+    #[error("checks.models.{name}: {message}")]
+    Preprocess { name: String, message: String },
+    /// The engine refused a unit's model or layer (`unit` names both:
+    /// `units[0].layer: LAYER in MODEL`).
+    #[error("{unit}: {source}")]
+    Load { unit: String, source: EngineError },
+    /// A batch's images could not be read or decoded.
+    #[error("{path}: {message}")]
+    Images { path: String, message: String },
+    /// The engine failed on a batch.
+    #[error("{path}: {source}")]
+    Run { path: String, source: EngineError },
+}
+
 /// Checks every batch of the experiment in `dir` (folder or experiment.json), models
 /// loaded under the default [`LoadOptions`].
-pub fn run(dir: &Path, backend: Backend) -> Result<Report, String> {
+pub fn run(dir: &Path, backend: Backend) -> Result<Report, CheckError> {
     run_with(dir, backend, &LoadOptions::default())
 }
 
 /// [`run`] with the models loaded under `limits`.
-pub fn run_with(dir: &Path, backend: Backend, limits: &LoadOptions) -> Result<Report, String> {
-    let exp = exemplar_core::Experiment::load_dir(dir).map_err(|p| {
-        format!(
-            "{} is not a valid experiment (run `exemplar validate`):\n{p}",
-            dir.display()
-        )
+pub fn run_with(dir: &Path, backend: Backend, limits: &LoadOptions) -> Result<Report, CheckError> {
+    let exp = exemplar_core::Experiment::load_dir(dir).map_err(|problems| CheckError::Invalid {
+        dir: dir.to_path_buf(),
+        problems,
     })?;
     let root: PathBuf = if dir.is_dir() {
         dir.to_path_buf()
@@ -67,13 +97,20 @@ pub fn run_with(dir: &Path, backend: Backend, limits: &LoadOptions) -> Result<Re
         dir.parent().unwrap_or(Path::new(".")).to_path_buf()
     };
     if exp.checks.models.is_empty() {
-        return Err("the experiment names no models (checks.models): nothing to check".into());
+        return Err(CheckError::NoModels);
     }
     let mut models: HashMap<&str, (Vec<u8>, Preprocess)> = HashMap::new();
     for (name, model) in &exp.checks.models {
-        let bytes = std::fs::read(root.join(&model.file))
-            .map_err(|e| format!("checks.models.{name}.file: cannot read {}: {e}", model.file))?;
-        let pre = preprocess(model).map_err(|e| format!("checks.models.{name}: {e}"))?;
+        let bytes =
+            std::fs::read(root.join(&model.file)).map_err(|source| CheckError::ModelFile {
+                name: name.clone(),
+                file: model.file.clone(),
+                source,
+            })?;
+        let pre = preprocess(model).map_err(|message| CheckError::Preprocess {
+            name: name.clone(),
+            message,
+        })?;
         models.insert(name.as_str(), (bytes, pre));
     }
     let mut engines: HashMap<(&str, &str), Engine> = HashMap::new();
@@ -89,7 +126,10 @@ pub fn run_with(dir: &Path, backend: Backend, limits: &LoadOptions) -> Result<Re
                 std::collections::hash_map::Entry::Occupied(e) => e.into_mut(),
                 std::collections::hash_map::Entry::Vacant(e) => e.insert(
                     Engine::new_blocking_with(bytes, &unit.layer, backend, limits).map_err(
-                        |e| format!("{group}[{u}].layer: {} in {}: {e}", unit.layer, unit.model),
+                        |source| CheckError::Load {
+                            unit: format!("{group}[{u}].layer: {} in {}", unit.layer, unit.model),
+                            source,
+                        },
                     )?,
                 ),
             };
@@ -103,10 +143,16 @@ pub fn run_with(dir: &Path, backend: Backend, limits: &LoadOptions) -> Result<Re
                     .chain([&files.min_query, &files.max_query])
                     .map(|f| root.join(f))
                     .collect();
-                let images = decode(&paths, pre).map_err(|e| format!("{path}: {e}"))?;
+                let images = decode(&paths, pre).map_err(|message| CheckError::Images {
+                    path: path.clone(),
+                    message,
+                })?;
                 let acts: Vec<f32> = engine
                     .activations_blocking(&images, &[unit.channel as usize])
-                    .map_err(|e| format!("{path}: {e}"))?
+                    .map_err(|source| CheckError::Run {
+                        path: path.clone(),
+                        source,
+                    })?
                     .into_iter()
                     .map(|row| row[0])
                     .collect();

@@ -306,7 +306,8 @@ pub fn run(opts: &ExemplarsOptions) -> Result<Vec<Unit>, String> {
 /// Every PNG and JPEG under `root`, in path order (symbolic links leaving `root`, and
 /// loops, skipped with a note: [`crate::safe_fs::walk`]).
 fn image_files(root: &Path) -> Result<Vec<PathBuf>, String> {
-    let out: Vec<PathBuf> = crate::safe_fs::walk(root, "exemplar exemplars")?
+    let out: Vec<PathBuf> = crate::safe_fs::walk(root, "exemplar exemplars")
+        .map_err(|e| e.to_string())?
         .files
         .into_iter()
         .filter(|path| {

@@ -17,7 +17,10 @@
 use std::path::{Path, PathBuf};
 
 use exemplar_core::experiment::{Batch, Collect, Mode, Practice, SessionDesign, Unit};
+use exemplar_core::validate::Problems;
 use exemplar_core::Experiment;
+
+use crate::safe_fs::FsError;
 
 /// Options of `exemplar import-imi`.
 #[derive(clap::Args)]
@@ -36,21 +39,75 @@ pub struct ImportOptions {
     pub mode: String,
 }
 
+/// Why the release was not imported (or only in part).
+#[derive(Debug, thiserror::Error)]
+pub enum ImportError {
+    /// The output folder could not be read.
+    #[error(transparent)]
+    Out(std::io::Error),
+    /// The output folder holds something already.
+    #[error("{} exists and is not empty", .0.display())]
+    NotEmpty(PathBuf),
+    /// A given path could not be walked.
+    #[error(transparent)]
+    Walk(FsError),
+    /// No unit folder anywhere under the paths.
+    #[error("no `<layer>/channel_<c>/natural_images/` folder found under the given paths")]
+    NoUnits,
+    /// A folder that could not be read or created.
+    #[error("{}: {source}", path.display())]
+    Io {
+        path: PathBuf,
+        source: std::io::Error,
+    },
+    /// A practice trial with fewer than 9 references on a side.
+    #[error("{}: {count} {side} references, 9 needed", references.display())]
+    TooFewReferences {
+        references: PathBuf,
+        count: usize,
+        side: &'static str,
+    },
+    /// A file of the release that resolves outside it (or does not resolve).
+    #[error("cannot copy {0}")]
+    Outside(FsError),
+    /// A file that could not be copied.
+    #[error("cannot copy {}: {source}", from.display())]
+    Copy {
+        from: PathBuf,
+        source: std::io::Error,
+    },
+    /// The experiment could not be serialized.
+    #[error(transparent)]
+    Json(#[from] serde_json::Error),
+    /// The experiment written does not load (a bug of the import).
+    #[error("the imported experiment does not validate:\n{0}")]
+    Invalid(Problems),
+}
+
+fn io_error(path: &Path) -> impl FnOnce(std::io::Error) -> ImportError + '_ {
+    move |source| ImportError::Io {
+        path: path.to_path_buf(),
+        source,
+    }
+}
+
 /// Imports; returns the experiment written.
-pub fn run(opts: &ImportOptions) -> Result<Experiment, String> {
+pub fn run(opts: &ImportOptions) -> Result<Experiment, ImportError> {
     if opts.out.exists()
         && std::fs::read_dir(&opts.out)
-            .map_err(|e| e.to_string())?
+            .map_err(ImportError::Out)?
             .next()
             .is_some()
     {
-        return Err(format!("{} exists and is not empty", opts.out.display()));
+        return Err(ImportError::NotEmpty(opts.out.clone()));
     }
     let mut units = Vec::new();
     let mut practice = Vec::new();
     for root in &opts.paths {
         let copy = |from: &Path, to: &Path| copy(root, from, to);
-        for dir in crate::safe_fs::walk(root, "exemplar import-imi")?.dirs {
+        let walked =
+            crate::safe_fs::walk(root, "exemplar import-imi").map_err(ImportError::Walk)?;
+        for dir in walked.dirs {
             let name = |p: &Path| {
                 p.file_name()
                     .and_then(|n| n.to_str())
@@ -122,9 +179,7 @@ pub fn run(opts: &ImportOptions) -> Result<Experiment, String> {
         }
     }
     if units.is_empty() {
-        return Err(
-            "no `<layer>/channel_<c>/natural_images/` folder found under the given paths".into(),
-        );
+        return Err(ImportError::NoUnits);
     }
     units.sort_by(|a, b| a.id.cmp(&b.id));
     practice.sort_by(|a, b| a.id.cmp(&b.id));
@@ -155,11 +210,9 @@ pub fn run(opts: &ImportOptions) -> Result<Experiment, String> {
         completion: Default::default(),
         checks: Default::default(),
     };
-    let text = serde_json::to_string_pretty(&exp).map_err(|e| e.to_string())? + "\n";
-    std::fs::write(opts.out.join("experiment.json"), text)
-        .map_err(|e| format!("{}: {e}", opts.out.display()))?;
-    Experiment::load_dir(&opts.out)
-        .map_err(|p| format!("the imported experiment does not validate:\n{p}"))
+    let text = serde_json::to_string_pretty(&exp)? + "\n";
+    std::fs::write(opts.out.join("experiment.json"), text).map_err(io_error(&opts.out))?;
+    Experiment::load_dir(&opts.out).map_err(ImportError::Invalid)
 }
 
 fn unit(
@@ -187,12 +240,12 @@ fn unit(
 
 /// Copies `{min,max}_{0..count-1}.png` (already the paradigm's layout).
 fn copy_batch(
-    copy: &dyn Fn(&Path, &Path) -> Result<(), String>,
+    copy: &dyn Fn(&Path, &Path) -> Result<(), ImportError>,
     from: &Path,
     to: &Path,
     count: usize,
-) -> Result<(), String> {
-    std::fs::create_dir_all(to).map_err(|e| format!("{}: {e}", to.display()))?;
+) -> Result<(), ImportError> {
+    std::fs::create_dir_all(to).map_err(io_error(to))?;
     for side in ["min", "max"] {
         for i in 0..count {
             let name = format!("{side}_{i}.png");
@@ -204,14 +257,14 @@ fn copy_batch(
 
 /// The older practice layout → `{min,max}_{0..9}.png`.
 fn copy_practice(
-    copy: &dyn Fn(&Path, &Path) -> Result<(), String>,
+    copy: &dyn Fn(&Path, &Path) -> Result<(), ImportError>,
     trial: &Path,
     to: &Path,
-) -> Result<(), String> {
-    std::fs::create_dir_all(to).map_err(|e| format!("{}: {e}", to.display()))?;
+) -> Result<(), ImportError> {
+    std::fs::create_dir_all(to).map_err(io_error(to))?;
     for side in ["min", "max"] {
         let mut numbers: Vec<u32> = std::fs::read_dir(trial.join("references"))
-            .map_err(|e| format!("{}: {e}", trial.display()))?
+            .map_err(io_error(trial))?
             .filter_map(|e| {
                 e.ok()?
                     .file_name()
@@ -224,11 +277,11 @@ fn copy_practice(
             .collect();
         numbers.sort();
         if numbers.len() < 9 {
-            return Err(format!(
-                "{}: {} {side} references, 9 needed",
-                trial.join("references").display(),
-                numbers.len()
-            ));
+            return Err(ImportError::TooFewReferences {
+                references: trial.join("references"),
+                count: numbers.len(),
+                side,
+            });
         }
         for (i, n) in numbers.iter().take(9).enumerate() {
             copy(
@@ -246,9 +299,12 @@ fn copy_practice(
 
 /// Copies a file of the release under `root`; one that resolves outside `root` (a
 /// symbolic link elsewhere) is refused.
-fn copy(root: &Path, from: &Path, to: &Path) -> Result<(), String> {
-    crate::safe_fs::inside(root, from).map_err(|e| format!("cannot copy {e}"))?;
+fn copy(root: &Path, from: &Path, to: &Path) -> Result<(), ImportError> {
+    crate::safe_fs::inside(root, from).map_err(ImportError::Outside)?;
     std::fs::copy(from, to)
         .map(|_| ())
-        .map_err(|e| format!("cannot copy {}: {e}", from.display()))
+        .map_err(|source| ImportError::Copy {
+            from: from.to_path_buf(),
+            source,
+        })
 }

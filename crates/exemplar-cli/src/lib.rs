@@ -1,10 +1,12 @@
 //! The library behind the `exemplar` command line: the reference collector
 //! ([`collector`]), the local server ([`serve`]), the static site ([`build`]), data export
-//! ([`export`]) stimulus selection ([`exemplars`]) and stimulus checks ([`check`]). The binary (`src/main.rs`) parses
-//! arguments and calls into these.
+//! ([`export`]) stimulus selection ([`exemplars`]) and stimulus checks ([`check`]); one
+//! `run` per subcommand, with its typed error ([`cmd`]). The binary (`src/main.rs`) parses
+//! arguments, dispatches to [`cmd`] and maps an error to its exit status.
 
 pub mod build;
 pub mod check;
+pub mod cmd;
 pub mod collector;
 pub mod exemplars;
 pub mod export;

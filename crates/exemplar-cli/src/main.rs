@@ -16,14 +16,16 @@
 //!   unit's stimuli chosen from a folder of images as the paradigm does (fair batches).
 //! - `exemplar sample-units --model M.onnx --layers A,B --count 84`: units to study.
 //! - `exemplar schema --out DIR`: writes the JSON Schemas of the experiment and records.
+//!
+//! Each command's work is `exemplar_cli::cmd::NAME::run`; this file parses the arguments,
+//! dispatches, and turns an error into its line on stderr and the exit status.
 
-use exemplar_cli::{build, collector, exemplars, export, import_imi, new, serve};
+use exemplar_cli::{build, cmd, collector, exemplars, import_imi, new, serve};
 
 use std::path::PathBuf;
 use std::process::ExitCode;
 
 use clap::{Parser, Subcommand};
-use exemplar_core::{Experiment, Plan};
 
 #[derive(Parser)]
 #[command(
@@ -152,307 +154,75 @@ enum Command {
 
 fn main() -> ExitCode {
     let cli = Cli::parse();
-    match cli.command {
-        Command::Serve(opts) => report("exemplar serve", serve::run(opts)),
+    // The commands that load a model exit with status 2 on any error (a model, an image
+    // or an option refused, named on stderr); the others with 1.
+    let (what, code, result) = match cli.command {
+        Command::Serve(opts) => ("exemplar serve", 1, cmd::serve::run(opts)),
         Command::Collect {
             listen,
             collector: opts,
-        } => {
-            let result = opts.open_db().and_then(|db| {
-                let stored = db.count();
-                let path = collector::display_name(&opts.db);
-                let reading = if opts.admin_token.is_some() {
-                    "records are readable at /admin/records with the admin token"
-                } else {
-                    "no --admin-token: records are not readable over HTTP"
-                };
-                let app = collector::router(db, &opts, &listen.limits);
-                collector::serve_forever(app, &listen, |addr| {
-                    println!("exemplar: collecting at http://{addr}/records into {path} ({stored} already stored); {reading}");
-                })
-            });
-            report("exemplar collect", result)
-        }
+        } => ("exemplar collect", 1, cmd::collect::run(&listen, &opts)),
         Command::Export {
             db,
             format,
             out,
             raw_cells,
-        } => {
-            let result = collector::Db::open_read_only(&db)
-                .and_then(|db| db.all())
-                .and_then(|records| {
-                    let mut sink: Box<dyn std::io::Write> = match &out {
-                        Some(path) => Box::new(std::io::BufWriter::new(
-                            std::fs::File::create(path)
-                                .map_err(|e| format!("{}: {e}", path.display()))?,
-                        )),
-                        None => Box::new(std::io::stdout().lock()),
-                    };
-                    let written = if format == "csv" {
-                        let cells = if raw_cells {
-                            export::Cells::Raw
-                        } else {
-                            export::Cells::Neutralised
-                        };
-                        export::csv(&records, &mut sink, cells)
-                    } else {
-                        export::jsonl(&records, &mut sink)
-                    };
-                    written
-                        .and_then(|_| sink.flush())
-                        .map_err(|e| e.to_string())
-                });
-            report("exemplar export", result)
-        }
+        } => (
+            "exemplar export",
+            1,
+            cmd::export::run(&db, &format, out.as_deref(), raw_cells),
+        ),
         Command::Activations {
             model,
             layer,
             channels,
             engine,
             images,
-        } => {
-            let result = (|| -> Result<(), String> {
-                let pre = engine.preprocess()?;
-                let paths: Vec<&std::path::Path> = images.iter().map(PathBuf::as_path).collect();
-                let rows = exemplar_engine::activations_json_with(
-                    &model,
-                    &layer,
-                    &channels,
-                    &pre,
-                    engine.backend()?,
-                    &paths,
-                    &engine.limits.load_options(),
-                )
-                .map_err(|e| e.to_string())?;
-                for row in rows {
-                    println!("{row}");
-                }
-                Ok(())
-            })();
-            report_code("exemplar activations", result, 2)
-        }
-        Command::Exemplars(opts) => {
-            let result = exemplars::run(&opts).and_then(|units| {
-                let batches: usize = units.iter().map(|u| u.batches.len()).sum();
-                eprintln!(
-                    "exemplar exemplars: wrote {} units ({batches} batches) under {}; add these entries to the experiment's \"units\" (paths relative to {}):",
-                    units.len(),
-                    opts.out.display(),
-                    opts.experiment.as_deref().or(opts.out.parent()).filter(|p| !p.as_os_str().is_empty()).map_or(".".into(), |p| p.display().to_string())
-                );
-                println!("{}", serde_json::to_string_pretty(&units).map_err(|e| e.to_string())?);
-                Ok(())
-            });
-            report_code("exemplar exemplars", result, 2)
-        }
-        Command::SampleUnits(opts) => {
-            let result = exemplars::sample_units(&opts).map(|units| {
-                for (layer, channel) in units {
-                    println!(
-                        "{}",
-                        serde_json::json!({ "layer": layer, "channel": channel })
-                    );
-                }
-            });
-            report_code("exemplar sample-units", result, 2)
-        }
-        Command::Build(opts) => {
-            let result = build::run(&opts).map(|b| {
-                let mib = |n: u64| n as f64 / (1024.0 * 1024.0);
-                println!("exemplar: built {} ({:.2} MiB in all)", opts.out.display(), mib(b.total_bytes));
-                println!("  client: {:.2} MiB; stimuli: {} files, {:.2} MiB", mib(b.client_bytes), b.stimuli.0, mib(b.stimuli.1));
-                println!(
-                    "  one participant downloads {:.2} MiB on average, {:.2} MiB at most (client, experiment, one session's images)",
-                    mib(b.per_participant.0),
-                    mib(b.per_participant.1)
-                );
-                println!("  hashed files under experiment/s/ may be cached forever; revalidate index.html, experiment.json, manifest.json");
-            });
-            report("exemplar build", result)
-        }
-        Command::New(opts) => {
-            let result = new::run(&opts).map(|()| {
-                println!(
-                    "exemplar: wrote {} (see its GUIDE.md; check it with `exemplar validate {0}`)",
-                    opts.dir.display()
-                );
-            });
-            report("exemplar new", result)
-        }
+        } => (
+            "exemplar activations",
+            2,
+            cmd::activations::run(&model, &layer, &channels, &engine, &images),
+        ),
+        Command::Exemplars(opts) => ("exemplar exemplars", 2, cmd::exemplars::run(&opts)),
+        Command::SampleUnits(opts) => ("exemplar sample-units", 2, cmd::sample_units::run(&opts)),
+        Command::Build(opts) => ("exemplar build", 1, cmd::build::run(&opts)),
+        Command::New(opts) => ("exemplar new", 1, cmd::new::run(&opts)),
         Command::Analyze {
             responses,
             out,
             seed,
             lenient,
-        } => {
-            let result = (|| -> Result<(), String> {
-                let is_db = collector::is_postgres(&responses)
-                    || responses
-                        .extension()
-                        .is_some_and(|e| e == "db" || e == "sqlite");
-                let records = if is_db {
-                    collector::Db::open_read_only(&responses)?.all()?
-                } else {
-                    exemplar_analysis::read::read_path(&responses).map_err(|e| e.to_string())?
-                };
-                let mut options = exemplar_analysis::Options {
-                    seed,
-                    ..Default::default()
-                };
-                options.exclusion.missing_data_fails = !lenient;
-                let analysis = exemplar_analysis::analyze(&records, &options);
-                exemplar_analysis::write_reports(&analysis, &out)
-                    .map_err(|e| format!("{}: {e}", out.display()))?;
-                print!("{}", exemplar_analysis::markdown(&analysis));
-                println!("\nexemplar: reports in {} (report.html, report.md, models.csv, units.csv, sessions.csv, posthoc.csv)", out.display());
-                Ok(())
-            })();
-            report("exemplar analyze", result)
-        }
-        Command::ImportImi(opts) => {
-            let result = import_imi::run(&opts).map(|exp| {
-                println!(
-                    "exemplar: wrote {} ({} units, {} practice trials); edit its pages, session and collect before use",
-                    opts.out.join("experiment.json").display(),
-                    exp.units.len(),
-                    exp.practice.trials.len()
-                );
-            });
-            report("exemplar import-imi", result)
-        }
+        } => (
+            "exemplar analyze",
+            1,
+            cmd::analyze::run(&responses, &out, seed, lenient),
+        ),
+        Command::ImportImi(opts) => ("exemplar import-imi", 1, cmd::import_imi::run(&opts)),
         Command::Check {
             dir,
             backend,
             json,
             limits,
-        } => {
-            let result = backend
-                .parse()
-                .map_err(|e: exemplar_engine::EngineError| e.to_string())
-                .and_then(|backend| {
-                    exemplar_cli::check::run_with(&dir, backend, &limits.load_options())
-                });
-            let report = match result {
-                Ok(r) => r,
-                Err(e) => {
-                    eprintln!("exemplar check: {e}");
-                    return ExitCode::from(2);
-                }
-            };
-            for b in &report.batches {
-                if json {
-                    println!("{}", serde_json::to_string(b).expect("plain data"));
-                    continue;
-                }
-                let a = &b.activations;
-                let verdict = if b.violations.is_empty() {
-                    "pass"
-                } else {
-                    "FAIL"
-                };
-                println!(
-                    "{verdict}  {} ({} {} channel {}, batch {}): max query {:.4}, min query {:.4}",
-                    b.path, b.unit, b.layer, b.channel, b.batch, a.max_query, a.min_query
-                );
-                for v in &b.violations {
-                    println!("      {}", v.describe());
-                }
-            }
-            for u in &report.unchecked {
-                eprintln!("note: {u} names a model that checks.models does not have; not checked");
-            }
-            let failures = report.failures();
-            eprintln!(
-                "exemplar check: {} batches checked, {failures} failing, {} units without a model",
-                report.batches.len(),
-                report.unchecked.len()
-            );
-            if failures > 0 {
-                ExitCode::FAILURE
-            } else {
-                ExitCode::SUCCESS
-            }
-        }
-        Command::Validate { dir } => {
-            let (result, notes) = exemplar_cli::validate::check(&dir);
-            for note in notes {
-                println!("note: {note}");
-            }
-            match result {
-                Ok(exp) => {
-                    let files = exp.stimulus_files().len();
-                    println!(
-                        "{}: valid ({} units, {} catch units, {} stimulus files)",
-                        dir.display(),
-                        exp.units.len(),
-                        exp.catch_units.len(),
-                        files
-                    );
-                    ExitCode::SUCCESS
-                }
-                Err(problems) => {
-                    eprintln!("{}: {} problem(s)", dir.display(), problems.0.len());
-                    for p in &problems.0 {
-                        eprintln!("  {p}");
-                    }
-                    ExitCode::FAILURE
-                }
-            }
-        }
-        Command::Plan { dir, participant } => match Experiment::load_dir(&dir) {
-            Ok(exp) => {
-                let plan = Plan::for_participant(&exp, &participant);
-                println!(
-                    "{}",
-                    serde_json::to_string_pretty(&plan).expect("plans serialize")
-                );
-                ExitCode::SUCCESS
-            }
-            Err(problems) => {
-                eprintln!("{problems}");
-                ExitCode::FAILURE
-            }
+        } => match cmd::check::run(&dir, &backend, json, &limits) {
+            // Failing batches are an outcome, not an error: status 1.
+            Ok(failures) if failures > 0 => return ExitCode::FAILURE,
+            result => ("exemplar check", 2, result.map(|_| ())),
         },
-        Command::Schema { out } => {
-            let write = |name: &str, text: String| std::fs::write(out.join(name), text);
-            let result = std::fs::create_dir_all(&out)
-                .and_then(|_| {
-                    write(
-                        "experiment.schema.json",
-                        exemplar_core::schema::experiment(),
-                    )
-                })
-                .and_then(|_| write("record.schema.json", exemplar_core::schema::record()));
-            match result {
-                Ok(()) => ExitCode::SUCCESS,
-                Err(e) => {
-                    eprintln!("exemplar schema: {}: {e}", out.display());
-                    ExitCode::FAILURE
-                }
+        Command::Validate { dir } => ("exemplar validate", 1, cmd::validate::run(&dir)),
+        Command::Plan { dir, participant } => {
+            ("exemplar plan", 1, cmd::plan::run(&dir, &participant))
+        }
+        Command::Schema { out } => ("exemplar schema", 1, cmd::schema::run(&out)),
+    };
+    match result {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            if e.stands_alone() {
+                eprintln!("{e}");
+            } else {
+                eprintln!("{what}: {e}");
             }
-        }
-    }
-}
-
-/// Like [`report`], with exit status `code` on an error (2 for the commands that load a
-/// model: a model or an image refused, named on stderr).
-fn report_code(what: &str, result: Result<(), String>, code: u8) -> ExitCode {
-    match result {
-        Ok(()) => ExitCode::SUCCESS,
-        Err(e) => {
-            eprintln!("{what}: {e}");
             ExitCode::from(code)
-        }
-    }
-}
-
-fn report(what: &str, result: Result<(), String>) -> ExitCode {
-    match result {
-        Ok(()) => ExitCode::SUCCESS,
-        Err(e) => {
-            eprintln!("{what}: {e}");
-            ExitCode::FAILURE
         }
     }
 }

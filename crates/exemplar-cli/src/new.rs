@@ -80,22 +80,48 @@ The placeholder images here are flat colours: replace them with your stimuli
 (`exemplar exemplars` or `exemplar import-imi` make them from a model or a release).
 "###;
 
+/// Why `exemplar new` wrote nothing, or stopped part way.
+#[derive(Debug, thiserror::Error)]
+pub enum NewError {
+    /// The folder holds something already (nothing is overwritten).
+    #[error("{} exists and is not empty", .0.display())]
+    NotEmpty(PathBuf),
+    /// A folder or file that could not be read or written.
+    #[error("{}: {source}", path.display())]
+    Io {
+        path: PathBuf,
+        source: std::io::Error,
+    },
+    /// A placeholder image that could not be written.
+    #[error("{}: {source}", path.display())]
+    Image {
+        path: PathBuf,
+        source: image::ImageError,
+    },
+}
+
+fn io_error(path: &Path) -> impl FnOnce(std::io::Error) -> NewError + '_ {
+    move |source| NewError::Io {
+        path: path.to_path_buf(),
+        source,
+    }
+}
+
 /// Writes the skeleton.
-pub fn run(opts: &NewOptions) -> Result<(), String> {
+pub fn run(opts: &NewOptions) -> Result<(), NewError> {
     let dir = &opts.dir;
     if dir.exists()
         && std::fs::read_dir(dir)
-            .map_err(|e| format!("{}: {e}", dir.display()))?
+            .map_err(io_error(dir))?
             .next()
             .is_some()
     {
-        return Err(format!("{} exists and is not empty", dir.display()));
+        return Err(NewError::NotEmpty(dir.clone()));
     }
-    let write = |rel: &str, text: &str| -> Result<(), String> {
+    let write = |rel: &str, text: &str| -> Result<(), NewError> {
         let path = dir.join(rel);
-        std::fs::create_dir_all(path.parent().unwrap_or(dir))
-            .map_err(|e| format!("{}: {e}", path.display()))?;
-        std::fs::write(&path, text).map_err(|e| format!("{}: {e}", path.display()))
+        std::fs::create_dir_all(path.parent().unwrap_or(dir)).map_err(io_error(&path))?;
+        std::fs::write(&path, text).map_err(io_error(&path))
     };
     write("experiment.json", EXPERIMENT)?;
     write("GUIDE.md", GUIDE)?;
@@ -106,7 +132,7 @@ pub fn run(opts: &NewOptions) -> Result<(), String> {
         ("unit_b", [60, 90, 220]),
     ] {
         let batch = dir.join("stimuli").join(folder).join("batch_0");
-        std::fs::create_dir_all(&batch).map_err(|e| format!("{}: {e}", batch.display()))?;
+        std::fs::create_dir_all(&batch).map_err(io_error(&batch))?;
         for i in 0..10u32 {
             // References 0..8 grow more extreme; the query (9) is milder than all of them.
             let strength = if i == 9 { 0.45 } else { 0.55 + 0.05 * i as f32 };
@@ -123,7 +149,7 @@ pub fn run(opts: &NewOptions) -> Result<(), String> {
 }
 
 /// A flat field mixing grey with `hue`, with a darker square whose place varies.
-fn placeholder(path: &Path, hue: [u8; 3], strength: f32, seed: u32) -> Result<(), String> {
+fn placeholder(path: &Path, hue: [u8; 3], strength: f32, seed: u32) -> Result<(), NewError> {
     let mix = |c: u8| (128.0 * (1.0 - strength) + c as f32 * strength) as u8;
     let colour = Rgb([mix(hue[0]), mix(hue[1]), mix(hue[2])]);
     let (x0, y0) = (20 + (seed * 37) % 120, 20 + (seed * 53) % 120);
@@ -134,6 +160,8 @@ fn placeholder(path: &Path, hue: [u8; 3], strength: f32, seed: u32) -> Result<()
             colour
         }
     });
-    img.save(path)
-        .map_err(|e| format!("{}: {e}", path.display()))
+    img.save(path).map_err(|source| NewError::Image {
+        path: path.to_path_buf(),
+        source,
+    })
 }

@@ -10,6 +10,31 @@
 use std::collections::HashSet;
 use std::path::{Path, PathBuf};
 
+/// Why a folder or a path could not be read safely.
+#[derive(Debug, thiserror::Error)]
+pub enum FsError {
+    /// The root, a folder or the path does not resolve or cannot be read.
+    #[error("{}: {source}", path.display())]
+    Io {
+        path: PathBuf,
+        source: std::io::Error,
+    },
+    /// The path resolves to something outside the root.
+    #[error("{} resolves to {}, outside {}; copy the file there instead of linking to it", path.display(), real.display(), root.display())]
+    Outside {
+        path: PathBuf,
+        real: PathBuf,
+        root: PathBuf,
+    },
+}
+
+fn io_error(path: &Path) -> impl FnOnce(std::io::Error) -> FsError + '_ {
+    move |source| FsError::Io {
+        path: path.to_path_buf(),
+        source,
+    }
+}
+
 /// What a walk found, in path order (the paths as reached from the root, links
 /// included; never a path outside the root once links are resolved).
 #[derive(Debug, Default)]
@@ -22,10 +47,8 @@ pub struct Walked {
 
 /// Walks `root` recursively. `who` prefixes the notes on stderr (e.g. `exemplar
 /// exemplars`). Fails only when `root` itself cannot be read.
-pub fn walk(root: &Path, who: &str) -> Result<Walked, String> {
-    let base = root
-        .canonicalize()
-        .map_err(|e| format!("{}: {e}", root.display()))?;
+pub fn walk(root: &Path, who: &str) -> Result<Walked, FsError> {
+    let base = root.canonicalize().map_err(io_error(root))?;
     let mut out = Walked::default();
     let mut seen: HashSet<PathBuf> = HashSet::from([base.clone()]);
     let mut queue = vec![root.to_path_buf()];
@@ -35,7 +58,7 @@ pub fn walk(root: &Path, who: &str) -> Result<Walked, String> {
         i += 1;
         out.dirs.push(dir.clone());
         let mut entries: Vec<PathBuf> = std::fs::read_dir(&dir)
-            .map_err(|e| format!("{}: {e}", dir.display()))?
+            .map_err(io_error(&dir))?
             .filter_map(|e| e.ok().map(|e| e.path()))
             .collect();
         entries.sort();
@@ -92,21 +115,16 @@ pub fn walk(root: &Path, who: &str) -> Result<Walked, String> {
 /// Checks that `path` resolves (links followed) to something inside `root`: what
 /// `build` copies into a site, what `validate` reads and what `import-imi` copies. The
 /// error names the path and where it leads.
-pub fn inside(root: &Path, path: &Path) -> Result<(), String> {
-    let base = root
-        .canonicalize()
-        .map_err(|e| format!("{}: {e}", root.display()))?;
-    let real = path
-        .canonicalize()
-        .map_err(|e| format!("{}: {e}", path.display()))?;
+pub fn inside(root: &Path, path: &Path) -> Result<(), FsError> {
+    let base = root.canonicalize().map_err(io_error(root))?;
+    let real = path.canonicalize().map_err(io_error(path))?;
     if real.starts_with(&base) {
         Ok(())
     } else {
-        Err(format!(
-            "{} resolves to {}, outside {}; copy the file there instead of linking to it",
-            path.display(),
-            real.display(),
-            root.display()
-        ))
+        Err(FsError::Outside {
+            path: path.to_path_buf(),
+            real,
+            root: root.to_path_buf(),
+        })
     }
 }

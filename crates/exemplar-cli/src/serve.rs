@@ -42,39 +42,77 @@ pub struct Options {
     collector: collector::CollectorOptions,
 }
 
+/// Why `exemplar serve` did not start (or stopped).
+#[derive(Debug, thiserror::Error)]
+pub enum ServeError {
+    /// `--built` names a folder that `exemplar build` did not make.
+    #[error("{} is not a site made by `exemplar build` (no experiment/manifest.json)", .0.display())]
+    NotBuilt(PathBuf),
+    /// The client folder has no index.html.
+    #[error("{} has no index.html: build the client first (trunk build --release)", .0.display())]
+    NoClient(PathBuf),
+    /// The experiment does not load.
+    #[error("{} is not a valid experiment:\n{source}", dir.display())]
+    Invalid {
+        dir: PathBuf,
+        source: ExperimentError,
+    },
+    /// A `--mount` without `=`.
+    #[error("--mount {0}: expected PREFIX=DIR")]
+    Mount(String),
+    /// The database's folder does not resolve.
+    #[error("--db {}: {source}", db.display())]
+    DbFolder { db: PathBuf, source: std::io::Error },
+    /// The database lies in a folder the server hands out.
+    #[error("--db {} is inside the served folder {}: anyone could download the records; keep the database elsewhere", db.display(), dir.display())]
+    DbServed { db: PathBuf, dir: PathBuf },
+    /// A folder to serve that does not resolve.
+    #[error("{}: {source}", path.display())]
+    Folder {
+        path: PathBuf,
+        source: std::io::Error,
+    },
+    /// The store or the server failed (the collector's message).
+    #[error("{0}")]
+    Collector(String),
+}
+
+/// Why an experiment did not load: its file unread, or its problems.
+#[derive(Debug, thiserror::Error)]
+pub enum ExperimentError {
+    /// A built site's experiment.json could not be read.
+    #[error(transparent)]
+    Read(#[from] std::io::Error),
+    /// Every problem of the experiment, one a line.
+    #[error(transparent)]
+    Problems(#[from] exemplar_core::validate::Problems),
+}
+
 /// Runs the server until Ctrl-C.
-pub fn run(mut opts: Options) -> Result<(), String> {
+pub fn run(mut opts: Options) -> Result<(), ServeError> {
     // A built site's stimuli have hashed names (its manifest maps them), so only the file
     // itself is checked there.
     let built_site = opts.built.is_some();
     if let Some(built) = opts.built.take() {
         if !built.join("experiment/manifest.json").is_file() {
-            return Err(format!(
-                "{} is not a site made by `exemplar build` (no experiment/manifest.json)",
-                built.display()
-            ));
+            return Err(ServeError::NotBuilt(built));
         }
         opts.experiment = built.join("experiment");
         opts.site = built;
     }
     if !opts.site.join("index.html").is_file() {
-        return Err(format!(
-            "{} has no index.html: build the client first (trunk build --release)",
-            opts.site.display()
-        ));
+        return Err(ServeError::NoClient(opts.site));
     }
     let experiment = if built_site {
         std::fs::read_to_string(opts.experiment.join("experiment.json"))
-            .map_err(|e| e.to_string())
-            .and_then(|t| exemplar_core::Experiment::from_json(&t).map_err(|p| p.to_string()))
+            .map_err(ExperimentError::from)
+            .and_then(|t| Ok(exemplar_core::Experiment::from_json(&t)?))
     } else {
-        exemplar_core::Experiment::load_dir(&opts.experiment).map_err(|p| p.to_string())
+        exemplar_core::Experiment::load_dir(&opts.experiment).map_err(ExperimentError::from)
     }
-    .map_err(|p| {
-        format!(
-            "{} is not a valid experiment:\n{p}",
-            opts.experiment.display()
-        )
+    .map_err(|source| ServeError::Invalid {
+        dir: opts.experiment.clone(),
+        source,
     })?;
     let mounts = opts
         .mount
@@ -82,7 +120,7 @@ pub fn run(mut opts: Options) -> Result<(), String> {
         .map(|m| {
             m.split_once('=')
                 .map(|(prefix, dir)| (prefix.trim_matches('/').to_string(), PathBuf::from(dir)))
-                .ok_or_else(|| format!("--mount {m}: expected PREFIX=DIR"))
+                .ok_or_else(|| ServeError::Mount(m.clone()))
         })
         .collect::<Result<Vec<_>, _>>()?;
     let served = [&opts.site, &opts.experiment]
@@ -93,7 +131,7 @@ pub fn run(mut opts: Options) -> Result<(), String> {
     }
     // An unbuilt experiment: only what it declares. A built one: its site's files.
     let declared = (!built_site).then(|| declared_files(&experiment));
-    let db = opts.collector.open_db()?;
+    let db = opts.collector.open_db().map_err(ServeError::Collector)?;
     let stored = db.count();
     let mut app = collector::router(db, &opts.collector, &opts.listen.limits)
         .nest_service("/experiment", files(&opts.experiment, declared)?);
@@ -113,10 +151,11 @@ pub fn run(mut opts: Options) -> Result<(), String> {
             println!("exemplar: read them at http://{addr}/admin/records (Authorization: Bearer <the admin token>), or with `exemplar export --db {db_path}`");
         }
     })
+    .map_err(ServeError::Collector)
 }
 
 /// Refuses a database that the server would hand out as a file.
-fn refuse_db_inside(db: &Path, dir: &Path) -> Result<(), String> {
+fn refuse_db_inside(db: &Path, dir: &Path) -> Result<(), ServeError> {
     if collector::is_postgres(db) {
         return Ok(());
     }
@@ -129,14 +168,16 @@ fn refuse_db_inside(db: &Path, dir: &Path) -> Result<(), String> {
     };
     let db_abs = parent
         .canonicalize()
-        .map_err(|e| format!("--db {}: {e}", db.display()))?
+        .map_err(|source| ServeError::DbFolder {
+            db: db.to_path_buf(),
+            source,
+        })?
         .join(db.file_name().unwrap_or_default());
     if db_abs.starts_with(&dir_abs) {
-        return Err(format!(
-            "--db {} is inside the served folder {}: anyone could download the records; keep the database elsewhere",
-            db.display(),
-            dir.display()
-        ));
+        return Err(ServeError::DbServed {
+            db: db.to_path_buf(),
+            dir: dir.to_path_buf(),
+        });
     }
     Ok(())
 }
@@ -155,10 +196,11 @@ pub fn declared_files(exp: &exemplar_core::Experiment) -> BTreeSet<String> {
 
 /// A folder's files behind the checks in the module's doc; `declared`, when given, is the
 /// complete list of what may be served.
-fn files(root: &Path, declared: Option<BTreeSet<String>>) -> Result<Router, String> {
-    let root_abs = root
-        .canonicalize()
-        .map_err(|e| format!("{}: {e}", root.display()))?;
+fn files(root: &Path, declared: Option<BTreeSet<String>>) -> Result<Router, ServeError> {
+    let root_abs = root.canonicalize().map_err(|source| ServeError::Folder {
+        path: root.to_path_buf(),
+        source,
+    })?;
     let serve = ServeDir::new(root).append_index_html_on_directories(true);
     let declared = declared.map(Arc::new);
     Ok(Router::new().fallback(move |req: Request| {

@@ -31,7 +31,8 @@ pub fn check(dir: &Path) -> (Result<Experiment, Problems>, Vec<String>) {
         }
         // A link out of the experiment folder is a problem: `build` would refuse it.
         let bytes = crate::safe_fs::inside(&root, &root.join(&rel))
-            .map(|()| std::fs::read(root.join(&rel)).unwrap_or_default());
+            .map(|()| std::fs::read(root.join(&rel)).unwrap_or_default())
+            .map_err(|e| e.to_string());
         // The header's size is checked before any pixel is decoded.
         let decoded = bytes.and_then(|bytes| {
             let limits = exemplar_engine::ImageLimits::default();
@@ -150,6 +151,7 @@ fn check_models(exp: &Experiment, root: &Path) -> Vec<Problem> {
         let at = format!("checks.models.{name}.file");
         let file = root.join(&model.file);
         let bytes = match crate::safe_fs::inside(root, &file)
+            .map_err(|e| e.to_string())
             .and_then(|()| std::fs::read(&file).map_err(|e| e.to_string()))
         {
             Ok(b) => b,

@@ -1,66 +1,23 @@
 //! `exemplar activations` end to end: an ONNX model written by the test, a solid-colour
 //! PNG, both backends; the activations are known exactly.
 
-use std::process::Command;
+mod common;
 
-use exemplar_engine::onnx::{
-    Dimension, GraphProto, ModelProto, NodeProto, OperatorSetIdProto, TensorShapeProto, TypeProto,
-    TypeProtoTensor, ValueInfoProto,
-};
-use prost::Message;
+use common::{onnx, png};
 use serde_json::Value;
-
-fn value(name: &str, dims: &[i64]) -> ValueInfoProto {
-    ValueInfoProto {
-        name: name.into(),
-        r#type: Some(TypeProto {
-            tensor_type: Some(TypeProtoTensor {
-                elem_type: 1,
-                shape: Some(TensorShapeProto {
-                    dim: dims
-                        .iter()
-                        .map(|&d| Dimension {
-                            dim_value: d,
-                            ..Default::default()
-                        })
-                        .collect(),
-                }),
-            }),
-        }),
-    }
-}
 
 /// x → Relu → y → Sigmoid → z: y's channel means are the normalised pixel values.
 fn model() -> Vec<u8> {
-    let node = |op: &str, i: &str, o: &str| NodeProto {
-        input: vec![i.into()],
-        output: vec![o.into()],
-        name: op.to_lowercase(),
-        op_type: op.into(),
-        ..Default::default()
-    };
-    ModelProto {
-        ir_version: 8,
-        producer_name: "exemplar-test".into(),
-        opset_import: vec![OperatorSetIdProto {
-            domain: String::new(),
-            version: 13,
-        }],
-        graph: Some(GraphProto {
-            name: "tiny".into(),
-            node: vec![node("Relu", "x", "y"), node("Sigmoid", "y", "z")],
-            input: vec![value("x", &[1, 3, 8, 8])],
-            output: vec![value("z", &[1, 3, 8, 8])],
-            ..Default::default()
-        }),
-    }
-    .encode_to_vec()
-}
-
-/// An 8×8 PNG of one colour, written with the PNG encoder the engine uses to read.
-fn solid_png(path: &std::path::Path, rgb: [u8; 3]) {
-    let img = image::RgbImage::from_pixel(8, 8, image::Rgb(rgb));
-    img.save(path).unwrap();
+    onnx::model(
+        "tiny",
+        vec![
+            onnx::node("Relu", "relu", &["x"], "y", &[]),
+            onnx::node("Sigmoid", "sigmoid", &["y"], "z", &[]),
+        ],
+        vec![],
+        vec![onnx::value("x", &[1, 3, 8, 8])],
+        vec![onnx::value("z", &[1, 3, 8, 8])],
+    )
 }
 
 #[test]
@@ -68,10 +25,10 @@ fn activations_of_known_images_on_both_backends() {
     let dir = std::env::temp_dir().join(format!("exemplar-act-{}", std::process::id()));
     std::fs::create_dir_all(&dir).unwrap();
     std::fs::write(dir.join("m.onnx"), model()).unwrap();
-    solid_png(&dir.join("a.png"), [255, 0, 51]);
-    solid_png(&dir.join("b.png"), [0, 102, 255]);
+    png(&dir.join("a.png"), 8, 8, [255, 0, 51]);
+    png(&dir.join("b.png"), 8, 8, [0, 102, 255]);
     for backend in ["cpu", "gpu"] {
-        let out = Command::new(env!("CARGO_BIN_EXE_exemplar"))
+        let out = common::command()
             .args(["activations", "--model"])
             .arg(dir.join("m.onnx"))
             .args([
@@ -127,7 +84,7 @@ fn activations_of_known_images_on_both_backends() {
             );
         }
     }
-    let bad = Command::new(env!("CARGO_BIN_EXE_exemplar"))
+    let bad = common::command()
         .args(["activations", "--model"])
         .arg(dir.join("m.onnx"))
         .args(["--layer", "nowhere", "--channel", "0", "--backend", "cpu"])

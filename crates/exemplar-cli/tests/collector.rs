@@ -5,7 +5,6 @@ mod common;
 
 use std::io::{Read, Write};
 use std::net::TcpStream;
-use std::process::Command;
 
 use common::*;
 use serde_json::{json, Value};
@@ -282,7 +281,7 @@ fn weak_admin_tokens_are_refused_at_start() {
             "equals --write-key",
         ),
     ] {
-        let out = Command::new(env!("CARGO_BIN_EXE_exemplar"))
+        let out = common::command()
             .args(["collect", "--port", "0", "--db", "/nonexistent/never.db"])
             .args(&args)
             .output()

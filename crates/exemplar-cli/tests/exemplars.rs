@@ -5,86 +5,38 @@
 //! batches, and the output must validate as an experiment.
 
 use std::collections::BTreeSet;
-use std::path::{Path, PathBuf};
-use std::process::Command;
+mod common;
 
+use std::path::{Path, PathBuf};
+
+use common::exemplar;
+use common::onnx::{model, node, value, weight};
 use exemplar_core::selection::{self, Queries, Side, Spec};
-use exemplar_engine::onnx::{
-    Dimension, GraphProto, ModelProto, NodeProto, OperatorSetIdProto, TensorProto,
-    TensorShapeProto, TypeProto, TypeProtoTensor, ValueInfoProto,
-};
-use prost::Message;
 use serde_json::Value;
 
 const IMAGES: usize = 60;
 
-fn value(name: &str, dims: &[i64]) -> ValueInfoProto {
-    ValueInfoProto {
-        name: name.into(),
-        r#type: Some(TypeProto {
-            tensor_type: Some(TypeProtoTensor {
-                elem_type: 1,
-                shape: Some(TensorShapeProto {
-                    dim: dims
-                        .iter()
-                        .map(|&d| Dimension {
-                            dim_value: d.max(0),
-                            dim_param: if d < 0 { "N".into() } else { String::new() },
-                        })
-                        .collect(),
-                }),
-            }),
-        }),
-    }
-}
-
-fn weight(name: &str, dims: &[i64], data: Vec<f32>) -> TensorProto {
-    TensorProto {
-        dims: dims.to_vec(),
-        data_type: 1,
-        float_data: data,
-        name: name.into(),
-        ..Default::default()
-    }
-}
-
 /// x → Conv 1×1 (2 channels: +R, −G) → `feat` → Relu → `act` → Conv 1×1 (5 channels) → `head`.
 fn onnx_model() -> Vec<u8> {
-    let node = |op: &str, inputs: &[&str], out: &str| NodeProto {
-        input: inputs.iter().map(|s| s.to_string()).collect(),
-        output: vec![out.into()],
-        name: out.into(),
-        op_type: op.into(),
-        ..Default::default()
-    };
-    ModelProto {
-        ir_version: 8,
-        producer_name: "exemplar-test".into(),
-        opset_import: vec![OperatorSetIdProto {
-            domain: String::new(),
-            version: 13,
-        }],
-        graph: Some(GraphProto {
-            name: "linear".into(),
-            node: vec![
-                node("Conv", &["x", "w1"], "feat"),
-                node("Relu", &["feat"], "act"),
-                node("Conv", &["act", "w2"], "head"),
-            ],
-            initializer: vec![
-                weight("w1", &[2, 3, 1, 1], vec![1.0, 0.0, 0.0, 0.0, -1.0, 0.0]),
-                weight(
-                    "w2",
-                    &[5, 2, 1, 1],
-                    (0..10).map(|i| i as f32 / 10.0).collect(),
-                ),
-            ],
-            input: vec![value("x", &[-1, 3, 224, 224])],
-            output: vec![value("head", &[-1, 5, 224, 224])],
-            ..Default::default()
-        }),
-    }
-    .encode_to_vec()
+    let node = |op: &str, inputs: &[&str], out: &str| node(op, out, inputs, out, &[]);
+    model(
+        "linear",
+        vec![
+            node("Conv", &["x", "w1"], "feat"),
+            node("Relu", &["feat"], "act"),
+            node("Conv", &["act", "w2"], "head"),
+        ],
+        vec![
+            weight("w1", &[2, 3, 1, 1], vec![1.0, 0.0, 0.0, 0.0, -1.0, 0.0]),
+            weight(
+                "w2",
+                &[5, 2, 1, 1],
+                (0..10).map(|i| i as f32 / 10.0).collect(),
+            ),
+        ],
+        vec![value("x", &[-1, 3, 224, 224])],
+        vec![value("head", &[-1, 5, 224, 224])],
+    )
 }
 
 /// Image k is flat (r, g, 128): r and g are two different permutations of the images, so
@@ -138,18 +90,6 @@ fn which(path: &Path) -> usize {
     (0..IMAGES)
         .find(|&k| colour(k) == p)
         .unwrap_or_else(|| panic!("{}: colour {p:?} is no test image", path.display()))
-}
-
-fn exemplar(args: &[&str]) -> (bool, String, String) {
-    let out = Command::new(env!("CARGO_BIN_EXE_exemplar"))
-        .args(args)
-        .output()
-        .unwrap();
-    (
-        out.status.success(),
-        String::from_utf8_lossy(&out.stdout).into(),
-        String::from_utf8_lossy(&out.stderr).into(),
-    )
 }
 
 /// `exemplar exemplars` for channel 0 of `feat` on the CPU, with `extra` flags.

@@ -4,32 +4,13 @@
 //! message naming the file, tensor or node; commands that load a model exit with status
 //! 2; nothing panics.
 
+mod common;
+
 use std::path::{Path, PathBuf};
-use std::process::Command;
 
-use exemplar_engine::onnx::{
-    AttributeProto, Dimension, GraphProto, ModelProto, NodeProto, OperatorSetIdProto, TensorProto,
-    TensorShapeProto, TypeProto, TypeProtoTensor, ValueInfoProto,
-};
-use prost::Message;
-
-/// (exit code, stdout, stderr).
-fn exemplar(args: &[&std::ffi::OsStr]) -> (Option<i32>, String, String) {
-    let out = Command::new(env!("CARGO_BIN_EXE_exemplar"))
-        .args(args)
-        .output()
-        .unwrap();
-    let stderr = String::from_utf8_lossy(&out.stderr).into_owned();
-    assert!(
-        !stderr.contains("panicked"),
-        "exemplar {args:?} panicked:\n{stderr}"
-    );
-    (
-        out.status.code(),
-        String::from_utf8_lossy(&out.stdout).into(),
-        stderr,
-    )
-}
+use common::onnx::{node, value};
+use common::{copy_dir, exemplar_code as exemplar, png};
+use exemplar_engine::onnx::{NodeProto, TensorProto};
 
 macro_rules! args {
     ($($a:expr),* $(,)?) => { &[$(std::ffi::OsStr::new($a)),*] };
@@ -42,69 +23,15 @@ fn tmp(name: &str) -> PathBuf {
     dir
 }
 
-fn input(dims: &[i64]) -> ValueInfoProto {
-    ValueInfoProto {
-        name: "x".into(),
-        r#type: Some(TypeProto {
-            tensor_type: Some(TypeProtoTensor {
-                elem_type: 1,
-                shape: Some(TensorShapeProto {
-                    dim: dims
-                        .iter()
-                        .map(|&d| Dimension {
-                            dim_value: d,
-                            ..Default::default()
-                        })
-                        .collect(),
-                }),
-            }),
-        }),
-    }
-}
-
-fn node(
-    op: &str,
-    name: &str,
-    inputs: &[&str],
-    output: &str,
-    ints: &[(&str, Vec<i64>)],
-) -> NodeProto {
-    NodeProto {
-        input: inputs.iter().map(|s| s.to_string()).collect(),
-        output: vec![output.into()],
-        name: name.into(),
-        op_type: op.into(),
-        attribute: ints
-            .iter()
-            .map(|(n, v)| AttributeProto {
-                name: n.to_string(),
-                ints: v.clone(),
-                r#type: 7,
-                ..Default::default()
-            })
-            .collect(),
-        ..Default::default()
-    }
-}
-
 /// A model with input x [1, 3, 8, 8] (or `dims`), these nodes and initializers.
 fn model(dims: &[i64], nodes: Vec<NodeProto>, initializers: Vec<TensorProto>) -> Vec<u8> {
-    ModelProto {
-        ir_version: 8,
-        producer_name: "exemplar hostile test".into(),
-        opset_import: vec![OperatorSetIdProto {
-            domain: String::new(),
-            version: 13,
-        }],
-        graph: Some(GraphProto {
-            name: "hostile".into(),
-            node: nodes,
-            initializer: initializers,
-            input: vec![input(dims)],
-            ..Default::default()
-        }),
-    }
-    .encode_to_vec()
+    common::onnx::model(
+        "hostile",
+        nodes,
+        initializers,
+        vec![value("x", dims)],
+        vec![],
+    )
 }
 
 const X: &[i64] = &[1, 3, 8, 8];
@@ -120,12 +47,6 @@ fn huge_constant(layers: &[&str]) -> Vec<u8> {
         nodes,
         vec![TensorProto::from_i64("big", &[1], &[1 << 40])],
     )
-}
-
-fn png(path: &Path, w: u32, h: u32, rgb: [u8; 3]) {
-    image::RgbImage::from_pixel(w, h, image::Rgb(rgb))
-        .save(path)
-        .unwrap();
 }
 
 fn activations(
@@ -409,18 +330,6 @@ fn exemplars_and_sample_units_refuse_hostile_models_and_walk_folders_safely() {
     assert_eq!(code, Some(2), "{stderr}");
     assert!(stderr.contains("input 'x'"), "{stderr}");
     std::fs::remove_dir_all(&dir).unwrap();
-}
-
-fn copy_dir(from: &Path, to: &Path) {
-    std::fs::create_dir_all(to).unwrap();
-    for e in std::fs::read_dir(from).unwrap() {
-        let p = e.unwrap().path();
-        if p.is_dir() {
-            copy_dir(&p, &to.join(p.file_name().unwrap()));
-        } else {
-            std::fs::copy(&p, to.join(p.file_name().unwrap())).unwrap();
-        }
-    }
 }
 
 /// The demo experiment, copied; its JSON.

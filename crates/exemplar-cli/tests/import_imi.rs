@@ -1,7 +1,7 @@
 //! `exemplar import-imi` on the original release's stimuli (../shared/imi, never copied
 //! into the repository): both layouts become a valid experiment with the right files.
 
-use std::process::Command;
+mod common;
 
 #[test]
 fn imports_the_released_layouts() {
@@ -12,7 +12,7 @@ fn imports_the_released_layouts() {
     }
     let out = std::env::temp_dir().join(format!("exemplar-imi-import-{}", std::process::id()));
     let _ = std::fs::remove_dir_all(&out);
-    let run = Command::new(env!("CARGO_BIN_EXE_exemplar"))
+    let run = common::command()
         .arg("import-imi")
         .arg(imi.join("catch_trials"))
         .arg(imi.join("demo_natural_9_references"))
@@ -61,7 +61,7 @@ fn imports_the_released_layouts() {
         std::fs::read(practice.join("max_9.png")).unwrap()
     );
     // Importing into a non-empty folder is refused.
-    let again = Command::new(env!("CARGO_BIN_EXE_exemplar"))
+    let again = common::command()
         .arg("import-imi")
         .arg(imi.join("catch_trials"))
         .arg("--out")

@@ -1,22 +1,11 @@
 //! `exemplar new` makes a valid experiment; `exemplar analyze` reads the collector's
 //! database and JSON Lines and writes the reports.
 
-use std::process::Command;
+mod common;
 
+use common::exemplar;
 use exemplar_cli::collector::Db;
 use serde_json::{json, Value};
-
-fn exemplar(args: &[&str]) -> (bool, String, String) {
-    let out = Command::new(env!("CARGO_BIN_EXE_exemplar"))
-        .args(args)
-        .output()
-        .unwrap();
-    (
-        out.status.success(),
-        String::from_utf8_lossy(&out.stdout).into(),
-        String::from_utf8_lossy(&out.stderr).into(),
-    )
-}
 
 #[test]
 fn new_makes_an_experiment_that_validates() {

@@ -139,7 +139,7 @@ fn two_collectors_share_one_database_exactly_once() {
     b.wait().unwrap();
 
     // export and analyze read the database (read-only), with the URL from EXEMPLAR_DB.
-    let out = Command::new(env!("CARGO_BIN_EXE_exemplar"))
+    let out = common::command()
         .args(["export", "--format", "jsonl"])
         .env("EXEMPLAR_DB", &pg.url)
         .output()
@@ -147,7 +147,7 @@ fn two_collectors_share_one_database_exactly_once() {
     assert!(out.status.success(), "{out:?}");
     assert_eq!(String::from_utf8(out.stdout).unwrap().lines().count(), 47);
     let reports = std::env::temp_dir().join(format!("exemplar-pg-analysis-{}", rand_suffix()));
-    let out = Command::new(env!("CARGO_BIN_EXE_exemplar"))
+    let out = common::command()
         .arg("analyze")
         .arg(&pg.url)
         .arg("--out")
@@ -158,7 +158,7 @@ fn two_collectors_share_one_database_exactly_once() {
     assert!(out.status.success(), "{out:?}");
     // A wrong password is a clear error that does not print the password.
     let wrong = pg.url.replacen("exemplar:", "exemplar:wrong", 1);
-    let out = Command::new(env!("CARGO_BIN_EXE_exemplar"))
+    let out = common::command()
         .args(["export", "--db", &wrong])
         .output()
         .unwrap();

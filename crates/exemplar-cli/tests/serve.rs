@@ -4,7 +4,7 @@
 mod common;
 
 use std::path::{Path, PathBuf};
-use std::process::{Child, Command};
+use std::process::Child;
 
 struct Dir(PathBuf);
 impl Drop for Dir {
@@ -24,12 +24,6 @@ fn temp(name: &str) -> Dir {
     ));
     std::fs::create_dir_all(&dir).unwrap();
     Dir(dir)
-}
-
-fn exemplar(args: &[&std::ffi::OsStr]) -> Command {
-    let mut c = Command::new(env!("CARGO_BIN_EXE_exemplar"));
-    c.args(args);
-    c
 }
 
 struct Server(Child, String);
@@ -71,7 +65,7 @@ fn fixture(root: &Path) -> (PathBuf, PathBuf) {
     std::fs::write(site.join("app.js"), "// the client").unwrap();
     std::fs::write(site.join(".env"), "SECRET=1").unwrap();
     let exp = root.join("exp");
-    let out = exemplar(&[]).arg("new").arg(&exp).output().unwrap();
+    let out = common::command().arg("new").arg(&exp).output().unwrap();
     assert!(out.status.success(), "{out:?}");
     std::fs::write(exp.join("notes-about-participants.txt"), "private").unwrap();
     std::fs::create_dir_all(exp.join(".git")).unwrap();
@@ -138,7 +132,7 @@ fn a_database_inside_a_served_folder_is_refused_at_start() {
     let dir = temp("db");
     let (site, exp) = fixture(&dir.0);
     for db in [site.join("responses.db"), exp.join("stimuli/r.db")] {
-        let out = exemplar(&[])
+        let out = common::command()
             .args(["serve", "--port", "0", "--site"])
             .arg(&site)
             .arg("--experiment")
@@ -162,7 +156,7 @@ fn export_and_analyze_never_create_a_database() {
         vec!["export".as_ref(), "--db".as_ref(), missing.as_os_str()],
         vec!["analyze".as_ref(), missing.as_os_str()],
     ] {
-        let out = exemplar(&args).output().unwrap();
+        let out = common::command().args(&args).output().unwrap();
         assert!(!out.status.success());
         let err = String::from_utf8_lossy(&out.stderr);
         assert!(err.contains("no such database"), "{err}");
@@ -172,7 +166,8 @@ fn export_and_analyze_never_create_a_database() {
     let db = dir.0.join("r.db");
     exemplar_cli::collector::Db::open(&db).unwrap();
     let before = std::fs::read(&db).unwrap();
-    let out = exemplar(&["export".as_ref(), "--db".as_ref(), db.as_os_str()])
+    let out = common::command()
+        .args(["export".as_ref(), "--db".as_ref(), db.as_os_str()])
         .output()
         .unwrap();
     assert!(out.status.success(), "{out:?}");

@@ -1,31 +1,13 @@
 //! `exemplar validate` catches one planted error of each kind, all at once.
 
-use std::path::Path;
-use std::process::Command;
+mod common;
 
-fn copy_dir(from: &Path, to: &Path) {
-    std::fs::create_dir_all(to).unwrap();
-    for e in std::fs::read_dir(from).unwrap() {
-        let p = e.unwrap().path();
-        if p.is_dir() {
-            copy_dir(&p, &to.join(p.file_name().unwrap()));
-        } else {
-            std::fs::copy(&p, to.join(p.file_name().unwrap())).unwrap();
-        }
-    }
-}
+use std::path::Path;
+
+use common::{copy_dir, exemplar};
 
 fn validate(dir: &Path) -> (bool, String, String) {
-    let out = Command::new(env!("CARGO_BIN_EXE_exemplar"))
-        .arg("validate")
-        .arg(dir)
-        .output()
-        .unwrap();
-    (
-        out.status.success(),
-        String::from_utf8_lossy(&out.stdout).into(),
-        String::from_utf8_lossy(&out.stderr).into(),
-    )
+    exemplar(&["validate".as_ref(), dir.as_os_str()])
 }
 
 #[test]

@@ -1,12 +1,65 @@
-//! The collector as a real process on loopback, and plain HTTP/1.1 to talk to it: shared
-//! by the collector tests on SQLite and on PostgreSQL.
+//! What the CLI's tests share: the `exemplar` binary run to completion, the collector (or
+//! `exemplar serve`) as a real process on loopback and plain HTTP/1.1 to talk to it, folder
+//! helpers, record fixtures, and small ONNX models ([`onnx`]). Each test file uses a part.
 #![allow(dead_code)]
 
+pub mod onnx;
+
+use std::ffi::OsStr;
 use std::io::{Read, Write};
 use std::net::TcpStream;
+use std::path::Path;
 use std::process::{Child, Command, Stdio};
 
 use serde_json::{json, Value};
+
+/// The `exemplar` binary as a command, to add arguments to.
+pub fn command() -> Command {
+    Command::new(env!("CARGO_BIN_EXE_exemplar"))
+}
+
+/// Runs `exemplar ARGS…` to completion: (exit code, stdout, stderr). Fails the test if the
+/// command panicked.
+pub fn exemplar_code<S: AsRef<OsStr>>(args: &[S]) -> (Option<i32>, String, String) {
+    let out = command().args(args).output().unwrap();
+    let stderr = String::from_utf8_lossy(&out.stderr).into_owned();
+    assert!(
+        !stderr.contains("panicked"),
+        "exemplar {:?} panicked:\n{stderr}",
+        args.iter().map(AsRef::as_ref).collect::<Vec<&OsStr>>()
+    );
+    (
+        out.status.code(),
+        String::from_utf8_lossy(&out.stdout).into(),
+        stderr,
+    )
+}
+
+/// Like [`exemplar_code`]: (whether it succeeded, stdout, stderr).
+pub fn exemplar<S: AsRef<OsStr>>(args: &[S]) -> (bool, String, String) {
+    let (code, stdout, stderr) = exemplar_code(args);
+    (code == Some(0), stdout, stderr)
+}
+
+/// Copies a folder tree (the demo experiment, for a test to change).
+pub fn copy_dir(from: &Path, to: &Path) {
+    std::fs::create_dir_all(to).unwrap();
+    for e in std::fs::read_dir(from).unwrap() {
+        let p = e.unwrap().path();
+        if p.is_dir() {
+            copy_dir(&p, &to.join(p.file_name().unwrap()));
+        } else {
+            std::fs::copy(&p, to.join(p.file_name().unwrap())).unwrap();
+        }
+    }
+}
+
+/// A `w`×`h` PNG of one colour.
+pub fn png(path: &Path, w: u32, h: u32, rgb: [u8; 3]) {
+    image::RgbImage::from_pixel(w, h, image::Rgb(rgb))
+        .save(path)
+        .unwrap();
+}
 
 pub struct Collector {
     pub child: Child,
@@ -55,6 +108,9 @@ pub fn spawn_server(args: &[&std::ffi::OsStr]) -> (Child, String) {
     while out.read(&mut byte).unwrap() == 1 && byte[0] != b'\n' {
         line.push(byte[0]);
     }
+    // Keep reading: a server whose stdout is closed fails on its next line (`exemplar
+    // serve` prints more than one), so the rest is drained until it exits.
+    std::thread::spawn(move || std::io::copy(&mut out, &mut std::io::sink()));
     let line = String::from_utf8(line).unwrap();
     let addr = line
         .split("http://")

@@ -1,0 +1,290 @@
+//! What the reports share: cell text (also the CSV tables'), the summary paragraph and
+//! the tables of the Markdown and HTML reports.
+
+use std::fmt::Write as _;
+
+use crate::{Analysis, ConfidenceRow};
+
+/// An optional number as a cell: empty when missing.
+pub(super) fn opt<T: ToString>(v: Option<T>) -> String {
+    v.map_or(String::new(), |v| v.to_string())
+}
+
+/// A session's failed rules as one cell, joined with `; `.
+pub(super) fn failures(s: &crate::SessionVerdict) -> String {
+    s.failures
+        .iter()
+        .map(ToString::to_string)
+        .collect::<Vec<_>>()
+        .join("; ")
+}
+
+/// A p-value for a table: 3 significant digits, `< 0.001` below.
+pub(super) fn p_text(p: f64) -> String {
+    if p < 0.001 {
+        format!("{p:.2e}")
+    } else {
+        format!("{p:.3}")
+    }
+}
+
+/// A proportion as a percentage with one decimal.
+pub(super) fn pct(x: f64) -> String {
+    format!("{:.1}", 100.0 * x)
+}
+
+/// The report's tables, shared by Markdown and HTML: (title, explanation, header, rows).
+pub(super) type Table = (String, String, Vec<&'static str>, Vec<Vec<String>>);
+
+pub(super) fn tables(a: &Analysis) -> Vec<Table> {
+    let level = format!("{:.0} %", 100.0 * a.options.ci_level);
+    let mut out = Vec::new();
+    out.push((
+        "Scores by model".to_string(),
+        format!(
+            "Mean over units of each unit's proportion correct (main, non-catch trials of \
+             passing sessions); {level} percentile bootstrap CI over units \
+             ({} resamples, seed {}).",
+            a.options.bootstrap_resamples, a.options.seed
+        ),
+        vec![
+            "model",
+            "units",
+            "trials",
+            "mean %",
+            "CI low %",
+            "CI high %",
+            "SD %",
+            "median %",
+        ],
+        a.models
+            .iter()
+            .map(|m| {
+                vec![
+                    m.label.clone(),
+                    m.units.to_string(),
+                    m.trials.to_string(),
+                    pct(m.mean),
+                    pct(m.ci_low),
+                    pct(m.ci_high),
+                    m.sd.map_or("–".into(), pct),
+                    pct(m.median),
+                ]
+            })
+            .collect(),
+    ));
+    out.push((
+        "Post-hoc comparisons (Conover, Holm)".to_string(),
+        "Conover–Iman t on pooled ranks of unit scores, N − k df, as scikit-posthocs' \
+         posthoc_conover; p adjusted by Holm over all pairs."
+            .to_string(),
+        vec![
+            "a",
+            "b",
+            "mean rank diff.",
+            "t",
+            "df",
+            "p",
+            "p (Holm)",
+            "significant",
+        ],
+        a.posthoc
+            .iter()
+            .map(|p| {
+                vec![
+                    p.a.clone(),
+                    p.b.clone(),
+                    format!("{:.2}", p.test.mean_rank_difference),
+                    format!("{:.3}", p.test.t),
+                    format!("{}", p.test.df),
+                    p_text(p.test.p),
+                    p_text(p.test.p_holm),
+                    if p.significant { "yes" } else { "no" }.to_string(),
+                ]
+            })
+            .collect(),
+    ));
+    out.push((
+        "Accuracy by confidence".to_string(),
+        "All scored trials; Wilson 95 % interval.".to_string(),
+        vec![
+            "confidence",
+            "trials",
+            "correct",
+            "accuracy %",
+            "CI low %",
+            "CI high %",
+        ],
+        confidence_rows(&a.accuracy_by_confidence),
+    ));
+    let mut rt_rows = Vec::new();
+    if let Some(r) = &a.rt {
+        rt_rows.push(rt_row("all", r));
+    }
+    for m in &a.models {
+        if let Some(r) = &m.rt {
+            rt_rows.push(rt_row(&m.label, r));
+        }
+    }
+    out.push((
+        "Response times".to_string(),
+        "`rt`: ms from the paint onset of the trial's images to the response; scored trials."
+            .to_string(),
+        vec!["model", "n", "mean s", "SD s", "Q1 s", "median s", "Q3 s"],
+        rt_rows,
+    ));
+    out.push((
+        "Scores by unit".to_string(),
+        "Proportion correct over main, non-catch trials of passing sessions.".to_string(),
+        vec![
+            "model", "unit", "layer", "channel", "mode", "trials", "correct", "score %", "sessions",
+        ],
+        a.units
+            .iter()
+            .map(|u| {
+                vec![
+                    u.group.clone(),
+                    u.unit_id.clone(),
+                    u.layer.clone(),
+                    opt(u.channel),
+                    u.mode.clone(),
+                    u.trials.to_string(),
+                    u.correct.to_string(),
+                    pct(u.score),
+                    u.sessions.to_string(),
+                ]
+            })
+            .collect(),
+    ));
+    let e = &a.options.exclusion;
+    let rule = |v: Option<String>| v.unwrap_or_else(|| "off".into());
+    out.push((
+        "Sessions".to_string(),
+        format!(
+            "Exclusion rules: catch trials correct ≥ {}; ≥ {} main-block answers in each \
+             button row (L = {}); main phase between {} and {} s; instructions ≥ {} s; \
+             practice rounds ≤ {}; a rule without data {}.",
+            rule(e.min_catch_accuracy.map(|x| format!("{} %", 100.0 * x))),
+            rule(e.min_answers_per_row.map(|x| x.to_string())),
+            a.options.confidence_levels,
+            rule(e.min_main_phase_time_s.map(|x| x.to_string())),
+            rule(e.max_main_phase_time_s.map(|x| x.to_string())),
+            rule(e.min_instruction_time_s.map(|x| x.to_string())),
+            rule(e.max_practice_rounds.map(|x| x.to_string())),
+            if e.missing_data_fails {
+                "fails"
+            } else {
+                "is not applied"
+            }
+        ),
+        vec![
+            "session",
+            "participant",
+            "passed",
+            "catch",
+            "upper",
+            "lower",
+            "main phase s",
+            "instructions s",
+            "practice rounds",
+            "reasons",
+        ],
+        a.sessions
+            .iter()
+            .map(|s| {
+                vec![
+                    s.session_id.clone(),
+                    s.participant_id.clone(),
+                    if s.passed { "yes" } else { "no" }.to_string(),
+                    format!("{}/{}", s.catch_correct, s.catch_trials),
+                    s.upper_row.to_string(),
+                    s.lower_row.to_string(),
+                    s.main_phase_time_s
+                        .map_or("–".into(), |t| format!("{t:.1}")),
+                    s.instruction_time_s
+                        .map_or("–".into(), |t| format!("{t:.1}")),
+                    opt(s.practice_rounds),
+                    failures(s),
+                ]
+            })
+            .collect(),
+    ));
+    out
+}
+
+fn confidence_rows(rows: &[ConfidenceRow]) -> Vec<Vec<String>> {
+    let dash = |v: Option<f64>| v.map_or("–".into(), pct);
+    rows.iter()
+        .map(|c| {
+            vec![
+                c.confidence.to_string(),
+                c.trials.to_string(),
+                c.correct.to_string(),
+                dash(c.accuracy),
+                dash(c.ci_low),
+                dash(c.ci_high),
+            ]
+        })
+        .collect()
+}
+
+fn rt_row(label: &str, r: &crate::RtSummary) -> Vec<String> {
+    let s = |ms: f64| format!("{:.2}", ms / 1000.0);
+    vec![
+        label.to_string(),
+        r.n.to_string(),
+        s(r.mean_ms),
+        r.sd_ms.map_or("–".into(), s),
+        s(r.q25_ms),
+        s(r.median_ms),
+        s(r.q75_ms),
+    ]
+}
+
+/// One paragraph on the data and the Kruskal–Wallis result.
+pub(super) fn summary(a: &Analysis) -> String {
+    let i = &a.input;
+    let mut s = format!(
+        "{} records ({} repeated copies dropped), {} trial records; {} of {} sessions \
+         passed the exclusion rules; {} trials scored over {} units and {} models.",
+        i.records,
+        i.duplicates,
+        i.trials,
+        i.sessions_passed,
+        i.sessions,
+        i.trials_scored,
+        a.units.len(),
+        a.models.len()
+    );
+    if i.unusable_trials > 0 {
+        let _ = write!(
+            s,
+            " {} trial records lacked `correct` or `session_id` and were left out.",
+            i.unusable_trials
+        );
+    }
+    if !i.conflicts.is_empty() {
+        let _ = write!(
+            s,
+            " {} record ids arrived twice with different content (first copy kept): {}.",
+            i.conflicts.len(),
+            i.conflicts.join(", ")
+        );
+    }
+    match &a.kruskal_wallis {
+        Some(k) => {
+            let _ = write!(
+                s,
+                " Kruskal–Wallis across models on unit scores: H({}) = {:.3}, p = {} \
+                 (N = {} units, k = {}, tie-corrected).",
+                k.df,
+                k.h,
+                p_text(k.p),
+                k.n,
+                k.k
+            );
+        }
+        None => s += " Kruskal–Wallis: not computed (needs two models with scores that differ).",
+    }
+    s
+}
