@@ -9,10 +9,8 @@
 //! node conversion and shape inference of the runtime operators, with the generic copies
 //! below, which the CPU backend shares.
 
-use super::{
-    attr, attr_i, convert, node_label, out_shape, pad_dims, slice_dims, transpose_perm,
-    unsupported, Loader, Op, PadMode,
-};
+use super::import::{attr, attr_i, convert, node_label, unsupported, Loader};
+use super::{out_shape, pad_dims, slice_dims, transpose_perm, Op, PadMode};
 use crate::onnx::{NodeProto, TensorProto, DOUBLE, FLOAT};
 use crate::tensor::{broadcast_shape, broadcast_strides, strides};
 use crate::{EngineError, Result};
