@@ -355,18 +355,6 @@ pub(crate) enum PadMode {
     Wrap,
 }
 
-impl PadMode {
-    /// The kernel's code for the mode.
-    pub fn code(self) -> u32 {
-        match self {
-            PadMode::Constant => 0,
-            PadMode::Edge => 1,
-            PadMode::Reflect => 2,
-            PadMode::Wrap => 3,
-        }
-    }
-}
-
 /// One node of the pruned graph.
 #[derive(Clone, Debug)]
 pub(crate) struct Node {
