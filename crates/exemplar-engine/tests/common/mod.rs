@@ -218,12 +218,12 @@ pub fn in_ci() -> bool {
 
 /// Reports that `what` (a GPU adapter, a data set, a model file) is missing: in CI (see
 /// [`in_ci`]) a panic, so CI cannot go green by skipping; elsewhere a visible
-/// `SKIPPED: …` line on stderr, and the caller skips the check.
+/// `SKIPPED (missing: …)` line on stderr, and the caller skips the check.
 pub fn missing(what: &str) {
     if in_ci() {
-        panic!("{what} is missing, and CI is set: this test must not skip");
+        panic!("missing: {what}; CI is set, so this test must not skip");
     }
-    eprintln!("SKIPPED: {what} is missing");
+    eprintln!("SKIPPED (missing: {what})");
 }
 
 /// The GPU, or `None` after [`missing`] when this machine has none (tests then skip
