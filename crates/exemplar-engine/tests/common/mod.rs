@@ -49,6 +49,21 @@ pub enum A {
     T(TensorProto),
 }
 
+impl A {
+    /// An int64 scalar tensor (torch writes scalars and shapes as Constant tensors).
+    pub fn int_scalar(v: i64) -> A {
+        A::T(TensorProto::from_i64("", &[], &[v]))
+    }
+    /// A 1-D int64 tensor.
+    pub fn int_vec(v: &[i64]) -> A {
+        A::T(TensorProto::from_i64("", &[v.len()], v))
+    }
+    /// A float scalar tensor.
+    pub fn float_scalar(v: f32) -> A {
+        A::T(TensorProto::from_f32("", &[], &[v]))
+    }
+}
+
 /// Builds an ONNX model the way exporters write them (weights in raw_data).
 pub struct ModelBuilder {
     graph: GraphProto,
@@ -122,6 +137,11 @@ impl ModelBuilder {
             .initializer
             .push(TensorProto::from_i64(name, shape, v));
         self
+    }
+
+    /// `name = Constant(value)`.
+    pub fn constant(&mut self, name: &str, value: A) -> &mut Self {
+        self.node("Constant", name, &[], name, vec![("value", value)])
     }
 
     pub fn node(
