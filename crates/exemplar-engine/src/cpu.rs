@@ -9,7 +9,7 @@ use crate::graph::{
     concat_axis, gather_indices, gemm_dims, layer_norm_dims, matmul_dims, pad_copy, pad_dims,
     reduced_axes, softmax_dims, strided, transpose_perm, where_copy, Geom, Graph, Node, Op,
 };
-use crate::tensor::{broadcast_shape, broadcast_strides, strides};
+use crate::tensor::{broadcast_pairs, broadcast_shape, broadcast_strides, strides};
 use crate::{EngineError, Result, Tensor};
 
 mod fast;
@@ -371,22 +371,8 @@ fn binary(a: &Tensor, b: &Tensor, f: impl Fn(f32, f32) -> f32) -> Result<Tensor>
             a.shape, b.shape
         ))
     })?;
-    let (sa, sb, so) = (
-        broadcast_strides(&a.shape, &out),
-        broadcast_strides(&b.shape, &out),
-        strides(&out),
-    );
-    let total: usize = out.iter().product();
-    let data = (0..total)
-        .map(|i| {
-            let (mut ia, mut ib) = (0, 0);
-            for d in 0..out.len() {
-                let k = (i / so[d]) % out[d];
-                ia += k * sa[d];
-                ib += k * sb[d];
-            }
-            f(a.data[ia], b.data[ib])
-        })
+    let data = broadcast_pairs(&a.shape, &b.shape, &out)
+        .map(|(ia, ib)| f(a.data[ia], b.data[ib]))
         .collect();
     Ok(Tensor { shape: out, data })
 }

@@ -95,3 +95,28 @@ pub(crate) fn broadcast_strides(shape: &[usize], out: &[usize]) -> Vec<usize> {
         })
         .collect()
 }
+
+/// For each position of a tensor of shape `out` (row-major order), the positions of the
+/// values of two tensors of shapes `a` and `b` broadcast to it.
+pub(crate) fn broadcast_pairs(
+    a: &[usize],
+    b: &[usize],
+    out: &[usize],
+) -> impl Iterator<Item = (usize, usize)> {
+    let (sa, sb, so) = (
+        broadcast_strides(a, out),
+        broadcast_strides(b, out),
+        strides(out),
+    );
+    let out = out.to_vec();
+    let total: usize = out.iter().product();
+    (0..total).map(move |i| {
+        let (mut ia, mut ib) = (0, 0);
+        for d in 0..out.len() {
+            let k = (i / so[d]) % out[d];
+            ia += k * sa[d];
+            ib += k * sb[d];
+        }
+        (ia, ib)
+    })
+}

@@ -73,21 +73,20 @@ impl Torch {
         n
     }
 
-    /// `Constant` node holding `t` (torch writes scalars and shapes this way).
-    fn constant(&mut self, t: TensorProto) -> String {
+    /// `Constant` node holding `value` (torch writes scalars and shapes this way).
+    fn constant(&mut self, value: A) -> String {
         let n = self.name("Constant");
-        self.m
-            .node("Constant", &n, &[], &n, vec![("value", A::T(t))]);
+        self.m.constant(&n, value);
         n
     }
     fn int_scalar(&mut self, v: i64) -> String {
-        self.constant(TensorProto::from_i64("", &[], &[v]))
+        self.constant(A::int_scalar(v))
     }
     fn ints(&mut self, v: &[i64]) -> String {
-        self.constant(TensorProto::from_i64("", &[v.len()], v))
+        self.constant(A::int_vec(v))
     }
     fn float_scalar(&mut self, v: f32) -> String {
-        self.constant(TensorProto::from_f32("", &[], &[v]))
+        self.constant(A::float_scalar(v))
     }
 
     fn op(&mut self, op: &str, inputs: &[&str], attrs: Vec<(&str, A)>) -> String {
@@ -463,7 +462,7 @@ fn self_attention(t: &mut Torch, x: &str, dim: usize, heads: usize, attn: Attn) 
             let last = t.op("Slice", &[&qs, &m1, &max], vec![]);
             let last = t.op("Cast", &[&last], vec![("to", A::I(1))]);
             let sq = t.op("Sqrt", &[&last], vec![]);
-            let one = t.constant(TensorProto::from_f32("", &[1], &[1.0]));
+            let one = t.constant(A::T(TensorProto::from_f32("", &[1], &[1.0])));
             let scale = t.op("Div", &[&one, &sq], vec![]);
             let scale = t.op("Cast", &[&scale], vec![("to", A::I(1))]);
             let kt = t.transpose(&k4, &[0, 1, 3, 2]);

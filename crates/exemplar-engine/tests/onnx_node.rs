@@ -82,7 +82,9 @@ fn close(got: &Tensor, want: &Tensor) -> Result<(), String> {
 #[test]
 fn onnx_node_tests_pass_on_cpu_and_gpu() {
     let Ok(dirs) = std::fs::read_dir(DATA) else {
-        eprintln!("SKIPPING: {DATA} is missing (apt-get install libonnx-testdata)");
+        common::missing(&format!(
+            "the ONNX node test suite {DATA} (apt-get install libonnx-testdata)"
+        ));
         return;
     };
     let gpu = common::gpu();

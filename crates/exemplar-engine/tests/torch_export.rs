@@ -14,21 +14,6 @@ use common::{gpu, ModelBuilder, Rng, A};
 use exemplar_engine::onnx::TensorProto;
 use exemplar_engine::{Engine, EngineError, GpuContext, Tensor};
 
-fn int_scalar(v: i64) -> A {
-    A::T(TensorProto::from_i64("", &[], &[v]))
-}
-fn int_vec(v: &[i64]) -> A {
-    A::T(TensorProto::from_i64("", &[v.len()], v))
-}
-fn float_scalar(v: f32) -> A {
-    A::T(TensorProto::from_f32("", &[], &[v]))
-}
-
-/// `name = Constant(value)`.
-fn constant(m: &mut ModelBuilder, name: &str, value: A) {
-    m.node("Constant", name, &[], name, vec![("value", value)]);
-}
-
 /// Compares every target for every input on the CPU and (if any) the GPU with tract.
 fn check(label: &str, m: &ModelBuilder, targets: &[(&str, bool)], inputs: &[Tensor]) {
     let g: Option<GpuContext> = gpu();
@@ -84,7 +69,7 @@ fn flatten_by_shape_arithmetic_with_a_symbolic_batch() {
         ],
     )
     .node("Shape", "shape", &["p"], "s", vec![]);
-    constant(&mut m, "zero", int_scalar(0));
+    m.constant("zero", A::int_scalar(0));
     m.node(
         "Gather",
         "batch",
@@ -99,7 +84,7 @@ fn flatten_by_shape_arithmetic_with_a_symbolic_batch() {
         "n1",
         vec![("axes", A::Ints(vec![0]))],
     );
-    constant(&mut m, "minus1", int_vec(&[-1]));
+    m.constant("minus1", A::int_vec(&[-1]));
     m.node(
         "Concat",
         "cat",
@@ -162,17 +147,17 @@ fn pad_from_torchs_pads_arithmetic() {
     m.opset(11)
         .weight("conv.w", &r.tensor(&[5, 3, 3, 3]))
         .weight("conv.b", &r.tensor(&[5]));
-    constant(&mut m, "pl", int_vec(&[1, 2, 0, 1]));
-    constant(&mut m, "rank", int_scalar(4));
-    constant(&mut m, "two", int_scalar(2));
-    constant(&mut m, "len", int_scalar(4));
-    constant(&mut m, "value", float_scalar(0.5));
-    constant(&mut m, "pairs", int_vec(&[-1, 2]));
-    constant(&mut m, "flat", int_vec(&[-1]));
-    constant(&mut m, "starts", int_vec(&[-1]));
-    constant(&mut m, "ends", int_vec(&[-i64::MAX]));
-    constant(&mut m, "axes", int_vec(&[0]));
-    constant(&mut m, "steps", int_vec(&[-1]));
+    m.constant("pl", A::int_vec(&[1, 2, 0, 1]));
+    m.constant("rank", A::int_scalar(4));
+    m.constant("two", A::int_scalar(2));
+    m.constant("len", A::int_scalar(4));
+    m.constant("value", A::float_scalar(0.5));
+    m.constant("pairs", A::int_vec(&[-1, 2]));
+    m.constant("flat", A::int_vec(&[-1]));
+    m.constant("starts", A::int_vec(&[-1]));
+    m.constant("ends", A::int_vec(&[-i64::MAX]));
+    m.constant("axes", A::int_vec(&[0]));
+    m.constant("steps", A::int_vec(&[-1]));
     m.node("Mul", "mul", &["rank", "two"], "twice", vec![])
         .node("Sub", "sub", &["twice", "len"], "ext", vec![])
         .node(
@@ -187,7 +172,7 @@ fn pad_from_torchs_pads_arithmetic() {
             "zeros",
             &["ext1"],
             "zeros",
-            vec![("value", int_vec(&[0]))],
+            vec![("value", A::int_vec(&[0]))],
         )
         .node("Cast", "cast_pl", &["pl"], "pl64", vec![("to", A::I(7))])
         .node(
@@ -269,16 +254,16 @@ fn vit_class_token_expanded_to_the_batch() {
         .weight("pos", &r.tensor(&[1, 5, d]))
         .weight("mlp.w", &r.tensor(&[d, d]));
     for (name, v) in [
-        ("i0", int_scalar(0)),
-        ("i2", int_scalar(2)),
-        ("i3", int_scalar(3)),
-        ("p8", int_scalar(8)),
-        ("ax0", int_vec(&[0])),
-        ("hidden", int_vec(&[d as i64])),
-        ("m1", int_vec(&[-1])),
-        ("neg", int_scalar(-1)),
+        ("i0", A::int_scalar(0)),
+        ("i2", A::int_scalar(2)),
+        ("i3", A::int_scalar(3)),
+        ("p8", A::int_scalar(8)),
+        ("ax0", A::int_vec(&[0])),
+        ("hidden", A::int_vec(&[d as i64])),
+        ("m1", A::int_vec(&[-1])),
+        ("neg", A::int_scalar(-1)),
     ] {
-        constant(&mut m, name, v);
+        m.constant(name, v);
     }
     m.node(
         "Conv",
@@ -344,7 +329,7 @@ fn vit_class_token_expanded_to_the_batch() {
         "ones",
         &["ssize"],
         "ones",
-        vec![("value", int_vec(&[1]))],
+        vec![("value", A::int_vec(&[1]))],
     )
     .node("Mul", "neg_ones", &["ones", "neg"], "negs", vec![])
     .node("Equal", "is_neg", &["size", "negs"], "isneg", vec![])
@@ -405,12 +390,12 @@ fn where_with_a_condition_folded_from_the_shape() {
     m.weight("conv.w", &r.tensor(&[4, 3, 1, 1]))
         .weight("conv.b", &r.tensor(&[4]));
     for (name, v) in [
-        ("i3", int_scalar(3)),
-        ("start", int_scalar(0)),
-        ("step", int_scalar(1)),
-        ("five", int_scalar(5)),
+        ("i3", A::int_scalar(3)),
+        ("start", A::int_scalar(0)),
+        ("step", A::int_scalar(1)),
+        ("five", A::int_scalar(5)),
     ] {
-        constant(&mut m, name, v);
+        m.constant(name, v);
     }
     m.node("Conv", "conv", &["x", "conv.w", "conv.b"], "a", vec![])
         .node("Shape", "shape", &["a"], "s", vec![])

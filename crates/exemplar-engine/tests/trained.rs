@@ -7,8 +7,9 @@
 //!   `scripts/efficientnet_lite0_onnx.py`), including the top-1 class of a cat photograph.
 //!
 //! The models are not in the repository: `scripts/fetch_models.sh` puts them in
-//! `.tools/models/`. Without them a test prints `SKIPPING` and passes, except where the
-//! environment variable `CI` is set: there it fails, so CI cannot go green by skipping.
+//! `.tools/models/`. Without them a test prints `SKIPPED` and passes, except where the
+//! environment variable `CI` is set: there it fails, so CI cannot go green by skipping
+//! (`common::missing`).
 //! The images are generated here (smooth, natural-ish scenes, deterministic); when the
 //! original study's stimuli are next to the repository (`../shared/imi`), a few of its
 //! natural images are added.
@@ -26,20 +27,17 @@ fn repo_root() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR")).join("../..")
 }
 
-/// The model file's bytes, or `None` (after printing why) when it is missing outside CI.
+/// The model file's bytes, or `None` (after [`common::missing`], which fails in CI) when
+/// it cannot be read.
 fn model_file(name: &str, test: &str) -> Option<Vec<u8>> {
     let path = repo_root().join(".tools/models").join(name);
     match std::fs::read(&path) {
         Ok(b) => Some(b),
-        Err(e) if std::env::var_os("CI").is_some() => panic!(
-            "{} cannot be read ({e}): run scripts/fetch_models.sh first (CI is set, so {test} does not skip)",
-            path.display()
-        ),
-        Err(_) => {
-            eprintln!(
-                "SKIPPING {test}: {} is missing; run scripts/fetch_models.sh",
+        Err(e) => {
+            common::missing(&format!(
+                "{} ({e}; run scripts/fetch_models.sh), needed by {test}",
                 path.display()
-            );
+            ));
             None
         }
     }
@@ -302,12 +300,9 @@ fn efficientnet_lite0_matches_tract_and_names_the_photographs() {
                 imgs.push((name.to_string(), pre.apply(&rgb, w, h).unwrap()));
                 expect.push(classes);
             }
-            Err(e) if std::env::var_os("CI").is_some() => {
-                panic!("{e}: run scripts/fetch_models.sh first (CI is set)")
-            }
-            Err(e) => {
-                eprintln!("SKIPPING the top-1 check of {name}: {e}; run scripts/fetch_models.sh")
-            }
+            Err(e) => common::missing(&format!(
+                "the photograph {name} for the top-1 check ({e}; run scripts/fetch_models.sh)"
+            )),
         }
     }
     for (name, t) in images(&pre, 2, 1) {

@@ -50,8 +50,8 @@ fn pow_onnx(a: f32, b: f32) -> f32 {
     return pow(a, b);
 }
 
-// p: total, op (0 Relu, 1 Clip, 2 Sigmoid, 3 Erf, 4 Sqrt, 5 Tanh, 6 Gelu, 7 Gelu with the
-// tanh approximation), min bits, max bits
+// p: total, op (a UNARY_ constant, generated from `UnaryOp` in elementwise.rs), min bits,
+// max bits (see `UnaryParams`)
 @compute @workgroup_size(64)
 fn unary(@builtin(workgroup_id) wg: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>,
          @builtin(local_invocation_index) li: u32) {
@@ -61,20 +61,21 @@ fn unary(@builtin(workgroup_id) wg: vec3<u32>, @builtin(num_workgroups) nwg: vec
     }
     let v = a[i];
     switch p[1] {
-        case 0u: { y[i] = max(v, 0.0); }
-        case 1u: { y[i] = min(max(v, f(p[2])), f(p[3])); }
-        case 2u: { y[i] = 1.0 / (1.0 + exp(-v)); }
-        case 3u: { y[i] = erf(v); }
-        case 4u: { y[i] = sqrt(v); }
-        case 5u: { y[i] = tanh_safe(v); }
-        case 6u: { y[i] = 0.5 * v * (1.0 + erf(v * 0.7071067811865476)); }
-        case 7u: { y[i] = 0.5 * v * (1.0 + tanh_safe(0.7978845608028654 * (v + 0.044715 * v * v * v))); }
+        case UNARY_RELU: { y[i] = max(v, 0.0); }
+        case UNARY_CLIP: { y[i] = min(max(v, f(p[2])), f(p[3])); }
+        case UNARY_SIGMOID: { y[i] = 1.0 / (1.0 + exp(-v)); }
+        case UNARY_ERF: { y[i] = erf(v); }
+        case UNARY_SQRT: { y[i] = sqrt(v); }
+        case UNARY_TANH: { y[i] = tanh_safe(v); }
+        case UNARY_GELU: { y[i] = 0.5 * v * (1.0 + erf(v * 0.7071067811865476)); }
+        case UNARY_GELU_TANH: { y[i] = 0.5 * v * (1.0 + tanh_safe(0.7978845608028654 * (v + 0.044715 * v * v * v))); }
         default: { y[i] = v; }
     }
 }
 
-// p: total, op (0 Add, 1 Mul, 2 Sub, 3 Div, 4 Pow), then for 6 axes (outermost first, padded with 1s):
-// output sizes [2..8], a's strides [8..14], b's strides [14..20] (0 where broadcast)
+// p (`BinaryParams`): total, op (a BINARY_ constant, from `BinaryOp`), then for 6 axes
+// (outermost first, padded with 1s): output sizes [2..8], a's strides [8..14], b's strides
+// [14..20] (0 where broadcast)
 @compute @workgroup_size(64)
 fn binary(@builtin(workgroup_id) wg: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>,
           @builtin(local_invocation_index) li: u32) {
@@ -95,11 +96,11 @@ fn binary(@builtin(workgroup_id) wg: vec3<u32>, @builtin(num_workgroups) nwg: ve
     let u = a[ia];
     let v = b[ib];
     switch p[1] {
-        case 0u: { y[i] = u + v; }
-        case 1u: { y[i] = u * v; }
-        case 2u: { y[i] = u - v; }
-        case 3u: { y[i] = u / v; }
-        default: { y[i] = pow_onnx(u, v); }
+        case BINARY_ADD: { y[i] = u + v; }
+        case BINARY_MUL: { y[i] = u * v; }
+        case BINARY_SUB: { y[i] = u - v; }
+        case BINARY_DIV: { y[i] = u / v; }
+        default: { y[i] = pow_onnx(u, v); } // BINARY_POW
     }
 }
 

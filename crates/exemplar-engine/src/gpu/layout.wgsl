@@ -41,10 +41,10 @@ fn gather(@builtin(workgroup_id) wg: vec3<u32>, @builtin(num_workgroups) nwg: ve
     y[i] = x[(o * p[3] + indices[k]) * inner + s];
 }
 
-// p: total, mode (0 constant, 1 edge, 2 reflect, 3 wrap), the constant's bits, then for 6 axes
-// (outermost first, padded with 1s): the output's sizes [3..9], the input's sizes
-// [9..15], the values padded before each axis [15..21] (i32 bits; negative crops) and
-// the input's strides [21..27].
+// p (`PadParams`): total, mode (a PAD_ constant, from `PadCode` in layout.rs), the
+// constant's bits, then for 6 axes (outermost first, padded with 1s): the output's sizes
+// [3..9], the input's sizes [9..15], the values padded before each axis [15..21] (i32
+// bits; negative crops) and the input's strides [21..27].
 @compute @workgroup_size(64)
 fn pad(@builtin(workgroup_id) wg: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>,
        @builtin(local_invocation_index) li: u32) {
@@ -60,18 +60,18 @@ fn pad(@builtin(workgroup_id) wg: vec3<u32>, @builtin(num_workgroups) nwg: vec3<
         var c = i32(rest % size) - bitcast<i32>(p[15 + d]);
         rest = rest / size;
         if (c < 0 || c >= n) {
-            if (p[1] == 0u) {
+            if (p[1] == PAD_CONSTANT) {
                 y[i] = f(p[2]);
                 return;
-            } else if (p[1] == 1u) {
+            } else if (p[1] == PAD_EDGE) {
                 c = clamp(c, 0, n - 1);
-            } else if (p[1] == 3u) {
+            } else if (p[1] == PAD_WRAP) {
                 // Around what cropping keeps of the axis (crop first, then pad).
                 let b = bitcast<i32>(p[15 + d]);
                 let lo = max(-b, 0);
                 let m = max(min(n, i32(size) - b) - lo, 1);
                 c = lo + (((c - lo) % m) + m) % m;
-            } else if (n == 1) {
+            } else if (n == 1) { // PAD_REFLECT from here on
                 c = 0;
             } else {
                 let m = 2 * (n - 1);

@@ -5,7 +5,7 @@
 @group(0) @binding(2) var<storage, read> p: array<u32>;
 
 // p: total, H, W, OH, OW, KH, KW, SH, SW, PT, PL, PB, PR, DH, DW,
-//    mode (0 max, 1 average of the values inside the input, 2 average counting padding)
+//    mode (a POOL_ constant, generated from `PoolMode` in pool.rs); see `PoolParams`
 @compute @workgroup_size(64)
 fn pool2d(@builtin(workgroup_id) wg: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>,
           @builtin(local_invocation_index) li: u32) {
@@ -22,7 +22,7 @@ fn pool2d(@builtin(workgroup_id) wg: vec3<u32>, @builtin(num_workgroups) nwg: ve
     let nc = i / (ow * oh);
     let base = nc * u32(h) * u32(wd);
     var acc = 0.0;
-    if (mode == 0u) {
+    if (mode == POOL_MAX) {
         // -FLT_MAX, exactly (Tint rejects the decimal literal as not representable).
         acc = bitcast<f32>(0xff7fffffu);
     }
@@ -40,16 +40,16 @@ fn pool2d(@builtin(workgroup_id) wg: vec3<u32>, @builtin(num_workgroups) nwg: ve
             }
             let v = x[base + u32(iy) * u32(wd) + u32(ix)];
             count += 1u;
-            if (mode == 0u) {
+            if (mode == POOL_MAX) {
                 acc = max(acc, v);
             } else {
                 acc += v;
             }
         }
     }
-    if (mode == 1u) {
+    if (mode == POOL_AVERAGE_INSIDE) {
         acc = acc / f32(max(count, 1u));
-    } else if (mode == 2u) {
+    } else if (mode == POOL_AVERAGE_PADDED) {
         acc = acc / f32(max(padded, 1u));
     }
     y[i] = acc;

@@ -9,12 +9,10 @@
 //! node conversion and shape inference of the runtime operators, with the generic copies
 //! below, which the CPU backend shares.
 
-use super::{
-    attr, attr_i, convert, node_label, out_shape, pad_dims, slice_dims, transpose_perm,
-    unsupported, Loader, Op, PadMode,
-};
+use super::import::{attr, attr_i, convert, node_label, unsupported, Loader};
+use super::{out_shape, pad_dims, slice_dims, transpose_perm, Op, PadMode};
 use crate::onnx::{NodeProto, TensorProto, DOUBLE, FLOAT};
-use crate::tensor::{broadcast_shape, broadcast_strides, strides};
+use crate::tensor::{broadcast_pairs, broadcast_shape, broadcast_strides, strides};
 use crate::{EngineError, Result};
 
 /// Operators the folder evaluates when all their inputs are known.
@@ -314,22 +312,9 @@ pub(super) fn fold(
                         ),
                     )
                 })?;
-                let total = check(&shape)?;
-                let (sa, sb, so) = (
-                    broadcast_strides(&acc.shape, &shape),
-                    broadcast_strides(&v.shape, &shape),
-                    strides(&shape),
-                );
-                let data = (0..total)
-                    .map(|i| {
-                        let (mut ia, mut ib) = (0, 0);
-                        for d in 0..shape.len() {
-                            let k = (i / so[d]) % shape[d];
-                            ia += k * sa[d];
-                            ib += k * sb[d];
-                        }
-                        f(acc.data[ia], v.data[ib])
-                    })
+                check(&shape)?;
+                let data = broadcast_pairs(&acc.shape, &v.shape, &shape)
+                    .map(|(ia, ib)| f(acc.data[ia], v.data[ib]))
                     .collect::<Result<Vec<f64>>>()?;
                 acc = Value { shape, data, int };
             }

@@ -1,5 +1,6 @@
-//! Test helpers: a seeded generator, a tiny ONNX model builder, GPU discovery and
-//! tolerance checks.
+//! Test helpers: a seeded generator, a tiny ONNX model builder, GPU discovery, the one
+//! way to skip for something missing ([`missing`], which fails in CI) and tolerance
+//! checks.
 #![allow(dead_code)] // each test file uses a different part
 
 pub mod nets;
@@ -46,6 +47,21 @@ pub enum A {
     S(&'static str),
     /// A tensor (Constant's `value`, ConstantOfShape's `value`).
     T(TensorProto),
+}
+
+impl A {
+    /// An int64 scalar tensor (torch writes scalars and shapes as Constant tensors).
+    pub fn int_scalar(v: i64) -> A {
+        A::T(TensorProto::from_i64("", &[], &[v]))
+    }
+    /// A 1-D int64 tensor.
+    pub fn int_vec(v: &[i64]) -> A {
+        A::T(TensorProto::from_i64("", &[v.len()], v))
+    }
+    /// A float scalar tensor.
+    pub fn float_scalar(v: f32) -> A {
+        A::T(TensorProto::from_f32("", &[], &[v]))
+    }
 }
 
 /// Builds an ONNX model the way exporters write them (weights in raw_data).
@@ -121,6 +137,11 @@ impl ModelBuilder {
             .initializer
             .push(TensorProto::from_i64(name, shape, v));
         self
+    }
+
+    /// `name = Constant(value)`.
+    pub fn constant(&mut self, name: &str, value: A) -> &mut Self {
+        self.node("Constant", name, &[], name, vec![("value", value)])
     }
 
     pub fn node(
@@ -209,7 +230,24 @@ impl ModelBuilder {
     }
 }
 
-/// The GPU, or `None` with a printed note when this machine has none (tests then skip).
+/// Whether this is a CI run (`CI` set to anything but empty, `0` or `false`): there a
+/// missing prerequisite fails the test instead of skipping it.
+pub fn in_ci() -> bool {
+    std::env::var("CI").is_ok_and(|v| !matches!(v.as_str(), "" | "0" | "false"))
+}
+
+/// Reports that `what` (a GPU adapter, a data set, a model file) is missing: in CI (see
+/// [`in_ci`]) a panic, so CI cannot go green by skipping; elsewhere a visible
+/// `SKIPPED (missing: …)` line on stderr, and the caller skips the check.
+pub fn missing(what: &str) {
+    if in_ci() {
+        panic!("missing: {what}; CI is set, so this test must not skip");
+    }
+    eprintln!("SKIPPED (missing: {what})");
+}
+
+/// The GPU, or `None` after [`missing`] when this machine has none (tests then skip
+/// their GPU checks; in CI they fail).
 pub fn gpu() -> Option<GpuContext> {
     match GpuContext::new_blocking() {
         Ok(g) => {
@@ -217,7 +255,9 @@ pub fn gpu() -> Option<GpuContext> {
             Some(g)
         }
         Err(e) => {
-            eprintln!("SKIPPING GPU checks: {e}");
+            missing(&format!(
+                "a GPU adapter ({e}; natively: Vulkan, e.g. Mesa's lavapipe)"
+            ));
             None
         }
     }
