@@ -21,7 +21,9 @@ const RULES: &[(&str, &[&str], &[&str])] = &[
     (
         "exemplar-engine",
         &[],
-        &["web-sys", "leptos", "gloo-net", "tokio", "axum", "hyper", "rusqlite", "postgres"],
+        &[
+            "web-sys", "leptos", "gloo-net", "tokio", "axum", "hyper", "rusqlite", "postgres",
+        ],
     ),
     (
         "exemplar-analysis",
@@ -43,14 +45,25 @@ const RULES: &[(&str, &[&str], &[&str])] = &[
     ),
     (
         "exemplar-fuzz",
-        &["exemplar-core", "exemplar-engine", "exemplar-analysis", "exemplar-cli"],
+        &[
+            "exemplar-core",
+            "exemplar-engine",
+            "exemplar-analysis",
+            "exemplar-cli",
+        ],
         &["leptos", "web-sys"],
     ),
 ];
 
 fn metadata() -> Value {
     let out = Command::new(env!("CARGO"))
-        .args(["metadata", "--format-version", "1", "--no-deps", "--offline"])
+        .args([
+            "metadata",
+            "--format-version",
+            "1",
+            "--no-deps",
+            "--offline",
+        ])
         .current_dir(env!("CARGO_MANIFEST_DIR"))
         .output()
         .expect("cargo metadata runs");
