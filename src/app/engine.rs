@@ -1,6 +1,8 @@
 //! The page's side of the engine worker (`src/bin/engine_worker.rs`): started on the
 //! first request, fed the decoded pixels of images already loaded for the trial, and
-//! answering with the unit's activations. One worker per page.
+//! answering with the unit's activations. One worker per page: the app makes its
+//! [`Engine`] when it mounts and hands it to every session on the page (the preview opens
+//! a session per participant id; the worker and the models it loaded stay).
 
 use std::cell::RefCell;
 use std::collections::HashMap;
@@ -11,6 +13,7 @@ use exemplar_core::experiment::{BatchFiles, CheckModel};
 use exemplar_core::plan::PlannedTrial;
 use futures::channel::oneshot;
 use js_sys::{Array, Uint8Array};
+use leptos::prelude::{GetValue, LocalStorage, SetValue, StoredValue, UpdateValue};
 use serde::Deserialize;
 use wasm_bindgen::prelude::*;
 use wasm_bindgen::JsCast;
@@ -51,11 +54,11 @@ struct Client {
     ready: Option<Vec<oneshot::Sender<()>>>,
 }
 
-thread_local! {
-    static CLIENT: RefCell<Option<Rc<RefCell<Client>>>> = const { RefCell::new(None) };
-}
+/// The page's engine worker, once started (a handle: cheap to copy).
+#[derive(Clone, Copy)]
+pub struct Engine(StoredValue<Option<Rc<RefCell<Client>>>, LocalStorage>);
 
-fn start_worker() -> Result<Rc<RefCell<Client>>, String> {
+fn start_worker(engine: Engine) -> Result<Rc<RefCell<Client>>, String> {
     // The worker script is wasm-bindgen's `no-modules` output next to the page.
     let js = browser::resolve_url("engine_worker.js");
     let wasm = browser::resolve_url("engine_worker_bg.wasm");
@@ -105,8 +108,7 @@ fn start_worker() -> Result<Rc<RefCell<Client>>, String> {
             .unwrap_or_default();
         web_sys::console::warn_1(&format!("exemplar: the engine worker stopped: {message}").into());
         let Some(client) = weak.upgrade() else { return };
-        CLIENT.with(|slot| {
-            let mut slot = slot.borrow_mut();
+        engine.0.update_value(|slot| {
             if slot.as_ref().is_some_and(|c| Rc::ptr_eq(c, &client)) {
                 *slot = None;
             }
@@ -121,12 +123,26 @@ fn start_worker() -> Result<Rc<RefCell<Client>>, String> {
     Ok(client)
 }
 
-async fn client() -> Result<Rc<RefCell<Client>>, String> {
-    let client = match CLIENT.with(|c| c.borrow().clone()) {
+impl Engine {
+    /// No worker yet: the first request starts it. Lives as long as the reactive owner it
+    /// is made under (the app's, for the page's life).
+    pub fn new() -> Engine {
+        Engine(StoredValue::new_local(None))
+    }
+}
+
+impl Default for Engine {
+    fn default() -> Engine {
+        Engine::new()
+    }
+}
+
+async fn client(engine: Engine) -> Result<Rc<RefCell<Client>>, String> {
+    let client = match engine.0.get_value() {
         Some(c) => c,
         None => {
-            let c = start_worker()?;
-            CLIENT.with(|slot| *slot.borrow_mut() = Some(c.clone()));
+            let c = start_worker(engine)?;
+            engine.0.set_value(Some(c.clone()));
             c
         }
     };
@@ -204,6 +220,7 @@ pub enum Backend {
 
 /// The activations of `channel` of `layer` for each image (paths of loaded stimuli).
 pub async fn activations(
+    engine: Engine,
     model_url: &str,
     model: &CheckModel,
     layer: &str,
@@ -229,7 +246,7 @@ pub async fn activations(
         "mean": model.mean, "std": model.std,
         "sizes": sizes, "backend": backend,
     });
-    let client = client().await?;
+    let client = client(engine).await?;
     let (tx, rx) = oneshot::channel();
     {
         let mut c = client.borrow_mut();

@@ -20,6 +20,11 @@ struct Loaded {
     _img: web_sys::HtmlImageElement,
 }
 
+// Page-wide on purpose, not a session's: the `blob:` URLs are the document's, decoded
+// once and shown by every session the page opens (the preview opens one per participant
+// id and must not fetch the stimuli again), by the engine (which reads their pixels) and
+// by the preloader; the manifest describes the built site the page was loaded from. A
+// handle passed down would reach the same two values by a longer way.
 thread_local! {
     static CACHE: RefCell<HashMap<String, Loaded>> = RefCell::new(HashMap::new());
     /// A built site's manifest: where each stimulus is and what it must hash to.

@@ -53,8 +53,10 @@ pub fn start() {
 #[component]
 fn App() -> impl IntoView {
     let state = RwSignal::new(Load::Loading);
+    // The page's engine worker, handed to every session on the page.
+    let engine = engine::Engine::new();
     leptos::task::spawn_local(async move {
-        state.set(load_experiment().await);
+        state.set(load_experiment(engine).await);
     });
     move || {
         match state.get() {
@@ -69,7 +71,7 @@ fn App() -> impl IntoView {
         }
         .into_any(),
         Load::Ready(ctx) => view! { <pages::Session ctx=ctx/> }.into_any(),
-        Load::Preview(exp, base) => view! { <preview::Preview exp=exp base=base/> }.into_any(),
+        Load::Preview(exp, base) => view! { <preview::Preview exp=exp base=base engine=engine/> }.into_any(),
         Load::MturkPreview(html) => view! {
             <main class="page" data-testid="mturk-preview">
                 <article class="text" inner_html=html></article>
@@ -91,7 +93,7 @@ fn App() -> impl IntoView {
     }
 }
 
-async fn load_experiment() -> Load {
+async fn load_experiment(engine: engine::Engine) -> Load {
     let url = browser::query_param("experiment").unwrap_or_else(|| DEFAULT_EXPERIMENT.to_string());
     // `?experiment=` is a URL parameter: it may name only this site or the origins the
     // researcher listed at build time (`exemplar build --allow-experiment-origin`).
@@ -214,7 +216,7 @@ async fn load_experiment() -> Load {
     if browser::hold_lock(&lock).await == Some(false) {
         return Load::AlreadyOpen;
     }
-    let (ctx, opened) = Ctx::open(exp, base, mode, None);
+    let (ctx, opened) = Ctx::open(exp, base, engine, mode, None);
     start_session(&ctx, opened);
     Load::Ready(ctx)
 }
