@@ -41,7 +41,7 @@ pub fn Session(ctx: Ctx, #[prop(optional)] overlay: Option<Overlay>) -> impl Int
 
     let ctx2 = ctx.clone();
     view! {
-        <Show when=move || too_small.get() && matches!(stage.get(), Stage::Practice { .. } | Stage::Main { .. })>
+        <Show when=move || too_small.get() && stage.get().trial_position().is_some()>
             <div class="overlay" data-testid="window-too-small" role="alert">
                 {format!("Please make your browser window larger (at least {min_w}×{min_h} pixels) to continue.")}
             </div>

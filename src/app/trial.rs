@@ -10,7 +10,7 @@
 use std::sync::Arc;
 use std::time::Duration;
 
-use exemplar_core::plan::{Phase, PlannedTrial};
+use exemplar_core::plan::PlannedTrial;
 use exemplar_core::record::{Body, TrialRecord};
 use exemplar_core::score;
 use leptos::html;
@@ -130,7 +130,7 @@ fn TrialView(
     let exp = ctx.exp.clone();
     let levels = exp.confidence_levels;
     let timing = exp.timing.clone();
-    let show_feedback = timing.feedback || trial.phase == Phase::Practice;
+    let show_feedback = timing.feedback || !trial.phase.in_main_block();
     let step = RwSignal::new(Step::Waiting);
     let inserted_at = StoredValue::new(browser::now());
     let onset = StoredValue::new(f64::NAN);
@@ -315,7 +315,7 @@ fn TrialView(
         }
     };
     let continue_ctx = ctx.clone();
-    let main_block = trial.phase != Phase::Practice;
+    let main_block = trial.phase.in_main_block();
     let total = ctx.plan.main.len();
     let correct_count = Memo::new(move |_| ctx.saved.with(|s| s.progress.main_correct));
     let phase = serde_json::to_value(trial.phase)

@@ -24,6 +24,14 @@ pub enum Phase {
     Catch,
 }
 
+impl Phase {
+    /// Whether the trial is in the main block (a main or catch trial): it has the block's
+    /// counter and progress bar, and its answers time the main phase.
+    pub fn in_main_block(self) -> bool {
+        self != Phase::Practice
+    }
+}
+
 /// The unit a trial shows, as recorded.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
 pub struct UnitRef {

@@ -244,7 +244,7 @@ impl Progress {
             _ => {}
         }
         Some(Counted {
-            main_block: phase != Phase::Practice,
+            main_block: phase.in_main_block(),
             catch_correct: phase == Phase::Catch && correct,
         })
     }

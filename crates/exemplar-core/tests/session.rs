@@ -264,6 +264,8 @@ fn catch_trials_count_in_the_counter_and_apart() {
         p.main_correct_without_catch(catch_correct),
         expect(Phase::Main)
     );
+    assert!(Phase::Main.in_main_block() && Phase::Catch.in_main_block());
+    assert!(!Phase::Practice.in_main_block());
     // Practice answers count for neither.
     let mut q = Progress {
         stage: Stage::Practice {
