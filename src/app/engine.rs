@@ -23,7 +23,7 @@ use wasm_bindgen_futures::JsFuture;
 mod protocol;
 
 use super::browser;
-use super::images;
+use super::images::Images;
 
 /// What the worker computed.
 #[derive(Clone, Debug, Deserialize)]
@@ -54,9 +54,13 @@ struct Client {
     ready: Option<Vec<oneshot::Sender<()>>>,
 }
 
-/// The page's engine worker, once started (a handle: cheap to copy).
+/// The page's engine worker, once started, and the page's stimuli it reads the pixels of
+/// (a handle: cheap to copy).
 #[derive(Clone, Copy)]
-pub struct Engine(StoredValue<Option<Rc<RefCell<Client>>>, LocalStorage>);
+pub struct Engine {
+    client: StoredValue<Option<Rc<RefCell<Client>>>, LocalStorage>,
+    images: Images,
+}
 
 fn start_worker(engine: Engine) -> Result<Rc<RefCell<Client>>, String> {
     // The worker script is wasm-bindgen's `no-modules` output next to the page.
@@ -108,7 +112,7 @@ fn start_worker(engine: Engine) -> Result<Rc<RefCell<Client>>, String> {
             .unwrap_or_default();
         web_sys::console::warn_1(&format!("exemplar: the engine worker stopped: {message}").into());
         let Some(client) = weak.upgrade() else { return };
-        engine.0.update_value(|slot| {
+        engine.client.update_value(|slot| {
             if slot.as_ref().is_some_and(|c| Rc::ptr_eq(c, &client)) {
                 *slot = None;
             }
@@ -126,23 +130,20 @@ fn start_worker(engine: Engine) -> Result<Rc<RefCell<Client>>, String> {
 impl Engine {
     /// No worker yet: the first request starts it. Lives as long as the reactive owner it
     /// is made under (the app's, for the page's life).
-    pub fn new() -> Engine {
-        Engine(StoredValue::new_local(None))
-    }
-}
-
-impl Default for Engine {
-    fn default() -> Engine {
-        Engine::new()
+    pub fn new(images: Images) -> Engine {
+        Engine {
+            client: StoredValue::new_local(None),
+            images,
+        }
     }
 }
 
 async fn client(engine: Engine) -> Result<Rc<RefCell<Client>>, String> {
-    let client = match engine.0.get_value() {
+    let client = match engine.client.get_value() {
         Some(c) => c,
         None => {
             let c = start_worker(engine)?;
-            engine.0.set_value(Some(c.clone()));
+            engine.client.set_value(Some(c.clone()));
             c
         }
     };
@@ -161,12 +162,14 @@ async fn client(engine: Engine) -> Result<Rc<RefCell<Client>>, String> {
     Ok(client)
 }
 
-/// RGBA pixels of an image already loaded by [`images`] (its `blob:` URL), decoded by the
+/// RGBA pixels of an image already loaded into `images` (its `blob:` URL), decoded by the
 /// browser without colour management: embedded gamma or ICC profiles (which ImageNet
 /// PNGs often carry) are ignored, as PIL and the `image` crate ignore them, so the model
 /// sees the file's own values, not what the screen shows.
-async fn pixels(path: &str) -> Result<(u32, u32, Uint8Array), String> {
-    let url = images::url(path).ok_or_else(|| format!("{path} is not loaded"))?;
+async fn pixels(images: Images, path: &str) -> Result<(u32, u32, Uint8Array), String> {
+    let url = images
+        .url(path)
+        .ok_or_else(|| format!("{path} is not loaded"))?;
     let window = browser::window();
     let fail = |e: JsValue| format!("{path}: {e:?}");
     let response: web_sys::Response = JsFuture::from(window.fetch_with_str(&url))
@@ -231,7 +234,7 @@ pub async fn activations(
     let buffers = Array::new();
     let mut sizes = Vec::new();
     for p in paths {
-        let (w, h, px) = pixels(p).await?;
+        let (w, h, px) = pixels(engine.images, p).await?;
         sizes.push((w, h));
         buffers.push(&px);
     }

@@ -119,7 +119,9 @@ fn replace(ctx: &Ctx, failed: &PlannedTrial) {
     });
     let ctx = ctx.clone();
     leptos::task::spawn_local(async move {
-        super::images::load_all(&ctx.base, spare.images(), ctx.exp.loading.attempts).await;
+        ctx.images
+            .load_all(&ctx.base, spare.images(), ctx.exp.loading.attempts)
+            .await;
         start(&ctx, &spare);
     });
 }

@@ -11,13 +11,19 @@ use leptos::prelude::*;
 
 use super::delivery;
 use super::engine::Engine;
+use super::images::Images;
 use super::pages::Session;
 use super::session::{Ctx, Mode};
 use super::trial::Overlay;
 
 /// The preview page: pick a participant id, then walk its session.
 #[component]
-pub fn Preview(exp: Arc<Experiment>, base: String, engine: Engine) -> impl IntoView {
+pub fn Preview(
+    exp: Arc<Experiment>,
+    base: String,
+    engine: Engine,
+    images: Images,
+) -> impl IntoView {
     let initial = super::browser::query_param("pid").unwrap_or_else(|| "preview-1".to_string());
     let pid = RwSignal::new(initial);
     let typed = RwSignal::new(pid.get_untracked());
@@ -41,7 +47,7 @@ pub fn Preview(exp: Arc<Experiment>, base: String, engine: Engine) -> impl IntoV
                 </form>
             </header>
             {move || {
-                let (ctx, _) = Ctx::open(exp.clone(), base.clone(), engine, Mode::Preview, Some(pid.get()));
+                let (ctx, _) = Ctx::open(exp.clone(), base.clone(), engine, images, Mode::Preview, Some(pid.get()));
                 super::start_session(&ctx, super::session::Opened::Started);
                 view! { <PreviewSession ctx=ctx/> }
             }}
@@ -347,12 +353,14 @@ fn CheckAll(ctx: Ctx) -> impl IntoView {
                     {
                         for batch in &unit.batches {
                             let files = super::engine::batch_images(&ctx.exp.batch_files(batch));
-                            let failed = super::images::load_all(
-                                &ctx.base,
-                                files.iter().map(String::as_str),
-                                ctx.exp.loading.attempts,
-                            )
-                            .await;
+                            let failed = ctx
+                                .images
+                                .load_all(
+                                    &ctx.base,
+                                    files.iter().map(String::as_str),
+                                    ctx.exp.loading.attempts,
+                                )
+                                .await;
                             let unit_ref = exemplar_core::plan::UnitRef {
                                 unit_id: unit.id.clone(),
                                 model: unit.model.clone(),

@@ -19,6 +19,7 @@ use serde::{Deserialize, Serialize};
 use super::browser;
 use super::delivery::{self, SendError};
 use super::engine::Engine;
+use super::images::Images;
 
 /// Everything about a session that must survive a reload.
 #[derive(Clone, Debug, Serialize, Deserialize)]
@@ -221,6 +222,8 @@ pub struct Ctx {
     pub live_checks: StoredValue<HashMap<String, Option<LiveCheck>>>,
     /// The page's engine worker (shared by every session on the page).
     pub engine: Engine,
+    /// The page's stimuli (shared by every session on the page).
+    pub images: Images,
 }
 
 /// How a session was opened.
@@ -246,6 +249,7 @@ impl Ctx {
         exp: Arc<Experiment>,
         base: String,
         engine: Engine,
+        images: Images,
         mode: Mode,
         preview_id: Option<String>,
     ) -> (Ctx, Opened) {
@@ -324,6 +328,7 @@ impl Ctx {
             storage_failed: RwSignal::new(false),
             live_checks: StoredValue::new(HashMap::new()),
             engine,
+            images,
         };
         if ctx.posts() {
             ctx.watch_connectivity();

@@ -17,7 +17,6 @@ use leptos::html;
 use leptos::prelude::*;
 
 use super::browser;
-use super::images;
 use super::session::Ctx;
 
 /// What a page that embeds the session shows over its trials when it is on: a panel
@@ -44,8 +43,10 @@ pub fn TrialStage(
     {
         let (ctx, trial) = (ctx.clone(), trial.clone());
         leptos::task::spawn_local(async move {
-            let failed =
-                images::load_all(&ctx.base, trial.images(), ctx.exp.loading.attempts).await;
+            let failed = ctx
+                .images
+                .load_all(&ctx.base, trial.images(), ctx.exp.loading.attempts)
+                .await;
             if failed.is_empty() {
                 super::live_check::start(&ctx, &trial);
                 ready.try_set(true);
@@ -92,12 +93,14 @@ fn preload_next(ctx: &Ctx) {
     let ctx = ctx.clone();
     leptos::task::spawn_local(async move {
         let upcoming: Vec<&str> = trials.iter().flat_map(|t| t.images()).collect();
-        images::load_all(&ctx.base, upcoming, ctx.exp.loading.attempts).await;
+        ctx.images
+            .load_all(&ctx.base, upcoming, ctx.exp.loading.attempts)
+            .await;
         // A trial's check starts once its queries are in (one that failed is skipped later).
         for t in &trials {
             if [&t.min_query, &t.max_query]
                 .iter()
-                .all(|q| images::url(q).is_some())
+                .all(|q| ctx.images.url(q).is_some())
             {
                 super::live_check::start(&ctx, t);
             }
@@ -241,7 +244,8 @@ fn TrialView(
         hidden.remove();
     });
 
-    let url = |p: &str| images::url(p).unwrap_or_default();
+    let images = ctx.images;
+    let url = move |p: &str| images.url(p).unwrap_or_default();
     // The embedding page's overlay, if it passed one: its panel and each image's file.
     let shown = overlay.as_ref().map(|o| o.shown);
     let overlay_on = move || shown.is_some_and(|on| on.get());
