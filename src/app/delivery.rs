@@ -225,6 +225,9 @@ pub fn send_on_exit(collect: &Collect, records: &[Record]) {
     }
 }
 
+// Page-wide on purpose: being back online is the browser's event, not a session's, and
+// it ends every wait on the page (a session's delivery backoff and an image load's wait
+// for the network alike), so one list of sleepers serves them all.
 thread_local! {
     static WAKERS: RefCell<Vec<js_sys::Function>> = const { RefCell::new(Vec::new()) };
 }

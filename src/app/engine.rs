@@ -1,6 +1,8 @@
 //! The page's side of the engine worker (`src/bin/engine_worker.rs`): started on the
 //! first request, fed the decoded pixels of images already loaded for the trial, and
-//! answering with the unit's activations. One worker per page.
+//! answering with the unit's activations. One worker per page: the app makes its
+//! [`Engine`] when it mounts and hands it to every session on the page (the preview opens
+//! a session per participant id; the worker and the models it loaded stay).
 
 use std::cell::RefCell;
 use std::collections::HashMap;
@@ -11,6 +13,7 @@ use exemplar_core::experiment::{BatchFiles, CheckModel};
 use exemplar_core::plan::PlannedTrial;
 use futures::channel::oneshot;
 use js_sys::{Array, Uint8Array};
+use leptos::prelude::{GetValue, LocalStorage, SetValue, StoredValue, UpdateValue};
 use serde::Deserialize;
 use wasm_bindgen::prelude::*;
 use wasm_bindgen::JsCast;
@@ -20,7 +23,7 @@ use wasm_bindgen_futures::JsFuture;
 mod protocol;
 
 use super::browser;
-use super::images;
+use super::images::Images;
 
 /// What the worker computed.
 #[derive(Clone, Debug, Deserialize)]
@@ -51,11 +54,15 @@ struct Client {
     ready: Option<Vec<oneshot::Sender<()>>>,
 }
 
-thread_local! {
-    static CLIENT: RefCell<Option<Rc<RefCell<Client>>>> = const { RefCell::new(None) };
+/// The page's engine worker, once started, and the page's stimuli it reads the pixels of
+/// (a handle: cheap to copy).
+#[derive(Clone, Copy)]
+pub struct Engine {
+    client: StoredValue<Option<Rc<RefCell<Client>>>, LocalStorage>,
+    images: Images,
 }
 
-fn start_worker() -> Result<Rc<RefCell<Client>>, String> {
+fn start_worker(engine: Engine) -> Result<Rc<RefCell<Client>>, String> {
     // The worker script is wasm-bindgen's `no-modules` output next to the page.
     let js = browser::resolve_url("engine_worker.js");
     let wasm = browser::resolve_url("engine_worker_bg.wasm");
@@ -105,8 +112,7 @@ fn start_worker() -> Result<Rc<RefCell<Client>>, String> {
             .unwrap_or_default();
         web_sys::console::warn_1(&format!("exemplar: the engine worker stopped: {message}").into());
         let Some(client) = weak.upgrade() else { return };
-        CLIENT.with(|slot| {
-            let mut slot = slot.borrow_mut();
+        engine.client.update_value(|slot| {
             if slot.as_ref().is_some_and(|c| Rc::ptr_eq(c, &client)) {
                 *slot = None;
             }
@@ -121,12 +127,23 @@ fn start_worker() -> Result<Rc<RefCell<Client>>, String> {
     Ok(client)
 }
 
-async fn client() -> Result<Rc<RefCell<Client>>, String> {
-    let client = match CLIENT.with(|c| c.borrow().clone()) {
+impl Engine {
+    /// No worker yet: the first request starts it. Lives as long as the reactive owner it
+    /// is made under (the app's, for the page's life).
+    pub fn new(images: Images) -> Engine {
+        Engine {
+            client: StoredValue::new_local(None),
+            images,
+        }
+    }
+}
+
+async fn client(engine: Engine) -> Result<Rc<RefCell<Client>>, String> {
+    let client = match engine.client.get_value() {
         Some(c) => c,
         None => {
-            let c = start_worker()?;
-            CLIENT.with(|slot| *slot.borrow_mut() = Some(c.clone()));
+            let c = start_worker(engine)?;
+            engine.client.set_value(Some(c.clone()));
             c
         }
     };
@@ -145,12 +162,14 @@ async fn client() -> Result<Rc<RefCell<Client>>, String> {
     Ok(client)
 }
 
-/// RGBA pixels of an image already loaded by [`images`] (its `blob:` URL), decoded by the
+/// RGBA pixels of an image already loaded into `images` (its `blob:` URL), decoded by the
 /// browser without colour management: embedded gamma or ICC profiles (which ImageNet
 /// PNGs often carry) are ignored, as PIL and the `image` crate ignore them, so the model
 /// sees the file's own values, not what the screen shows.
-async fn pixels(path: &str) -> Result<(u32, u32, Uint8Array), String> {
-    let url = images::url(path).ok_or_else(|| format!("{path} is not loaded"))?;
+async fn pixels(images: Images, path: &str) -> Result<(u32, u32, Uint8Array), String> {
+    let url = images
+        .url(path)
+        .ok_or_else(|| format!("{path} is not loaded"))?;
     let window = browser::window();
     let fail = |e: JsValue| format!("{path}: {e:?}");
     let response: web_sys::Response = JsFuture::from(window.fetch_with_str(&url))
@@ -204,6 +223,7 @@ pub enum Backend {
 
 /// The activations of `channel` of `layer` for each image (paths of loaded stimuli).
 pub async fn activations(
+    engine: Engine,
     model_url: &str,
     model: &CheckModel,
     layer: &str,
@@ -214,7 +234,7 @@ pub async fn activations(
     let buffers = Array::new();
     let mut sizes = Vec::new();
     for p in paths {
-        let (w, h, px) = pixels(p).await?;
+        let (w, h, px) = pixels(engine.images, p).await?;
         sizes.push((w, h));
         buffers.push(&px);
     }
@@ -229,7 +249,7 @@ pub async fn activations(
         "mean": model.mean, "std": model.std,
         "sizes": sizes, "backend": backend,
     });
-    let client = client().await?;
+    let client = client(engine).await?;
     let (tx, rx) = oneshot::channel();
     {
         let mut c = client.borrow_mut();

@@ -2,13 +2,13 @@
 //!
 //! Images are fetched as bytes and shown through `blob:` URLs, so the page never carries a
 //! stimulus' file name (which would give the answer away: `max_9.png`). Each image is
-//! decoded (`HTMLImageElement.decode()`) before its trial starts, and kept in a cache for
-//! the rest of the session; failures are retried with backoff.
+//! decoded (`HTMLImageElement.decode()`) before its trial starts, and kept in the page's
+//! [`Images`] for the rest of the page's life; failures are retried with backoff.
 
-use std::cell::RefCell;
 use std::collections::HashMap;
 
 use exemplar_core::manifest::Manifest;
+use leptos::prelude::{LocalStorage, StoredValue, UpdateValue, WithValue};
 use wasm_bindgen::JsCast;
 use wasm_bindgen_futures::JsFuture;
 
@@ -20,85 +20,115 @@ struct Loaded {
     _img: web_sys::HtmlImageElement,
 }
 
-thread_local! {
-    static CACHE: RefCell<HashMap<String, Loaded>> = RefCell::new(HashMap::new());
+#[derive(Default)]
+struct Store {
+    /// Loaded stimuli by path.
+    loaded: HashMap<String, Loaded>,
     /// A built site's manifest: where each stimulus is and what it must hash to.
-    static MANIFEST: RefCell<Option<Manifest>> = const { RefCell::new(None) };
+    manifest: Option<Manifest>,
 }
 
-/// Uses a built site's manifest for every later load.
-pub fn set_manifest(manifest: Manifest) {
-    MANIFEST.with(|m| *m.borrow_mut() = Some(manifest));
+/// The page's stimuli (a handle: cheap to copy). One per page, made when the app mounts:
+/// the `blob:` URLs are the document's, decoded once and shown by every session the page
+/// opens (the preview opens one per participant id and does not fetch them again), and
+/// read by the engine.
+#[derive(Clone, Copy)]
+pub struct Images(StoredValue<Store, LocalStorage>);
+
+impl Default for Images {
+    fn default() -> Images {
+        Images::new()
+    }
 }
 
-/// Where a stimulus is fetched from, and the SHA-256 it must have (with a manifest).
-fn locate(path: &str) -> Result<(String, Option<String>), String> {
-    MANIFEST.with(|m| match &*m.borrow() {
-        None => Ok((path.to_string(), None)),
-        Some(manifest) => manifest
-            .files
-            .get(path)
-            .map(|e| (e.url.clone(), Some(e.sha256.clone())))
-            .ok_or_else(|| "not in the built site's manifest".to_string()),
-    })
-}
+impl Images {
+    /// Nothing loaded, no manifest. Lives as long as the reactive owner it is made under
+    /// (the app's, for the page's life).
+    pub fn new() -> Images {
+        Images(StoredValue::new_local(Store::default()))
+    }
 
-/// The `blob:` URL of a loaded stimulus.
-pub fn url(path: &str) -> Option<String> {
-    CACHE.with(|c| c.borrow().get(path).map(|l| l.url.clone()))
-}
+    /// Uses a built site's manifest for every later load.
+    pub fn set_manifest(self, manifest: Manifest) {
+        self.0.update_value(|s| s.manifest = Some(manifest));
+    }
 
-/// Loads every image (relative to `base`), all at once; returns the ones that failed
-/// after `attempts` tries each, with the reason.
-pub async fn load_all<'a>(
-    base: &str,
-    paths: impl IntoIterator<Item = &'a str>,
-    attempts: u32,
-) -> Vec<String> {
-    let pending: Vec<&str> = paths.into_iter().filter(|p| url(p).is_none()).collect();
-    let results = futures::future::join_all(
+    /// Where a stimulus is fetched from, and the SHA-256 it must have (with a manifest).
+    fn locate(self, path: &str) -> Result<(String, Option<String>), String> {
+        self.0.with_value(|s| match &s.manifest {
+            None => Ok((path.to_string(), None)),
+            Some(manifest) => manifest
+                .files
+                .get(path)
+                .map(|e| (e.url.clone(), Some(e.sha256.clone())))
+                .ok_or_else(|| "not in the built site's manifest".to_string()),
+        })
+    }
+
+    /// The `blob:` URL of a loaded stimulus.
+    pub fn url(self, path: &str) -> Option<String> {
+        self.0
+            .with_value(|s| s.loaded.get(path).map(|l| l.url.clone()))
+    }
+
+    /// Loads every image (relative to `base`), all at once; returns the ones that failed
+    /// after `attempts` tries each, with the reason.
+    pub async fn load_all<'a>(
+        self,
+        base: &str,
+        paths: impl IntoIterator<Item = &'a str>,
+        attempts: u32,
+    ) -> Vec<String> {
+        let pending: Vec<&str> = paths
+            .into_iter()
+            .filter(|p| self.url(p).is_none())
+            .collect();
+        let results = futures::future::join_all(
+            pending
+                .iter()
+                .map(|path| self.load_with_retries(base, path, attempts)),
+        )
+        .await;
         pending
             .iter()
-            .map(|path| load_with_retries(base, path, attempts)),
-    )
-    .await;
-    pending
-        .iter()
-        .zip(results)
-        .filter_map(|(path, r)| r.err().map(|e| format!("{path}: {e}")))
-        .collect()
-}
+            .zip(results)
+            .filter_map(|(path, r)| r.err().map(|e| format!("{path}: {e}")))
+            .collect()
+    }
 
-/// Where a stimulus is fetched from (a built site's hashed name), relative to the
-/// experiment folder.
-pub fn source(path: &str) -> Option<String> {
-    locate(path).ok().map(|(src, _)| src)
-}
+    /// Where a stimulus is fetched from (a built site's hashed name), relative to the
+    /// experiment folder.
+    pub fn source(self, path: &str) -> Option<String> {
+        self.locate(path).ok().map(|(src, _)| src)
+    }
 
-async fn load_with_retries(base: &str, path: &str, attempts: u32) -> Result<(), String> {
-    let mut failures = 0;
-    loop {
-        if url(path).is_some() {
-            return Ok(()); // a concurrent preload got it meanwhile
-        }
-        let (src, sha256) = locate(path)?;
-        // Offline, the service worker may still have the file.
-        match load_one(&format!("{base}{src}"), sha256.as_deref()).await {
-            Ok(loaded) => {
-                CACHE.with(|c| c.borrow_mut().insert(path.to_string(), loaded));
-                return Ok(());
+    async fn load_with_retries(self, base: &str, path: &str, attempts: u32) -> Result<(), String> {
+        let mut failures = 0;
+        loop {
+            if self.url(path).is_some() {
+                return Ok(()); // a concurrent preload got it meanwhile
             }
-            // Offline is not the image's fault: wait for the network instead of using
-            // up the attempts (and skipping the trial) during a short outage.
-            Err(_) if !browser::window().navigator().on_line() => {
-                super::delivery::sleep_or_wake(5_000).await;
-            }
-            Err(e) => {
-                failures += 1;
-                if failures >= attempts.max(1) {
-                    return Err(e);
+            let (src, sha256) = self.locate(path)?;
+            // Offline, the service worker may still have the file.
+            match load_one(&format!("{base}{src}"), sha256.as_deref()).await {
+                Ok(loaded) => {
+                    self.0.update_value(|s| {
+                        s.loaded.insert(path.to_string(), loaded);
+                    });
+                    return Ok(());
                 }
-                sleep(250 * (1 << failures.min(5))).await;
+                // Offline is not the image's fault: wait for the network instead of using
+                // up the attempts (and skipping the trial) during a short outage.
+                Err(_) if !browser::window().navigator().on_line() => {
+                    super::delivery::sleep_or_wake(5_000).await;
+                }
+                Err(e) => {
+                    failures += 1;
+                    if failures >= attempts.max(1) {
+                        return Err(e);
+                    }
+                    sleep(250 * (1 << failures.min(5))).await;
+                }
             }
         }
     }

@@ -4,9 +4,6 @@
 //! check never delays a trial, and a participant's CPU is never used for it: without
 //! WebGPU the record says `unavailable`.
 
-use std::cell::RefCell;
-use std::collections::HashMap;
-
 use exemplar_core::checks::{LiveCheck, LiveStatus};
 use exemplar_core::experiment::ParticipantChecks;
 use exemplar_core::plan::{Phase, PlannedTrial};
@@ -17,15 +14,6 @@ use leptos::prelude::*;
 use super::browser;
 use super::engine;
 use super::session::{Ctx, Mode};
-
-enum Slot {
-    Running,
-    Done(LiveCheck),
-}
-
-thread_local! {
-    static CHECKS: RefCell<HashMap<String, Slot>> = RefCell::new(HashMap::new());
-}
 
 /// A check is of two query files for one unit: the same files shown for another unit
 /// (another model, layer or channel) are another check.
@@ -41,8 +29,11 @@ fn enabled(ctx: &Ctx) -> bool {
     ctx.exp.checks.participant != ParticipantChecks::Off && ctx.mode != Mode::Preview
 }
 
-fn set(key: &str, slot: Slot) {
-    CHECKS.with(|c| c.borrow_mut().insert(key.to_string(), slot));
+/// Notes a check in the session's [`Ctx::live_checks`]: `None` while it runs.
+fn set(ctx: &Ctx, key: &str, check: Option<LiveCheck>) {
+    ctx.live_checks.try_update_value(|c| {
+        c.insert(key.to_string(), check);
+    });
 }
 
 /// Starts the check of a trial whose query images are loaded (once per pair of queries).
@@ -51,25 +42,27 @@ pub fn start(ctx: &Ctx, trial: &PlannedTrial) {
         return;
     }
     let k = key(trial);
-    if CHECKS.with(|c| c.borrow().contains_key(&k)) {
+    if ctx.live_checks.try_with_value(|c| c.contains_key(&k)) != Some(false) {
         return;
     }
     let Some(model) = ctx.exp.checks.models.get(&trial.unit.model).cloned() else {
         set(
+            ctx,
             &k,
-            Slot::Done(LiveCheck::unavailable(format!(
+            Some(LiveCheck::unavailable(format!(
                 "no model for \"{}\" in checks.models",
                 trial.unit.model
             ))),
         );
         return;
     };
-    set(&k, Slot::Running);
+    set(ctx, &k, None);
     let url = browser::resolve_url(&format!("{}{}", ctx.base, model.file));
     let (trial, ctx) = (trial.clone(), ctx.clone());
     leptos::task::spawn_local(async move {
         let paths = [trial.min_query.clone(), trial.max_query.clone()];
         let outcome = engine::activations(
+            ctx.engine,
             &url,
             &model,
             &trial.unit.layer,
@@ -84,7 +77,7 @@ pub fn start(ctx: &Ctx, trial: &PlannedTrial) {
             Err(e) => LiveCheck::unavailable(e),
         };
         let failed = check.status == LiveStatus::Fail;
-        set(&k, Slot::Done(check));
+        set(&ctx, &k, Some(check));
         if failed && ctx.exp.checks.participant == ParticipantChecks::Enforce {
             replace(&ctx, &trial);
         }
@@ -126,7 +119,9 @@ fn replace(ctx: &Ctx, failed: &PlannedTrial) {
     });
     let ctx = ctx.clone();
     leptos::task::spawn_local(async move {
-        super::images::load_all(&ctx.base, spare.images(), ctx.exp.loading.attempts).await;
+        ctx.images
+            .load_all(&ctx.base, spare.images(), ctx.exp.loading.attempts)
+            .await;
         start(&ctx, &spare);
     });
 }
@@ -153,9 +148,13 @@ pub fn outcome(ctx: &Ctx, trial: &PlannedTrial) -> Option<LiveCheck> {
     if !enabled(ctx) {
         return None;
     }
-    Some(CHECKS.with(|c| match c.borrow().get(&key(trial)) {
-        Some(Slot::Done(check)) => check.clone(),
-        Some(Slot::Running) => LiveCheck::timeout(),
-        None => LiveCheck::unavailable("the check was not started"),
-    }))
+    Some(
+        ctx.live_checks
+            .try_with_value(|c| match c.get(&key(trial)) {
+                Some(Some(check)) => check.clone(),
+                Some(None) => LiveCheck::timeout(),
+                None => LiveCheck::unavailable("the check was not started"),
+            })
+            .unwrap_or_else(|| LiveCheck::unavailable("the check was not started")),
+    )
 }

@@ -53,8 +53,11 @@ pub fn start() {
 #[component]
 fn App() -> impl IntoView {
     let state = RwSignal::new(Load::Loading);
+    // The page's stimuli and engine worker, handed to every session on the page.
+    let images = images::Images::new();
+    let engine = engine::Engine::new(images);
     leptos::task::spawn_local(async move {
-        state.set(load_experiment().await);
+        state.set(load_experiment(engine, images).await);
     });
     move || {
         match state.get() {
@@ -69,7 +72,7 @@ fn App() -> impl IntoView {
         }
         .into_any(),
         Load::Ready(ctx) => view! { <pages::Session ctx=ctx/> }.into_any(),
-        Load::Preview(exp, base) => view! { <preview::Preview exp=exp base=base/> }.into_any(),
+        Load::Preview(exp, base) => view! { <preview::Preview exp=exp base=base engine=engine images=images/> }.into_any(),
         Load::MturkPreview(html) => view! {
             <main class="page" data-testid="mturk-preview">
                 <article class="text" inner_html=html></article>
@@ -91,7 +94,7 @@ fn App() -> impl IntoView {
     }
 }
 
-async fn load_experiment() -> Load {
+async fn load_experiment(engine: engine::Engine, images: images::Images) -> Load {
     let url = browser::query_param("experiment").unwrap_or_else(|| DEFAULT_EXPERIMENT.to_string());
     // `?experiment=` is a URL parameter: it may name only this site or the origins the
     // researcher listed at build time (`exemplar build --allow-experiment-origin`).
@@ -151,7 +154,7 @@ async fn load_experiment() -> Load {
         .await
     {
         Ok(r) if r.ok() => match r.json::<exemplar_core::manifest::Manifest>().await {
-            Ok(m) => images::set_manifest(m),
+            Ok(m) => images.set_manifest(m),
             Err(e) => {
                 return Load::Failed(
                     format!("The manifest beside {url} is damaged"),
@@ -193,7 +196,7 @@ async fn load_experiment() -> Load {
     };
     let mut keep: Vec<String> = stimuli
         .iter()
-        .filter_map(|p| images::source(p))
+        .filter_map(|p| images.source(p))
         .chain(exp.checks.models.values().map(|m| m.file.clone()))
         .map(|f| browser::resolve_url(&format!("{base}{f}")))
         .collect();
@@ -214,7 +217,7 @@ async fn load_experiment() -> Load {
     if browser::hold_lock(&lock).await == Some(false) {
         return Load::AlreadyOpen;
     }
-    let (ctx, opened) = Ctx::open(exp, base, mode, None);
+    let (ctx, opened) = Ctx::open(exp, base, engine, images, mode, None);
     start_session(&ctx, opened);
     Load::Ready(ctx)
 }

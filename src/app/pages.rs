@@ -2,25 +2,26 @@
 //! practice and main introductions, feedback and the end page.
 
 use exemplar_core::experiment::Collect;
-use exemplar_core::record::{Body, PracticeNext};
-use exemplar_core::score::{RoundOutcome, Stage};
+use exemplar_core::record::Body;
+use exemplar_core::score::Stage;
 use exemplar_core::{markdown, untrusted};
 use leptos::prelude::*;
 
 use super::browser;
 use super::delivery;
 use super::session::{Ctx, Delivery, Mode};
-use super::trial::TrialStage;
+use super::trial::{Overlay, TrialStage};
 
-/// The session: whichever page its saved progress is on.
+/// The session: whichever page its saved progress is on. An embedding page (the
+/// preview) may show an `overlay` over its trials.
 #[component]
-pub fn Session(ctx: Ctx) -> impl IntoView {
+pub fn Session(ctx: Ctx, #[prop(optional)] overlay: Option<Overlay>) -> impl IntoView {
     if ctx.saved.with_untracked(|s| s.plan_changed) {
         return plan_changed(ctx);
     }
     // A trial answered just before a reload is not shown again.
     if ctx.saved.with_untracked(|s| s.progress.done) {
-        finish_trial(&ctx);
+        ctx.finish_trial();
     }
     watch_fullscreen(&ctx);
     let stage = Memo::new(move |_| ctx.saved.with(|s| s.progress.stage.clone()));
@@ -40,12 +41,12 @@ pub fn Session(ctx: Ctx) -> impl IntoView {
 
     let ctx2 = ctx.clone();
     view! {
-        <Show when=move || too_small.get() && matches!(stage.get(), Stage::Practice { .. } | Stage::Main { .. })>
+        <Show when=move || too_small.get() && stage.get().trial_position().is_some()>
             <div class="overlay" data-testid="window-too-small" role="alert">
                 {format!("Please make your browser window larger (at least {min_w}×{min_h} pixels) to continue.")}
             </div>
         </Show>
-        {move || page(ctx2.clone(), stage.get())}
+        {move || page(ctx2.clone(), stage.get(), overlay.clone())}
         <DeliveryNotice ctx=ctx.clone() stage=stage/>
         <StorageNotice ctx=ctx.clone()/>
     }
@@ -118,11 +119,11 @@ fn DeliveryNotice(ctx: Ctx, stage: Memo<Stage>) -> impl IntoView {
     }
 }
 
-fn page(ctx: Ctx, stage: Stage) -> AnyView {
+fn page(ctx: Ctx, stage: Stage, overlay: Option<Overlay>) -> AnyView {
     let exp = ctx.exp.clone();
     let next = {
         let ctx = ctx.clone();
-        move |_| advance(&ctx)
+        move |_| ctx.advance()
     };
     match stage {
         Stage::Welcome => text_page(&ctx, &exp.pages.welcome, "Continue", "welcome-continue", next),
@@ -150,19 +151,19 @@ fn page(ctx: Ctx, stage: Stage) -> AnyView {
         Stage::MainIntro => text_page(&ctx, &exp.pages.main_intro, "Start", "main-start", next),
         Stage::Practice { attempt, index } => {
             // Saved progress was checked against the plan on load (`Progress::fits`).
-            let Some(trial) = ctx.plan.practice.get(attempt as usize).and_then(|r| r.get(index as usize)).cloned() else {
+            let Some(trial) = ctx.plan.trial(&stage).cloned() else {
                 return out_of_plan();
             };
-            view! { <TrialStage ctx=ctx trial=trial index=index attempt=attempt/> }.into_any()
+            view! { <TrialStage ctx=ctx trial=trial index=index attempt=attempt overlay=overlay/> }.into_any()
         }
         Stage::Main { index } => {
             let Some(trial) = ctx
                 .saved
                 .with_untracked(|s| s.replacements.get(&index).cloned())
-                .or_else(|| ctx.plan.main.get(index as usize).cloned()) else {
+                .or_else(|| ctx.plan.trial(&stage).cloned()) else {
                 return out_of_plan();
             };
-            view! { <TrialStage ctx=ctx trial=trial index=index attempt=0/> }.into_any()
+            view! { <TrialStage ctx=ctx trial=trial index=index attempt=0 overlay=overlay/> }.into_any()
         }
         Stage::Feedback => feedback(ctx),
         Stage::End => end(ctx),
@@ -272,7 +273,7 @@ fn feedback(ctx: Ctx) -> AnyView {
         let t = text.get_untracked();
         ctx.emit(Body::Feedback { text: t.clone() }, |s| s.feedback_text = t);
         let body = ctx.saved.with_untracked(|s| Body::SessionCompleted {
-            main_correct: s.progress.main_correct - s.catch_correct,
+            main_correct: s.progress.main_correct_without_catch(s.catch_correct),
             catch_correct: s.catch_correct,
             answered: ctx.plan.main.len() as u32,
             practice_rounds: s.practice_rounds,
@@ -463,48 +464,6 @@ fn hand_over(ctx: &Ctx) {
                 let _ = location.set_href(&url);
             }
         }
-    }
-}
-
-/// Goes to the next page.
-pub fn advance(ctx: &Ctx) {
-    let (exp, plan) = (ctx.exp.clone(), ctx.plan.clone());
-    ctx.commit(|s| s.progress.advance(&exp, &plan));
-}
-
-/// Leaves an answered or skipped trial; the end of a practice round is recorded.
-pub fn finish_trial(ctx: &Ctx) {
-    // Only once per trial: a double click on Continue must not skip the next trial.
-    if !ctx.saved.with_untracked(|s| s.progress.done) {
-        return;
-    }
-    let (exp, plan) = (ctx.exp.clone(), ctx.plan.clone());
-    let outcome = ctx.saved.with_untracked(|s| {
-        s.progress
-            .round_outcome(&exp, &plan)
-            .map(|o| (o, s.progress.clone()))
-    });
-    match outcome {
-        Some((outcome, progress)) => {
-            let Stage::Practice { attempt, .. } = progress.stage else {
-                return;
-            };
-            let body = Body::PracticeRound {
-                attempt,
-                correct: progress.practice_correct,
-                answered: progress.practice_answered,
-                next: if outcome == RoundOutcome::Repeat {
-                    PracticeNext::Repeat
-                } else {
-                    PracticeNext::Main
-                },
-            };
-            ctx.emit(body, |s| {
-                s.practice_rounds = attempt + 1;
-                s.progress.advance(&exp, &plan);
-            });
-        }
-        None => advance(ctx),
     }
 }
 

@@ -10,12 +10,20 @@ use exemplar_core::Experiment;
 use leptos::prelude::*;
 
 use super::delivery;
+use super::engine::Engine;
+use super::images::Images;
 use super::pages::Session;
 use super::session::{Ctx, Mode};
+use super::trial::Overlay;
 
 /// The preview page: pick a participant id, then walk its session.
 #[component]
-pub fn Preview(exp: Arc<Experiment>, base: String) -> impl IntoView {
+pub fn Preview(
+    exp: Arc<Experiment>,
+    base: String,
+    engine: Engine,
+    images: Images,
+) -> impl IntoView {
     let initial = super::browser::query_param("pid").unwrap_or_else(|| "preview-1".to_string());
     let pid = RwSignal::new(initial);
     let typed = RwSignal::new(pid.get_untracked());
@@ -39,7 +47,7 @@ pub fn Preview(exp: Arc<Experiment>, base: String) -> impl IntoView {
                 </form>
             </header>
             {move || {
-                let (ctx, _) = Ctx::open(exp.clone(), base.clone(), Mode::Preview, Some(pid.get()));
+                let (ctx, _) = Ctx::open(exp.clone(), base.clone(), engine, images, Mode::Preview, Some(pid.get()));
                 super::start_session(&ctx, super::session::Opened::Started);
                 view! { <PreviewSession ctx=ctx/> }
             }}
@@ -47,70 +55,47 @@ pub fn Preview(exp: Arc<Experiment>, base: String) -> impl IntoView {
     }
 }
 
-/// Every trial a session can show, in order: each practice round, then the main block.
-fn all_trials(ctx: &Ctx) -> Vec<(Stage, PlannedTrial)> {
-    let practice = ctx.plan.practice.iter().enumerate().flat_map(|(a, round)| {
-        round.iter().enumerate().map(move |(i, t)| {
-            (
-                Stage::Practice {
-                    attempt: a as u32,
-                    index: i as u32,
-                },
-                t.clone(),
-            )
-        })
-    });
-    let main = ctx
-        .plan
-        .main
-        .iter()
-        .enumerate()
-        .map(|(i, t)| (Stage::Main { index: i as u32 }, t.clone()));
-    practice.chain(main).collect()
-}
-
 fn jump(ctx: &Ctx, stage: Stage) {
-    ctx.commit(|s| {
-        s.progress.stage = stage;
-        s.progress.done = false;
-        s.progress.practice_correct = 0;
-        s.progress.practice_answered = 0;
-    });
+    ctx.commit(|s| s.progress.jump(stage));
 }
 
 #[component]
 fn PreviewSession(ctx: Ctx) -> impl IntoView {
-    let trials = Arc::new(all_trials(&ctx));
+    let stages = Arc::new(ctx.plan.trial_stages());
     let stage = {
         let ctx = ctx.clone();
         Memo::new(move |_| ctx.saved.with(|s| s.progress.stage.clone()))
     };
     let position = {
-        let trials = trials.clone();
+        let stages = stages.clone();
         Memo::new(move |_| {
             let current = stage.get();
-            trials.iter().position(|(s, _)| *s == current)
+            stages.iter().position(|s| *s == current)
         })
     };
     let step = {
-        let (ctx, trials) = (ctx.clone(), trials.clone());
+        let ctx = ctx.clone();
         move |forward: bool| {
-            let next = match position.get_untracked() {
-                Some(i) if forward => i + 1,
-                Some(i) => i.saturating_sub(1),
-                None => 0,
-            };
-            if let Some((s, _)) = trials.get(next.min(trials.len().saturating_sub(1))) {
-                jump(&ctx, s.clone());
+            if let Some(s) = ctx.plan.step_trial(&stage.get_untracked(), forward) {
+                jump(&ctx, s);
             }
         }
     };
     let (prev, next) = (step.clone(), step);
-    let overlay = ctx.overlay;
-    let rows = trials
+    // Answer key and image names over the trials.
+    let shown = RwSignal::new(true);
+    let overlay = Overlay {
+        shown: shown.into(),
+        panel: {
+            let ctx = ctx.clone();
+            Arc::new(move |trial| view! { <TrialKey ctx=ctx.clone() trial=trial/> }.into_any())
+        },
+    };
+    let rows = stages
         .iter()
         .enumerate()
-        .map(|(i, (s, t))| {
+        .filter_map(|(i, s)| Some((i, s, ctx.plan.trial(s)?)))
+        .map(|(i, s, t)| {
             let (block, index) = match s {
                 Stage::Practice { attempt, index } => (format!("practice {}", attempt + 1), *index),
                 Stage::Main { index } => ("main".to_string(), *index),
@@ -157,18 +142,18 @@ fn PreviewSession(ctx: Ctx) -> impl IntoView {
             <span data-testid="preview-seed">{format!("seed {seed}")}</span>
             <button data-testid="preview-prev" on:click=move |_| prev(false)>"◀ Previous trial"</button>
             <button data-testid="preview-next" on:click=move |_| next(true)>"Next trial ▶"</button>
-            <label><input type="checkbox" data-testid="preview-overlay" prop:checked=move || overlay.get()
-                on:change=move |e| overlay.set(event_target_checked(&e))/>" Answer key and image names"</label>
+            <label><input type="checkbox" data-testid="preview-overlay" prop:checked=move || shown.get()
+                on:change=move |e| shown.set(event_target_checked(&e))/>" Answer key and image names"</label>
         </div>
         <CheckAll ctx=ctx.clone()/>
         <details class="preview-plan" open>
-            <summary>{format!("Plan: {} trials", trials.len())}</summary>
+            <summary>{format!("Plan: {} trials", stages.len())}</summary>
             <table data-testid="plan">
                 <thead><tr><th>"block"</th><th>"#"</th><th>"kind"</th><th>"unit"</th><th>"model · layer · channel"</th><th>"batch"</th><th>"correct query"</th><th></th></tr></thead>
                 <tbody>{rows}</tbody>
             </table>
         </details>
-        <Session ctx=ctx.clone()/>
+        <Session ctx=ctx.clone() overlay=overlay/>
         <details class="preview-data">
             <summary data-testid="data-summary">{move || format!("Records these answers produce ({})", count())}</summary>
             <button data-testid="data-download" on:click=download>"Download JSONL"</button>
@@ -179,7 +164,7 @@ fn PreviewSession(ctx: Ctx) -> impl IntoView {
 
 /// The overlay over a trial in preview: the unit, and which query is correct.
 #[component]
-pub fn TrialKey(ctx: Ctx, trial: PlannedTrial) -> impl IntoView {
+fn TrialKey(ctx: Ctx, trial: PlannedTrial) -> impl IntoView {
     let u = &trial.unit;
     let answer = if trial.switched_queries {
         "upper"
@@ -220,6 +205,7 @@ async fn compute(
     let url = super::browser::resolve_url(&format!("{}{}", ctx.base, model.file));
     Some(
         super::engine::activations(
+            ctx.engine,
             &url,
             model,
             &unit.layer,
@@ -367,12 +353,14 @@ fn CheckAll(ctx: Ctx) -> impl IntoView {
                     {
                         for batch in &unit.batches {
                             let files = super::engine::batch_images(&ctx.exp.batch_files(batch));
-                            let failed = super::images::load_all(
-                                &ctx.base,
-                                files.iter().map(String::as_str),
-                                ctx.exp.loading.attempts,
-                            )
-                            .await;
+                            let failed = ctx
+                                .images
+                                .load_all(
+                                    &ctx.base,
+                                    files.iter().map(String::as_str),
+                                    ctx.exp.loading.attempts,
+                                )
+                                .await;
                             let unit_ref = exemplar_core::plan::UnitRef {
                                 unit_id: unit.id.clone(),
                                 model: unit.model.clone(),

@@ -5,16 +5,21 @@
 //! one twice: the page comes back at the same trial, with the same unsent records, and
 //! sends them first. Record ids (`<session>-<seq>`) let the endpoint drop resends.
 
+use std::collections::HashMap;
 use std::sync::Arc;
 
+use exemplar_core::checks::LiveCheck;
 use exemplar_core::experiment::{Collect, Experiment};
 use exemplar_core::record::{Body, ParticipantIdSource, PlanChangeReason, Record, RECORD_FORMAT};
-use exemplar_core::{Plan, Progress};
+use exemplar_core::score::Finished;
+use exemplar_core::{Phase, Plan, Progress};
 use leptos::prelude::*;
 use serde::{Deserialize, Serialize};
 
 use super::browser;
 use super::delivery::{self, SendError};
+use super::engine::Engine;
+use super::images::Images;
 
 /// Everything about a session that must survive a reload.
 #[derive(Clone, Debug, Serialize, Deserialize)]
@@ -67,6 +72,20 @@ pub struct Saved {
 }
 
 impl Saved {
+    /// Counts an answer to the current trial (of `phase`, at epoch ms `now`): the progress,
+    /// the main block's first and last response times, and the catch trials answered
+    /// correctly ([`Progress::answer`] says which apply).
+    pub fn count_answer(&mut self, phase: Phase, correct: bool, now: f64) {
+        let Some(counted) = self.progress.answer(phase, correct) else {
+            return;
+        };
+        if counted.main_block {
+            self.main_first_response.get_or_insert(now);
+            self.main_last_response = Some(now);
+        }
+        self.catch_correct += counted.catch_correct as u32;
+    }
+
     /// The endpoint holds these records now: they leave the outbox.
     pub fn acknowledge(&mut self, ids: &[String]) {
         let (done, rest) = std::mem::take(&mut self.outbox)
@@ -195,11 +214,16 @@ pub struct Ctx {
     /// The endpoint has been unreachable past `delivery.download_after_ms`.
     pub offer_download: RwSignal<bool>,
     flushing: RwSignal<bool>,
-    /// Preview: show the answer key and stimulus names on trials.
-    pub overlay: RwSignal<bool>,
     /// Writing to `localStorage` failed at least once (quota, private mode): the records
     /// are kept on the page, sent as usual and offered as a file; the warning stays.
     pub storage_failed: RwSignal<bool>,
+    /// The stimulus checks of this session (`checks.participant`), by their key in
+    /// `live_check`: `None` while one runs.
+    pub live_checks: StoredValue<HashMap<String, Option<LiveCheck>>>,
+    /// The page's engine worker (shared by every session on the page).
+    pub engine: Engine,
+    /// The page's stimuli (shared by every session on the page).
+    pub images: Images,
 }
 
 /// How a session was opened.
@@ -224,6 +248,8 @@ impl Ctx {
     pub fn open(
         exp: Arc<Experiment>,
         base: String,
+        engine: Engine,
+        images: Images,
         mode: Mode,
         preview_id: Option<String>,
     ) -> (Ctx, Opened) {
@@ -299,8 +325,10 @@ impl Ctx {
             unreachable_since: RwSignal::new(None),
             offer_download: RwSignal::new(false),
             flushing: RwSignal::new(false),
-            overlay: RwSignal::new(true),
             storage_failed: RwSignal::new(false),
+            live_checks: StoredValue::new(HashMap::new()),
+            engine,
+            images,
         };
         if ctx.posts() {
             ctx.watch_connectivity();
@@ -332,6 +360,40 @@ impl Ctx {
             // so the data file offered holds everything since.
             self.storage_failed.set(true);
             self.saved.update(|s| s.keep_delivered = true);
+        }
+    }
+
+    /// Goes to the next page.
+    pub fn advance(&self) {
+        let (exp, plan) = (self.exp.clone(), self.plan.clone());
+        self.commit(|s| s.progress.advance(&exp, &plan));
+    }
+
+    /// Leaves an answered or skipped trial ([`Progress::finish_trial`]; only once per
+    /// trial); the end of a practice round is recorded.
+    pub fn finish_trial(&self) {
+        let (exp, plan) = (self.exp.clone(), self.plan.clone());
+        let finished = self.saved.with_untracked(|s| {
+            let mut progress = s.progress.clone();
+            progress
+                .finish_trial(&exp, &plan)
+                .map(|finished| (finished, progress))
+        });
+        match finished {
+            None => {}
+            Some((Finished::Next, progress)) => self.commit(|s| s.progress = progress),
+            Some((Finished::RoundEnded(round), progress)) => {
+                let body = Body::PracticeRound {
+                    attempt: round.attempt,
+                    correct: round.correct,
+                    answered: round.answered,
+                    next: round.outcome.next(),
+                };
+                self.emit(body, |s| {
+                    s.practice_rounds = round.rounds_used();
+                    s.progress = progress;
+                });
+            }
         }
     }
 

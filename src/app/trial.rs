@@ -7,28 +7,46 @@
 //! turns green or red with "Correct!"/"Incorrect!" → after `feedback_duration_ms`
 //! Continue appears. The record is saved at the response, before any feedback.
 
-use exemplar_core::plan::{Phase, PlannedTrial};
-use exemplar_core::record::{Body, Input, TrialRecord};
-use exemplar_core::score::{self, Stage};
-use leptos::html;
-use leptos::prelude::*;
+use std::sync::Arc;
 use std::time::Duration;
 
+use exemplar_core::plan::PlannedTrial;
+use exemplar_core::record::{Body, Input, TrialRecord};
+use exemplar_core::score;
+use leptos::html;
+use leptos::prelude::*;
+
 use super::browser;
-use super::images;
-use super::pages::finish_trial;
-use super::preview::TrialKey;
-use super::session::{Ctx, Mode};
+use super::session::Ctx;
+
+/// What a page that embeds the session shows over its trials when it is on: a panel
+/// above the trial (given the trial) and each image's file under it. The trial knows
+/// nothing else about the page that passes it.
+#[derive(Clone)]
+pub struct Overlay {
+    /// Whether the overlay is on now.
+    pub shown: Signal<bool>,
+    /// The panel above a trial.
+    pub panel: Arc<dyn Fn(PlannedTrial) -> AnyView + Send + Sync>,
+}
 
 /// A trial page: loads the trial's images, then shows it (or skips it if they fail).
 #[component]
-pub fn TrialStage(ctx: Ctx, trial: PlannedTrial, index: u32, attempt: u32) -> impl IntoView {
+pub fn TrialStage(
+    ctx: Ctx,
+    trial: PlannedTrial,
+    index: u32,
+    attempt: u32,
+    overlay: Option<Overlay>,
+) -> impl IntoView {
     let ready = RwSignal::new(false);
     {
         let (ctx, trial) = (ctx.clone(), trial.clone());
         leptos::task::spawn_local(async move {
-            let failed =
-                images::load_all(&ctx.base, trial.images(), ctx.exp.loading.attempts).await;
+            let failed = ctx
+                .images
+                .load_all(&ctx.base, trial.images(), ctx.exp.loading.attempts)
+                .await;
             if failed.is_empty() {
                 super::live_check::start(&ctx, &trial);
                 ready.try_set(true);
@@ -45,13 +63,13 @@ pub fn TrialStage(ctx: Ctx, trial: PlannedTrial, index: u32, attempt: u32) -> im
                     },
                     |s| s.progress.skip(),
                 );
-                finish_trial(&ctx);
+                ctx.finish_trial();
             }
         });
     }
     move || {
         if ready.get() {
-            view! { <TrialView ctx=ctx.clone() trial=trial.clone() index=index attempt=attempt/> }
+            view! { <TrialView ctx=ctx.clone() trial=trial.clone() index=index attempt=attempt overlay=overlay.clone()/> }
                 .into_any()
         } else {
             view! { <main class="page"><p class="status" data-testid="loading">"Loading…"</p></main> }.into_any()
@@ -63,38 +81,26 @@ pub fn TrialStage(ctx: Ctx, trial: PlannedTrial, index: u32, attempt: u32) -> im
 fn preload_next(ctx: &Ctx) {
     let ahead = ctx.exp.loading.preload_ahead as usize;
     let stage = ctx.saved.with_untracked(|s| s.progress.stage.clone());
-    let trials: Vec<PlannedTrial> = match stage {
-        Stage::Practice { attempt, index } => {
-            let round = ctx.plan.practice.get(attempt as usize);
-            let rest = round.into_iter().flatten().skip(index as usize + 1);
-            // The first main trials follow the last practice trial.
-            rest.chain(ctx.plan.main.iter())
-                .take(ahead)
-                .cloned()
-                .collect()
-        }
-        Stage::Main { index } => ctx
-            .plan
-            .main
-            .iter()
-            .skip(index as usize + 1)
-            .take(ahead)
-            .cloned()
-            .collect(),
-        _ => Vec::new(),
-    };
+    let trials: Vec<PlannedTrial> = ctx
+        .plan
+        .upcoming(&stage, ahead)
+        .into_iter()
+        .cloned()
+        .collect();
     if trials.is_empty() {
         return;
     }
     let ctx = ctx.clone();
     leptos::task::spawn_local(async move {
         let upcoming: Vec<&str> = trials.iter().flat_map(|t| t.images()).collect();
-        images::load_all(&ctx.base, upcoming, ctx.exp.loading.attempts).await;
+        ctx.images
+            .load_all(&ctx.base, upcoming, ctx.exp.loading.attempts)
+            .await;
         // A trial's check starts once its queries are in (one that failed is skipped later).
         for t in &trials {
             if [&t.min_query, &t.max_query]
                 .iter()
-                .all(|q| images::url(q).is_some())
+                .all(|q| ctx.images.url(q).is_some())
             {
                 super::live_check::start(&ctx, t);
             }
@@ -117,11 +123,17 @@ enum Step {
 }
 
 #[component]
-fn TrialView(ctx: Ctx, trial: PlannedTrial, index: u32, attempt: u32) -> impl IntoView {
+fn TrialView(
+    ctx: Ctx,
+    trial: PlannedTrial,
+    index: u32,
+    attempt: u32,
+    overlay: Option<Overlay>,
+) -> impl IntoView {
     let exp = ctx.exp.clone();
     let levels = exp.confidence_levels;
     let timing = exp.timing.clone();
-    let show_feedback = timing.feedback || trial.phase == Phase::Practice;
+    let show_feedback = timing.feedback || !trial.phase.in_main_block();
     let step = RwSignal::new(Step::Waiting);
     let inserted_at = StoredValue::new(browser::now());
     let onset = StoredValue::new(f64::NAN);
@@ -175,15 +187,7 @@ fn TrialView(ctx: Ctx, trial: PlannedTrial, index: u32, attempt: u32) -> impl In
             record.replaced = super::live_check::replaced(&ctx, &trial, index);
             let (phase, correct) = (trial.phase, answer.correct);
             ctx.emit(Body::Trial(Box::new(record)), move |s| {
-                s.progress.answer(correct);
-                if phase != Phase::Practice {
-                    let now = browser::epoch_ms();
-                    s.main_first_response.get_or_insert(now);
-                    s.main_last_response = Some(now);
-                    if phase == Phase::Catch {
-                        s.catch_correct += correct as u32;
-                    }
-                }
+                s.count_answer(phase, correct, browser::epoch_ms())
             });
             let delay = Duration::from_millis(timing.feedback_delay_ms as u64);
             let duration = if show_feedback {
@@ -199,7 +203,7 @@ fn TrialView(ctx: Ctx, trial: PlannedTrial, index: u32, attempt: u32) -> impl In
                     set_timeout(
                         move || {
                             step.try_set(Step::Done(answer.upper, correct));
-                            // The trial may be gone by now (the preview jumped on).
+                            // The trial may be gone by now (the session was moved on elsewhere).
                             if let Some(b) = continue_ref.try_get_untracked().flatten() {
                                 let _ = b.focus();
                             }
@@ -239,12 +243,11 @@ fn TrialView(ctx: Ctx, trial: PlannedTrial, index: u32, attempt: u32) -> impl In
         hidden.remove();
     });
 
-    let url = |p: &str| images::url(p).unwrap_or_default();
-    // Preview only: the answer key and each image's file.
-    let overlay = {
-        let (preview, on) = (ctx.mode == Mode::Preview, ctx.overlay);
-        move || preview && on.get()
-    };
+    let images = ctx.images;
+    let url = move |p: &str| images.url(p).unwrap_or_default();
+    // The embedding page's overlay, if it passed one: its panel and each image's file.
+    let shown = overlay.as_ref().map(|o| o.shown);
+    let overlay_on = move || shown.is_some_and(|on| on.get());
     let caption = move |p: &str| {
         let p = p.to_string();
         // The batch folder and file name fit under a cell; the whole path is the title.
@@ -253,7 +256,7 @@ fn TrialView(ctx: Ctx, trial: PlannedTrial, index: u32, attempt: u32) -> impl In
             _ => p.clone(),
         };
         move || {
-            overlay().then(|| view! {
+            overlay_on().then(|| view! {
                 <span class="image-id" data-testid="image-id" data-path=p.clone() title=p.clone()>{short.clone()}</span>
             })
         }
@@ -270,8 +273,11 @@ fn TrialView(ctx: Ctx, trial: PlannedTrial, index: u32, attempt: u32) -> impl In
             .collect_view()
     };
     let key = {
-        let (ctx, trial) = (ctx.clone(), trial.clone());
-        move || overlay().then(|| view! { <TrialKey ctx=ctx.clone() trial=trial.clone()/> })
+        let (panel, trial) = (overlay.map(|o| o.panel), trial.clone());
+        move || {
+            let panel = panel.as_ref().filter(|_| overlay_on())?;
+            Some(panel(trial.clone()))
+        }
     };
     let query_class = move |upper: bool| {
         move || match step.get() {
@@ -312,7 +318,7 @@ fn TrialView(ctx: Ctx, trial: PlannedTrial, index: u32, attempt: u32) -> impl In
         }
     };
     let continue_ctx = ctx.clone();
-    let main_block = trial.phase != Phase::Practice;
+    let main_block = trial.phase.in_main_block();
     let total = ctx.plan.main.len();
     let correct_count = Memo::new(move |_| ctx.saved.with(|s| s.progress.main_correct));
     let phase = serde_json::to_value(trial.phase)
@@ -352,7 +358,7 @@ fn TrialView(ctx: Ctx, trial: PlannedTrial, index: u32, attempt: u32) -> impl In
                         <button class="primary" data-testid="continue" node_ref=continue_ref
                             style:visibility=move || if matches!(step.get(), Step::Done(..)) { "visible" } else { "hidden" }
                             disabled=move || !matches!(step.get(), Step::Done(..))
-                            on:click=move |_| finish_trial(&continue_ctx)>"Continue"</button>
+                            on:click=move |_| continue_ctx.finish_trial()>"Continue"</button>
                     </div>
                     {buttons(false)}
                     <div class="cell">

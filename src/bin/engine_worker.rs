@@ -68,6 +68,9 @@ mod worker {
         gpu: Option<Result<GpuContext, String>>,
     }
 
+    // The worker's own state for its whole life: no leptos here, and every message
+    // handler (a JS callback) must reach the loaded models and the GPU device, so a
+    // worker-global is the right owner. The page starts a fresh worker if this one dies.
     thread_local! {
         static STATE: RefCell<State> = RefCell::new(State::default());
     }
@@ -203,6 +206,8 @@ mod worker {
         busy: bool,
     }
 
+    // Worker-global for the same reason as `STATE`: the queue orders every message the
+    // worker receives.
     thread_local! {
         static QUEUE: RefCell<Queue> = RefCell::new(Queue::default());
     }

@@ -10,6 +10,7 @@ use serde::{Deserialize, Serialize};
 
 use crate::experiment::{Draw, Experiment, Mode, Unit, FIXED_REFERENCE};
 use crate::rng::{hash_seed, Rng};
+use crate::score::Stage;
 
 /// Which block a trial belongs to.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, Deserialize, JsonSchema)]
@@ -21,6 +22,14 @@ pub enum Phase {
     Main,
     /// A catch trial, shown in the main block.
     Catch,
+}
+
+impl Phase {
+    /// Whether the trial is in the main block (a main or catch trial): it has the block's
+    /// counter and progress bar, and its answers time the main phase.
+    pub fn in_main_block(self) -> bool {
+        self != Phase::Practice
+    }
 }
 
 /// The unit a trial shows, as recorded.
@@ -172,6 +181,60 @@ impl Plan {
 }
 
 impl Plan {
+    /// The trial a stage shows, if it is a trial stage inside this plan.
+    pub fn trial(&self, stage: &Stage) -> Option<&PlannedTrial> {
+        match *stage {
+            Stage::Practice { attempt, index } => {
+                self.practice.get(attempt as usize)?.get(index as usize)
+            }
+            Stage::Main { index } => self.main.get(index as usize),
+            _ => None,
+        }
+    }
+
+    /// Every trial stage of the plan in order: each practice round, then the main block
+    /// (the preview's list of the plan).
+    pub fn trial_stages(&self) -> Vec<Stage> {
+        let practice = self.practice.iter().enumerate().flat_map(|(a, round)| {
+            (0..round.len()).map(move |i| Stage::Practice {
+                attempt: a as u32,
+                index: i as u32,
+            })
+        });
+        let main = (0..self.main.len()).map(|i| Stage::Main { index: i as u32 });
+        practice.chain(main).collect()
+    }
+
+    /// The trial stage before or after `from` in [`Plan::trial_stages`], staying at the
+    /// first or last; the first trial if `from` is not a trial of the plan. `None` only for
+    /// a plan without trials.
+    pub fn step_trial(&self, from: &Stage, forward: bool) -> Option<Stage> {
+        let stages = self.trial_stages();
+        let next = match stages.iter().position(|s| s == from) {
+            Some(i) if forward => i + 1,
+            Some(i) => i.saturating_sub(1),
+            None => 0,
+        };
+        stages
+            .get(next.min(stages.len().saturating_sub(1)))
+            .cloned()
+    }
+
+    /// The (at most `n`) trials that follow the trial of `stage`, to load ahead: the rest
+    /// of a practice round runs on into the main block (the first main trials follow the
+    /// last practice trial). Empty on pages that are not trials.
+    pub fn upcoming(&self, stage: &Stage, n: usize) -> Vec<&PlannedTrial> {
+        match *stage {
+            Stage::Practice { attempt, index } => {
+                let round = self.practice.get(attempt as usize);
+                let rest = round.into_iter().flatten().skip(index as usize + 1);
+                rest.chain(self.main.iter()).take(n).collect()
+            }
+            Stage::Main { index } => self.main.iter().skip(index as usize + 1).take(n).collect(),
+            _ => Vec::new(),
+        }
+    }
+
     /// Replacements for a main trial whose stimuli failed a check: the batches of its unit
     /// that this plan's main block does not use, in batch order, each laid out as a
     /// planned trial (its own seeded grid order) with the original's query position, so

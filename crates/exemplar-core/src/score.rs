@@ -3,7 +3,8 @@
 use serde::{Deserialize, Serialize};
 
 use crate::experiment::Experiment;
-use crate::plan::{Plan, PlannedTrial};
+use crate::plan::{Phase, Plan, PlannedTrial};
+use crate::record::PracticeNext;
 
 /// Which query was chosen, in the original data's letters (`a`, `b`).
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize, schemars::JsonSchema)]
@@ -94,6 +95,18 @@ pub enum Stage {
     End,
 }
 
+impl Stage {
+    /// `(attempt, index)` of a trial stage: the practice round and the index in it, or 0
+    /// and the index in the main block. `None` on the other pages.
+    pub fn trial_position(&self) -> Option<(u32, u32)> {
+        match *self {
+            Stage::Practice { attempt, index } => Some((attempt, index)),
+            Stage::Main { index } => Some((0, index)),
+            _ => None,
+        }
+    }
+}
+
 /// A session's progress: where it is and what has been counted so far.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Progress {
@@ -133,16 +146,61 @@ pub enum RoundOutcome {
     OutOfAttempts,
 }
 
+impl RoundOutcome {
+    /// Where the session goes after the round, as the `practice_round` record's `next`
+    /// says it.
+    pub fn next(self) -> PracticeNext {
+        match self {
+            RoundOutcome::Repeat => PracticeNext::Repeat,
+            RoundOutcome::Passed | RoundOutcome::OutOfAttempts => PracticeNext::Main,
+        }
+    }
+}
+
+/// A practice round that has just ended, as its `practice_round` record reports it.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct RoundEnd {
+    /// The 0-based round.
+    pub attempt: u32,
+    /// Correct answers in the round.
+    pub correct: u32,
+    /// Answers in the round (skipped trials are not answers).
+    pub answered: u32,
+    /// What follows.
+    pub outcome: RoundOutcome,
+}
+
+impl RoundEnd {
+    /// Practice rounds used so far, this one included.
+    pub fn rounds_used(&self) -> u32 {
+        self.attempt + 1
+    }
+}
+
+/// What leaving a trial ([`Progress::finish_trial`]) did.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Finished {
+    /// On to the next page.
+    Next,
+    /// The last trial of a practice round: the round ended (and the progress went on to
+    /// the repeated round or the main block).
+    RoundEnded(RoundEnd),
+}
+
+/// What an answer counted for besides the progress's own counts (see [`Progress::answer`]).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Counted {
+    /// The answer is in the main block (a main or catch trial): its time counts for the
+    /// main phase.
+    pub main_block: bool,
+    /// A correct answer to a catch trial.
+    pub catch_correct: bool,
+}
+
 impl Progress {
     /// The trial of the current stage, if it is a trial.
     pub fn trial<'p>(&self, plan: &'p Plan) -> Option<&'p PlannedTrial> {
-        match self.stage {
-            Stage::Practice { attempt, index } => {
-                plan.practice.get(attempt as usize)?.get(index as usize)
-            }
-            Stage::Main { index } => plan.main.get(index as usize),
-            _ => None,
-        }
+        plan.trial(&self.stage)
     }
 
     /// Whether every index in the progress points inside this experiment and plan (saved
@@ -161,10 +219,12 @@ impl Progress {
         }
     }
 
-    /// Records an answer to the current trial. Does nothing if it was already answered.
-    pub fn answer(&mut self, correct: bool) {
+    /// Records an answer to the current trial, whose phase is `phase` (the main block's
+    /// counter includes catch trials). Does nothing and returns `None` if it was already
+    /// answered; otherwise says what else the answer counts for.
+    pub fn answer(&mut self, phase: Phase, correct: bool) -> Option<Counted> {
         if self.done {
-            return;
+            return None;
         }
         self.done = true;
         match self.stage {
@@ -175,11 +235,51 @@ impl Progress {
             Stage::Main { .. } => self.main_correct += correct as u32,
             _ => {}
         }
+        Some(Counted {
+            main_block: phase.in_main_block(),
+            catch_correct: phase == Phase::Catch && correct,
+        })
+    }
+
+    /// Correct answers in the main block without the catch trials, given how many catch
+    /// trials were answered correctly ([`Counted::catch_correct`]).
+    pub fn main_correct_without_catch(&self, catch_correct: u32) -> u32 {
+        self.main_correct.saturating_sub(catch_correct)
     }
 
     /// Marks the current trial as skipped (its images could not be loaded).
     pub fn skip(&mut self) {
         self.done = true;
+    }
+
+    /// Leaves the current trial once it is answered or skipped (Continue, a skipped
+    /// trial, or a reload after the answer): goes to the next page and says whether that
+    /// ended a practice round. `None`, and nothing changes, if the trial is not done (a
+    /// second Continue must not skip the next trial).
+    pub fn finish_trial(&mut self, exp: &Experiment, plan: &Plan) -> Option<Finished> {
+        if !self.done {
+            return None;
+        }
+        let ended = match (self.stage.clone(), self.round_outcome(exp, plan)) {
+            (Stage::Practice { attempt, .. }, Some(outcome)) => Finished::RoundEnded(RoundEnd {
+                attempt,
+                correct: self.practice_correct,
+                answered: self.practice_answered,
+                outcome,
+            }),
+            _ => Finished::Next,
+        };
+        self.advance(exp, plan);
+        Some(ended)
+    }
+
+    /// Goes straight to `stage` (the preview's navigation), as a fresh page: not done,
+    /// and a fresh practice round's counts.
+    pub fn jump(&mut self, stage: Stage) {
+        self.stage = stage;
+        self.done = false;
+        self.practice_correct = 0;
+        self.practice_answered = 0;
     }
 
     /// The outcome of the current practice round, if it is complete.

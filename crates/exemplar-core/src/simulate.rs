@@ -131,12 +131,10 @@ pub fn run_session(
         if progress.stage == Stage::End {
             break;
         }
-        if let Some(trial) = progress.trial(plan).cloned() {
-            let (index, attempt) = match progress.stage {
-                Stage::Practice { attempt, index } => (index, attempt),
-                Stage::Main { index } => (index, 0),
-                _ => unreachable!("progress.trial is Some only on trial stages"),
-            };
+        if let (Some(trial), Some((attempt, index))) = (
+            progress.trial(plan).cloned(),
+            progress.stage.trial_position(),
+        ) {
             let response = participant.respond(&trial, exp.confidence_levels);
             let answer = score::answer(
                 response.button,
@@ -144,7 +142,7 @@ pub fn run_session(
                 trial.switched_queries,
             )
             .expect("simulated buttons exist");
-            progress.answer(answer.correct);
+            progress.answer(trial.phase, answer.correct);
             out.push(SimulatedTrial {
                 trial,
                 index,
@@ -152,8 +150,10 @@ pub fn run_session(
                 answer,
                 rt_ms: response.rt_ms,
             });
+            progress.finish_trial(exp, plan);
+        } else {
+            progress.advance(exp, plan);
         }
-        progress.advance(exp, plan);
     }
     out
 }

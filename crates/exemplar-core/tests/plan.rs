@@ -316,3 +316,91 @@ fn saved_progress_must_fit_the_plan() {
         assert!(!at(stage.clone()).fits(&exp, &plan), "{stage:?}");
     }
 }
+
+#[test]
+fn trial_stages_walk_the_plan_for_the_preview() {
+    use exemplar_core::score::Stage;
+    let exp = demo();
+    let plan = Plan::for_participant(&exp, "p");
+    let stages = plan.trial_stages();
+    let practice: usize = plan.practice.iter().map(Vec::len).sum();
+    assert_eq!(stages.len(), practice + plan.main.len());
+    assert_eq!(
+        stages[0],
+        Stage::Practice {
+            attempt: 0,
+            index: 0
+        }
+    );
+    assert_eq!(stages[practice], Stage::Main { index: 0 });
+    // Each stage shows the plan's trial.
+    for s in &stages {
+        let t = plan.trial(s).expect("a trial of the plan");
+        match *s {
+            Stage::Practice { attempt, index } => {
+                assert_eq!(t, &plan.practice[attempt as usize][index as usize])
+            }
+            Stage::Main { index } => assert_eq!(t, &plan.main[index as usize]),
+            _ => unreachable!(),
+        }
+    }
+    assert_eq!(plan.trial(&Stage::MainIntro), None);
+    assert_eq!(
+        plan.trial(&Stage::Main {
+            index: plan.main.len() as u32
+        }),
+        None
+    );
+
+    // Previous / next stay inside the plan; from a page that is no trial, the first.
+    let last = stages.last().unwrap().clone();
+    assert_eq!(plan.step_trial(&stages[0], false), Some(stages[0].clone()));
+    assert_eq!(plan.step_trial(&stages[0], true), Some(stages[1].clone()));
+    assert_eq!(
+        plan.step_trial(&stages[practice], false),
+        Some(stages[practice - 1].clone())
+    );
+    assert_eq!(plan.step_trial(&last, true), Some(last.clone()));
+    assert_eq!(
+        plan.step_trial(&Stage::Welcome, true),
+        Some(stages[0].clone())
+    );
+    assert_eq!(plan.step_trial(&Stage::End, false), Some(stages[0].clone()));
+    let empty = Plan {
+        seed: 1,
+        practice: Vec::new(),
+        main: Vec::new(),
+    };
+    assert_eq!(empty.step_trial(&Stage::Welcome, true), None);
+}
+
+#[test]
+fn upcoming_trials_run_from_practice_into_the_main_block() {
+    use exemplar_core::score::Stage;
+    let exp = demo();
+    let plan = Plan::for_participant(&exp, "p");
+    let round = plan.practice[0].len();
+    let at_last = Stage::Practice {
+        attempt: 0,
+        index: round as u32 - 1,
+    };
+    let up = plan.upcoming(&at_last, 3);
+    assert_eq!(up, plan.main.iter().take(3).collect::<Vec<_>>());
+    let at_first = Stage::Practice {
+        attempt: 0,
+        index: 0,
+    };
+    let up = plan.upcoming(&at_first, round + 1);
+    let expected: Vec<_> = plan.practice[0][1..]
+        .iter()
+        .chain(plan.main.iter().take(2))
+        .collect();
+    assert_eq!(up, expected);
+    let n = plan.main.len() as u32;
+    assert_eq!(
+        plan.upcoming(&Stage::Main { index: 0 }, 2),
+        plan.main[1..3].iter().collect::<Vec<_>>()
+    );
+    assert!(plan.upcoming(&Stage::Main { index: n - 1 }, 2).is_empty());
+    assert!(plan.upcoming(&Stage::MainIntro, 2).is_empty());
+}

@@ -1,8 +1,11 @@
 //! The session's progress: page order, the practice loop, answers and reloads.
 
 use exemplar_core::experiment::Experiment;
-use exemplar_core::plan::Plan;
-use exemplar_core::score::{answer, Choice, Progress, RoundOutcome, Stage};
+use exemplar_core::plan::{Phase, Plan};
+use exemplar_core::record::PracticeNext;
+use exemplar_core::score::{
+    answer, Choice, Counted, Finished, Progress, RoundEnd, RoundOutcome, Stage,
+};
 
 fn demo() -> Experiment {
     Experiment::from_json(include_str!("../../../demo/experiment.json")).expect("demo is valid")
@@ -52,7 +55,7 @@ fn play_round(
     for i in 0..plan.practice[attempt as usize].len() as u32 {
         assert_eq!(p.stage, Stage::Practice { attempt, index: i });
         assert!(p.trial(plan).is_some());
-        p.answer(wrong_at != Some(i));
+        p.answer(Phase::Practice, wrong_at != Some(i));
         outcome = p.round_outcome(exp, plan);
         p.advance(exp, plan);
     }
@@ -108,8 +111,10 @@ fn main_block_counts_and_ends_with_feedback() {
     };
     p.advance(&exp, &plan);
     for i in 0..plan.main.len() {
-        p.answer(i % 3 != 0);
-        p.answer(false); // a second answer to the same trial is ignored
+        let phase = plan.main[i].phase;
+        assert!(p.answer(phase, i % 3 != 0).is_some());
+        // A second answer to the same trial is ignored.
+        assert_eq!(p.answer(phase, false), None);
         p.advance(&exp, &plan);
     }
     assert_eq!(
@@ -131,7 +136,7 @@ fn progress_survives_serialization_mid_trial() {
         main_correct: 3,
         ..Progress::default()
     };
-    p.answer(true);
+    p.answer(Phase::Main, true);
     let restored: Progress = serde_json::from_str(&serde_json::to_string(&p).unwrap()).unwrap();
     assert_eq!(restored, p);
     assert!(
@@ -175,4 +180,144 @@ fn buttons_map_to_choice_and_confidence_like_the_original() {
     assert_eq!((s.choice, s.confidence, s.correct), (Choice::A, 1, false));
     assert!(answer(6, 3, false).is_none());
     assert_eq!(answer(3, 2, false).unwrap().confidence, 2);
+}
+
+#[test]
+fn finishing_a_trial_ends_practice_rounds_once() {
+    let exp = demo();
+    let plan = Plan::for_participant(&exp, "p");
+    let mut p = Progress::default();
+    to_practice(&mut p, &exp, &plan);
+    // Nothing to finish before the answer (a Continue clicked twice).
+    assert_eq!(p.finish_trial(&exp, &plan), None);
+    assert_eq!(
+        p.stage,
+        Stage::Practice {
+            attempt: 0,
+            index: 0
+        }
+    );
+    let round = plan.practice[0].len() as u32;
+    for i in 0..round {
+        p.answer(Phase::Practice, i != 1);
+        let finished = p.finish_trial(&exp, &plan);
+        if i + 1 < round {
+            assert_eq!(finished, Some(Finished::Next));
+            assert_eq!(p.finish_trial(&exp, &plan), None, "only once per trial");
+        } else {
+            let end = RoundEnd {
+                attempt: 0,
+                correct: round - 1,
+                answered: round,
+                outcome: RoundOutcome::Repeat,
+            };
+            assert_eq!(finished, Some(Finished::RoundEnded(end)));
+            assert_eq!(end.rounds_used(), 1);
+            assert_eq!(end.outcome.next(), PracticeNext::Repeat);
+        }
+    }
+    assert_eq!(p.stage, Stage::PracticeIntro { attempt: 1 });
+    // A skipped trial is finished too, and is not an answer.
+    p.advance(&exp, &plan);
+    p.skip();
+    assert_eq!(p.finish_trial(&exp, &plan), Some(Finished::Next));
+    assert_eq!((p.practice_answered, p.practice_correct), (0, 0));
+    assert_eq!(RoundOutcome::Passed.next(), PracticeNext::Main);
+    assert_eq!(RoundOutcome::OutOfAttempts.next(), PracticeNext::Main);
+}
+
+#[test]
+fn catch_trials_count_in_the_counter_and_apart() {
+    let exp = demo();
+    let plan = Plan::for_participant(&exp, "p");
+    let mut p = Progress {
+        stage: Stage::Main { index: 0 },
+        ..Progress::default()
+    };
+    let mut catch_correct = 0;
+    let mut main_block = 0;
+    for (i, t) in plan.main.iter().enumerate() {
+        let counted = p.answer(t.phase, i % 2 == 0).expect("a new trial");
+        assert_eq!(
+            counted,
+            Counted {
+                main_block: true,
+                catch_correct: t.phase == Phase::Catch && i % 2 == 0,
+            }
+        );
+        catch_correct += counted.catch_correct as u32;
+        main_block += counted.main_block as u32;
+        p.finish_trial(&exp, &plan);
+    }
+    assert_eq!(p.stage, Stage::Feedback);
+    assert_eq!(main_block as usize, plan.main.len());
+    assert!(plan.main.iter().any(|t| t.phase == Phase::Catch));
+    let expect = |phase: Phase| {
+        plan.main
+            .iter()
+            .enumerate()
+            .filter(|(i, t)| i % 2 == 0 && t.phase == phase)
+            .count() as u32
+    };
+    assert_eq!(catch_correct, expect(Phase::Catch));
+    assert_eq!(p.main_correct, expect(Phase::Main) + expect(Phase::Catch));
+    assert_eq!(
+        p.main_correct_without_catch(catch_correct),
+        expect(Phase::Main)
+    );
+    assert!(Phase::Main.in_main_block() && Phase::Catch.in_main_block());
+    assert!(!Phase::Practice.in_main_block());
+    // Practice answers count for neither.
+    let mut q = Progress {
+        stage: Stage::Practice {
+            attempt: 0,
+            index: 0,
+        },
+        ..Progress::default()
+    };
+    assert_eq!(
+        q.answer(Phase::Practice, true),
+        Some(Counted {
+            main_block: false,
+            catch_correct: false
+        })
+    );
+}
+
+#[test]
+fn a_jump_starts_the_trial_afresh() {
+    let mut p = Progress {
+        stage: Stage::Practice {
+            attempt: 1,
+            index: 2,
+        },
+        done: true,
+        practice_correct: 2,
+        practice_answered: 3,
+        main_correct: 4,
+    };
+    p.jump(Stage::Main { index: 3 });
+    assert_eq!(
+        p,
+        Progress {
+            stage: Stage::Main { index: 3 },
+            main_correct: 4,
+            ..Progress::default()
+        }
+    );
+}
+
+#[test]
+fn trial_positions() {
+    assert_eq!(
+        Stage::Practice {
+            attempt: 2,
+            index: 5
+        }
+        .trial_position(),
+        Some((2, 5))
+    );
+    assert_eq!(Stage::Main { index: 7 }.trial_position(), Some((0, 7)));
+    assert_eq!(Stage::MainIntro.trial_position(), None);
+    assert_eq!(Stage::PracticeIntro { attempt: 1 }.trial_position(), None);
 }
