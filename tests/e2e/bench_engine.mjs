@@ -4,7 +4,7 @@
 //
 // In headless Chromium with WebGPU (the harness's `launch({ webgpu: true })`: Chromium's
 // SwiftShader adapter where the machine has no GPU), on the same truncated ONNX files
-// (`cargo run -p exemplar-engine --example bench_models`) and the same 16 demo stimuli:
+// (`crates/exemplar-engine/examples/bench_models.rs`) and the same 16 demo stimuli:
 // - ours: the real `dist/engine_worker.js` worker, started as the app starts it (a blob
 //   `importScripts` shim) and driven through its message protocol;
 // - onnxruntime-web (npm, its `dist/` served from .tools/, no CDN), WebGPU execution
@@ -17,13 +17,12 @@
 // compilation) are excluded; the figure is the median of BENCH_RUNS calls (default 5).
 // Also printed: the channel means of both for one image and their largest difference, and
 // the bytes the engine adds to the client.
-import { execFileSync } from 'node:child_process';
 import { existsSync, mkdtempSync, readdirSync, readFileSync, statSync } from 'node:fs';
 import http from 'node:http';
 import { tmpdir } from 'node:os';
 import { extname, join, normalize, relative } from 'node:path';
 import { gzipSync } from 'node:zlib';
-import { ROOT, DIST, DEMO, launch } from './harness.mjs';
+import { ROOT, DIST, DEMO, launch, runExample } from './harness.mjs';
 
 // BENCH_QUICK=1 (the test command): one model, batch 1, one call; it checks that the
 // benchmark still runs, and its figures mean nothing (scripts/bench.sh runs it in full).
@@ -45,8 +44,8 @@ if (!haveOrt) console.log('onnxruntime-web is not in .tools/ (scripts/setup.sh i
 
 // --- the models and the images -------------------------------------------------------
 const models = mkdtempSync(join(tmpdir(), 'exemplar-bench-engine-'));
-const MODELS = JSON.parse(execFileSync('cargo', ['run', '-q', '-p', 'exemplar-engine', '--example', 'bench_models', '--', models],
-  { cwd: ROOT, encoding: 'utf8', stdio: ['ignore', 'pipe', 'inherit'] })).slice(0, QUICK ? 1 : undefined);
+const MODELS = JSON.parse(runExample('bench_models', [models], { encoding: 'utf8', stdio: ['ignore', 'pipe', 'inherit'] }))
+  .slice(0, QUICK ? 1 : undefined);
 const pngs = [];
 const walk = (d) => readdirSync(d).sort().forEach((n) => (statSync(join(d, n)).isDirectory() ? walk(join(d, n)) : /\.(png|jpg)$/.test(n) && pngs.push(join(d, n))));
 walk(join(DEMO, 'stimuli/units'));

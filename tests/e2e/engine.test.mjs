@@ -8,7 +8,7 @@ import { execFileSync } from 'node:child_process';
 import { copyFileSync, cpSync, mkdtempSync, readFileSync, renameSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { BIN, DEMO, ROOT, demoExperiment, startServer, launch, newPage, nativePlan, eventually } from './harness.mjs';
+import { BIN, DEMO, runExample, demoExperiment, startServer, launch, newPage, nativePlan, eventually } from './harness.mjs';
 
 const MODEL = 'test-googlenet';
 const LAYER = 'concat31'; // inception a
@@ -19,12 +19,7 @@ let dir, units;
 function makeExperiment() {
   const root = mkdtempSync(join(tmpdir(), 'exemplar-engine-'));
   const model = join(root, 'model.onnx');
-  const examples = join(ROOT, 'target/debug/examples/test_model');
-  try {
-    execFileSync(examples, [model]);
-  } catch {
-    execFileSync('cargo', ['run', '-q', '-p', 'exemplar-engine', '--example', 'test_model', '--', model], { cwd: ROOT });
-  }
+  runExample('test_model', [model]);
   const out = execFileSync(BIN, ['exemplars', '--model', model, '--layer', LAYER,
     ...CHANNELS.flatMap((c) => ['--channel', String(c)]), '--images', join(DEMO, 'stimuli'),
     '--out', join(root, 'stimuli'), '--batches', '2', '--resize', '128', '--crop', '112', '--size', '0',

@@ -13,7 +13,14 @@ export const ROOT = resolve(import.meta.dirname, '../..');
 const require = createRequire(join(ROOT, '.tools/package.json'));
 const { chromium } = require('playwright-core');
 
-export const BIN = process.env.EXEMPLAR_BIN || join(ROOT, 'target/debug/exemplar');
+const TARGET = process.env.CARGO_TARGET_DIR ? resolve(ROOT, process.env.CARGO_TARGET_DIR) : join(ROOT, 'target');
+export const BIN = process.env.EXEMPLAR_BIN || join(TARGET, 'debug/exemplar');
+/** Runs one of the workspace's examples (an `examples/` file of a crate), built with the same features as
+ * the test command's `cargo test --workspace` (which already built it: no other build). */
+export function runExample(name, args, options = {}) {
+  execFileSync('cargo', ['build', '-q', '--workspace', '--examples'], { cwd: ROOT, stdio: ['ignore', 'ignore', 'inherit'] });
+  return execFileSync(join(TARGET, 'debug/examples', name), args, options);
+}
 export const DIST = process.env.EXEMPLAR_DIST || join(ROOT, 'dist');
 export const DEMO = join(ROOT, 'demo');
 /** The researcher's credential the test servers are started with (reads need it). */
