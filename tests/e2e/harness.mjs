@@ -23,6 +23,8 @@ export function runExample(name, args, options = {}) {
 }
 export const DIST = process.env.EXEMPLAR_DIST || join(ROOT, 'dist');
 export const DEMO = join(ROOT, 'demo');
+/** CI's run (`CI` set, and not empty, `0` or `false`): a missing prerequisite fails there, never skips. */
+export const IN_CI = !['', '0', 'false'].includes(process.env.CI ?? '');
 /** The researcher's credential the test servers are started with (reads need it). */
 export const ADMIN_TOKEN = 'e2e-admin-token-not-secret';
 /** Every record the collector at `url` stored, read as the researcher does. */

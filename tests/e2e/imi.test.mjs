@@ -8,10 +8,11 @@ import { copyFileSync, existsSync, readdirSync, readFileSync, mkdtempSync, write
 import { execFileSync } from 'node:child_process';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { ROOT, BIN, copyTree, startServer, launch, newPage, stimulusHashes, throughPractice, playTrial, demoExperiment, eventually } from './harness.mjs';
+import { ROOT, BIN, IN_CI, copyTree, startServer, launch, newPage, stimulusHashes, throughPractice, playTrial, demoExperiment, eventually } from './harness.mjs';
 
 const IMI = join(ROOT, '../shared/imi');
-const skip = existsSync(join(IMI, 'catch_trials')) ? false : 'needs ../shared/imi';
+// Under CI a missing ../shared/imi fails the tests instead of skipping them.
+const skip = existsSync(join(IMI, 'catch_trials')) || IN_CI ? false : 'needs ../shared/imi';
 
 function imiExperiment() {
   const dir = mkdtempSync(join(tmpdir(), 'exemplar-imi-'));
@@ -83,7 +84,7 @@ test('real ImageNet stimuli run in the browser, natural and synthetic', { skip }
 // scripts/fetch_models.sh) stands in as the model whose activations the preview computes
 // for these real ImageNet images.
 const LITE0 = join(ROOT, '.tools/models/efficientnet-lite0.onnx');
-const noModel = !existsSync(LITE0) && (process.env.CI ? false : 'needs scripts/fetch_models.sh');
+const noModel = !existsSync(LITE0) && (IN_CI ? false : 'needs scripts/fetch_models.sh');
 
 test('a trial of real ImageNet images previews with its activations computed in the browser', { skip: skip || noModel }, async () => {
   assert.ok(existsSync(LITE0), 'scripts/fetch_models.sh writes .tools/models/efficientnet-lite0.onnx');

@@ -1,7 +1,7 @@
 //! `exemplar build DIR --out SITE`: a self-contained static site for any static host or CDN.
 //!
 //! ```text
-//! SITE/index.html, exemplar-<hash>.js, exemplar-<hash>_bg.wasm, style-<hash>.css   the client
+//! SITE/index.html, exemplar-app-<hash>.js, exemplar-app-<hash>_bg.wasm, style-<hash>.css   the client
 //! SITE/experiment/experiment.json      unchanged (logical stimulus paths)
 //! SITE/experiment/manifest.json        logical path → hashed file + SHA-256
 //! SITE/experiment/s/<sha256>.<ext>     every stimulus, named by its content

@@ -57,7 +57,7 @@ fn activations_of_known_images_on_both_backends() {
             .unwrap();
         let stderr = String::from_utf8_lossy(&out.stderr);
         if backend == "gpu" && !out.status.success() && stderr.contains("adapter") {
-            eprintln!("SKIPPING the GPU backend: {stderr}");
+            common::missing(&format!("a GPU adapter for the gpu backend ({stderr})"));
             continue;
         }
         assert!(out.status.success(), "{backend}: {stderr}");

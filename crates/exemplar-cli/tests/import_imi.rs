@@ -7,7 +7,7 @@ mod common;
 fn imports_the_released_layouts() {
     let imi = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../../../shared/imi");
     if !imi.join("catch_trials").is_dir() {
-        eprintln!("SKIPPING: {} is not there", imi.display());
+        common::missing(&format!("the original stimuli at {}", imi.display()));
         return;
     }
     let out = std::env::temp_dir().join(format!("exemplar-imi-import-{}", std::process::id()));

@@ -3,9 +3,11 @@
 
 mod common;
 
-use common::exemplar;
+use common::{exemplar, record_of, trial};
 use exemplar_cli::collector::Db;
-use serde_json::{json, Value};
+use exemplar_core::plan::Phase;
+use exemplar_core::record::{Body, TrialMode};
+use serde_json::Value;
 
 #[test]
 fn new_makes_an_experiment_that_validates() {
@@ -31,50 +33,49 @@ fn new_makes_an_experiment_that_validates() {
 
 /// One passing session of `pid` answering `correct[i]` on unit i (models m1: u0,u1; m2: u2,u3).
 fn session(pid: &str, correct: [bool; 4]) -> Vec<Value> {
-    let base = |seq: u64, body: Value| {
-        let mut r = json!({
-            "record_id": format!("{pid}-{seq}"), "format": "exemplar.record/1", "session_id": pid, "participant_id": pid,
-            "participant_id_source": "pid", "experiment_id": "e", "experiment_version": "1", "seq": seq,
-            "time_elapsed": 1000.0 * seq as f64, "timestamp": 1.7e12 + 1000.0 * seq as f64
-        });
-        r.as_object_mut()
-            .unwrap()
-            .extend(body.as_object().unwrap().clone());
-        if r["type"] == "trial" {
-            let rest = json!({"chosen_stimulus": "s/max_9.png", "min_query": "s/min_9.png", "max_query": "s/max_9.png",
-                "min_references": [], "max_references": [], "input": "click", "window_width": 1280.0, "window_height": 800.0,
-                "device_pixel_ratio": 1.0, "focus_losses": 0, "visibility_losses": 0, "fullscreen": true});
-            r.as_object_mut()
-                .unwrap()
-                .extend(rest.as_object().unwrap().clone());
-        }
-        r
-    };
-    let mut out = vec![base(
-        0,
-        json!({"type": "instructions_done", "instruction_time": 60000.0, "pages_visited": [0]}),
-    )];
-    let mut seq = 1;
+    let mut bodies = vec![Body::InstructionsDone {
+        instruction_time: 60000.0,
+        pages_visited: vec![0],
+    }];
     // 12 main trials: units 0-3 three times each (the unit's answer), half per button row;
     // 5 correct catch trials.
-    for k in 0..12u64 {
-        let u = (k % 4) as usize;
-        let ok = correct[u];
-        let button = if k % 2 == 0 { 1 } else { 4 };
-        out.push(base(seq, json!({"type": "trial", "phase": "main", "trial_index": k, "attempt": 0, "is_demo": false, "catch_trial": false,
-            "unit_id": format!("u{u}"), "model": if u < 2 { "m1" } else { "m2" }, "layer": "l", "channel": u, "batch": 0, "mode": "natural",
-            "rt": 2000.0, "rt_dom": 2010.0, "onset": 1.0, "button_pressed": button, "switched_queries": false, "confidence": 2,
-            "choice": if ok { "b" } else { "a" }, "correct": ok})));
-        seq += 1;
+    for k in 0..12u32 {
+        let u = k % 4;
+        let mut t = trial(
+            &format!("u{u}"),
+            if u < 2 { "m1" } else { "m2" },
+            u,
+            correct[u as usize],
+        );
+        t.trial_index = k;
+        t.button_pressed = if k % 2 == 0 { 1 } else { 4 };
+        bodies.push(Body::Trial(Box::new(t)));
     }
-    for k in 0..5u64 {
-        out.push(base(seq, json!({"type": "trial", "phase": "catch", "trial_index": 12 + k, "attempt": 0, "is_demo": false, "catch_trial": true,
-            "unit_id": "c", "model": "catch", "layer": "l", "channel": 0, "batch": 0, "mode": "catch_trial", "rt": 1900.0, "rt_dom": 1910.0,
-            "onset": 1.0, "button_pressed": 2, "switched_queries": false, "confidence": 3, "choice": "b", "correct": true})));
-        seq += 1;
+    for k in 0..5u32 {
+        let mut t = trial("c", "catch", 0, true);
+        t.phase = Phase::Catch;
+        t.trial_index = 12 + k;
+        t.catch_trial = true;
+        t.mode = TrialMode::CatchTrial;
+        (t.rt, t.rt_dom, t.button_pressed, t.confidence) = (1900.0, 1910.0, 2, 3);
+        bodies.push(Body::Trial(Box::new(t)));
     }
-    out.push(base(seq, json!({"type": "session_completed", "main_correct": 0, "catch_correct": 5, "answered": 17, "practice_rounds": 1, "main_phase_time": 300000.0})));
-    out
+    bodies.push(Body::SessionCompleted {
+        main_correct: 0,
+        catch_correct: 5,
+        answered: 17,
+        practice_rounds: 1,
+        main_phase_time: 300000.0,
+    });
+    bodies
+        .into_iter()
+        .enumerate()
+        .map(|(seq, body)| {
+            let mut r = record_of(pid, pid, seq as u64, 1000.0, body);
+            r.timestamp += 1000.0 * seq as f64;
+            serde_json::to_value(r).unwrap()
+        })
+        .collect()
 }
 
 #[test]

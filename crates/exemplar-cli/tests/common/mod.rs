@@ -11,6 +11,11 @@ use std::net::TcpStream;
 use std::path::Path;
 use std::process::{Child, Command, Stdio};
 
+use exemplar_core::plan::Phase;
+use exemplar_core::record::{
+    Body, Input, ParticipantIdSource, Record, TrialMode, TrialRecord, RECORD_FORMAT,
+};
+use exemplar_core::score::Choice;
 use serde_json::{json, Value};
 
 /// The `exemplar` binary as a command, to add arguments to.
@@ -199,12 +204,86 @@ pub fn stored(addr: &str) -> Vec<Value> {
     serde_json::from_str(&body).unwrap()
 }
 
+/// Whether this run is CI's (`CI` set to anything but empty, `0` or `false`): there a
+/// missing prerequisite fails the test instead of skipping it.
+pub fn in_ci() -> bool {
+    std::env::var("CI").is_ok_and(|v| !matches!(v.as_str(), "" | "0" | "false"))
+}
+
+/// Reports that `what` (a GPU adapter, a data set) is missing: in CI a panic, so CI
+/// cannot go green by skipping; elsewhere a visible `SKIPPED (missing: …)` line on
+/// stderr, and the caller skips the check.
+pub fn missing(what: &str) {
+    if in_ci() {
+        panic!("missing: {what}; CI is set, so this test must not skip");
+    }
+    eprintln!("SKIPPED (missing: {what})");
+}
+
+/// A record of `session` at `seq` with this body, built from core's types as the app
+/// builds it (participant `participant`, `step_ms` apart).
+pub fn record_of(session: &str, participant: &str, seq: u64, step_ms: f64, body: Body) -> Record {
+    Record {
+        record_id: format!("{session}-{seq}"),
+        format: RECORD_FORMAT.into(),
+        session_id: session.into(),
+        participant_id: participant.into(),
+        participant_id_source: ParticipantIdSource::Pid,
+        experiment_id: "e".into(),
+        experiment_version: "1".into(),
+        seq,
+        time_elapsed: step_ms * seq as f64,
+        timestamp: 1.7e12,
+        body,
+    }
+}
+
+/// A small valid record (a feedback text) of `session` at `seq`, as JSON.
 pub fn record(session: &str, seq: u64) -> Value {
-    json!({
-        "record_id": format!("{session}-{seq}"), "format": "exemplar.record/1", "session_id": session,
-        "participant_id": "p1", "participant_id_source": "pid", "experiment_id": "e", "experiment_version": "1",
-        "seq": seq, "time_elapsed": 10.0 * seq as f64, "timestamp": 1.7e12, "type": "feedback", "text": format!("hello {seq}")
-    })
+    let body = Body::Feedback {
+        text: format!("hello {seq}"),
+    };
+    serde_json::to_value(record_of(session, "p1", seq, 10.0, body)).unwrap()
+}
+
+/// A main-block trial on `unit_id` of `model` (layer `l`, batch 0), answered by a click
+/// with confidence 2, right (`b`) or wrong (`a`); the caller changes what differs.
+pub fn trial(unit_id: &str, model: &str, channel: u32, correct: bool) -> TrialRecord {
+    TrialRecord {
+        phase: Phase::Main,
+        trial_index: 0,
+        attempt: 0,
+        is_demo: false,
+        catch_trial: false,
+        unit_id: unit_id.into(),
+        model: model.into(),
+        layer: "l".into(),
+        channel,
+        batch: 0,
+        mode: TrialMode::Natural,
+        rt: 2000.0,
+        rt_dom: 2010.0,
+        onset: 1.0,
+        button_pressed: 1,
+        switched_queries: false,
+        confidence: 2,
+        choice: if correct { Choice::B } else { Choice::A },
+        correct,
+        chosen_stimulus: "s/max_9.png".into(),
+        min_query: "s/min_9.png".into(),
+        max_query: "s/max_9.png".into(),
+        min_references: vec![],
+        max_references: vec![],
+        input: Input::Click,
+        window_width: 1280.0,
+        window_height: 800.0,
+        device_pixel_ratio: 1.0,
+        focus_losses: 0,
+        visibility_losses: 0,
+        fullscreen: true,
+        check: None,
+        replaced: None,
+    }
 }
 
 pub fn envelope(records: Vec<Value>) -> Value {
