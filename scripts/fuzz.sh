@@ -47,6 +47,10 @@ if [ "$engine" = afl ]; then
   echo "fuzz.sh: building the AFL++-instrumented harness (target/afl)" >&2
   CARGO_TARGET_DIR=target/afl cargo afl build -p exemplar-fuzz --features afl --quiet
   bin=target/afl/debug/exemplar-fuzz
+elif [ -n "${EXEMPLAR_FUZZ_BIN:-}" ]; then
+  # Already built (the test command's `cargo test --workspace` builds it): no second build
+  # with the features of this crate alone.
+  bin=$EXEMPLAR_FUZZ_BIN
 else
   cargo build -p exemplar-fuzz --quiet
   bin=target/debug/exemplar-fuzz

@@ -43,7 +43,7 @@ cargo test --workspace
 cargo test --workspace --quiet --bench collector
 
 step "fuzzing, briefly (scripts/fuzz.sh: 10 s per target; fails on a crash)"
-./scripts/fuzz.sh --brief 10
+EXEMPLAR_FUZZ_BIN=target/debug/exemplar-fuzz ./scripts/fuzz.sh --brief 10
 
 step "client release build"
 trunk build --release --offline
