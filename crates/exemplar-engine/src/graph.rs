@@ -16,6 +16,7 @@
 //! and the nodes that read what they compute, stay [`Op::Pending`] and are folded for
 //! each concrete input shape by [`Graph::resolve`] (the GPU caches one plan per shape).
 
+mod convert;
 mod fold;
 mod import;
 mod op;

@@ -9,7 +9,8 @@
 //! node conversion and shape inference of the runtime operators, with the generic copies
 //! below, which the CPU backend shares.
 
-use super::import::{attr, attr_i, convert, node_label, unsupported, Loader};
+use super::convert::{attr, attr_i, convert, node_label, unsupported};
+use super::import::Loader;
 use super::{out_shape, pad_dims, slice_dims, transpose_perm, Op, PadMode};
 use crate::onnx::{NodeProto, TensorProto, DOUBLE, FLOAT};
 use crate::tensor::{broadcast_pairs, broadcast_shape, broadcast_strides, strides};
