@@ -23,6 +23,7 @@ mod norm;
 mod plan;
 mod pool;
 mod reduce;
+mod slots;
 
 pub(crate) use device::Gpu;
 pub(crate) use plan::{GpuModel, Readback};

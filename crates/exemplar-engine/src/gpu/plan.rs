@@ -216,81 +216,12 @@ impl GpuModel {
             )));
         }
 
-        // Liveness: the last node reading each tensor; the target lives to the end.
-        let mut last_use: HashMap<&str, usize> = HashMap::new();
-        for (i, n) in g.nodes.iter().enumerate() {
-            for x in &n.inputs {
-                last_use.insert(x, i);
-            }
-        }
-        last_use.insert(&g.target, usize::MAX);
-
-        // Assign slots: (size needed, tensors living in it).
-        let mut slot_of: HashMap<&str, usize> = HashMap::new();
-        let mut slots: Vec<(u64, usize)> = vec![(size(&g.input), 1)];
-        let mut free: Vec<usize> = Vec::new();
-        slot_of.insert(&g.input, 0);
-        let release = |slot_of: &HashMap<&str, usize>,
-                       slots: &mut Vec<(u64, usize)>,
-                       free: &mut Vec<usize>,
-                       name: &str| {
-            if let Some(&s) = slot_of.get(name) {
-                slots[s].1 -= 1;
-                if slots[s].1 == 0 {
-                    free.push(s);
-                }
-            }
-        };
-        if !last_use.contains_key(g.input.as_str()) {
-            release(&slot_of, &mut slots, &mut free, &g.input);
-        }
-        for (i, n) in g.nodes.iter().enumerate() {
-            let out = n.output.as_str();
-            if n.op.is_view() {
-                let s = slot_of[n.inputs[0].as_str()];
-                slots[s].1 += 1;
-                slot_of.insert(out, s);
-            } else {
-                let need = size(out);
-                // Best fit among free slots, else grow the largest, else a new one.
-                free.sort_by_key(|&s| slots[s].0);
-                let pick = free
-                    .iter()
-                    .position(|&s| slots[s].0 >= need)
-                    .or(if free.is_empty() {
-                        None
-                    } else {
-                        Some(free.len() - 1)
-                    });
-                let s = match pick {
-                    Some(k) => free.remove(k),
-                    None => {
-                        slots.push((0, 0));
-                        slots.len() - 1
-                    }
-                };
-                slots[s].0 = slots[s].0.max(need);
-                slots[s].1 = 1;
-                slot_of.insert(out, s);
-            }
-            for x in n
-                .inputs
-                .iter()
-                .map(|s| s.as_str())
-                .collect::<std::collections::HashSet<_>>()
-            {
-                if last_use.get(x) == Some(&i) {
-                    release(&slot_of, &mut slots, &mut free, x);
-                }
-            }
-            if !last_use.contains_key(out) {
-                release(&slot_of, &mut slots, &mut free, out);
-            }
-        }
+        let slots = super::slots::assign(g, size);
         let buffers: Vec<Arc<wgpu::Buffer>> = slots
+            .bytes
             .iter()
             .enumerate()
-            .map(|(i, (bytes, _))| {
+            .map(|(i, bytes)| {
                 gpu.storage(
                     &format!("slot {i}"),
                     *bytes,
@@ -299,11 +230,11 @@ impl GpuModel {
                 .map(Arc::new)
             })
             .collect::<Result<_>>()?;
-        let bytes = slots.iter().map(|s| s.0.max(4)).sum();
+        let bytes = slots.bytes.iter().map(|b| (*b).max(4)).sum();
         let buf = |name: &str| -> &wgpu::Buffer {
             match self.weights.get(name).or_else(|| shape_weights.get(name)) {
                 Some(b) => b,
-                None => &buffers[slot_of[name]],
+                None => &buffers[slots.of[name]],
             }
         };
 
@@ -806,7 +737,7 @@ impl GpuModel {
         }
         Ok(Plan {
             input: buffers[0].clone(),
-            target: buffers[slot_of[g.target.as_str()]].clone(),
+            target: buffers[slots.of[g.target.as_str()]].clone(),
             target_shape: shapes[g.target.as_str()].clone(),
             steps,
             bytes,
