@@ -177,15 +177,19 @@ pub(crate) fn node(n: &Node, ins: &[&Tensor]) -> Result<Tensor> {
                 data,
             }
         }
-        Op::MaxPool(win) => pool(x, &win.geom(&x.shape, win.kernel.unwrap_or([1, 1]))?, None),
-        Op::AveragePool {
-            win,
-            count_include_pad,
-        } => pool(
-            x,
-            &win.geom(&x.shape, win.kernel.unwrap_or([1, 1]))?,
-            Some(*count_include_pad),
-        ),
+        Op::MaxPool(win) | Op::AveragePool { win, .. } => {
+            let avg = match n.op {
+                Op::AveragePool {
+                    count_include_pad, ..
+                } => Some(count_include_pad),
+                _ => None,
+            };
+            let mut y = pool(x, &win.geom(&x.shape, win.kernel.unwrap_or([1, 1]))?, avg);
+            if win.merged_tail {
+                y.shape = crate::graph::out_shape(n, &[x.shape.as_slice()])?;
+            }
+            y
+        }
         Op::GlobalAveragePool => {
             let (n, c) = (x.shape[0], x.shape[1]);
             let s: usize = x.shape[2..].iter().product();

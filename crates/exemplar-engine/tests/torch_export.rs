@@ -430,14 +430,56 @@ fn unfoldable_shape_arithmetic_is_a_load_error_naming_the_node() {
     let mut m = ModelBuilder::new("x", &[None, Some(2), Some(3)]);
     m.node("Relu", "relu", &["x"], "r", vec![])
         .node("Shape", "shape", &["r"], "s", vec![])
-        .node("Mod", "mod", &["s", "s"], "bad", vec![])
+        .node("BitShift", "shift", &["s", "s"], "bad", vec![("direction", A::S("LEFT"))])
         .node("Reshape", "reshape", &["r", "bad"], "y", vec![]);
     let err = Engine::load(&m.bytes(), "y", None)
         .err()
-        .expect("Mod must be refused");
+        .expect("BitShift must be refused");
     assert!(matches!(err, EngineError::UnsupportedOp { .. }), "{err}");
-    assert!(err.to_string().contains("'mod'"), "{err}");
+    assert!(err.to_string().contains("'shift'"), "{err}");
     // A tensor computed from the input's shape alone is no activation.
     let err = Engine::load(&m.bytes(), "s", None).err().unwrap();
     assert!(err.to_string().contains("input's shape only"), "{err}");
+}
+
+/// `Mod` in shape arithmetic folds (torch writes it in a ViT's attention, from the
+/// embedding width and the head count), with both of ONNX's sign conventions: the sign of
+/// the divisor (`fmod` 0, integers) and of the dividend (`fmod` 1, C's fmod).
+#[test]
+fn mod_in_shape_arithmetic_folds() {
+    let mut r = Rng::new(11);
+    let mut m = ModelBuilder::new("x", &[None, Some(6), Some(4)]);
+    m.ints("k", &[5, 4, 3])
+        .ints("minus7", &[-7])
+        .ints("four", &[4])
+        .ints("two", &[2])
+        .ints("one", &[1])
+        .node("Shape", "shape", &["x"], "s", vec![]) // [N, 6, 4]
+        .node("Mod", "mod", &["s", "k"], "rem", vec![]) // [N % 5, 2, 1]
+        .node("Slice", "second", &["rem", "one", "two"], "r1", vec![]) // [2]
+        .node("Mod", "divisor_sign", &["minus7", "four"], "a", vec![]) // [1]
+        .node("Mod", "dividend_sign", &["minus7", "four"], "b", vec![("fmod", A::I(1))]) // [-3]
+        .node("Sub", "minus_one", &["a", "two"], "d0", vec![]) // [-1]
+        .node("Neg", "neg", &["b"], "nb", vec![]) // [3]
+        .node("Mul", "twelve", &["nb", "four"], "d2", vec![]) // [12]
+        .node("Concat", "shape_out", &["d0", "r1", "d2"], "shape2", vec![("axis", A::I(0))])
+        .node("Reshape", "reshape", &["x", "shape2"], "reshaped", vec![])
+        .node("Relu", "relu", &["reshaped"], "y", vec![]);
+    let e = Engine::load(&m.bytes(), "y", None).unwrap();
+    assert_eq!(e.op_types(), ["Reshape", "Relu"]);
+    for n in [1, 3] {
+        let x = r.tensor(&[n, 6, 4]);
+        let got = e.target_tensor_blocking(&x).unwrap();
+        assert_eq!(got.shape, [n, 2, 12]);
+        let want: Vec<f32> = x.data.iter().map(|v| v.max(0.0)).collect();
+        assert_eq!(got.data, want);
+    }
+    // A modulo by zero of integers is an error naming the node, not a panic.
+    let mut z = ModelBuilder::new("x", &[None, Some(6)]);
+    z.ints("zero", &[0])
+        .node("Shape", "shape", &["x"], "s", vec![])
+        .node("Mod", "by_zero", &["s", "zero"], "bad", vec![])
+        .node("Reshape", "reshape", &["x", "bad"], "y", vec![]);
+    let err = Engine::load(&z.bytes(), "y", None).err().expect("x mod 0");
+    assert!(err.to_string().contains("modulo by zero"), "{err}");
 }

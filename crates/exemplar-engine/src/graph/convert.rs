@@ -5,7 +5,9 @@
 
 use super::import::Loader;
 use super::{AutoPad, Node, Op, PadMode, Window};
-use crate::onnx::{AttributeProto, NodeProto};
+use std::borrow::Cow;
+
+use crate::onnx::{AttributeProto, NodeProto, TensorProto};
 use crate::{EngineError, Result, Tensor};
 
 pub(super) fn attr<'a>(n: &'a NodeProto, name: &str) -> Option<&'a AttributeProto> {
@@ -22,6 +24,95 @@ fn attr_ints(n: &NodeProto, name: &str) -> Option<Vec<i64>> {
 }
 fn attr_s(n: &NodeProto, name: &str) -> Option<String> {
     attr(n, name).map(|a| String::from_utf8_lossy(&a.s).into_owned())
+}
+
+/// A Constant node's output name and value (`None` for any other node).
+pub(super) fn constant_value(
+    n: &NodeProto,
+    idx: usize,
+) -> Result<Option<(&str, Cow<'_, TensorProto>)>> {
+    if n.op_type != "Constant" || !n.domain.is_empty() {
+        return Ok(None);
+    }
+    let Some(out) = n.output.first() else {
+        return Ok(None);
+    };
+    let t = if let Some(t) = attr(n, "value").and_then(|a| a.t.as_ref()) {
+        Cow::Borrowed(t)
+    } else if let Some(a) = attr(n, "value_float") {
+        Cow::Owned(TensorProto::from_f32(out, &[], &[a.f]))
+    } else if let Some(a) = attr(n, "value_floats") {
+        Cow::Owned(TensorProto::from_f32(out, &[a.floats.len()], &a.floats))
+    } else if let Some(a) = attr(n, "value_int") {
+        Cow::Owned(TensorProto::from_i64(out, &[], &[a.i]))
+    } else if let Some(a) = attr(n, "value_ints") {
+        Cow::Owned(TensorProto::from_i64(out, &[a.ints.len()], &a.ints))
+    } else {
+        return Err(unsupported(
+            n,
+            idx,
+            "only numeric constants (`value`, `value_float(s)`, `value_int(s)`) are supported",
+        ));
+    };
+    Ok(Some((out, t)))
+}
+
+/// An If whose condition is known (a constant, or folded from the input's shape): the
+/// chosen branch, which may hold Constant nodes and at most one other node (torch writes
+/// such an If for `squeeze` of an axis whose size it cannot see: Squeeze or Identity).
+fn if_branch(n: &NodeProto, idx: usize, l: &mut Loader) -> Result<Node> {
+    let name = node_label(n, idx);
+    let cond = n
+        .input
+        .first()
+        .filter(|s| !s.is_empty())
+        .ok_or_else(|| EngineError::Model(format!("node '{name}' (If) has no condition")))?;
+    let cond = const_ints(l, n, idx, cond, "condition")?;
+    let [c] = cond[..] else {
+        return Err(unsupported(n, idx, "a condition that is not one value"));
+    };
+    let which = if c != 0 { "then_branch" } else { "else_branch" };
+    let branch = attr(n, which)
+        .and_then(|a| a.g.as_deref())
+        .ok_or_else(|| EngineError::Model(format!("node '{name}' (If) has no {which}")))?;
+    let (Some(out), [result]) = (n.output.first(), &branch.output[..]) else {
+        return Err(unsupported(n, idx, "more than one output"));
+    };
+    for t in &branch.initializer {
+        l.raw_consts.insert(t.name.clone(), Cow::Owned(t.clone()));
+    }
+    let mut computed = Vec::new();
+    for (k, m) in branch.node.iter().enumerate() {
+        match constant_value(m, k)? {
+            Some((o, t)) => {
+                l.raw_consts.insert(o.to_string(), Cow::Owned(t.into_owned()));
+            }
+            None => computed.push(m),
+        }
+    }
+    let mut node = match computed[..] {
+        [] => Node {
+            name: name.clone(),
+            op_type: "Identity".into(),
+            op: Op::Identity,
+            inputs: vec![result.name.clone()],
+            output: String::new(),
+        },
+        [m] if m.output.first() == Some(&result.name) => convert(m, idx, l)?,
+        _ => {
+            return Err(unsupported(
+                n,
+                idx,
+                &format!(
+                    "its {which} of {} nodes (only a branch of one node, besides constants, is supported)",
+                    computed.len()
+                ),
+            ))
+        }
+    };
+    node.name = format!("{name}/{}", node.name);
+    node.output = out.clone();
+    Ok(node)
 }
 
 pub(super) fn node_label(n: &NodeProto, idx: usize) -> String {
@@ -66,6 +157,9 @@ fn usize2(
 }
 
 fn window(n: &NodeProto, idx: usize, needs_kernel: bool) -> Result<Window> {
+    if let Some(k) = attr_ints(n, "kernel_shape").filter(|k| k.len() == 3) {
+        return window_3d(n, idx, &k);
+    }
     let kernel = match attr_ints(n, "kernel_shape") {
         None if needs_kernel => return Err(unsupported(n, idx, "kernel_shape is missing")),
         None => None,
@@ -84,20 +178,72 @@ fn window(n: &NodeProto, idx: usize, needs_kernel: bool) -> Result<Window> {
             ))
         }
     };
-    let auto_pad = match attr_s(n, "auto_pad").as_deref() {
-        None | Some("NOTSET") | Some("") => AutoPad::NotSet,
-        Some("SAME_UPPER") => AutoPad::SameUpper,
-        Some("SAME_LOWER") => AutoPad::SameLower,
-        Some("VALID") => AutoPad::Valid,
-        Some(other) => return Err(unsupported(n, idx, &format!("auto_pad {other}"))),
-    };
     Ok(Window {
         kernel,
         strides: usize2(attr_ints(n, "strides"), 1, n, idx, "strides")?,
         dilations: usize2(attr_ints(n, "dilations"), 1, n, idx, "dilations")?,
         pads,
-        auto_pad,
+        auto_pad: auto_pad(n, idx)?,
         ceil_mode: attr_i(n, "ceil_mode", 0) != 0,
+        merged_tail: false,
+    })
+}
+
+fn auto_pad(n: &NodeProto, idx: usize) -> Result<AutoPad> {
+    Ok(match attr_s(n, "auto_pad").as_deref() {
+        None | Some("NOTSET") | Some("") => AutoPad::NotSet,
+        Some("SAME_UPPER") => AutoPad::SameUpper,
+        Some("SAME_LOWER") => AutoPad::SameLower,
+        Some("VALID") => AutoPad::Valid,
+        Some(other) => return Err(unsupported(n, idx, &format!("auto_pad {other}"))),
+    })
+}
+
+/// A pool's 3-D window `k×1×1` (stride 1, no padding and no dilation on the last two axes),
+/// as torch writes `F.local_response_norm`: a 2-D window over `[N, C, D, H·W]`
+/// ([`Window::merged_tail`]). Any other 3-D window is refused.
+fn window_3d(n: &NodeProto, idx: usize, kernel: &[i64]) -> Result<Window> {
+    let three = |name: &str, default: i64| -> Option<Vec<i64>> {
+        match attr_ints(n, name) {
+            None => Some(vec![default; 3]),
+            Some(v) if v.len() == 3 => Some(v),
+            Some(_) => None,
+        }
+    };
+    let (Some(strides), Some(dilations)) = (three("strides", 1), three("dilations", 1)) else {
+        return Err(unsupported(n, idx, "strides or dilations of the wrong length"));
+    };
+    let pads = match attr_ints(n, "pads") {
+        None => vec![0; 6],
+        Some(p) if p.len() == 6 => p,
+        Some(p) => return Err(unsupported(n, idx, &format!("pads {p:?} for a 3-D window"))),
+    };
+    let trivial_tail = kernel[1..] == [1, 1]
+        && strides[1..] == [1, 1]
+        && dilations[1..] == [1, 1]
+        && [pads[1], pads[2], pads[4], pads[5]] == [0; 4];
+    let first_ok = kernel[0] >= 1
+        && strides[0] >= 1
+        && dilations[0] >= 1
+        && pads[0] >= 0
+        && pads[3] >= 0;
+    if !(trivial_tail && first_ok) {
+        return Err(unsupported(
+            n,
+            idx,
+            &format!(
+                "the 3-D window {kernel:?} with strides {strides:?} and pads {pads:?} (3-D windows only as k×1×1 with stride 1 and no padding on the last two axes)"
+            ),
+        ));
+    }
+    Ok(Window {
+        kernel: Some([kernel[0] as usize, 1]),
+        strides: [strides[0] as usize, 1],
+        dilations: [dilations[0] as usize, 1],
+        pads: [pads[0] as usize, 0, pads[3] as usize, 0],
+        auto_pad: auto_pad(n, idx)?,
+        ceil_mode: attr_i(n, "ceil_mode", 0) != 0,
+        merged_tail: true,
     })
 }
 
@@ -146,6 +292,13 @@ pub(super) fn split_part(n: &NodeProto, idx: usize, k: usize, l: &mut Loader) ->
             node_label(n, idx),
             split.as_ref().map_or(0, |s| s.len())
         )));
+    }
+    // A split of a constant (open_clip's attention pool splits its packed q, k, v bias):
+    // the backends find the constant as f32.
+    if !l.consts.contains_key(x.as_str()) && l.raw_consts.contains_key(x.as_str()) {
+        if let Some(r) = l.f32(x) {
+            r?;
+        }
     }
     Ok(Node {
         name: node_label(n, idx),
@@ -371,6 +524,7 @@ pub(super) fn convert(n: &NodeProto, idx: usize, l: &mut Loader) -> Result<Node>
             }
         }
         "Identity" => Op::Identity,
+        "If" => return if_branch(n, idx, l),
         // A cast of a computed (float) tensor to float is no operation.
         "Cast" => match attr_i(n, "to", 0) {
             1 | 11 => Op::Identity,

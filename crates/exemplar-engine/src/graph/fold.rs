@@ -48,6 +48,7 @@ const FOLDABLE: &[&str] = &[
     "Sub",
     "Mul",
     "Div",
+    "Mod",
     "Pow",
     "Min",
     "Max",
@@ -258,8 +259,8 @@ pub(super) fn fold(
             }
             .rounded()
         }
-        "Add" | "Sub" | "Mul" | "Div" | "Pow" | "Min" | "Max" | "Equal" | "Less" | "Greater"
-        | "LessOrEqual" | "GreaterOrEqual" | "And" | "Or" | "Xor" => {
+        "Add" | "Sub" | "Mul" | "Div" | "Mod" | "Pow" | "Min" | "Max" | "Equal" | "Less"
+        | "Greater" | "LessOrEqual" | "GreaterOrEqual" | "And" | "Or" | "Xor" => {
             let vals = inputs(l)?;
             let Some(first) = vals.first() else {
                 return Err(unsupported(n, idx, "no inputs"));
@@ -288,6 +289,21 @@ pub(super) fn fold(
                     }
                 }),
                 "Div" => Box::new(|a, b| Ok(a / b)),
+                "Mod" => {
+                    // fmod 1: C's fmod (the sign of the dividend); 0: the sign of the divisor.
+                    let fmod = attr_i(n, "fmod", 0) != 0;
+                    Box::new(move |a, b| {
+                        if int && b == 0.0 {
+                            return Err(EngineError::Model("integer modulo by zero".into()));
+                        }
+                        let r = a % b;
+                        Ok(if !fmod && r != 0.0 && (r < 0.0) != (b < 0.0) {
+                            r + b
+                        } else {
+                            r
+                        })
+                    })
+                }
                 "Pow" => Box::new(|a, b| Ok(a.powf(b))),
                 "Min" => Box::new(|a, b| Ok(a.min(b))),
                 "Max" => Box::new(|a, b| Ok(a.max(b))),

@@ -10,7 +10,7 @@ use std::borrow::Cow;
 use std::collections::{HashMap, HashSet};
 use std::sync::Arc;
 
-use super::convert::{attr, convert, node_label, split_part, unsupported};
+use super::convert::{constant_value, convert, node_label, split_part, unsupported};
 use super::{at_label, at_node, fold, out_shape, output_label, Graph, Node, Op};
 use crate::onnx::{GraphProto, ModelProto, NodeProto, TensorProto};
 use crate::{EngineError, LoadOptions, Result, Tensor};
@@ -92,10 +92,16 @@ fn graph_input_shape(
     Ok(decl)
 }
 
-/// Every tensor stored in the file (initializers, Constant nodes' values): dims that are
-/// not negative, fit the per-tensor cap, and all of them together the byte cap. Only dims
-/// are read; nothing is allocated.
+/// Every tensor stored in the file (initializers, Constant nodes' values, also inside
+/// If's branches): dims that are not negative, fit the per-tensor cap, and all of them
+/// together the byte cap. Only dims are read; nothing is allocated.
 fn check_stored_tensors(g: &GraphProto, limits: &LoadOptions) -> Result<()> {
+    let mut total: u64 = 0;
+    stored_tensors(g, limits, &mut total)?;
+    limits.total(total, || "the model's stored tensors".to_string())
+}
+
+fn stored_tensors(g: &GraphProto, limits: &LoadOptions, total: &mut u64) -> Result<()> {
     let initializers = g
         .initializer
         .iter()
@@ -111,15 +117,44 @@ fn check_stored_tensors(g: &GraphProto, limits: &LoadOptions) -> Result<()> {
             a.t.as_ref().map(|t| (what, t))
         })
     });
-    let mut total: u64 = 0;
     for (label, t) in initializers.chain(attrs) {
         let what = || label.clone();
         crate::limits::checked_product(&t.dims, what)?;
         let shape: Vec<usize> = t.dims.iter().map(|&d| d as usize).collect();
         let n = limits.elements(&shape, what)? as u64;
-        total = total.saturating_add(n.saturating_mul(4));
+        *total = total.saturating_add(n.saturating_mul(4));
     }
-    limits.total(total, || "the model's stored tensors".to_string())
+    for sub in g.node.iter().flat_map(|n| &n.attribute).filter_map(|a| a.g.as_deref()) {
+        stored_tensors(sub, limits, total)?;
+    }
+    Ok(())
+}
+
+/// The tensors of the enclosing graph that `n`'s subgraphs (If's branches) read: inputs
+/// of their nodes, and outputs, that no node of the subgraph computes.
+pub(super) fn outer_reads(n: &NodeProto) -> Vec<&str> {
+    let mut reads = Vec::new();
+    for g in n.attribute.iter().filter_map(|a| a.g.as_deref()) {
+        let inner: HashSet<&str> = g
+            .node
+            .iter()
+            .flat_map(|m| m.output.iter().map(|s| s.as_str()))
+            .chain(g.initializer.iter().map(|t| t.name.as_str()))
+            .collect();
+        let nested = g.node.iter().flat_map(|m| {
+            m.input
+                .iter()
+                .map(|s| s.as_str())
+                .chain(outer_reads(m))
+                .collect::<Vec<_>>()
+        });
+        reads.extend(
+            nested
+                .chain(g.output.iter().map(|v| v.name.as_str()))
+                .filter(|s| !s.is_empty() && !inner.contains(s)),
+        );
+    }
+    reads
 }
 
 impl Graph {
@@ -146,28 +181,8 @@ impl Graph {
         }
         let mut producer: HashMap<&str, usize> = HashMap::new();
         for (i, n) in g.node.iter().enumerate() {
-            if n.op_type == "Constant" && n.domain.is_empty() {
-                let Some(out) = n.output.first() else {
-                    continue;
-                };
-                let t = if let Some(t) = attr(n, "value").and_then(|a| a.t.as_ref()) {
-                    Cow::Borrowed(t)
-                } else if let Some(a) = attr(n, "value_float") {
-                    Cow::Owned(TensorProto::from_f32(out, &[], &[a.f]))
-                } else if let Some(a) = attr(n, "value_floats") {
-                    Cow::Owned(TensorProto::from_f32(out, &[a.floats.len()], &a.floats))
-                } else if let Some(a) = attr(n, "value_int") {
-                    Cow::Owned(TensorProto::from_i64(out, &[], &[a.i]))
-                } else if let Some(a) = attr(n, "value_ints") {
-                    Cow::Owned(TensorProto::from_i64(out, &[a.ints.len()], &a.ints))
-                } else {
-                    return Err(unsupported(
-                        n,
-                        i,
-                        "only numeric constants (`value`, `value_float(s)`, `value_int(s)`) are supported",
-                    ));
-                };
-                loader.raw_consts.insert(out.clone(), t);
+            if let Some((out, t)) = constant_value(n, i)? {
+                loader.raw_consts.insert(out.to_string(), t);
                 continue;
             }
             for o in &n.output {
@@ -217,6 +232,7 @@ impl Graph {
             if let Some(&i) = producer.get(t) {
                 needed[i] = true;
                 stack.extend(g.node[i].input.iter().map(|s| s.as_str()));
+                stack.extend(outer_reads(&g.node[i]));
             } else if graph_inputs.contains(t) {
                 inputs_needed.push(t);
             } else {
@@ -245,6 +261,7 @@ impl Graph {
         for (i, n) in g.node.iter().enumerate() {
             if needed[i] {
                 used.extend(n.input.iter().map(|s| s.as_str()));
+                used.extend(outer_reads(n));
             }
         }
         // Values computed from the input's shape (not its data): folded per input shape.
@@ -467,16 +484,16 @@ fn pending_node(
     l: &Loader,
     fold: bool,
 ) -> Result<Node> {
-    for i in &n.input {
+    for i in n.input.iter().map(|s| s.as_str()).chain(outer_reads(n)) {
         if let Some(t) = l.raw_consts.get(i) {
             pending
                 .consts
-                .entry(i.clone())
+                .entry(i.to_string())
                 .or_insert_with(|| t.as_ref().clone());
         } else if let Some(t) = l.consts.get(i) {
             pending
                 .consts
-                .entry(i.clone())
+                .entry(i.to_string())
                 .or_insert_with(|| TensorProto::from_f32(i, &t.shape, &t.data));
         }
     }

@@ -24,6 +24,10 @@ pub(crate) struct Window {
     pub pads: [usize; 4],
     pub auto_pad: AutoPad,
     pub ceil_mode: bool,
+    /// A 3-D window over `[N, C, D, H, W]` whose last two axes are 1×1 (stride 1, no
+    /// padding): pooled as the 2-D window `kernel × 1` over `[N, C, D, H·W]`, the same
+    /// memory. torch writes one for `F.local_response_norm` (a k×1×1 average over channels).
+    pub merged_tail: bool,
 }
 
 /// A window resolved against an input shape: everything a kernel needs.
@@ -111,6 +115,19 @@ impl Window {
     }
 
     pub fn geom(&self, x: &[usize], kernel: [usize; 2]) -> Result<Geom> {
+        let merged;
+        let x = match (self.merged_tail, x) {
+            (false, x) => x,
+            (true, &[n, c, d, h, w]) => {
+                merged = [n, c, d, h.saturating_mul(w)];
+                &merged[..]
+            }
+            (true, x) => {
+                return Err(EngineError::Input(format!(
+                    "expected a 5-D (NCDHW) input for a 3-D window, got shape {x:?}"
+                )))
+            }
+        };
         let [n, c, h, w] = *x else {
             return Err(EngineError::Input(format!(
                 "expected a 4-D (NCHW) input, got shape {x:?}"
@@ -149,7 +166,7 @@ impl Window {
             sh,
             sw,
         ];
-        if !extents.into_iter().all(small) {
+        if !extents.into_iter().all(small) || !small(w) {
             return Err(self.overflow(kh, kw));
         }
         Ok(Geom {

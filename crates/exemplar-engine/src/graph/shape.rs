@@ -526,7 +526,12 @@ pub(crate) fn out_shape(n: &Node, ins: &[&[usize]]) -> Result<Vec<usize>> {
         Op::MaxPool(win) | Op::AveragePool { win, .. } => {
             let g = win.geom(x, win.kernel.unwrap_or([1, 1]))?;
             g.check_work(g.c, "pooling")?;
-            vec![g.n, g.c, g.oh, g.ow]
+            if win.merged_tail {
+                // The 1×1 tail is unchanged: [N, C, D', H, W].
+                vec![g.n, g.c, g.oh, x[3], x[4]]
+            } else {
+                vec![g.n, g.c, g.oh, g.ow]
+            }
         }
         Op::GlobalAveragePool => {
             if x.len() < 3 {
