@@ -25,6 +25,8 @@ mod shape;
 pub(crate) use op::*;
 pub(crate) use shape::*;
 
+pub use convert::COMPUTED;
+pub use fold::FOLDABLE;
 pub(crate) use fold::{pad_copy, strided, where_copy};
 
 use std::collections::HashMap;

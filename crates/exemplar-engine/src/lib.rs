@@ -62,6 +62,11 @@ mod tensor;
 use std::sync::Arc;
 
 pub use error::{EngineError, Result};
+/// The ONNX operators the engine supports: computed on the data, and folded at load
+/// when their inputs are constants or the input's shape.
+pub mod operators {
+    pub use crate::graph::{COMPUTED, FOLDABLE};
+}
 pub use limits::LoadOptions;
 #[cfg(not(target_arch = "wasm32"))]
 pub use native::{

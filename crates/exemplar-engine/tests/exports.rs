@@ -50,7 +50,12 @@ fn manifest() -> (Vec<Fixture>, Vec<Tensor>) {
     let input = Tensor::new(shape.clone(), data).expect("inputs.bin has the shape it says");
     let per = input.len() / shape[0];
     let images = (0..shape[0])
-        .map(|i| Tensor::new(shape[1..].to_vec(), input.data[i * per..(i + 1) * per].to_vec()))
+        .map(|i| {
+            Tensor::new(
+                shape[1..].to_vec(),
+                input.data[i * per..(i + 1) * per].to_vec(),
+            )
+        })
         .collect::<Result<Vec<_>, _>>()
         .unwrap();
     let fixtures = m["fixtures"]
@@ -137,9 +142,15 @@ fn check_all(gpu: Option<&GpuContext>) {
             match result {
                 Ok(worst) => {
                     checked += 1;
-                    eprintln!("ok  {backend} {:<44} {:<24} max|d| {worst:.1e}", f.file, t.name);
+                    eprintln!(
+                        "ok  {backend} {:<44} {:<24} max|d| {worst:.1e}",
+                        f.file, t.name
+                    );
                 }
-                Err(e) => failures.push(format!("{} = {}, target '{}': {e}", f.file, f.label, t.name)),
+                Err(e) => failures.push(format!(
+                    "{} = {}, target '{}': {e}",
+                    f.file, f.label, t.name
+                )),
             }
         }
     }
@@ -150,7 +161,10 @@ fn check_all(gpu: Option<&GpuContext>) {
         checked + failures.len(),
         failures.join("\n")
     );
-    assert!(checked >= 4 * fixtures.len() - fixtures.len(), "too few targets: {checked}");
+    assert!(
+        checked >= 4 * fixtures.len() - fixtures.len(),
+        "too few targets: {checked}"
+    );
 }
 
 /// The manifest and the folder agree: every export is listed and every listed one is there.

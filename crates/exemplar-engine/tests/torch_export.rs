@@ -430,7 +430,13 @@ fn unfoldable_shape_arithmetic_is_a_load_error_naming_the_node() {
     let mut m = ModelBuilder::new("x", &[None, Some(2), Some(3)]);
     m.node("Relu", "relu", &["x"], "r", vec![])
         .node("Shape", "shape", &["r"], "s", vec![])
-        .node("BitShift", "shift", &["s", "s"], "bad", vec![("direction", A::S("LEFT"))])
+        .node(
+            "BitShift",
+            "shift",
+            &["s", "s"],
+            "bad",
+            vec![("direction", A::S("LEFT"))],
+        )
         .node("Reshape", "reshape", &["r", "bad"], "y", vec![]);
     let err = Engine::load(&m.bytes(), "y", None)
         .err()
@@ -458,11 +464,23 @@ fn mod_in_shape_arithmetic_folds() {
         .node("Mod", "mod", &["s", "k"], "rem", vec![]) // [N % 5, 2, 1]
         .node("Slice", "second", &["rem", "one", "two"], "r1", vec![]) // [2]
         .node("Mod", "divisor_sign", &["minus7", "four"], "a", vec![]) // [1]
-        .node("Mod", "dividend_sign", &["minus7", "four"], "b", vec![("fmod", A::I(1))]) // [-3]
+        .node(
+            "Mod",
+            "dividend_sign",
+            &["minus7", "four"],
+            "b",
+            vec![("fmod", A::I(1))],
+        ) // [-3]
         .node("Sub", "minus_one", &["a", "two"], "d0", vec![]) // [-1]
         .node("Neg", "neg", &["b"], "nb", vec![]) // [3]
         .node("Mul", "twelve", &["nb", "four"], "d2", vec![]) // [12]
-        .node("Concat", "shape_out", &["d0", "r1", "d2"], "shape2", vec![("axis", A::I(0))])
+        .node(
+            "Concat",
+            "shape_out",
+            &["d0", "r1", "d2"],
+            "shape2",
+            vec![("axis", A::I(0))],
+        )
         .node("Reshape", "reshape", &["x", "shape2"], "reshaped", vec![])
         .node("Relu", "relu", &["reshaped"], "y", vec![]);
     let e = Engine::load(&m.bytes(), "y", None).unwrap();

@@ -16,8 +16,9 @@ use crate::onnx::{NodeProto, TensorProto, DOUBLE, FLOAT};
 use crate::tensor::{broadcast_pairs, broadcast_shape, broadcast_strides, strides};
 use crate::{EngineError, Result};
 
-/// Operators the folder evaluates when all their inputs are known.
-const FOLDABLE: &[&str] = &[
+/// Operators the folder evaluates when all their inputs are known (the README lists
+/// them, checked by `tests/operators.rs`).
+pub const FOLDABLE: &[&str] = &[
     "Shape",
     "Size",
     "ConstantOfShape",

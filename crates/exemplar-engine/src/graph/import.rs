@@ -124,7 +124,12 @@ fn stored_tensors(g: &GraphProto, limits: &LoadOptions, total: &mut u64) -> Resu
         let n = limits.elements(&shape, what)? as u64;
         *total = total.saturating_add(n.saturating_mul(4));
     }
-    for sub in g.node.iter().flat_map(|n| &n.attribute).filter_map(|a| a.g.as_deref()) {
+    for sub in g
+        .node
+        .iter()
+        .flat_map(|n| &n.attribute)
+        .filter_map(|a| a.g.as_deref())
+    {
         stored_tensors(sub, limits, total)?;
     }
     Ok(())
