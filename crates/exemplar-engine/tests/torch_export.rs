@@ -10,7 +10,7 @@
 mod common;
 
 use common::reference::{self, compare};
-use common::{gpu, ModelBuilder, Rng, A};
+use common::{branch, gpu, ModelBuilder, Rng, A};
 use exemplar_engine::onnx::TensorProto;
 use exemplar_engine::{Engine, EngineError, GpuContext, Tensor};
 
@@ -500,4 +500,177 @@ fn mod_in_shape_arithmetic_folds() {
         .node("Reshape", "reshape", &["x", "bad"], "y", vec![]);
     let err = Engine::load(&z.bytes(), "y", None).err().expect("x mod 0");
     assert!(err.to_string().contains("modulo by zero"), "{err}");
+}
+
+/// torch's `squeeze(1)` at opset 13 and later with a dynamic batch: `If(shape[1] == 1)`
+/// with a Squeeze branch and an Identity branch. The condition is folded from the input's
+/// shape, so the branch is chosen for each input shape.
+#[test]
+fn if_with_a_condition_from_the_shape_takes_its_branch() {
+    let mut r = Rng::new(12);
+    let squeeze = branch(
+        vec![
+            ("Constant", &[], "axes", vec![("value", A::int_vec(&[1]))]),
+            ("Squeeze", &["r", "axes"], "squeezed", vec![]),
+        ],
+        "squeezed",
+    );
+    let keep = branch(vec![("Identity", &["r"], "kept", vec![])], "kept");
+    let mut m = ModelBuilder::new("x", &[None, Some(1), Some(4), Some(5)]);
+    m.ints_shaped("one_index", &[], &[1])
+        .ints_shaped("one", &[], &[1])
+        .node("Relu", "relu", &["x"], "r", vec![])
+        .node("Shape", "shape", &["r"], "s", vec![])
+        .node(
+            "Gather",
+            "dim1",
+            &["s", "one_index"],
+            "d1",
+            vec![("axis", A::I(0))],
+        )
+        .node("Equal", "is_one", &["d1", "one"], "cond", vec![])
+        .node(
+            "If",
+            "if",
+            &["cond"],
+            "out",
+            vec![("then_branch", squeeze), ("else_branch", keep)],
+        )
+        .node("Sigmoid", "sigmoid", &["out"], "y", vec![]);
+    let cpu = Engine::load(&m.bytes(), "y", None).unwrap();
+    let g = gpu();
+    let on_gpu = g
+        .as_ref()
+        .map(|g| Engine::load(&m.bytes(), "y", Some(g)).unwrap());
+    for n in [1, 3] {
+        let x = r.tensor(&[n, 1, 4, 5]);
+        let want: Vec<f32> = x
+            .data
+            .iter()
+            .map(|v| 1.0 / (1.0 + (-v.max(0.0)).exp()))
+            .collect();
+        for e in std::iter::once(&cpu).chain(on_gpu.as_ref()) {
+            let got = e.target_tensor_blocking(&x).unwrap();
+            assert_eq!(got.shape, [n, 4, 5]);
+            for (a, b) in got.data.iter().zip(&want) {
+                assert!((a - b).abs() < 1e-5, "{a} against {b}");
+            }
+        }
+    }
+}
+
+/// What the engine cannot do with an If stays a load-time error naming it: a branch of
+/// several nodes, and a condition computed from the image's data.
+#[test]
+fn if_it_cannot_take_is_a_load_error_naming_the_node() {
+    let two = branch(
+        vec![
+            ("Relu", &["r"], "a", vec![]),
+            ("Sigmoid", &["a"], "b", vec![]),
+        ],
+        "b",
+    );
+    let keep = || branch(vec![("Identity", &["r"], "kept", vec![])], "kept");
+    let mut m = ModelBuilder::new("x", &[Some(1), Some(2), Some(3)]);
+    m.initializer(TensorProto::from_i64("yes", &[], &[1]))
+        .node("Relu", "relu", &["x"], "r", vec![])
+        .node(
+            "If",
+            "if_two",
+            &["yes"],
+            "y",
+            vec![("then_branch", two), ("else_branch", keep())],
+        );
+    let err = Engine::load(&m.bytes(), "y", None)
+        .err()
+        .expect("two nodes");
+    assert!(matches!(err, EngineError::UnsupportedOp { .. }), "{err}");
+    assert!(
+        err.to_string().contains("'if_two'") && err.to_string().contains("2 nodes"),
+        "{err}"
+    );
+
+    let mut m = ModelBuilder::new("x", &[Some(1), Some(2), Some(3)]);
+    m.node("Relu", "relu", &["x"], "r", vec![])
+        .node(
+            "ReduceMean",
+            "mean",
+            &["r"],
+            "mean",
+            vec![("keepdims", A::I(0))],
+        )
+        .node(
+            "If",
+            "if_data",
+            &["mean"],
+            "y",
+            vec![("then_branch", keep()), ("else_branch", keep())],
+        );
+    let err = Engine::load(&m.bytes(), "y", None)
+        .err()
+        .expect("a data condition");
+    assert!(
+        err.to_string().contains("'if_data'") && err.to_string().contains("must be a constant"),
+        "{err}"
+    );
+}
+
+/// A 3-D pool runs only as torch's `local_response_norm` writes it (k×1×1 over
+/// `[N, 1, C, H, W]`, padded on the channel axis); any other 3-D window is refused by name.
+#[test]
+fn three_d_pools_only_as_k_by_1_by_1() {
+    let mut r = Rng::new(13);
+    let mut m = ModelBuilder::new("x", &[None, Some(1), Some(6), Some(3), Some(4)]);
+    m.node(
+        "AveragePool",
+        "lrn_sum",
+        &["x"],
+        "y",
+        vec![
+            ("kernel_shape", A::Ints(vec![3, 1, 1])),
+            ("pads", A::Ints(vec![1, 0, 0, 1, 0, 0])),
+            ("count_include_pad", A::I(1)),
+        ],
+    );
+    let cpu = Engine::load(&m.bytes(), "y", None).unwrap();
+    let g = gpu();
+    let on_gpu = g
+        .as_ref()
+        .map(|g| Engine::load(&m.bytes(), "y", Some(g)).unwrap());
+    let x = r.tensor(&[2, 1, 6, 3, 4]);
+    let at = |n: usize, c: isize, p: usize| -> f32 {
+        if (0..6).contains(&c) {
+            x.data[(n * 6 + c as usize) * 12 + p]
+        } else {
+            0.0
+        }
+    };
+    for e in std::iter::once(&cpu).chain(on_gpu.as_ref()) {
+        let got = e.target_tensor_blocking(&x).unwrap();
+        assert_eq!(got.shape, [2, 1, 6, 3, 4]);
+        for n in 0..2 {
+            for c in 0..6isize {
+                for p in 0..12 {
+                    let want = (at(n, c - 1, p) + at(n, c, p) + at(n, c + 1, p)) / 3.0;
+                    let v = got.data[(n * 6 + c as usize) * 12 + p];
+                    assert!((v - want).abs() < 1e-5, "{v} against {want}");
+                }
+            }
+        }
+    }
+    let mut m = ModelBuilder::new("x", &[Some(1), Some(1), Some(6), Some(3), Some(4)]);
+    m.node(
+        "MaxPool",
+        "cube",
+        &["x"],
+        "y",
+        vec![("kernel_shape", A::Ints(vec![3, 3, 1]))],
+    );
+    let err = Engine::load(&m.bytes(), "y", None)
+        .err()
+        .expect("a 3x3x1 window");
+    assert!(
+        err.to_string().contains("'cube'") && err.to_string().contains("k×1×1"),
+        "{err}"
+    );
 }

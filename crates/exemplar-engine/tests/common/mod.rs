@@ -47,6 +47,23 @@ pub enum A {
     S(&'static str),
     /// A tensor (Constant's `value`, ConstantOfShape's `value`).
     T(TensorProto),
+    /// A subgraph (If's branches): see [`branch`].
+    G(GraphProto),
+}
+
+/// A subgraph of `nodes` (op, inputs, output, attributes) with the one output `output`.
+pub fn branch(nodes: Vec<(&str, &[&str], &str, Vec<(&str, A)>)>, output: &str) -> A {
+    let mut b = ModelBuilder::new("unused", &[]);
+    for (k, (op, inputs, out, attrs)) in nodes.into_iter().enumerate() {
+        b.node(op, &format!("{op}_{k}"), inputs, out, attrs);
+    }
+    let mut g = b.graph.clone();
+    g.input.clear();
+    g.output = vec![ValueInfoProto {
+        name: output.into(),
+        ..Default::default()
+    }];
+    A::G(g)
 }
 
 impl A {
@@ -177,6 +194,7 @@ impl ModelBuilder {
                     A::Ints(v) => (p.ints, p.r#type) = (v, 7),
                     A::S(s) => (p.s, p.r#type) = (s.as_bytes().to_vec(), 3),
                     A::T(t) => (p.t, p.r#type) = (Some(t), 4),
+                    A::G(g) => (p.g, p.r#type) = (Some(Box::new(g)), 5),
                 }
                 p
             })
