@@ -51,8 +51,11 @@ pub enum A {
     G(GraphProto),
 }
 
-/// A subgraph of `nodes` (op, inputs, output, attributes) with the one output `output`.
-pub fn branch(nodes: Vec<(&str, &[&str], &str, Vec<(&str, A)>)>, output: &str) -> A {
+/// One node of a [`branch`]: op, inputs, output, attributes.
+pub type BranchNode<'a> = (&'a str, &'a [&'a str], &'a str, Vec<(&'a str, A)>);
+
+/// A subgraph of `nodes` with the one output `output`.
+pub fn branch(nodes: Vec<BranchNode>, output: &str) -> A {
     let mut b = ModelBuilder::new("unused", &[]);
     for (k, (op, inputs, out, attrs)) in nodes.into_iter().enumerate() {
         b.node(op, &format!("{op}_{k}"), inputs, out, attrs);
