@@ -3,9 +3,11 @@
 # alternative run in the same script, and asserts nothing. Not part of the test command,
 # which runs each of them only briefly to keep them working (scripts/test.sh).
 #
-#   scripts/bench.sh [client] [collector] [engine-browser] [engine-native]   (default: all)
+#   scripts/bench.sh [client] [timing] [collector] [engine-browser] [engine-native]   (default: all)
 #
 # client          node tests/e2e/bench.mjs: the participant's page against jsPsych 8
+# timing          node tests/e2e/bench_timing.mjs: recorded RTs and feedback against the browser's
+#                 paint and input clocks, exemplar against jsPsych 8 (100 trials each, ~6 min)
 # collector       cargo bench --bench collector: exemplar collect against SQLite alone
 # engine-browser  node tests/e2e/bench_engine.mjs: the engine in Chromium against onnxruntime-web
 # engine-native   cargo bench --bench engine: the engine natively against tract-onnx (~10 min)
@@ -15,20 +17,21 @@ cd "$(dirname "$0")/.."
 export PATH="$HOME/.cargo/bin:$PWD/.tools/node_modules/.bin:$PATH"
 
 which=("$@")
-[ ${#which[@]} -gt 0 ] || which=(client collector engine-browser engine-native)
+[ ${#which[@]} -gt 0 ] || which=(client timing collector engine-browser engine-native)
 for w in "${which[@]}"; do
   case "$w" in
-    client|collector|engine-browser|engine-native) ;;
+    client|timing|collector|engine-browser|engine-native) ;;
     *) echo "bench.sh: unknown benchmark $w (see the header of this script)" >&2; exit 2 ;;
   esac
 done
 wants() { [[ " ${which[*]} " == *" $1 "* ]]; }
 
-if wants client || wants engine-browser; then
+if wants client || wants timing || wants engine-browser; then
   trunk build --release --offline
   cargo build -p exemplar-cli --quiet
 fi
 wants client && node tests/e2e/bench.mjs
+wants timing && node tests/e2e/bench_timing.mjs
 wants collector && cargo bench -p exemplar-cli --bench collector
 wants engine-browser && node tests/e2e/bench_engine.mjs
 wants engine-native && cargo bench -p exemplar-engine --bench engine

@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Installs what building and testing exemplar needs, skipping whatever is already there.
 # A fresh machine needs only the Rust toolchain, Node/npm, Python and apt (as root).
-# Tools go to ~/.cargo/bin (Trunk, wasm-bindgen) and .tools/ (wasm-opt, Playwright).
+# Tools go to ~/.cargo/bin (Trunk, wasm-bindgen) and .tools/ (wasm-opt, the browser drivers).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -10,6 +10,12 @@ TRUNK_VERSION=0.21.14
 WASM_BINDGEN_VERSION=$(awk '/^name = "wasm-bindgen"$/ {getline; gsub(/[^0-9.]/, ""); print; exit}' Cargo.lock)
 BINARYEN_VERSION=132.0.0
 PLAYWRIGHT_VERSION=1.64.1
+# Firefox ESR over WebDriver BiDi (Playwright drives only its own patched Firefox build).
+PUPPETEER_VERSION=24.43.1
+# WebKitGTK's MiniBrowser through Debian's WebKitWebDriver (W3C WebDriver).
+SELENIUM_VERSION=4.36.0
+# The accessibility checker injected into the participant's pages (tests/e2e/a11y.mjs).
+AXE_VERSION=4.14.1
 # The in-browser reference of the engine benchmark (tests/e2e/bench_engine.mjs); never in the client.
 ONNXRUNTIME_WEB_VERSION=1.30.0
 
@@ -51,6 +57,11 @@ command -v chromedriver >/dev/null || need_apt+=(chromium-driver)
 [ -d /usr/share/libonnx-testdata/data/node ] || need_apt+=(libonnx-testdata)
 # The collector's PostgreSQL store is tested against a real server (scripts/pg_temp.sh).
 ls /usr/lib/postgresql/*/bin/initdb >/dev/null 2>&1 || need_apt+=(postgresql)
+# The other browser engines the participant's page is tested in (tests/e2e/engines.test.mjs):
+# Firefox ESR, and WebKitGTK (Safari's engine) with its WebDriver, on a virtual X display.
+command -v firefox-esr >/dev/null || need_apt+=(firefox-esr)
+command -v WebKitWebDriver >/dev/null || need_apt+=(webkit2gtk-driver)
+command -v Xvfb >/dev/null || need_apt+=(xvfb)
 if [ ${#need_apt[@]} -gt 0 ]; then
   say "installing ${need_apt[*]} from Debian"
   SUDO=""; [ "$(id -u)" = 0 ] || SUDO=sudo
@@ -58,22 +69,26 @@ if [ ${#need_apt[@]} -gt 0 ]; then
   DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq "${need_apt[@]}" >/dev/null
 fi
 
-# wasm-opt from npm's binaryen (Debian's wasm-opt 108 produces a broken module) and
-# playwright-core driving Debian's Chromium (never its own browser download).
-if [ ! -x .tools/node_modules/.bin/wasm-opt ] || [ ! -d .tools/node_modules/playwright-core ] \
-  || ! grep -q "\"version\": \"$PLAYWRIGHT_VERSION\"" .tools/node_modules/playwright-core/package.json; then
-  say "installing binaryen@$BINARYEN_VERSION and playwright-core@$PLAYWRIGHT_VERSION into .tools/"
+# From npm into .tools/: wasm-opt from binaryen (Debian's wasm-opt 108 produces a broken
+# module); playwright-core driving Debian's Chromium (never its own browser download);
+# puppeteer-core and selenium-webdriver driving Debian's Firefox ESR and WebKitGTK; axe-core;
+# onnxruntime-web, the engine benchmark's in-browser reference (never in the client).
+npm_packages=("binaryen@$BINARYEN_VERSION" "playwright-core@$PLAYWRIGHT_VERSION" "puppeteer-core@$PUPPETEER_VERSION"
+  "selenium-webdriver@$SELENIUM_VERSION" "axe-core@$AXE_VERSION" "onnxruntime-web@$ONNXRUNTIME_WEB_VERSION")
+npm_missing=()
+for spec in "${npm_packages[@]}"; do
+  name=${spec%@*} version=${spec##*@}
+  grep -qs "\"version\": \"$version\"" ".tools/node_modules/$name/package.json" || npm_missing+=("$spec")
+done
+if [ ${#npm_missing[@]} -gt 0 ]; then
+  say "installing ${npm_missing[*]} into .tools/"
   mkdir -p .tools
   (cd .tools && [ -f package.json ] || echo '{"private": true}' > package.json)
-  (cd .tools && npm install --no-audit --no-fund --silent "binaryen@$BINARYEN_VERSION" "playwright-core@$PLAYWRIGHT_VERSION")
-fi
-if [ ! -d .tools/node_modules/onnxruntime-web ] \
-  || ! grep -q "\"version\": \"$ONNXRUNTIME_WEB_VERSION\"" .tools/node_modules/onnxruntime-web/package.json; then
-  say "installing onnxruntime-web@$ONNXRUNTIME_WEB_VERSION into .tools/ (the engine benchmark's reference)"
-  (cd .tools && npm install --no-audit --no-fund --silent "binaryen@$BINARYEN_VERSION" "playwright-core@$PLAYWRIGHT_VERSION" "onnxruntime-web@$ONNXRUNTIME_WEB_VERSION")
+  # All of them in one install, so npm keeps every one (it prunes what a later call omits).
+  (cd .tools && PUPPETEER_SKIP_DOWNLOAD=1 npm install --no-audit --no-fund --silent "${npm_packages[@]}")
 fi
 
 # The trained models the engine's tests compare with tract-onnx (git-ignored, never committed).
 ./scripts/fetch_models.sh
 
-say "ready: $(trunk --version), $(wasm-bindgen --version), wasm-opt $(wasm-opt --version | awk '{print $3}'), $(chromium --version 2>/dev/null | head -1)"
+say "ready: $(trunk --version), $(wasm-bindgen --version), wasm-opt $(wasm-opt --version | awk '{print $3}'), $(chromium --version 2>/dev/null | head -1), $(firefox-esr --version 2>/dev/null | head -1)"

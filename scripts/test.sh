@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Every test of exemplar: formatting and lints, the native tests, brief fuzzing, the
 # release build of the client, brief runs of the benchmarks (scripts/bench.sh runs them in
-# full), and the browser tests in headless Chromium against a real `exemplar serve`.
+# full), and the browser tests (Chromium; Firefox ESR and WebKitGTK in engines.test.mjs)
+# against a real `exemplar serve`.
 # Installs what it needs first (scripts/setup.sh).
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -55,9 +56,10 @@ target/debug/exemplar check demo --backend cpu
 
 step "benchmarks, briefly (they must still run; figures: scripts/bench.sh)"
 BENCH_RUNS=1 node tests/e2e/bench.mjs
+BENCH_TRIALS=6 node tests/e2e/bench_timing.mjs
 BENCH_QUICK=1 node tests/e2e/bench_engine.mjs
 
-step "browser tests (headless Chromium, real exemplar serve)"
+step "browser tests (Chromium, Firefox ESR, WebKitGTK; real exemplar serve)"
 node --test --test-concurrency=1 tests/e2e/
 
 step "delivery fault scenarios again, the collector on PostgreSQL"

@@ -5,11 +5,12 @@
 // 3. Time from a click on Continue to the frame that paints the next trial.
 // The named alternative, measured in the same script: jsPsych 8 (core + the
 // image-button-response plugin, the least a jsPsych build of this task loads), from npm.
-import { readdirSync, readFileSync, mkdirSync, writeFileSync, existsSync } from 'node:fs';
+import { existsSync, readdirSync, readFileSync, mkdirSync, writeFileSync } from 'node:fs';
 import { gzipSync } from 'node:zlib';
-import { execFileSync } from 'node:child_process';
 import { join } from 'node:path';
 import { ROOT, DIST, startServer, launch, variantExperiment, throughIntro } from './harness.mjs';
+import { JSPSYCH_DIR, jspsychFiles } from './jspsych.mjs';
+import { sizeByCrate } from './wasm_size.mjs';
 
 const RUNS = Number(process.env.BENCH_RUNS || 7);
 const median = (xs) => { const s = [...xs].sort((a, b) => a - b); return s[Math.floor(s.length / 2)]; };
@@ -21,18 +22,11 @@ const sizes = (files) => files.reduce((a, f) => {
 }, { raw: 0, gz: 0 });
 
 // --- jsPsych, the alternative -------------------------------------------------------
-const alt = join(ROOT, '.tools/bench-jspsych');
+const alt = JSPSYCH_DIR;
 let jspsych = null;
 try {
-  if (!existsSync(join(alt, 'node_modules/jspsych/dist/index.browser.min.js'))) {
-    mkdirSync(alt, { recursive: true });
-    writeFileSync(join(alt, 'package.json'), '{"private": true}');
-    execFileSync('npm', ['install', '--no-audit', '--no-fund', '--silent', 'jspsych@8.3.0',
-      '@jspsych/plugin-image-button-response@2.2.0', '@jspsych/plugin-html-button-response@2.1.0'], { cwd: alt, stdio: 'ignore' });
-  }
-  const nm = join(alt, 'node_modules');
-  const files = [join(nm, 'jspsych/dist/index.browser.min.js'), join(nm, 'jspsych/css/jspsych.css'),
-    join(nm, '@jspsych/plugin-image-button-response/dist/index.browser.min.js')];
+  const jp = jspsychFiles();
+  const files = [jp.core, jp.css, jp.imageButton];
   mkdirSync(join(alt, 'site'), { recursive: true });
   for (const f of files) writeFileSync(join(alt, 'site', f.split('/').pop().replace('index.browser.min', f.includes('plugin') ? 'plugin' : 'jspsych')), readFileSync(f));
   writeFileSync(join(alt, 'site/index.html'), `<!doctype html><html><head><meta charset="utf-8">
@@ -57,6 +51,20 @@ console.log(`  exemplar total                           ${kb(bytes.raw).padStart
 if (jspsych) {
   console.log(`  jsPsych 8.3 + image-button-response      ${kb(jspsych.bytes.raw).padStart(10)} raw ${kb(jspsych.bytes.gz).padStart(10)} gzip`);
   console.log(`  ratio exemplar / jsPsych (gzip): ${(bytes.gz / jspsych.bytes.gz).toFixed(2)}`);
+}
+
+// Where the main module's bytes go, by crate: measured on cargo's output before
+// wasm-bindgen and wasm-opt (the shipped file has no names), so the shares are what counts.
+{
+  const unopt = join(ROOT, process.env.CARGO_TARGET_DIR || 'target', 'wasm32-unknown-unknown/release/exemplar-app.wasm');
+  if (existsSync(unopt)) {
+    const { byCrate } = sizeByCrate(unopt);
+    const all = byCrate.reduce((a, [, b]) => a + b, 0);
+    console.log(`  main module by crate (cargo's output, ${kb(all)} of code and data before wasm-opt):`);
+    for (const [c, b] of byCrate.slice(0, 14)) console.log(`    ${c.padEnd(28)} ${kb(b).padStart(10)} ${(100 * b / all).toFixed(1).padStart(5)} %`);
+  } else {
+    console.log(`  (no ${unopt}: the by-crate breakdown needs trunk's cargo output)`);
+  }
 }
 
 // --- 2. navigation to first interactive ---------------------------------------------

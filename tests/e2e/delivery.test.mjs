@@ -7,7 +7,7 @@ import assert from 'node:assert/strict';
 import { mkdtempSync, readFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { startServer, startCollector, startFaultyProxy, launch, newPage, stimulusHashes, throughPractice, playTrial, variantExperiment, eventually } from './harness.mjs';
+import { startServer, startCollector, startFaultyProxy, launch, newPage, stimulusHashes, throughPractice, playTrial, shortVariant, assertExactlyOnce, eventually } from './harness.mjs';
 
 const hashes = stimulusHashes();
 const root = mkdtempSync(join(tmpdir(), 'exemplar-delivery-'));
@@ -15,15 +15,9 @@ let site, browser;
 before(async () => { site = await startServer({ mounts: [`/v=${root}`] }); browser = await launch(); });
 after(async () => { await browser?.close(); await site?.kill('SIGTERM'); });
 
-/** A short session (1 practice + 3 main + 1 catch) posting to `url`. */
+/** A short session posting to `url`, served under `v/NAME/`. */
 function variant(name, url, delivery = {}) {
-  variantExperiment((j) => {
-    j.practice.trials = j.practice.trials.slice(0, 1);
-    j.session.main_trials = 3;
-    j.session.catch_trials = 1;
-    j.collect = { kind: 'http', url };
-    j.delivery = { timeout_ms: 2000, batch_size: 50, download_after_ms: 60000, ...delivery };
-  }, { root, name });
+  shortVariant(root, name, url, delivery);
   return `${site.url}?experiment=v/${name}/experiment.json`;
 }
 
@@ -35,17 +29,6 @@ async function startSession(page, link, pid) {
 async function finish(page, { timeout = 90000 } = {}) {
   await page.getByTestId('feedback-submit').click();
   await eventually(async () => (await page.getByTestId('end').getAttribute('data-status')) === 'saved', { timeout });
-}
-
-/** Each record of the session stored exactly once, none missing, every trial answered. */
-function assertExactlyOnce(records, pid, { trials = 5 } = {}) {
-  const mine = records.filter((r) => r.participant_id === pid);
-  const seqs = mine.map((r) => r.seq).sort((a, b) => a - b);
-  assert.deepEqual(seqs, seqs.map((_, i) => i), `${pid}: every seq exactly once`);
-  assert.equal(mine.filter((r) => r.type === 'trial').length, trials, `${pid}: trial records`);
-  assert.equal(mine.filter((r) => r.type === 'trial_skipped').length, 0, `${pid}: nothing skipped`);
-  assert.ok(mine.some((r) => r.type === 'session_completed'), `${pid}: completed`);
-  return mine;
 }
 
 test('1. the collector is killed mid-session and restarted 20 s later', async () => {

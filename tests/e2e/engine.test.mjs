@@ -2,94 +2,36 @@
 // chose with a model is previewed; the activations the page computes (WebGPU on
 // Chromium's SwiftShader, or the CPU fallback without WebGPU) equal the native
 // `exemplar activations`, "check all" passes, and a corrupted copy is flagged.
-import { test, before, after } from 'node:test';
+import { test, before } from 'node:test';
 import assert from 'node:assert/strict';
 import { execFileSync } from 'node:child_process';
 import { copyFileSync, cpSync, mkdtempSync, readFileSync, renameSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { BIN, DEMO, runExample, demoExperiment, startServer, launch, newPage, nativePlan, eventually } from './harness.mjs';
+import { BIN, startServer, launch, newPage, nativePlan, eventually } from './harness.mjs';
+import { MODEL, assertClose, makeCheckedExperiment, nativeActivations, previewMatchesNative } from './checked.mjs';
+import { open } from './engines.mjs';
 
-const MODEL = 'test-googlenet';
-const LAYER = 'concat31'; // inception a
-const CHANNELS = [3, 11, 17]; // two main units; the third gives the practice and catch trials
 let dir, units;
+const native = (files, channel) => nativeActivations(dir, files, channel);
 
-/** An experiment made the researcher's way: a model, a folder of images, `exemplars`. */
-function makeExperiment() {
-  const root = mkdtempSync(join(tmpdir(), 'exemplar-engine-'));
-  const model = join(root, 'model.onnx');
-  runExample('test_model', [model]);
-  const out = execFileSync(BIN, ['exemplars', '--model', model, '--layer', LAYER,
-    ...CHANNELS.flatMap((c) => ['--channel', String(c)]), '--images', join(DEMO, 'stimuli'),
-    '--out', join(root, 'stimuli'), '--batches', '2', '--resize', '128', '--crop', '112', '--size', '0',
-    '--model-name', MODEL, '--seed', '7'], { encoding: 'utf8', stdio: ['ignore', 'pipe', 'ignore'] });
-  const all = JSON.parse(out);
-  units = all.slice(0, 2);
-  const exp = demoExperiment();
-  exp.id = 'engine-e2e';
-  exp.units = units;
-  // Practice and catch trials from the third unit, so that every stimulus is a PNG as
-  // exemplars wrote it (the demo's own are JPEG). The catch unit names a model that
-  // checks.models lacks: its trials are not checked.
-  const extra = all[2];
-  exp.practice.trials = [0, 1, 0, 1, 0].map((b, k) => ({ ...extra, id: `practice_${k + 1}`, batches: [extra.batches[b]] }));
-  exp.catch_units = [{ ...extra, id: `catch_${extra.id}`, model: 'unlisted-model' }];
-  exp.loading = { ...exp.loading, extension: 'png' };
-  exp.session = { ...exp.session, main_trials: 4, catch_trials: 2 };
-  exp.checks = { models: { [MODEL]: { file: 'model.onnx', preset: 'imagenet', resize: 128, crop: 112 } } };
-  writeFileSync(join(root, 'experiment.json'), JSON.stringify(exp, null, 2));
-  return root;
-}
-
-/** Native activations of `channel` for the files, in order. */
-function native(files, channel) {
-  const out = execFileSync(BIN, ['activations', '--model', join(dir, 'model.onnx'), '--layer', LAYER,
-    '--channel', String(channel), '--resize', '128', '--crop', '112', '--backend', 'cpu', ...files.map((f) => join(dir, f))],
-  { encoding: 'utf8', stdio: ['ignore', 'pipe', 'ignore'] });
-  return out.trim().split('\n').map((l) => JSON.parse(l).activation);
-}
-
-before(() => { dir = makeExperiment(); });
-
-async function previewTrial(browser, server, pid, index) {
-  const page = await newPage(browser);
-  await page.goto(`${server.url}?mode=preview&pid=${pid}`);
-  const plan = nativePlan(pid, dir);
-  const k = plan.practice.flat().length + index;
-  await page.getByTestId('plan-row').nth(k).getByTestId('plan-jump').click();
-  const panel = page.locator(`[data-testid=trial][data-trial-index="${index}"] [data-testid=activations]`);
-  await eventually(async () => ['done', 'failed'].includes(await panel.getAttribute('data-state')), { timeout: 180_000, every: 500 });
-  assert.equal(await panel.getAttribute('data-state'), 'done', await panel.textContent());
-  return { page, panel, trial: plan.main[index] };
-}
-
-function assertClose(got, want, where) {
-  const scale = Math.max(...want.map(Math.abs));
-  got.forEach((g, i) => assert.ok(Math.abs(g - want[i]) <= 1e-3 * Math.abs(want[i]) + 1e-4 * scale,
-    `${where} image ${i}: browser ${g}, native ${want[i]}`));
-}
+before(() => ({ dir, units } = makeCheckedExperiment()));
 
 for (const webgpu of [true, false]) {
   test(`preview computes a trial's activations ${webgpu ? 'on WebGPU' : 'on the CPU without WebGPU'}, as natively`, async () => {
     const server = await startServer({ experiment: dir });
-    const browser = await launch({ webgpu });
+    const chromium = await open('chromium', { webgpu });
     try {
       // A main trial of a checked unit.
       const pid = 'e2e-engine-1';
-      const plan = nativePlan(pid, dir);
-      const index = plan.main.findIndex((t) => t.unit.model === MODEL);
-      const { page, panel, trial } = await previewTrial(browser, server, pid, index);
-      assert.equal(await panel.getAttribute('data-backend'), webgpu ? 'gpu' : 'cpu');
-      const values = JSON.parse(await panel.getAttribute('data-values'));
-      const files = [...trial.min_references, ...trial.max_references, trial.min_query, trial.max_query];
-      const want = native(files, trial.unit.channel);
-      assertClose([...values.min_references, ...values.max_references, values.min_query, values.max_query], want,
-        `${trial.unit.unit_id} batch ${trial.unit.batch}`);
-      assert.equal(await panel.getAttribute('data-verdict'), 'pass');
-      assert.deepEqual(page.errors, []);
+      const index = nativePlan(pid, dir).main.findIndex((t) => t.unit.model === MODEL);
+      const d = await chromium.newPage();
+      const { backend, verdict } = await previewMatchesNative(d, server.url, dir, pid, index);
+      assert.equal(backend, webgpu ? 'gpu' : 'cpu');
+      assert.equal(verdict, 'pass');
+      assert.deepEqual(d.errors, []);
     } finally {
-      await browser.close();
+      await chromium.close();
       await server.kill('SIGTERM');
     }
   });

@@ -1,6 +1,7 @@
 // Shared pieces of the end-to-end tests: a real `exemplar serve` process, Debian's
 // Chromium driven by playwright-core, and helpers that play trials as a participant
 // would, while checking what is on screen against what the records say.
+import assert from 'node:assert/strict';
 import { spawn, execFileSync } from 'node:child_process';
 import { createHash } from 'node:crypto';
 import { existsSync, readFileSync, readdirSync, statSync, mkdtempSync, mkdirSync, writeFileSync, rmSync } from 'node:fs';
@@ -142,25 +143,36 @@ export async function throughPractice(page, hashes) {
   await page.getByTestId('main-start').click();
 }
 
-/**
- * Plays the trial on screen. `correct` decides the answer; `confidence` 1-3; `key`
- * answers with the number keys instead of a click. `beforeContinue` runs after the
- * response is given (for reload tests). Returns what was shown and done.
- */
-export async function playTrial(page, hashes, { correct = true, confidence = 3, key = false, phase, index, beforeContinue } = {}) {
-  const trial = page.getByTestId('trial');
-  const sel = `[data-testid=trial]${index === undefined ? '' : `[data-trial-index="${index}"]`}${phase ? `[data-phase="${phase}"]` : ''}`;
-  await page.locator(sel).waitFor();
-  const shown = {
-    index: Number(await trial.getAttribute('data-trial-index')),
-    phase: await trial.getAttribute('data-phase'),
+/** Runs in the page: the SHA-256 of the bytes each image of the trial on screen shows. */
+export async function trialHashesInPage() {
+  const hex = async (img) => {
+    const bytes = await (await fetch(img.src)).arrayBuffer();
+    const digest = await crypto.subtle.digest('SHA-256', bytes);
+    return [...new Uint8Array(digest)].map((b) => b.toString(16).padStart(2, '0')).join('');
   };
-  const [upper] = await shownHashes(page, '[data-testid=query-upper]');
-  const [lower] = await shownHashes(page, '[data-testid=query-lower]');
-  shown.upper = pathOf(hashes, upper);
-  shown.lower = pathOf(hashes, lower);
-  shown.left = (await shownHashes(page, '.refs:first-of-type .grid img')).map((h) => pathOf(hashes, h));
-  shown.right = (await shownHashes(page, '.refs:last-of-type .grid img')).map((h) => pathOf(hashes, h));
+  const all = (sel) => Promise.all([...document.querySelectorAll(sel)].map(hex));
+  const trial = document.querySelector('[data-testid=trial]');
+  return {
+    index: Number(trial.dataset.trialIndex),
+    phase: trial.dataset.phase,
+    upper: (await all('[data-testid=query-upper]'))[0],
+    lower: (await all('[data-testid=query-lower]'))[0],
+    left: await all('.refs:first-of-type .grid img'),
+    right: await all('.refs:last-of-type .grid img'),
+  };
+}
+
+/** What a trial showed, as stimulus paths, from the hashes of its images (`raw`: index,
+ *  phase, upper, lower, left, right); `upperIsMax` says which query is the max query. */
+export function identifyShown(hashes, raw) {
+  const shown = {
+    index: raw.index,
+    phase: raw.phase,
+    upper: pathOf(hashes, raw.upper),
+    lower: pathOf(hashes, raw.lower),
+    left: raw.left.map((h) => pathOf(hashes, h)),
+    right: raw.right.map((h) => pathOf(hashes, h)),
+  };
   // One crop may be a stimulus of several units: keep the paths in the one batch folder
   // that all 20 shown images have in common.
   const dirOf = (p) => p.slice(0, p.lastIndexOf('/'));
@@ -174,7 +186,21 @@ export async function playTrial(page, hashes, { correct = true, confidence = 3, 
   const upperIsMax = shown.upper.some((p) => /max_9\.\w+$/.test(p));
   const lowerIsMax = shown.lower.some((p) => /max_9\.\w+$/.test(p));
   if (upperIsMax === lowerIsMax) throw new Error(`cannot tell the queries apart: ${shown.upper} / ${shown.lower}`);
-  const row = upperIsMax === correct ? 'upper' : 'lower';
+  shown.upperIsMax = upperIsMax;
+  return shown;
+}
+
+/**
+ * Plays the trial on screen. `correct` decides the answer; `confidence` 1-3; `key`
+ * answers with the number keys instead of a click. `beforeContinue` runs after the
+ * response is given (for reload tests). Returns what was shown and done.
+ */
+export async function playTrial(page, hashes, { correct = true, confidence = 3, key = false, phase, index, beforeContinue } = {}) {
+  const sel = `[data-testid=trial]${index === undefined ? '' : `[data-trial-index="${index}"]`}${phase ? `[data-phase="${phase}"]` : ''}`;
+  await page.locator(sel).waitFor();
+  const raw = await page.evaluate(trialHashesInPage);
+  const shown = identifyShown(hashes, raw);
+  const row = shown.upperIsMax === correct ? 'upper' : 'lower';
   shown.row = row;
   shown.chosen = row === 'upper' ? shown.upper : shown.lower;
   shown.confidence = confidence;
@@ -209,6 +235,29 @@ export function variantExperiment(edit, { missing = [], root, name } = {}) {
   for (const m of missing) rmSync(join(dir, m));
   if (existsSync(join(DEMO, 'models'))) copyTree(join(DEMO, 'models'), join(dir, 'models'));
   return dir;
+}
+
+/** A short session of the demo (1 practice, 3 main and 1 catch trial) posting to `url`
+ *  (kind `http`) with a 2 s timeout, as `root/name`; `delivery` overrides its settings. */
+export function shortVariant(root, name, url, delivery = {}) {
+  return variantExperiment((j) => {
+    j.practice.trials = j.practice.trials.slice(0, 1);
+    j.session.main_trials = 3;
+    j.session.catch_trials = 1;
+    j.collect = { kind: 'http', url };
+    j.delivery = { timeout_ms: 2000, batch_size: 50, download_after_ms: 60000, ...delivery };
+  }, { root, name });
+}
+
+/** Each record of the session stored exactly once, none missing, every trial answered. */
+export function assertExactlyOnce(records, pid, { trials = 5 } = {}) {
+  const mine = records.filter((r) => r.participant_id === pid);
+  const seqs = mine.map((r) => r.seq).sort((a, b) => a - b);
+  assert.deepEqual(seqs, seqs.map((_, i) => i), `${pid}: every seq exactly once`);
+  assert.equal(mine.filter((r) => r.type === 'trial').length, trials, `${pid}: trial records`);
+  assert.equal(mine.filter((r) => r.type === 'trial_skipped').length, 0, `${pid}: nothing skipped`);
+  assert.ok(mine.some((r) => r.type === 'session_completed'), `${pid}: completed`);
+  return mine;
 }
 
 /** Copies a folder (hard links where the file system allows): `exemplar serve` serves no
