@@ -125,6 +125,79 @@ pub fn next_frame(f: impl FnOnce(f64) + 'static) {
     let _ = window().request_animation_frame(cb.unchecked_ref());
 }
 
+/// The browser's own report of when it painted some elements (Element Timing): keeps
+/// watching while it lives, and stops when dropped.
+pub struct PaintWatch {
+    observer: web_sys::PerformanceObserver,
+    _callback: Closure<dyn FnMut(JsValue, web_sys::PerformanceObserver)>,
+}
+
+impl Drop for PaintWatch {
+    fn drop(&mut self) {
+        self.observer.disconnect();
+    }
+}
+
+/// Calls `f` once with the latest paint time (`renderTime`, on the `performance.now()`
+/// clock) among `elements`, once the browser has reported painting every one of them.
+/// `None` where the browser has no Element Timing (Firefox, Safari), or reports no render
+/// time for them: then nothing will be reported.
+pub fn on_painted(
+    elements: Vec<web_sys::Element>,
+    f: impl FnOnce(f64) + 'static,
+) -> Option<PaintWatch> {
+    let supported = js_sys::Reflect::get(&window().into(), &"PerformanceObserver".into())
+        .and_then(|ctor| js_sys::Reflect::get(&ctor, &"supportedEntryTypes".into()))
+        .ok()
+        .map(|types| js_sys::Array::from(&types).includes(&"element".into(), 0))
+        .unwrap_or(false);
+    if !supported || elements.is_empty() {
+        return None;
+    }
+    let mut painted: Vec<Option<f64>> = vec![None; elements.len()];
+    let mut f = Some(f);
+    let callback = Closure::<dyn FnMut(JsValue, web_sys::PerformanceObserver)>::new(
+        move |list: JsValue, observer: web_sys::PerformanceObserver| {
+            let list: web_sys::PerformanceObserverEntryList = list.unchecked_into();
+            for entry in list.get_entries() {
+                let Ok(element) = js_sys::Reflect::get(&entry, &"element".into()) else {
+                    continue;
+                };
+                let Some(i) = elements
+                    .iter()
+                    .position(|e| JsValue::from(e.clone()) == element)
+                else {
+                    continue;
+                };
+                // 0 means the browser would not say (a cross-origin image without
+                // Timing-Allow-Origin); blob: images are the page's own.
+                let t = js_sys::Reflect::get(&entry, &"renderTime".into())
+                    .ok()
+                    .and_then(|v| v.as_f64());
+                if let Some(t) = t.filter(|t| *t > 0.0) {
+                    painted[i] = Some(t);
+                }
+            }
+            if painted.iter().all(Option::is_some) {
+                observer.disconnect();
+                if let Some(f) = f.take() {
+                    f(painted.iter().flatten().fold(0.0, |a, b| a.max(*b)));
+                }
+            }
+        },
+    );
+    let observer = web_sys::PerformanceObserver::new(callback.as_ref().unchecked_ref()).ok()?;
+    let init = js_sys::Object::new();
+    let _ = js_sys::Reflect::set(&init, &"type".into(), &"element".into());
+    // Paints reported before the observer started are delivered too.
+    let _ = js_sys::Reflect::set(&init, &"buffered".into(), &true.into());
+    observer.observe(init.unchecked_ref());
+    Some(PaintWatch {
+        observer,
+        _callback: callback,
+    })
+}
+
 /// Resolves a URL relative to the page.
 pub fn resolve_url(relative: &str) -> String {
     let base = window().location().href().unwrap_or_default();

@@ -11,7 +11,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use exemplar_core::plan::PlannedTrial;
-use exemplar_core::record::{Body, Input, TrialRecord};
+use exemplar_core::record::{Body, Input, OnsetSource, TrialRecord};
 use exemplar_core::score;
 use leptos::html;
 use leptos::prelude::*;
@@ -141,24 +141,37 @@ fn TrialView(
     let visibility_losses = StoredValue::new(0u32);
     let continue_ref = NodeRef::<html::Button>::new();
 
-    // The onset is the frame that paints the inserted images; the wait starts there.
+    // The onset is when the inserted images were painted: the browser's own report of the
+    // paint (Element Timing) where it gives one, else the frame that paints them. The
+    // initial wait runs from the onset.
+    let onset_source = StoredValue::new(OnsetSource::AnimationFrame);
+    let upper_ref = NodeRef::<html::Img>::new();
+    let lower_ref = NodeRef::<html::Img>::new();
+    let paint_watch = StoredValue::new_local(None::<browser::PaintWatch>);
     Effect::new(move |_| {
         inserted_at.set_value(browser::now());
+        let queries: Vec<web_sys::Element> = [upper_ref, lower_ref]
+            .into_iter()
+            .filter_map(|r| r.get_untracked().map(Into::into))
+            .collect();
+        let watch = browser::on_painted(queries, move |painted| {
+            // Once answered, the record is written: the onset it used stays.
+            if matches!(step.try_get_untracked(), Some(Step::Waiting | Step::Open)) {
+                onset.set_value(painted.max(inserted_at.get_value()));
+                onset_source.set_value(OnsetSource::ElementTiming);
+            }
+        });
+        paint_watch.set_value(watch);
         browser::next_frame(move |t| {
             // A frame's timestamp is when the frame began, which can be just before the
             // images were inserted into it; they cannot be painted before insertion.
-            onset.set_value(t.max(inserted_at.get_value()));
+            if onset_source.get_value() == OnsetSource::AnimationFrame {
+                onset.set_value(t.max(inserted_at.get_value()));
+            }
             if let Some(p) = browser::window().performance() {
                 let _ = p.mark("exemplar:trial-painted");
             }
-            set_timeout(
-                move || {
-                    if step.try_get_untracked() == Some(Step::Waiting) {
-                        step.try_set(Step::Open);
-                    }
-                },
-                Duration::from_millis(timing.initial_wait_ms as u64),
-            );
+            open_after_wait(step, onset, timing.initial_wait_ms as f64);
         });
     });
 
@@ -175,6 +188,7 @@ fn TrialView(
             let (w, h, dpr) = browser::window_size();
             let mut record = TrialRecord::from_plan(&trial, index, attempt, &answer, input);
             record.onset = onset.get_value();
+            record.onset_source = onset_source.get_value();
             record.rt = event_time - record.onset;
             record.rt_dom = event_time - inserted_at.get_value();
             record.window_width = w;
@@ -344,7 +358,7 @@ fn TrialView(
                 </section>
                 <section class="center">
                     <div class="cell">
-                        <img class=query_class(true) data-testid="query-upper" src=url(trial.upper_query()) alt="Upper center image" width="224" height="224" draggable="false"/>
+                        <img class=query_class(true) data-testid="query-upper" node_ref=upper_ref elementtiming="query" src=url(trial.upper_query()) alt="Upper center image" width="224" height="224" draggable="false"/>
                         {caption(trial.upper_query())}
                     </div>
                     {buttons(true)}
@@ -362,7 +376,7 @@ fn TrialView(
                     </div>
                     {buttons(false)}
                     <div class="cell">
-                        <img class=query_class(false) data-testid="query-lower" src=url(trial.lower_query()) alt="Lower center image" width="224" height="224" draggable="false"/>
+                        <img class=query_class(false) data-testid="query-lower" node_ref=lower_ref elementtiming="query" src=url(trial.lower_query()) alt="Lower center image" width="224" height="224" draggable="false"/>
                         {caption(trial.lower_query())}
                     </div>
                 </section>
@@ -372,5 +386,23 @@ fn TrialView(
                 </section>
             </div>
         </main>
+    }
+}
+
+/// Opens the answer buttons `wait_ms` after the onset. The onset can move later once the
+/// browser reports the paint, so the timer checks it again when it fires.
+fn open_after_wait(step: RwSignal<Step>, onset: StoredValue<f64>, wait_ms: f64) {
+    // The trial may be gone by now (the session was moved on elsewhere).
+    let Some(onset_at) = onset.try_get_value() else {
+        return;
+    };
+    let remaining = onset_at + wait_ms - browser::now();
+    if remaining >= 1.0 {
+        set_timeout(
+            move || open_after_wait(step, onset, wait_ms),
+            Duration::from_micros((remaining * 1000.0) as u64),
+        );
+    } else if step.try_get_untracked() == Some(Step::Waiting) {
+        step.try_set(Step::Open);
     }
 }

@@ -117,7 +117,7 @@ async function wholeSession(d, pid) {
 }
 
 /** Every record of `pid` once, in order, and each trial record is what was shown and planned. */
-function assertRecords(records, pid, played) {
+function assertRecords(records, pid, played, { elementTiming }) {
   const mine = records.filter((r) => r.participant_id === pid);
   assert.deepEqual(mine.map((r) => r.seq), mine.map((_, i) => i), 'seq has no gaps or repeats');
   assert.equal(new Set(mine.map((r) => r.record_id)).size, mine.length, 'no record twice');
@@ -144,6 +144,9 @@ function assertRecords(records, pid, played) {
     assert.deepEqual(r.min_references, planned.min_references, where);
     assert.deepEqual(r.max_references, planned.max_references, where);
     assert.ok(r.rt >= 1500 - 20 && r.rt_dom >= r.rt, `${where}: rt ${r.rt}, rt_dom ${r.rt_dom}`);
+    // The onset is the browser's paint report where it has Element Timing (Chromium),
+    // else the animation frame (Firefox, Safari).
+    assert.equal(r.onset_source, elementTiming ? 'element_timing' : 'animation_frame', where);
   });
 }
 
@@ -153,7 +156,9 @@ for (const name of ['chromium', 'firefox', 'webkit']) {
     const d = await engine.newPage();
     const { played, found } = await wholeSession(d, pid);
     assert.deepEqual(found, [], `axe-core in ${name}: ${JSON.stringify(found, null, 1)}`);
-    assertRecords(await site.storedRecords(), pid, played);
+    const elementTiming = await d.evaluate(() => PerformanceObserver.supportedEntryTypes.includes('element'));
+    assert.equal(elementTiming, name === 'chromium', `${name} has Element Timing: ${elementTiming}`);
+    assertRecords(await site.storedRecords(), pid, played, { elementTiming });
     assert.deepEqual(d.errors, []);
 
     // The error page a participant may meet: a broken experiment.

@@ -272,19 +272,27 @@ pub struct TrialRecord {
     /// The kind of references (as in the original data).
     #[schemars(extend("x-csv-column" = 15))]
     pub mode: TrialMode,
-    /// Milliseconds from the animation frame that first painted the trial's decoded images
-    /// (`onset`) to the response event.
+    /// Milliseconds from the paint onset of the trial's decoded images (`onset`) to the
+    /// response event.
     #[schemars(extend("x-csv-column" = 1))]
     pub rt: f64,
     /// Milliseconds from the trial's insertion into the page to the response: the
     /// original client's RT, kept for comparison (≥ `rt`).
     #[schemars(extend("x-csv-column" = 26))]
     pub rt_dom: f64,
-    /// The paint onset on the page's `performance.now()` clock: the timestamp of the first
-    /// animation frame after the decoded images were inserted, or the insertion time if
-    /// that frame began before it (the frame that paints them).
+    /// The paint onset on the page's `performance.now()` clock, as `onset_source` says:
+    /// the time the browser reports it painted both query images (Element Timing's
+    /// `renderTime`), or, where the browser has no such report, the timestamp of the first
+    /// animation frame after the decoded images were inserted (or the insertion time if
+    /// that frame began before it).
     #[schemars(extend("x-csv-column" = 27))]
     pub onset: f64,
+    /// Where `onset` comes from: `element_timing` (the browser's paint report) or
+    /// `animation_frame` (the frame that paints the images began; an estimate that comes
+    /// before the paint, by one frame or more). Records without it (from clients before
+    /// this field) took `animation_frame`; being optional, it is not a CSV column.
+    #[serde(default)]
+    pub onset_source: OnsetSource,
     /// The button: upper row `0..L-1`, lower row `L..2L-1`, left to right, with L
     /// confidence levels (with 3: upper 0, 1, 2 for confidence 1, 2, 3; lower 3, 4, 5).
     #[schemars(extend("x-csv-column" = 2))]
@@ -380,6 +388,19 @@ pub enum Input {
     Simulated,
 }
 
+/// Where a trial's `onset` comes from.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+#[serde(rename_all = "snake_case")]
+pub enum OnsetSource {
+    /// Element Timing's `renderTime` of the two query images (the later one): the browser's
+    /// own report of when it painted them (Chromium-based browsers).
+    ElementTiming,
+    /// The timestamp of the animation frame that paints the images (browsers without
+    /// Element Timing: Firefox, Safari).
+    #[default]
+    AnimationFrame,
+}
+
 /// The planned trial a spare replaced.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize, JsonSchema)]
 pub struct Replaced {
@@ -422,6 +443,7 @@ impl TrialRecord {
             rt: 0.0,
             rt_dom: 0.0,
             onset: 0.0,
+            onset_source: OnsetSource::AnimationFrame,
             button_pressed: answer.button_pressed,
             switched_queries: trial.switched_queries,
             confidence: answer.confidence,

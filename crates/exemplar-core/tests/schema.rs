@@ -160,3 +160,22 @@ fn words_outside_a_fixed_vocabulary_are_refused() {
         );
     }
 }
+
+/// Trial records of clients from before `onset_source` (a tab left open across a deploy)
+/// are still accepted: their onset was the animation frame's.
+#[test]
+fn a_trial_record_without_onset_source_took_the_animation_frame() {
+    let line = include_str!("data/records.jsonl")
+        .lines()
+        .find(|l| l.contains("\"onset_source\":\"animation_frame\""))
+        .unwrap();
+    let old = line.replacen(",\"onset_source\":\"animation_frame\"", "", 1);
+    assert_ne!(old, line);
+    let record: exemplar_core::Record = serde_json::from_str(&old).unwrap();
+    let v = serde_json::to_value(&record).unwrap();
+    assert_eq!(v["onset_source"], "animation_frame");
+    let element = line.replacen("\"animation_frame\"", "\"element_timing\"", 1);
+    let v = serde_json::to_value(serde_json::from_str::<exemplar_core::Record>(&element).unwrap())
+        .unwrap();
+    assert_eq!(v["onset_source"], "element_timing");
+}
