@@ -3,8 +3,8 @@
 
 use std::cell::RefCell;
 
+use super::kept::Kept;
 use exemplar_core::experiment::{Collect, Experiment};
-use exemplar_core::record::{Envelope, Record, RECORD_FORMAT};
 use exemplar_core::untrusted;
 use wasm_bindgen::prelude::*;
 use wasm_bindgen::JsCast;
@@ -31,7 +31,7 @@ pub enum SendError {
 }
 
 /// Sends one batch as the experiment's adapter does.
-pub async fn send(exp: &Experiment, records: &[Record]) -> Result<(), SendError> {
+pub async fn send(exp: &Experiment, records: &[Kept]) -> Result<(), SendError> {
     let timeout = exp.delivery.timeout_ms;
     let ids: Vec<&str> = records.iter().map(|r| r.record_id.as_str()).collect();
     match &exp.collect {
@@ -83,23 +83,7 @@ pub async fn send(exp: &Experiment, records: &[Record]) -> Result<(), SendError>
     }
 }
 
-/// The JSON envelope of the `http` adapter.
-pub fn envelope(records: &[Record]) -> String {
-    serde_json::to_string(&Envelope {
-        format: RECORD_FORMAT.to_string(),
-        records: records.to_vec(),
-    })
-    .unwrap_or_default()
-}
-
-/// One JSON record per line (the data file's format, and JATOS' and DataPipe's content).
-pub fn jsonl(records: &[Record]) -> String {
-    records
-        .iter()
-        .filter_map(|r| serde_json::to_string(r).ok())
-        .map(|l| l + "\n")
-        .collect()
-}
+pub use super::kept::{envelope, jsonl};
 
 type Headers<'a> = Box<dyn Iterator<Item = (&'a String, &'a String)> + 'a>;
 
@@ -191,7 +175,7 @@ fn parse_retry_after(value: &str) -> Option<u32> {
 /// handed to the browser, which sends them even after the page is gone. Nothing is
 /// removed from the outbox: without an answer we cannot know they arrived, so the next
 /// load sends them again and the endpoint keeps one of each.
-pub fn send_on_exit(collect: &Collect, records: &[Record]) {
+pub fn send_on_exit(collect: &Collect, records: &[Kept]) {
     let Some((url, headers)) = collect.endpoint() else {
         return;
     };

@@ -6,6 +6,7 @@ mod browser;
 mod delivery;
 mod engine;
 mod images;
+mod kept;
 mod live_check;
 mod offline;
 mod pages;

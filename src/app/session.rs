@@ -11,6 +11,8 @@ use std::sync::Arc;
 use exemplar_core::checks::LiveCheck;
 use exemplar_core::experiment::{Collect, Experiment};
 use exemplar_core::record::{Body, ParticipantIdSource, PlanChangeReason, Record, RECORD_FORMAT};
+
+use super::kept::Kept;
 use exemplar_core::score::Finished;
 use exemplar_core::{Phase, Plan, Progress};
 use leptos::prelude::*;
@@ -32,7 +34,7 @@ pub struct Saved {
     pub progress: Progress,
     pub next_seq: u64,
     /// Records not yet acknowledged by the endpoint, in `seq` order.
-    pub outbox: Vec<Record>,
+    pub outbox: Vec<Kept>,
     /// Epoch ms when the first instruction page was shown.
     pub instructions_started: Option<f64>,
     pub pages_visited: Vec<u32>,
@@ -45,7 +47,7 @@ pub struct Saved {
     /// Records the endpoint refused (4xx other than 408/429), with its reason: never
     /// dropped; the end page offers them for download.
     #[serde(default)]
-    pub rejected: Vec<Record>,
+    pub rejected: Vec<Kept>,
     #[serde(default)]
     pub rejected_reason: Option<String>,
     /// `checks.participant` `enforce`: main-block trials replaced by a spare batch because
@@ -68,7 +70,7 @@ pub struct Saved {
     #[serde(default)]
     pub keep_delivered: bool,
     #[serde(default)]
-    pub delivered: Vec<Record>,
+    pub delivered: Vec<Kept>,
 }
 
 impl Saved {
@@ -93,14 +95,14 @@ impl Saved {
             .partition(|r| ids.contains(&r.record_id));
         self.outbox = rest;
         if self.keep_delivered {
-            self.delivered.extend::<Vec<Record>>(done);
+            self.delivered.extend::<Vec<Kept>>(done);
         }
     }
 
     /// Every record this browser still holds (delivered and kept, refused, unsent), in
     /// `seq` order: the participant's data file.
-    pub fn data_file(&self) -> Vec<Record> {
-        let mut all: Vec<Record> = self
+    pub fn data_file(&self) -> Vec<Kept> {
+        let mut all: Vec<Kept> = self
             .delivered
             .iter()
             .chain(&self.rejected)
@@ -119,7 +121,7 @@ impl Saved {
             .into_iter()
             .partition(|r| ids.contains(&r.record_id));
         self.outbox = rest;
-        self.rejected.extend::<Vec<Record>>(refused);
+        self.rejected.extend::<Vec<Kept>>(refused);
         self.rejected_reason = Some(reason);
     }
 }
@@ -416,7 +418,7 @@ impl Ctx {
                 body,
             };
             s.next_seq += 1;
-            s.outbox.push(record);
+            s.outbox.push(Kept::new(&record));
             also(s);
         });
         self.flush();
@@ -435,7 +437,7 @@ impl Ctx {
             let mut failures = 0u32;
             let batch_size = ctx.exp.delivery.batch_size.max(1) as usize;
             loop {
-                let batch: Vec<Record> = ctx
+                let batch: Vec<Kept> = ctx
                     .saved
                     .with_untracked(|s| s.outbox.iter().take(batch_size).cloned().collect());
                 if batch.is_empty() {
