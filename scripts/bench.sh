@@ -7,7 +7,7 @@
 #
 # client          node tests/e2e/bench.mjs: the participant's page against jsPsych 8
 # timing          node tests/e2e/bench_timing.mjs: recorded RTs and feedback against the browser's
-#                 paint and input clocks, exemplar against jsPsych 8 (100 trials each, ~10 min)
+#                 paint and input clocks, exemplar against jsPsych 8 (100 trials each, ~12 min)
 # collector       cargo bench --bench collector: exemplar collect against SQLite alone
 # engine-browser  node tests/e2e/bench_engine.mjs: the engine in Chromium against onnxruntime-web
 # engine-native   cargo bench --bench engine: the engine natively against tract-onnx (~10 min)
