@@ -13,7 +13,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import {
   IN_CI, startServer, startCollector, stimulusHashes, identifyShown, trialHashesInPage, nativePlan,
-  demoExperiment, shortVariant, variantExperiment, assertExactlyOnce,
+  demoExperiment, shortVariant, variantExperiment, assertExactlyOnce, eventually,
 } from './harness.mjs';
 import { open, missing } from './engines.mjs';
 import { axeViolations } from './a11y.mjs';
@@ -182,6 +182,8 @@ inEngine('firefox', 'offline for 30 s mid-session: the participant goes on, ever
     await playTrialIn(d, { index: 0, phase: 'practice' });
     await d.click(tid('main-start'));
     await playTrialIn(d, { index: 0 });
+    // Both answers so far reached the collector before the network goes.
+    await eventually(async () => (await collector.storedRecords()).filter((r) => r.participant_id === pid && r.type === 'trial').length === 2);
     await d.setOffline(true);
     const offAt = Date.now();
     // The next trials were preloaded; the participant goes on answering.
