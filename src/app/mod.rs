@@ -121,7 +121,14 @@ async fn load_experiment(engine: engine::Engine, images: images::Images) -> Load
         .rsplit_once('/')
         .map(|(dir, _)| format!("{dir}/"))
         .unwrap_or_default();
-    let text = match gloo_net::http::Request::get(&absolute).send().await {
+    // The experiment and the manifest beside it (a built site has one) are fetched at
+    // once: on a slow connection that saves a round trip before the first page.
+    let manifest_url = format!("{base}manifest.json");
+    let (experiment, manifest) = futures::join!(
+        gloo_net::http::Request::get(&absolute).send(),
+        gloo_net::http::Request::get(&manifest_url).send()
+    );
+    let text = match experiment {
         Ok(r) if r.ok() => match r.text().await {
             Ok(t) => t,
             Err(e) => return Load::Failed(format!("Could not read {url}"), vec![e.to_string()]),
@@ -150,10 +157,7 @@ async fn load_experiment(engine: engine::Engine, images: images::Images) -> Load
         doc.set_title(&exp.title);
     }
     // A built site (`exemplar build`) has a manifest beside the experiment.
-    match gloo_net::http::Request::get(&format!("{base}manifest.json"))
-        .send()
-        .await
-    {
+    match manifest {
         Ok(r) if r.ok() => match r.json::<exemplar_core::manifest::Manifest>().await {
             Ok(m) => images.set_manifest(m),
             Err(e) => {

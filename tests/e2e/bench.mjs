@@ -1,7 +1,8 @@
 // Benchmark of the participant client (prints figures; asserts nothing).
 //   node tests/e2e/bench.mjs          (after `trunk build --release` and `cargo build -p exemplar-cli`)
 // 1. Bytes a participant downloads for the app (wasm + js + css), raw and gzip.
-// 2. Time from navigation to the first interactive page (the welcome page's button).
+// 2. Time from navigation to the first interactive page (the welcome page's button), on
+//    loopback and on an emulated slow connection.
 // 3. Time from a click on Continue to the frame that paints the next trial.
 // The named alternative, measured in the same script: jsPsych 8 (core + the
 // image-button-response plugin, the least a jsPsych build of this task loads), from npm.
@@ -73,25 +74,36 @@ const fast = variantExperiment((j) => { // The initial wait stays (preloading ha
 const server = await startServer({ mounts: [`/fast=${fast}`, ...(jspsych ? [`/jspsych=${join(alt, 'site')}`] : [])] });
 const browser = await launch();
 
-async function firstInteractive(url) {
+/** A slow connection, Lighthouse's mobile profile ("Slow 4G"): 150 ms round trip, 1.6
+ *  Mbit/s down, 750 kbit/s up (Chromium's network emulation, per page). */
+const SLOW = { offline: false, latency: 150, downloadThroughput: 1.6e6 / 8, uploadThroughput: 750e3 / 8 };
+
+async function firstInteractive(url, { slow = false } = {}) {
   const times = [];
   for (let i = 0; i < RUNS; i++) {
     const context = await browser.newContext({ viewport: { width: 1280, height: 800 } });
     const page = await context.newPage();
-    await page.goto(url, { waitUntil: 'commit' });
-    await page.getByTestId('welcome-continue').waitFor();
+    if (slow) {
+      const cdp = await context.newCDPSession(page);
+      await cdp.send('Network.enable');
+      await cdp.send('Network.emulateNetworkConditions', SLOW);
+    }
+    await page.goto(url, { waitUntil: 'commit', timeout: 60_000 });
+    await page.getByTestId('welcome-continue').waitFor({ timeout: 60_000 });
     times.push(await page.evaluate(() => performance.now()));
     await context.close();
   }
   return times;
 }
-console.log(`== navigation → first interactive page (ms; ${RUNS} fresh contexts each; loopback, no cache)`);
-const tOurs = await firstInteractive(`${server.url}?pid=bench-nav`);
-console.log(`  exemplar: median ${median(tOurs).toFixed(0)}, p90 ${p90(tOurs).toFixed(0)}`);
-if (jspsych) {
-  const tAlt = await firstInteractive(`${server.url}jspsych/index.html`);
-  console.log(`  jsPsych:  median ${median(tAlt).toFixed(0)}, p90 ${p90(tAlt).toFixed(0)}`);
-  console.log(`  ratio exemplar / jsPsych (median): ${(median(tOurs) / median(tAlt)).toFixed(2)}`);
+for (const slow of [false, true]) {
+  console.log(`== navigation → first interactive page (ms; ${RUNS} fresh contexts each; ${slow ? 'a slow connection: 150 ms RTT, 1.6 Mbit/s down' : 'loopback, no cache'})`);
+  const tOurs = await firstInteractive(`${server.url}?pid=bench-nav`, { slow });
+  console.log(`  exemplar: median ${median(tOurs).toFixed(0)}, p90 ${p90(tOurs).toFixed(0)}`);
+  if (jspsych) {
+    const tAlt = await firstInteractive(`${server.url}jspsych/index.html`, { slow });
+    console.log(`  jsPsych:  median ${median(tAlt).toFixed(0)}, p90 ${p90(tAlt).toFixed(0)}`);
+    console.log(`  ratio exemplar / jsPsych (median): ${(median(tOurs) / median(tAlt)).toFixed(2)}`);
+  }
 }
 
 // --- 3. Continue → next trial painted -----------------------------------------------

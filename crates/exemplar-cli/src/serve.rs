@@ -16,6 +16,7 @@ use axum::http::StatusCode;
 use axum::response::IntoResponse;
 use axum::Router;
 use tower::ServiceExt;
+use tower_http::compression::CompressionLayer;
 use tower_http::services::ServeDir;
 
 use crate::collector;
@@ -203,15 +204,19 @@ fn files(root: &Path, declared: Option<BTreeSet<String>>) -> Result<Router, Serv
     })?;
     let serve = ServeDir::new(root).append_index_html_on_directories(true);
     let declared = declared.map(Arc::new);
-    Ok(Router::new().fallback(move |req: Request| {
-        let (serve, root_abs, declared) = (serve.clone(), root_abs.clone(), declared.clone());
-        async move {
-            match servable(req.uri().path(), &root_abs, declared.as_deref()) {
-                Ok(()) => serve.oneshot(req).await.into_response(),
-                Err(status) => status.into_response(),
+    Ok(Router::new()
+        .fallback(move |req: Request| {
+            let (serve, root_abs, declared) = (serve.clone(), root_abs.clone(), declared.clone());
+            async move {
+                match servable(req.uri().path(), &root_abs, declared.as_deref()) {
+                    Ok(()) => serve.oneshot(req).await.into_response(),
+                    Err(status) => status.into_response(),
+                }
             }
-        }
-    }))
+        })
+        // Compressed as the browser accepts (brotli, gzip), as a CDN would serve them;
+        // images (already compressed) are sent as they are.
+        .layer(CompressionLayer::new()))
 }
 
 /// Whether the file at a request path may be served from `root` (canonical).

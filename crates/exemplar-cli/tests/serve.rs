@@ -127,6 +127,57 @@ fn serves_the_site_and_the_declared_files_only() {
     );
 }
 
+/// The response's head (status line and headers, lower-cased) and its body's length on the wire.
+fn head_of(addr: &str, path: &str, accept: Option<&str>) -> (String, usize) {
+    use std::io::{Read, Write};
+    let mut s = std::net::TcpStream::connect(addr).unwrap();
+    let accept = accept.map_or(String::new(), |a| format!("Accept-Encoding: {a}\r\n"));
+    write!(
+        s,
+        "GET {path} HTTP/1.1\r\nHost: {addr}\r\nConnection: close\r\n{accept}\r\n"
+    )
+    .unwrap();
+    let mut raw = Vec::new();
+    s.read_to_end(&mut raw).unwrap();
+    let split = raw.windows(4).position(|w| w == b"\r\n\r\n").unwrap();
+    (
+        String::from_utf8_lossy(&raw[..split]).to_lowercase(),
+        raw.len() - split - 4,
+    )
+}
+
+#[test]
+fn files_are_sent_compressed_when_the_browser_accepts_it() {
+    let dir = temp("compressed");
+    let (site, exp) = fixture(&dir.0);
+    let code = "function participant() { return 'a trial'; }\n".repeat(2000);
+    std::fs::write(site.join("app.js"), &code).unwrap();
+    let server = serve(&site, &exp, &dir.0.join("r.db"));
+    let a = &server.1;
+    for (accept, encoding) in [("br, gzip", "br"), ("gzip", "gzip")] {
+        let (head, len) = head_of(a, "/app.js", Some(accept));
+        assert!(
+            head.contains(&format!("content-encoding: {encoding}")),
+            "{accept}: {head}"
+        );
+        assert!(
+            len < code.len() / 10,
+            "{accept}: {len} bytes on the wire for {}",
+            code.len()
+        );
+        // Compression hides nothing that was refused.
+        assert!(head_of(a, "/.env", Some(accept))
+            .0
+            .starts_with("http/1.1 404"));
+    }
+    let (head, len) = head_of(a, "/app.js", None);
+    assert!(!head.contains("content-encoding"), "{head}");
+    assert_eq!(len, code.len());
+    // The experiment's own files too (experiment.json), as the page loads them.
+    let (head, _) = head_of(a, "/experiment/experiment.json", Some("gzip"));
+    assert!(head.contains("content-encoding: gzip"), "{head}");
+}
+
 #[test]
 fn a_database_inside_a_served_folder_is_refused_at_start() {
     let dir = temp("db");

@@ -264,6 +264,7 @@ pub fn trial(unit_id: &str, model: &str, channel: u32, correct: bool) -> TrialRe
         rt: 2000.0,
         rt_dom: 2010.0,
         onset: 1.0,
+        onset_source: exemplar_core::record::OnsetSource::ElementTiming,
         button_pressed: 1,
         switched_queries: false,
         confidence: 2,
