@@ -12,7 +12,7 @@ import { mkdtempSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import {
-  IN_CI, startServer, startCollector, stimulusHashes, identifyShown, trialHashesInPage, nativePlan,
+  IN_CI, startServer, startCollector, stimulusHashes, identifyShown, trialHashesInPage, nativePlan, assertTrialAsPlayed,
   demoExperiment, shortVariant, variantExperiment, assertExactlyOnce, eventually,
 } from './harness.mjs';
 import { open, missing } from './engines.mjs';
@@ -129,21 +129,10 @@ function assertRecords(records, pid, played, { elementTiming }) {
   const plan = nativePlan(pid);
   trials.forEach((r, k) => {
     const p = played[k];
-    const where = `trial record ${k} (${r.phase} ${r.trial_index})`;
-    assert.equal(r.trial_index, p.index, where);
-    assert.equal(r.phase, p.phase, where);
-    assert.ok(p.chosen.includes(r.chosen_stimulus), `${where}: chose ${p.chosen}, record says ${r.chosen_stimulus}`);
-    assert.equal(r.switched_queries, p.upper.includes(r.max_query), where);
-    assert.equal(r.confidence, p.confidence, where);
-    assert.equal(r.button_pressed, (p.row === 'upper' ? 0 : 3) + p.confidence - 1, where);
-    assert.equal(r.input, p.input, where);
+    const where = assertTrialAsPlayed(r, p, plan, k);
     assert.equal(p.verdict, r.correct ? 'Correct!' : 'Incorrect!', where);
     assert.ok(p.lockedAtStart, `${where}: the buttons were locked when the trial appeared`);
-    const planned = r.phase === 'practice' ? plan.practice[r.attempt][r.trial_index] : plan.main[r.trial_index];
-    assert.equal(r.unit_id, planned.unit.unit_id, where);
-    assert.deepEqual(r.min_references, planned.min_references, where);
-    assert.deepEqual(r.max_references, planned.max_references, where);
-    assert.ok(r.rt >= 1500 - 20 && r.rt_dom >= r.rt, `${where}: rt ${r.rt}, rt_dom ${r.rt_dom}`);
+    assert.ok(r.rt >= 1500 - 20, `${where}: rt ${r.rt} is after the initial wait`);
     // The onset is the browser's paint report where it has Element Timing (Chromium),
     // else the animation frame (Firefox, Safari).
     assert.equal(r.onset_source, elementTiming ? 'element_timing' : 'animation_frame', where);

@@ -223,6 +223,32 @@ export async function playTrial(page, hashes, { correct = true, confidence = 3, 
   return shown;
 }
 
+/** A trial record says what the participant saw and did (`p`, from playTrial or the
+ *  other engines' player), and is the trial the native `plan` gives. Returns `where`. */
+export function assertTrialAsPlayed(r, p, plan, k) {
+  const where = `trial record ${k} (${r.phase} ${r.trial_index})`;
+  assert.equal(r.trial_index, p.index, where);
+  assert.equal(r.phase, p.phase, where);
+  assert.ok(p.chosen.includes(r.chosen_stimulus), `${where}: chose ${p.chosen}, record says ${r.chosen_stimulus}`);
+  assert.equal(r.correct, /max_9\.\w+$/.test(r.chosen_stimulus), where);
+  assert.equal(r.choice, r.correct ? 'b' : 'a', where);
+  assert.equal(r.switched_queries, p.upper.includes(r.max_query), `${where}: switched_queries vs the upper image`);
+  assert.equal(r.confidence, p.confidence, where);
+  assert.equal(r.button_pressed, (p.row === 'upper' ? 0 : 3) + p.confidence - 1, where);
+  assert.equal(r.input, p.input, where);
+  assert.deepEqual(r.min_references.map((x, i) => p.left[i].includes(x)), Array(9).fill(true), `${where}: left grid`);
+  assert.deepEqual(r.max_references.map((x, i) => p.right[i].includes(x)), Array(9).fill(true), `${where}: right grid`);
+  assert.ok(r.rt_dom >= r.rt, `${where}: DOM-insertion RT ${r.rt_dom} >= paint RT ${r.rt}`);
+  // The browser's plan (wasm) is the native plan.
+  const planned = r.phase === 'practice' ? plan.practice[r.attempt][r.trial_index] : plan.main[r.trial_index];
+  assert.equal(r.unit_id, planned.unit.unit_id, where);
+  assert.equal(r.batch, planned.unit.batch, where);
+  assert.equal(r.switched_queries, planned.switched_queries, where);
+  assert.deepEqual(r.min_references, planned.min_references, where);
+  assert.deepEqual(r.max_references, planned.max_references, where);
+  return where;
+}
+
 /** A copy of the demo experiment, changed by `edit(json)`, in a temporary folder (or
  *  `root/name`) with a copy of the demo's stimuli (optionally with some files missing). */
 export function variantExperiment(edit, { missing = [], root, name } = {}) {
