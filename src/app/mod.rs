@@ -1,6 +1,12 @@
 //! The participant app: loads the experiment, restores or starts the session, and shows
 //! the page the session is on. The DOM never decides what the data says: answers are
 //! scored by `exemplar-core`, records are built from the plan.
+//!
+//! Two pages share this code. The participant's page (`index.html`, binary
+//! `exemplar-app`) calls [`start`] with no [`Research`] tools, so the preview, the
+//! simulator, "Check all", the data panel and the Markdown parser are not linked into its
+//! wasm; a link that asks for them (`?mode=preview`, `?simulate=`) is sent on to the
+//! researcher's page (`research.html`, binary `exemplar-research`), which passes them.
 
 mod browser;
 mod delivery;
@@ -13,9 +19,10 @@ mod pages;
 mod preview;
 mod session;
 mod simulate;
+mod text;
 mod trial;
 
-use std::sync::Arc;
+use std::sync::{Arc, OnceLock};
 
 use exemplar_core::experiment::Collect;
 use exemplar_core::record::{Body, HandoverParameter};
@@ -46,8 +53,66 @@ enum Load {
     AlreadyOpen,
 }
 
-/// Mounts the app on the page.
-pub fn start() {
+/// What only the researcher's page links in ([`research_tools`]).
+#[derive(Clone, Copy)]
+pub struct Research {
+    /// The preview page (with "Check all" and the data panel).
+    preview: fn(Arc<Experiment>, String, engine::Engine, images::Images) -> AnyView,
+    /// Drives a session with a simulated participant (`?simulate=`).
+    simulate: fn(&Ctx, Memo<exemplar_core::Stage>),
+    /// Markdown to HTML, for texts `pages.json` does not have (an unbuilt folder).
+    markdown: fn(&str) -> String,
+    /// The experiment file with every problem and its JSON path (the participant's page
+    /// uses `Experiment::from_json_lean`).
+    parse: fn(&str) -> Result<Experiment, exemplar_core::Problems>,
+}
+
+static RESEARCH: OnceLock<Research> = OnceLock::new();
+
+/// The researcher's tools, when this is the researcher's page.
+fn research() -> Option<&'static Research> {
+    RESEARCH.get()
+}
+
+/// The researcher's tools (only the researcher's binary calls this).
+pub fn research_tools() -> Research {
+    Research {
+        preview: |exp, base, engine, images| {
+            view! { <preview::Preview exp=exp base=base engine=engine images=images/> }.into_any()
+        },
+        simulate: simulate::drive,
+        markdown: |text| exemplar_core::markdown::render(text, ""),
+        parse: Experiment::from_json,
+    }
+}
+
+/// The researcher's page, relative to this one.
+const RESEARCH_PAGE: &str = "research.html";
+
+/// This page's query and fragment on the researcher's page: a fixed, relative address.
+fn research_link() -> String {
+    let location = browser::window().location();
+    format!(
+        "{RESEARCH_PAGE}{}{}",
+        location.search().unwrap_or_default(),
+        location.hash().unwrap_or_default()
+    )
+}
+
+/// Mounts the app on the page: the participant's (`None`) or the researcher's.
+pub fn start(research: Option<Research>) {
+    if let Some(r) = research {
+        let _ = RESEARCH.set(r);
+    } else if matches!(
+        session::Mode::from_url(),
+        Ok(session::Mode::Preview | session::Mode::Simulate { .. })
+    ) && browser::window()
+        .location()
+        .replace(&research_link())
+        .is_ok()
+    {
+        return;
+    }
     leptos::mount::mount_to_body(App);
 }
 
@@ -68,12 +133,21 @@ fn App() -> impl IntoView {
                 <h1>"This study cannot start"</h1>
                 <p>{title}</p>
                 <ul>{problems.into_iter().map(|p| view! { <li><code>{p}</code></li> }).collect_view()}</ul>
-                <p class="hint">"If you are a participant, please contact the researcher. If you are the researcher, run "<code>"exemplar validate"</code>" on the experiment folder."</p>
+                <p class="hint">"If you are a participant, please contact the researcher. If you are the researcher, run "<code>"exemplar validate"</code>" on the experiment folder"
+                    {research().is_none().then(|| view! {
+                        ", or open this link on "
+                        <a data-testid="research-page" href=research_link()>"the researcher's page"</a>
+                    })}
+                    "."
+                </p>
             </main>
         }
         .into_any(),
         Load::Ready(ctx) => view! { <pages::Session ctx=ctx/> }.into_any(),
-        Load::Preview(exp, base) => view! { <preview::Preview exp=exp base=base engine=engine images=images/> }.into_any(),
+        Load::Preview(exp, base) => match research() {
+            Some(r) => (r.preview)(exp, base, engine, images),
+            None => view! { <main class="page"></main> }.into_any(),
+        },
         Load::MturkPreview(html) => view! {
             <main class="page" data-testid="mturk-preview">
                 <article class="text" inner_html=html></article>
@@ -121,12 +195,14 @@ async fn load_experiment(engine: engine::Engine, images: images::Images) -> Load
         .rsplit_once('/')
         .map(|(dir, _)| format!("{dir}/"))
         .unwrap_or_default();
-    // The experiment and the manifest beside it (a built site has one) are fetched at
-    // once: on a slow connection that saves a round trip before the first page.
-    let manifest_url = format!("{base}manifest.json");
-    let (experiment, manifest) = futures::join!(
+    // The experiment and the manifest and rendered pages beside it (a built site has
+    // both) are fetched at once: on a slow connection that saves round trips before the
+    // first page.
+    let (manifest_url, pages_url) = (format!("{base}manifest.json"), format!("{base}pages.json"));
+    let (experiment, manifest, pages) = futures::join!(
         gloo_net::http::Request::get(&absolute).send(),
-        gloo_net::http::Request::get(&manifest_url).send()
+        gloo_net::http::Request::get(&manifest_url).send(),
+        gloo_net::http::Request::get(&pages_url).send()
     );
     let text = match experiment {
         Ok(r) if r.ok() => match r.text().await {
@@ -141,7 +217,8 @@ async fn load_experiment(engine: engine::Engine, images: images::Images) -> Load
         }
         Err(e) => return Load::Failed(format!("Could not load {url}"), vec![e.to_string()]),
     };
-    let exp = match Experiment::from_json(&text) {
+    let parse = research().map_or(Experiment::from_json_lean as fn(&str) -> _, |r| r.parse);
+    let exp = match parse(&text) {
         Ok(e) => Arc::new(e),
         Err(problems) => {
             return Load::Failed(
@@ -169,12 +246,25 @@ async fn load_experiment(engine: engine::Engine, images: images::Images) -> Load
         },
         _ => {}
     }
+    if let Ok(r) = pages {
+        if r.ok() {
+            match r.json::<exemplar_core::markdown::RenderedPages>().await {
+                Ok(p) => text::set_rendered(p),
+                Err(e) => {
+                    return Load::Failed(
+                        format!("The rendered pages beside {url} are damaged"),
+                        vec![e.to_string()],
+                    )
+                }
+            }
+        }
+    }
     if matches!(
         exp.collect,
         exemplar_core::experiment::Collect::Mturk { .. }
     ) && browser::query_param("assignmentId").as_deref() == Some("ASSIGNMENT_ID_NOT_AVAILABLE")
     {
-        return Load::MturkPreview(exemplar_core::markdown::render(&exp.pages.welcome, &base));
+        return Load::MturkPreview(text::html(&exp.pages.welcome, &base));
     }
     let mode = match session::Mode::from_url() {
         Ok(m) => m,

@@ -4,7 +4,9 @@
 use exemplar_core::experiment::Collect;
 use exemplar_core::record::Body;
 use exemplar_core::score::Stage;
-use exemplar_core::{markdown, untrusted};
+use exemplar_core::untrusted;
+
+use super::text;
 use leptos::prelude::*;
 
 use super::browser;
@@ -25,7 +27,9 @@ pub fn Session(ctx: Ctx, #[prop(optional)] overlay: Option<Overlay>) -> impl Int
     }
     watch_fullscreen(&ctx);
     let stage = Memo::new(move |_| ctx.saved.with(|s| s.progress.stage.clone()));
-    super::simulate::drive(&ctx, stage);
+    if let Some(r) = super::research() {
+        (r.simulate)(&ctx, stage);
+    }
     let (min_w, min_h) = (
         ctx.exp.display.min_width as f64,
         ctx.exp.display.min_height as f64,
@@ -126,17 +130,29 @@ fn page(ctx: Ctx, stage: Stage, overlay: Option<Overlay>) -> AnyView {
         move |_| ctx.advance()
     };
     match stage {
-        Stage::Welcome => text_page(&ctx, &exp.pages.welcome, "Continue", "welcome-continue", next),
+        Stage::Welcome => text_page(
+            &ctx,
+            &exp.pages.welcome,
+            "Continue",
+            "welcome-continue",
+            next,
+        ),
         Stage::Consent => {
             let ctx2 = ctx.clone();
-            text_page(&ctx, &exp.pages.consent, "I agree", "consent-accept", move |_| {
-                ctx2.emit(Body::ConsentGiven, |s| enter_instructions(s, &ctx2));
-            })
+            text_page(
+                &ctx,
+                &exp.pages.consent,
+                "I agree",
+                "consent-accept",
+                move |_| {
+                    ctx2.emit(Body::ConsentGiven, |s| enter_instructions(s, &ctx2));
+                },
+            )
         }
         Stage::Instructions { page } => instructions(ctx, page),
         Stage::Fullscreen => text_page(
             &ctx,
-            "## Fullscreen\n\nThe study runs in fullscreen mode. Please stay in fullscreen until the end.",
+            exemplar_core::experiment::FULLSCREEN_PAGE,
             "Switch to fullscreen and continue",
             "fullscreen-continue",
             move |e| {
@@ -145,7 +161,11 @@ fn page(ctx: Ctx, stage: Stage, overlay: Option<Overlay>) -> AnyView {
             },
         ),
         Stage::PracticeIntro { attempt } => {
-            let text = if attempt == 0 { &exp.pages.practice_intro } else { &exp.pages.practice_retry };
+            let text = if attempt == 0 {
+                &exp.pages.practice_intro
+            } else {
+                &exp.pages.practice_retry
+            };
             text_page(&ctx, text, "Start", "practice-start", next)
         }
         Stage::MainIntro => text_page(&ctx, &exp.pages.main_intro, "Start", "main-start", next),
@@ -154,16 +174,19 @@ fn page(ctx: Ctx, stage: Stage, overlay: Option<Overlay>) -> AnyView {
             let Some(trial) = ctx.plan.trial(&stage).cloned() else {
                 return out_of_plan();
             };
-            view! { <TrialStage ctx=ctx trial=trial index=index attempt=attempt overlay=overlay/> }.into_any()
+            view! { <TrialStage ctx=ctx trial=trial index=index attempt=attempt overlay=overlay/> }
+                .into_any()
         }
         Stage::Main { index } => {
             let Some(trial) = ctx
                 .saved
                 .with_untracked(|s| s.replacements.get(&index).cloned())
-                .or_else(|| ctx.plan.trial(&stage).cloned()) else {
+                .or_else(|| ctx.plan.trial(&stage).cloned())
+            else {
                 return out_of_plan();
             };
-            view! { <TrialStage ctx=ctx trial=trial index=index attempt=0 overlay=overlay/> }.into_any()
+            view! { <TrialStage ctx=ctx trial=trial index=index attempt=0 overlay=overlay/> }
+                .into_any()
         }
         Stage::Feedback => feedback(ctx),
         Stage::End => end(ctx),
@@ -189,7 +212,7 @@ fn text_page(
     testid: &'static str,
     on_click: impl FnMut(leptos::ev::MouseEvent) + 'static,
 ) -> AnyView {
-    let html = markdown::render(markdown_text, &ctx.base);
+    let html = text::html(markdown_text, &ctx.base);
     view! {
         <main class="page">
             <article class="text" inner_html=html></article>
@@ -206,7 +229,7 @@ fn instructions(ctx: Ctx, page: u32) -> AnyView {
     let Some(text) = pages.get(page as usize) else {
         return out_of_plan();
     };
-    let html = markdown::render(text, &ctx.base);
+    let html = text::html(text, &ctx.base);
     let last = page as usize + 1 == pages.len();
     let count = pages.len();
     let (back_ctx, next_ctx) = (ctx.clone(), ctx.clone());
@@ -327,7 +350,7 @@ impl EndStatus {
 
 fn end(ctx: Ctx) -> AnyView {
     ctx.flush();
-    let html = markdown::render(&ctx.exp.pages.end, &ctx.base);
+    let html = text::html(&ctx.exp.pages.end, &ctx.base);
     let code = ctx.exp.completion.code.clone();
     let offline_kind = !ctx.posts();
     let status = {

@@ -42,13 +42,19 @@ jsPsych.run([{ type: jsPsychImageButtonResponse, stimulus: 'data:image/gif;base6
 }
 
 // --- 1. bytes -----------------------------------------------------------------------
-// The engine worker is fetched only when a check runs (bench_engine.mjs reports it).
-const ours = readdirSync(DIST).filter((f) => /\.(wasm|js|css)$/.test(f) && !f.startsWith('engine_worker'))
+// The engine worker is fetched only when a check runs (bench_engine.mjs reports it), the
+// researcher's page (research.html) only by researchers.
+const research = (f) => f.startsWith('exemplar-research');
+const ours = readdirSync(DIST).filter((f) => /\.(wasm|js|css)$/.test(f) && !f.startsWith('engine_worker') && !research(f))
   .map((f) => join(DIST, f));
 const bytes = sizes(ours);
 console.log('== bytes a participant downloads for the app (experiment and stimuli not counted)');
 for (const f of ours) { const s = sizes([f]); console.log(`  ${f.split('/').pop().padEnd(40)} ${kb(s.raw).padStart(10)} raw ${kb(s.gz).padStart(10)} gzip`); }
 console.log(`  exemplar total                           ${kb(bytes.raw).padStart(10)} raw ${kb(bytes.gz).padStart(10)} gzip`);
+{
+  const r = sizes(readdirSync(DIST).filter(research).map((f) => join(DIST, f)));
+  console.log(`  (the researcher's page, not counted:      ${kb(r.raw).padStart(10)} raw ${kb(r.gz).padStart(10)} gzip)`);
+}
 if (jspsych) {
   console.log(`  jsPsych 8.3 + image-button-response      ${kb(jspsych.bytes.raw).padStart(10)} raw ${kb(jspsych.bytes.gz).padStart(10)} gzip`);
   console.log(`  ratio exemplar / jsPsych (gzip): ${(bytes.gz / jspsych.bytes.gz).toFixed(2)}`);

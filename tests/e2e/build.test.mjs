@@ -7,7 +7,8 @@ import { spawn, execFileSync } from 'node:child_process';
 import { mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { BIN, DIST, startCollector, launch, newPage, stimulusHashes, throughIntro, throughPractice, playTrial, variantExperiment, eventually } from './harness.mjs';
+import { sizeByCrate } from './wasm_size.mjs';
+import { BIN, DIST, ROOT, startCollector, launch, newPage, stimulusHashes, throughIntro, throughPractice, playTrial, variantExperiment, eventually } from './harness.mjs';
 
 const hashes = stimulusHashes();
 let collector, browser, server, base;
@@ -45,6 +46,9 @@ test('a built site runs a whole session from a sub-path of a plain static server
   const urls = [];
   page.on('request', (r) => urls.push(r.url()));
   await page.goto(`${link}?pid=built-1`);
+  // The welcome page's Markdown, rendered by `exemplar build` (the page has no parser).
+  await page.locator('article.text h1', { hasText: 'Welcome' }).waitFor();
+  assert.equal(await page.locator('article.text strong').first().textContent(), '5 minutes');
   await throughPractice(page, hashes);
   for (let i = 0; i < 3; i++) await playTrial(page, hashes, { index: i });
   await page.getByTestId('feedback-submit').click();
@@ -57,6 +61,9 @@ test('a built site runs a whole session from a sub-path of a plain static server
   assert.ok(stimuli.length >= 80, `${stimuli.length} hashed stimulus requests`);
   assert.ok(stimuli.every((u) => u.startsWith(`${link}experiment/s/`) && /\/[0-9a-f]{64}\.jpg$/.test(u)));
   assert.deepEqual(urls.filter((u) => /_9\.jpg/.test(u)), []);
+  // The page texts come rendered; the researcher's page and the engine never load.
+  assert.ok(urls.includes(`${link}experiment/pages.json`), urls.join('\n'));
+  assert.deepEqual(urls.filter((u) => /research|engine_worker/.test(u)), []);
   assert.deepEqual(page.errors, []);
 });
 
@@ -108,4 +115,30 @@ test('exemplar serve BUILT serves a built site with the collector on one port', 
   const code = await new Promise((ok) => notBuilt.on('close', ok));
   assert.notEqual(code, 0);
   assert.match(stderr, /is not a site made by `exemplar build`/);
+});
+
+// Last: the preview keeps fetching every stimulus for offline use in the background,
+// which would slow the tests after it on this one static server.
+test("a preview link opens the researcher's page, which the participant's page does not link", async () => {
+  const { out, link } = build('previewed');
+  const page = await newPage(browser);
+  await page.goto(`${link}?mode=preview&pid=x#top`);
+  await page.getByTestId('preview').waitFor();
+  assert.equal(page.url(), `${link}research.html?mode=preview&pid=x#top`);
+  assert.deepEqual(page.errors, []);
+  await page.close();
+  // The participant's module: none of the preview, the simulator, the Markdown parser or
+  // the per-field validation (cargo's output, which still has function names).
+  const unopt = join(ROOT, process.env.CARGO_TARGET_DIR || 'target', 'wasm32-unknown-unknown/release');
+  const participant = sizeByCrate(join(unopt, 'exemplar-app.wasm')).names;
+  const research = sizeByCrate(join(unopt, 'exemplar-research.wasm')).names;
+  const linked = (names, re) => names.filter((n) => re.test(n)).length;
+  for (const [what, re] of [['the preview', /3app7preview|app\.\.preview/], ['the simulator', /3app8simulate|app\.\.simulate/],
+    ['the Markdown parser', /pulldown_cmark/], ['per-field validation', /serde_path_to_error|8validate11check_types/]]) {
+    assert.equal(linked(participant, re), 0, `the participant's page links ${what}`);
+    assert.ok(linked(research, re) > 0, `the researcher's page lacks ${what} (${re})`);
+  }
+  assert.ok(participant.length > 1000 && research.length > participant.length);
+  const html = readFileSync(join(out, 'index.html'), 'utf8');
+  assert.doesNotMatch(html, /research/);
 });

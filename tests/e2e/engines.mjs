@@ -51,7 +51,9 @@ class Driver {
       if (!el) return false;
       const r = el.getBoundingClientRect();
       return r.width > 0 && r.height > 0 && (!en || !el.disabled);
-    }, css, enabled), { timeout, every: 100 }).catch(() => {
+      // A page that navigates meanwhile (a preview link goes on to research.html) has no
+      // context to evaluate in for a moment: not yet.
+    }, css, enabled).catch(() => false), { timeout, every: 100 }).catch(() => {
       throw new Error(`${this.name}: nothing matched ${css}${enabled ? ' (enabled)' : ''} within ${timeout} ms`);
     });
   }

@@ -47,10 +47,15 @@ test('a session started online continues offline after a reload, and its records
 
 test('the preview opens offline after one load', async () => {
   const page = await newPage(browser);
-  await page.goto(`${server.url}?mode=preview&pid=e2e-offline-preview`);
+  const link = `${server.url}?mode=preview&pid=e2e-offline-preview`;
+  await page.goto(link);
+  // The participant's page sends the link on to the researcher's page.
+  await page.waitForURL(`${server.url}research.html?mode=preview&pid=e2e-offline-preview`);
   await offlineReady(page);
   await page.context().setOffline(true);
-  await page.reload();
+  // The same link again, offline: both pages come from the service worker.
+  await page.goto(link);
+  await page.waitForURL(/research\.html/);
   await page.getByTestId('plan').waitFor({ timeout: 30_000 });
   await page.getByTestId('plan-row').nth(20).getByTestId('plan-jump').click();
   await page.locator('[data-testid=trial][data-phase]').waitFor({ timeout: 30_000 });

@@ -129,10 +129,16 @@ test('a trial whose image cannot be loaded is skipped and recorded, never shown 
   assert.deepEqual([round.answered, round.correct, round.next], [4, 4, 'main']);
 });
 
-test('a malformed experiment shows every problem on a readable error page', async () => {
+test("a malformed experiment shows a readable error page; the researcher's page lists every problem", async () => {
   const page = await newPage(browser);
   await page.goto(`${server.url}?experiment=broken/experiment.json`);
   const error = page.getByTestId('experiment-error');
+  await error.waitFor();
+  // The participant's page (no per-field parser): the first problem, where it is.
+  assert.match(await error.textContent(), /This study cannot start.*invalid type: string "seven", expected u32 at line \d+ column \d+/s);
+  assert.equal(await page.getByTestId('welcome-continue').count(), 0);
+  await page.getByTestId('research-page').click();
+  await page.waitForURL(`${server.url}research.html?experiment=broken/experiment.json`);
   await error.waitFor();
   const text = await error.textContent();
   assert.match(text, /This study cannot start/);

@@ -39,7 +39,8 @@ export function crateOf(name) {
   return /^(mem|str|__|dl|abort|rust_)/.test(name) ? '(runtime)' : '(unnamed)';
 }
 
-/** `{ total, data, code, byCrate: [[crate, bytes], …] largest first }` for a wasm file. */
+/** `{ total, data, code, byCrate: [[crate, bytes], …] largest first, names }` for a wasm
+ *  file (`names`: every function name of its name section, as the linker wrote it). */
 export function sizeByCrate(path) {
   const buf = readFileSync(path);
   const r = reader(buf);
@@ -87,7 +88,7 @@ export function sizeByCrate(path) {
     byCrate.set(c, (byCrate.get(c) ?? 0) + len);
   });
   byCrate.set('(data segments)', data);
-  return { total: buf.length, code, data, byCrate: [...byCrate].sort((a, b) => b[1] - a[1]) };
+  return { total: buf.length, code, data, byCrate: [...byCrate].sort((a, b) => b[1] - a[1]), names: [...names.values()] };
 }
 
 if (import.meta.url === `file://${process.argv[1]}`) {

@@ -1,16 +1,19 @@
 //! `exemplar build DIR --out SITE`: a self-contained static site for any static host or CDN.
 //!
 //! ```text
-//! SITE/index.html, exemplar-app-<hash>.js, exemplar-app-<hash>_bg.wasm, style-<hash>.css   the client
+//! SITE/index.html, exemplar-app-<hash>.js, exemplar-app-<hash>_bg.wasm, style-<hash>.css   the participant's page
+//! SITE/research.html, exemplar-research-<hash>.js, …_bg.wasm          the researcher's page (preview, simulation)
+//! SITE/engine_worker.js, engine_worker_bg.wasm                        the engine, fetched only for checks
 //! SITE/experiment/experiment.json      unchanged (logical stimulus paths)
 //! SITE/experiment/manifest.json        logical path → hashed file + SHA-256
+//! SITE/experiment/pages.json           every page text, rendered from Markdown
 //! SITE/experiment/s/<sha256>.<ext>     every stimulus, named by its content
 //! SITE/experiment/<page images>        images the Markdown pages show, at their paths
 //! ```
 //!
 //! All URLs are relative, so the site works under any path. Hashed names never change
-//! content, so they may be cached forever; only `index.html`, `experiment.json` and
-//! `manifest.json` need revalidation.
+//! content, so they may be cached forever; only the two pages, `experiment.json`,
+//! `manifest.json` and `pages.json` need revalidation.
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::path::{Path, PathBuf};
@@ -126,13 +129,18 @@ pub fn run(opts: &BuildOptions) -> Result<Built, BuildError> {
             let name = path.file_name().unwrap_or_default();
             let bytes = copy(&path, &opts.out.join(name))?;
             client_bytes += bytes;
-            if participant_checks || !name.to_string_lossy().starts_with("engine_worker") {
+            if participant_fetches(&name.to_string_lossy(), participant_checks) {
                 participant_client_bytes += bytes;
             }
         }
     }
     if !origins.is_empty() {
-        allow_experiment_origins(&opts.out.join("index.html"), &origins)?;
+        for page in ["index.html", "research.html"] {
+            let page = opts.out.join(page);
+            if page.is_file() {
+                allow_experiment_origins(&page, &origins)?;
+            }
+        }
     }
     // Models for checks keep their paths (the worker fetches them once per page).
     let mut model_bytes = 0;
@@ -187,11 +195,14 @@ pub fn run(opts: &BuildOptions) -> Result<Built, BuildError> {
     std::fs::write(site_exp.join("experiment.json"), &exp_text).map_err(|e| io(&site_exp, e))?;
     let manifest_text = serde_json::to_string_pretty(&manifest)?;
     std::fs::write(site_exp.join("manifest.json"), &manifest_text).map_err(|e| io(&site_exp, e))?;
+    let pages_text = serde_json::to_string(&exemplar_core::markdown::render_pages(&exp))?;
+    std::fs::write(site_exp.join("pages.json"), &pages_text).map_err(|e| io(&site_exp, e))?;
 
     // One participant: the client, the experiment, the manifest and one session's images.
     let fixed = participant_client_bytes
         + exp_text.len() as u64
         + manifest_text.len() as u64
+        + pages_text.len() as u64
         + if participant_checks { model_bytes } else { 0 };
     let samples: Vec<u64> = (0..50)
         .map(|i| {
@@ -234,23 +245,19 @@ pub fn run(opts: &BuildOptions) -> Result<Built, BuildError> {
     })
 }
 
+/// Whether a participant's browser fetches this file of the built client: not the
+/// researcher's page, and the engine worker only when participants' browsers run checks.
+fn participant_fetches(name: &str, participant_checks: bool) -> bool {
+    !(name == "research.html"
+        || name.starts_with("exemplar-research")
+        || (!participant_checks && name.starts_with("engine_worker")))
+}
+
 /// Relative image paths the Markdown pages show.
 pub(crate) fn page_images(exp: &Experiment) -> BTreeSet<String> {
     use pulldown_cmark::{Event, Parser, Tag};
-    let p = &exp.pages;
-    let texts = [
-        &p.welcome,
-        &p.consent,
-        &p.practice_intro,
-        &p.practice_retry,
-        &p.main_intro,
-        &p.feedback_prompt,
-        &p.end,
-    ]
-    .into_iter()
-    .chain(&p.instructions);
     let mut out = BTreeSet::new();
-    for text in texts {
+    for text in exp.pages.markdown_texts() {
         for event in Parser::new(text) {
             if let Event::Start(Tag::Image { dest_url, .. }) = event {
                 let url = dest_url.to_string();

@@ -208,6 +208,9 @@ fn files(root: &Path, declared: Option<BTreeSet<String>>) -> Result<Router, Serv
         .fallback(move |req: Request| {
             let (serve, root_abs, declared) = (serve.clone(), root_abs.clone(), declared.clone());
             async move {
+                if let Some(pages) = live_pages(req.uri().path(), &root_abs, declared.as_deref()) {
+                    return pages;
+                }
                 match servable(req.uri().path(), &root_abs, declared.as_deref()) {
                     Ok(()) => serve.oneshot(req).await.into_response(),
                     Err(status) => status.into_response(),
@@ -217,6 +220,45 @@ fn files(root: &Path, declared: Option<BTreeSet<String>>) -> Result<Router, Serv
         // Compressed as the browser accepts (brotli, gzip), as a CDN would serve them;
         // images (already compressed) are sent as they are.
         .layer(CompressionLayer::new()))
+}
+
+/// `pages.json` of an unbuilt experiment folder (`declared`; `exemplar build` writes the
+/// file), or of any folder without that file: its page texts rendered from the
+/// `experiment.json` beside it as it is now, so an edit shows on the next reload. `None`
+/// when the request is for something else or a built file is there; 404 when the
+/// experiment does not load (its page says why).
+fn live_pages(
+    path: &str,
+    root: &Path,
+    declared: Option<&BTreeSet<String>>,
+) -> Option<axum::response::Response> {
+    let dir = path.strip_suffix("pages.json")?;
+    if !(dir.is_empty() || dir.ends_with('/')) {
+        return None;
+    }
+    let experiment = format!("{dir}experiment.json");
+    servable(&experiment, root, declared).ok()?;
+    let rel = |p: &str| {
+        percent_encoding::percent_decode_str(p.trim_start_matches('/'))
+            .decode_utf8()
+            .ok()
+            .map(|p| root.join(p.as_ref()))
+    };
+    if declared.is_none() && rel(path)?.exists() {
+        return None;
+    }
+    let pages = std::fs::read_to_string(rel(&experiment)?)
+        .ok()
+        .and_then(|text| exemplar_core::Experiment::from_json(&text).ok())
+        .map(|exp| exemplar_core::markdown::render_pages(&exp));
+    Some(match pages {
+        Some(pages) => (
+            [(axum::http::header::CACHE_CONTROL, "no-cache")],
+            axum::Json(pages),
+        )
+            .into_response(),
+        None => StatusCode::NOT_FOUND.into_response(),
+    })
 }
 
 /// Whether the file at a request path may be served from `root` (canonical).

@@ -224,3 +224,40 @@ fn export_and_analyze_never_create_a_database() {
     assert!(out.status.success(), "{out:?}");
     assert_eq!(std::fs::read(&db).unwrap(), before);
 }
+
+/// An unbuilt folder's page texts come rendered, as `exemplar build` writes them, and
+/// follow edits of `experiment.json` at once; a written `pages.json` wins.
+#[test]
+fn an_unbuilt_experiment_gets_its_pages_rendered() {
+    let dir = temp("pages");
+    let (site, exp) = fixture(&dir.0);
+    let server = serve(&site, &exp, &dir.0.join("r.db"));
+    let a = &server.1;
+    let (status, body) = get(a, "/experiment/pages.json");
+    assert_eq!(status, 200, "{body}");
+    let pages: serde_json::Value = serde_json::from_str(&body).unwrap();
+    assert_eq!(pages["format"], "exemplar.pages/1");
+    let text = std::fs::read_to_string(exp.join("experiment.json")).unwrap();
+    let mut json: serde_json::Value = serde_json::from_str(&text).unwrap();
+    json["pages"]["welcome"] = "# Hello <b>there</b>\n\n![a](img/a.png)".into();
+    std::fs::write(exp.join("experiment.json"), json.to_string()).unwrap();
+    let pages: serde_json::Value =
+        serde_json::from_str(&get(a, "/experiment/pages.json").1).unwrap();
+    assert_eq!(
+        pages["pages"]["# Hello <b>there</b>\n\n![a](img/a.png)"],
+        "<h1>Hello &lt;b&gt;there&lt;/b&gt;</h1>\n<p><img src=\"img/a.png\" alt=\"a\" /></p>\n"
+    );
+    // Not beside anything else, and not past the folder's checks.
+    assert_eq!(get(a, "/experiment/stimuli/pages.json").0, 404);
+    assert_eq!(get(a, "/pages.json").0, 404);
+    // A stale file in the folder is not what an unbuilt experiment shows.
+    std::fs::write(
+        exp.join("pages.json"),
+        "{\"format\":\"exemplar.pages/1\",\"pages\":{}}",
+    )
+    .unwrap();
+    assert_eq!(
+        get(a, "/experiment/pages.json").1,
+        serde_json::to_string(&pages).unwrap()
+    );
+}

@@ -154,6 +154,27 @@ pub struct Pages {
     pub end: String,
 }
 
+/// The fullscreen page's text (Markdown), shown before the practice trials.
+pub const FULLSCREEN_PAGE: &str =
+    "## Fullscreen\n\nThe study runs in fullscreen mode. Please stay in fullscreen until the end.";
+
+impl Pages {
+    /// Every text the participant's pages show as Markdown: all of them but
+    /// `feedback_prompt` (a form label), and the fixed [`FULLSCREEN_PAGE`].
+    pub fn markdown_texts(&self) -> impl Iterator<Item = &str> {
+        [self.welcome.as_str(), self.consent.as_str()]
+            .into_iter()
+            .chain(self.instructions.iter().map(String::as_str))
+            .chain([
+                self.practice_intro.as_str(),
+                self.practice_retry.as_str(),
+                self.main_intro.as_str(),
+                self.end.as_str(),
+                FULLSCREEN_PAGE,
+            ])
+    }
+}
+
 impl Default for Pages {
     fn default() -> Self {
         Pages {

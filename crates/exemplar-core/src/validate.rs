@@ -104,6 +104,26 @@ impl Experiment {
         }
     }
 
+    /// Parses and checks an `experiment.json` text as the participant's page does: the
+    /// types by serde alone (the first error only, with its line and column; unknown
+    /// fields are ignored), then the same meaning checks as [`Experiment::from_json`].
+    /// Its files come from `exemplar build` or `exemplar serve`, which checked them with
+    /// `from_json`; this keeps the per-field machinery out of the participant's wasm.
+    pub fn from_json_lean(text: &str) -> Result<Experiment, Problems> {
+        let exp: Experiment = serde_json::from_str(text).map_err(|e| {
+            Problems(vec![Problem::new(
+                "",
+                format!("{e} (run `exemplar validate` for every problem with its JSON path)"),
+            )])
+        })?;
+        let problems = exp.check_meaning();
+        if problems.is_empty() {
+            Ok(exp)
+        } else {
+            Err(Problems(problems))
+        }
+    }
+
     /// Loads `DIR/experiment.json` (or the file itself) and checks, besides the file,
     /// that every stimulus it names exists and is a non-empty file.
     #[cfg(not(target_arch = "wasm32"))]

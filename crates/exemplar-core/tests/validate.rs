@@ -7,10 +7,26 @@ fn demo() -> Value {
     serde_json::from_str(include_str!("../../../demo/experiment.json")).unwrap()
 }
 
+/// Every problem `from_json` finds; and the participant's page's parser
+/// (`from_json_lean`) must agree on whether the file is usable (it ignores only unknown
+/// top-level fields) and on what it means.
 fn problems(v: &Value) -> Vec<String> {
-    match Experiment::from_json(&v.to_string()) {
-        Ok(_) => vec![],
-        Err(p) => p.0.iter().map(|p| p.to_string()).collect(),
+    let text = v.to_string();
+    let lean = Experiment::from_json_lean(&text);
+    match Experiment::from_json(&text) {
+        Ok(e) => {
+            assert_eq!(lean.as_ref().ok(), Some(&e), "{:?}", lean.as_ref().err());
+            vec![]
+        }
+        Err(p) => {
+            let got: Vec<String> = p.0.iter().map(|p| p.to_string()).collect();
+            let only_unknown = got.iter().all(|p| p.contains(": unknown field;"));
+            assert!(
+                lean.is_err() || only_unknown,
+                "the lean parser accepts {got:#?}"
+            );
+            got
+        }
     }
 }
 
