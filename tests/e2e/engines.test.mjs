@@ -86,7 +86,13 @@ async function wholeSession(d, pid) {
   const step = async (id, page) => { await d.waitFor(tid(id), { enabled: true }); if (page) await audit(page); await d.click(tid(id)); };
   await step('welcome-continue', 'welcome');
   await step('consent-accept', 'consent');
-  for (let i = 0; i < exp.pages.instructions.length; i++) await step('instructions-next', i === 0 ? 'instructions' : null);
+  const pages = exp.pages.instructions.length;
+  for (let i = 0; i < pages; i++) {
+    // Each instruction page has its own Next button: wait for page i's, or a slow engine's
+    // click could land on the previous page's button before it is replaced.
+    await eventually(async () => (await d.text('.page-count')) === `Instructions ${i + 1} of ${pages}`);
+    await step('instructions-next', i === 0 ? 'instructions' : null);
+  }
   await step('fullscreen-continue', 'fullscreen');
   await step('practice-start', 'practice start');
   const played = [];
