@@ -353,7 +353,9 @@ impl Default for Loading {
 }
 
 /// Where the records go (`kind` picks the adapter). See the README's "Collecting data".
-#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize, JsonSchema)]
+// Read in one pass (`Deserialize` below, see `crate::tagged`); the `serde` attributes
+// shape its JSON, its schema and the errors' texts.
+#[derive(Clone, Debug, Default, PartialEq, Serialize, JsonSchema)]
 #[serde(tag = "kind", rename_all = "snake_case", deny_unknown_fields)]
 pub enum Collect {
     /// Records are POSTed as a JSON envelope (`docs/data.md`) to `url`.
@@ -402,6 +404,81 @@ pub enum Collect {
 
 fn default_datapipe_url() -> String {
     "https://pipe.jspsych.org/api/data/".into()
+}
+
+impl<'de> Deserialize<'de> for Collect {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        #[derive(Deserialize)]
+        #[serde(rename_all = "snake_case")]
+        enum Kind {
+            Http,
+            Jatos,
+            Datapipe,
+            Mturk,
+            Prolific,
+            Download,
+            None,
+        }
+        struct Fields;
+        impl<'de> serde::de::Visitor<'de> for Fields {
+            type Value = Collect;
+            fn expecting(&self, f: &mut std::fmt::Formatter) -> std::fmt::Result {
+                f.write_str("an object with a \"kind\"")
+            }
+            fn visit_map<A: serde::de::MapAccess<'de>>(
+                self,
+                mut map: A,
+            ) -> Result<Collect, A::Error> {
+                use crate::tagged::{once, only, required, skip};
+                let (mut kind, mut url, mut headers, mut experiment_id, mut unknown) =
+                    (None::<Kind>, None, None, None, None);
+                while let Some(key) = map.next_key::<String>()? {
+                    match key.as_str() {
+                        "kind" => once(&mut map, &mut kind, "kind")?,
+                        "url" => once(&mut map, &mut url, "url")?,
+                        "headers" => once(&mut map, &mut headers, "headers")?,
+                        "experiment_id" => once(&mut map, &mut experiment_id, "experiment_id")?,
+                        _ => skip(&mut map, key, &mut unknown)?,
+                    }
+                }
+                let kind = required(kind, "kind")?;
+                let fields: &'static [&'static str] = match kind {
+                    Kind::Http | Kind::Mturk | Kind::Prolific => &["url", "headers"],
+                    Kind::Datapipe => &["experiment_id", "url"],
+                    Kind::Jatos | Kind::Download | Kind::None => &[],
+                };
+                let present = [
+                    ("url", url.is_some()),
+                    ("headers", headers.is_some()),
+                    ("experiment_id", experiment_id.is_some()),
+                ];
+                only(&present, unknown.as_deref(), fields)?;
+                let headers = headers.unwrap_or_default();
+                Ok(match kind {
+                    Kind::Http => Collect::Http {
+                        url: required(url, "url")?,
+                        headers,
+                    },
+                    Kind::Mturk => Collect::Mturk {
+                        url: required(url, "url")?,
+                        headers,
+                    },
+                    Kind::Prolific => Collect::Prolific {
+                        url: required(url, "url")?,
+                        headers,
+                    },
+                    Kind::Datapipe => Collect::Datapipe {
+                        experiment_id: required(experiment_id, "experiment_id")?,
+                        url: url.unwrap_or_else(default_datapipe_url),
+                    },
+                    Kind::Jatos => Collect::Jatos {},
+                    Kind::Download => Collect::Download {},
+                    Kind::None => Collect::None,
+                })
+            }
+        }
+        d.deserialize_map(Fields)
+    }
 }
 
 impl Collect {

@@ -55,8 +55,9 @@ pub fn answer(button_pressed: u32, levels: u8, switched_queries: bool) -> Option
 }
 
 /// The page a session is on. Serialized into the browser's storage, so a reload
-/// continues where the participant was.
-#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+/// continues where the participant was. Read in one pass (`Deserialize` below, see
+/// [`crate::tagged`]); fields a page does not have are ignored, as serde's derive does.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
 #[serde(tag = "stage", rename_all = "snake_case")]
 pub enum Stage {
     /// The welcome page.
@@ -93,6 +94,71 @@ pub enum Stage {
     Feedback,
     /// The end page.
     End,
+}
+
+impl<'de> Deserialize<'de> for Stage {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        #[derive(Deserialize)]
+        #[serde(rename_all = "snake_case")]
+        enum Page {
+            Welcome,
+            Consent,
+            Instructions,
+            Fullscreen,
+            PracticeIntro,
+            Practice,
+            MainIntro,
+            Main,
+            Feedback,
+            End,
+        }
+        struct Fields;
+        impl<'de> serde::de::Visitor<'de> for Fields {
+            type Value = Stage;
+            fn expecting(&self, f: &mut std::fmt::Formatter) -> std::fmt::Result {
+                f.write_str("an object with a \"stage\"")
+            }
+            fn visit_map<A: serde::de::MapAccess<'de>>(
+                self,
+                mut map: A,
+            ) -> Result<Stage, A::Error> {
+                use crate::tagged::{once, required, skip};
+                let (mut stage, mut page, mut attempt, mut index, mut unknown) =
+                    (None::<Page>, None, None, None, None);
+                while let Some(key) = map.next_key::<String>()? {
+                    match key.as_str() {
+                        "stage" => once(&mut map, &mut stage, "stage")?,
+                        "page" => once(&mut map, &mut page, "page")?,
+                        "attempt" => once(&mut map, &mut attempt, "attempt")?,
+                        "index" => once(&mut map, &mut index, "index")?,
+                        _ => skip(&mut map, key, &mut unknown)?,
+                    }
+                }
+                Ok(match required(stage, "stage")? {
+                    Page::Welcome => Stage::Welcome,
+                    Page::Consent => Stage::Consent,
+                    Page::Instructions => Stage::Instructions {
+                        page: required(page, "page")?,
+                    },
+                    Page::Fullscreen => Stage::Fullscreen,
+                    Page::PracticeIntro => Stage::PracticeIntro {
+                        attempt: required(attempt, "attempt")?,
+                    },
+                    Page::Practice => Stage::Practice {
+                        attempt: required(attempt, "attempt")?,
+                        index: required(index, "index")?,
+                    },
+                    Page::MainIntro => Stage::MainIntro,
+                    Page::Main => Stage::Main {
+                        index: required(index, "index")?,
+                    },
+                    Page::Feedback => Stage::Feedback,
+                    Page::End => Stage::End,
+                })
+            }
+        }
+        d.deserialize_map(Fields)
+    }
 }
 
 impl Stage {
