@@ -58,6 +58,9 @@ pub struct Options {
     pub seed: u64,
     /// Significance level for marking post-hoc pairs (0.05, on Holm-adjusted p-values).
     pub alpha: f64,
+    /// Whether sessions of a `?simulate=` participant are scored (false: they are listed
+    /// with their verdicts, apart, and left out of every score).
+    pub score_simulated: bool,
 }
 
 impl Default for Options {
@@ -69,6 +72,19 @@ impl Default for Options {
             ci_level: 0.95,
             seed: 0,
             alpha: 0.05,
+            score_simulated: false,
+        }
+    }
+}
+
+impl Options {
+    /// The options an experiment sets (`analysis` in `experiment.json`, and its number of
+    /// confidence levels); the rest as [`Options::default`].
+    pub fn for_experiment(exp: &exemplar_core::experiment::Experiment) -> Options {
+        Options {
+            exclusion: exp.analysis.exclusion.clone(),
+            confidence_levels: u64::from(exp.confidence_levels),
+            ..Options::default()
         }
     }
 }
@@ -191,8 +207,12 @@ pub struct InputSummary {
     pub unusable_trials: usize,
     /// Sessions found.
     pub sessions: usize,
-    /// Sessions that passed.
+    /// Sessions that passed and are scored (a simulated one only with
+    /// [`Options::score_simulated`]).
     pub sessions_passed: usize,
+    /// Sessions answered by a `?simulate=` participant (scored only with
+    /// [`Options::score_simulated`]).
+    pub sessions_simulated: usize,
     /// Trials scored (main, non-catch, passing sessions).
     pub trials_scored: usize,
 }
@@ -250,10 +270,13 @@ pub fn analyze(records: &[Value], options: &Options) -> Analysis {
     let levels = options.confidence_levels;
     let sessions = session::verdicts(&records, &trials, &options.exclusion, levels);
     input.sessions = sessions.len();
-    input.sessions_passed = sessions.iter().filter(|s| s.passed).count();
+    input.sessions_simulated = sessions.iter().filter(|s| s.simulated).count();
+    let scored_session =
+        |s: &&SessionVerdict| s.passed && (options.score_simulated || !s.simulated);
+    input.sessions_passed = sessions.iter().filter(scored_session).count();
     let passed: std::collections::HashSet<&str> = sessions
         .iter()
-        .filter(|s| s.passed)
+        .filter(scored_session)
         .map(|s| s.session_id.as_str())
         .collect();
     let scored: Vec<&Trial> = trials

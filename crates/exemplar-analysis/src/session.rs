@@ -36,6 +36,8 @@ pub struct Trial {
     pub rt: Option<f64>,
     /// `timestamp` in ms since the epoch.
     pub timestamp: Option<f64>,
+    /// Answered by a `?simulate=` participant (`input: "simulated"`).
+    pub simulated: bool,
 }
 
 impl Trial {
@@ -75,6 +77,7 @@ impl Trial {
             correct: r.get("correct")?.as_bool()?,
             rt: r.get("rt").and_then(Value::as_f64),
             timestamp: r.get("timestamp").and_then(Value::as_f64),
+            simulated: r.get("input").and_then(Value::as_str) == Some("simulated"),
         })
     }
 }
@@ -88,42 +91,9 @@ fn unsigned(v: Option<&Value>) -> Option<u64> {
     })
 }
 
-/// The paradigm's exclusion rules. Each threshold is `None` to switch its rule off.
-#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
-pub struct Exclusion {
-    /// Minimum share of catch trials answered correctly (0.8: 4 of 5).
-    pub min_catch_accuracy: Option<f64>,
-    /// Minimum main-block answers (main and catch trials) in each button row, upper
-    /// (`button_pressed` < L) and lower (≥ L).
-    pub min_answers_per_row: Option<usize>,
-    /// Minimum main-phase time in seconds (first to last main-block response).
-    pub min_main_phase_time_s: Option<f64>,
-    /// Maximum main-phase time in seconds.
-    pub max_main_phase_time_s: Option<f64>,
-    /// Minimum time on the instruction pages in seconds.
-    pub min_instruction_time_s: Option<f64>,
-    /// Maximum practice rounds.
-    pub max_practice_rounds: Option<u64>,
-    /// Whether a rule that cannot be checked for lack of data (a CSV export has no
-    /// session events, so no instruction time; an unfinished session may have no catch
-    /// trials) fails the session. `true`: a session is kept only on evidence.
-    pub missing_data_fails: bool,
-}
-
-impl Default for Exclusion {
-    /// The paradigm's thresholds.
-    fn default() -> Self {
-        Exclusion {
-            min_catch_accuracy: Some(0.8),
-            min_answers_per_row: Some(5),
-            min_main_phase_time_s: Some(135.0),
-            max_main_phase_time_s: Some(2500.0),
-            min_instruction_time_s: Some(15.0),
-            max_practice_rounds: Some(3),
-            missing_data_fails: true,
-        }
-    }
-}
+/// The exclusion rules: part of the experiment (`analysis.exclusion` in
+/// `experiment.json`), with the original study's thresholds as defaults.
+pub use exemplar_core::experiment::Exclusion;
 
 /// One exclusion rule.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize)]
@@ -181,6 +151,9 @@ pub struct SessionVerdict {
     pub participant_id: String,
     /// Whether the session passed every rule; only passing sessions are scored.
     pub passed: bool,
+    /// Whether a `?simulate=` participant answered its trials: such a session is listed
+    /// with its verdict but scored only when asked ([`crate::Options::score_simulated`]).
+    pub simulated: bool,
     /// The rules it failed (empty when it passed).
     pub failures: Vec<Failure>,
     /// Whether a `session_completed` record arrived.
@@ -216,6 +189,7 @@ struct Gathered {
     practice_round_events: BTreeSet<u64>,
     practice_trial_attempts: BTreeSet<u64>,
     main_block_timestamps: Vec<f64>,
+    simulated: bool,
 }
 
 /// Applies `rules` to every session found in `records` (each `record_id` once, see
@@ -265,6 +239,7 @@ pub fn verdicts(
         let Some(g) = gathered.get_mut(&t.session_id) else {
             continue;
         };
+        g.simulated |= t.simulated;
         match t.phase {
             Phase::Practice => {
                 g.practice_trial_attempts.insert(t.attempt.unwrap_or(0));
@@ -326,6 +301,7 @@ pub fn verdicts(
             session_id,
             participant_id: g.participant_id,
             passed: false,
+            simulated: g.simulated,
             failures: Vec::new(),
             completed: g.completed,
             main_trials: main,

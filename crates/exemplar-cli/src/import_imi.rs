@@ -209,6 +209,10 @@ pub fn run(opts: &ImportOptions) -> Result<Experiment, ImportError> {
         delivery: Default::default(),
         completion: Default::default(),
         checks: Default::default(),
+        // No catch trials, and up to 40 main trials: the original thresholds fit to that.
+        analysis: exemplar_core::experiment::Analysis {
+            exclusion: exemplar_core::experiment::Exclusion::scaled(main_trials, 0, 3),
+        },
     };
     let text = serde_json::to_string_pretty(&exp)? + "\n";
     std::fs::write(opts.out.join("experiment.json"), text).map_err(io_error(&opts.out))?;

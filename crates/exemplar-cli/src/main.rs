@@ -114,6 +114,15 @@ enum Command {
         /// so instruction time and practice rounds are unknown).
         #[arg(long)]
         lenient: bool,
+        /// The experiment folder (or its experiment.json): its `analysis.exclusion` rules
+        /// and `confidence_levels` are applied. Without it, the original study's
+        /// thresholds (made for 45 main trials) and 3 levels.
+        #[arg(long)]
+        experiment: Option<PathBuf>,
+        /// Score the sessions of `?simulate=` participants too (by default they are listed
+        /// apart and left out of every score).
+        #[arg(long)]
+        score_simulated: bool,
     },
     /// Turn the IMI study's released stimulus layouts into an experiment.
     ImportImi(import_imi::ImportOptions),
@@ -192,10 +201,21 @@ fn main() -> ExitCode {
             out,
             seed,
             lenient,
+            experiment,
+            score_simulated,
         } => (
             "exemplar analyze",
             1,
-            cmd::analyze::run(&responses, &out, seed, lenient),
+            cmd::analyze::run(
+                &responses,
+                &out,
+                &cmd::analyze::Settings {
+                    seed,
+                    lenient,
+                    experiment,
+                    score_simulated,
+                },
+            ),
         ),
         Command::ImportImi(opts) => ("exemplar import-imi", 1, cmd::import_imi::run(&opts)),
         Command::Check {

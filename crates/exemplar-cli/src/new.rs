@@ -48,7 +48,9 @@ const EXPERIMENT: &str = r###"{
   "display": { "min_width": 940, "min_height": 600, "fullscreen": true },
   "collect": { "kind": "http", "url": "records" },
   "delivery": { "timeout_ms": 10000, "batch_size": 50, "download_after_ms": 60000 },
-  "completion": { "code": "REPLACE-ME" }
+  "completion": { "code": "REPLACE-ME" },
+  "analysis": { "exclusion": { "min_catch_accuracy": null, "min_answers_per_row": null,
+    "min_main_phase_time_s": 5.4, "max_main_phase_time_s": 100, "min_instruction_time_s": 15, "max_practice_rounds": 3 } }
 }
 "###;
 
@@ -75,6 +77,10 @@ and deploy it with `exemplar build . --out site/`.
 - `collect`: where records go (`http`, `prolific`, `mturk`, `jatos`, `datapipe`,
   `download`, `none`); see the exemplar README. `records` is the local `exemplar serve`.
 - `completion`: the `code` shown at the end (and `redirect_url`, `{code}` replaced).
+- `analysis.exclusion`: which sessions `exemplar analyze --experiment .` scores. The
+  original study's thresholds are for 45 main and 5 catch trials; these are scaled to this
+  experiment's 2 trials (2.7 s to 50 s per trial). `null` switches a rule off. Scale them
+  again when you change `session`.
 
 The placeholder images here are flat colours: replace them with your stimuli
 (`exemplar exemplars` or `exemplar import-imi` make them from a model or a release).

@@ -132,3 +132,184 @@ fn analyze_reads_the_database_and_json_lines() {
     }
     std::fs::remove_dir_all(&dir).unwrap();
 }
+
+/// A session shaped like the demo's (10 main and 2 catch trials, all correct, half per
+/// button row), its main phase taking `main_phase_s`; answered by a `?simulate=`
+/// participant when `simulated`.
+fn demo_session(pid: &str, main_phase_s: f64, simulated: bool) -> Vec<Value> {
+    let mut bodies = vec![Body::InstructionsDone {
+        instruction_time: 30000.0,
+        pages_visited: vec![0, 1, 2],
+    }];
+    for k in 0..12u32 {
+        let u = k % 4;
+        let mut t = trial(&format!("u{u}"), "m", u, true);
+        t.trial_index = k;
+        t.button_pressed = if k % 2 == 0 { 1 } else { 4 };
+        if k >= 10 {
+            t.phase = Phase::Catch;
+            t.catch_trial = true;
+            t.mode = TrialMode::CatchTrial;
+        }
+        if simulated {
+            t.input = exemplar_core::record::Input::Simulated;
+        }
+        bodies.push(Body::Trial(Box::new(t)));
+    }
+    bodies.push(Body::SessionCompleted {
+        main_correct: 10,
+        catch_correct: 2,
+        answered: 12,
+        practice_rounds: 1,
+        main_phase_time: 1000.0 * main_phase_s,
+    });
+    bodies
+        .into_iter()
+        .enumerate()
+        .map(|(seq, body)| {
+            serde_json::to_value(record_of(pid, pid, seq as u64, 1000.0, body)).unwrap()
+        })
+        .collect()
+}
+
+fn sessions_csv(out: &std::path::Path) -> Vec<(String, String, String)> {
+    let text = std::fs::read_to_string(out.join("sessions.csv")).unwrap();
+    let mut lines = text.lines();
+    let header: Vec<&str> = lines.next().unwrap().split(',').collect();
+    let col = |name: &str| header.iter().position(|h| *h == name).unwrap();
+    let (id, passed, simulated) = (col("session_id"), col("passed"), col("simulated"));
+    lines
+        .map(|l| {
+            let f: Vec<&str> = l.split(',').collect();
+            (
+                f[id].to_string(),
+                f[passed].to_string(),
+                f[simulated].to_string(),
+            )
+        })
+        .collect()
+}
+
+#[test]
+fn analyze_applies_the_experiments_own_rules_and_keeps_simulated_sessions_apart() {
+    let dir = std::env::temp_dir().join(format!("exemplar-analyze-rules-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&dir);
+    std::fs::create_dir_all(&dir).unwrap();
+    // Two demo-length sessions of 40 s (as a person takes the demo), one too quick (10 s),
+    // and one of the simulated participant.
+    let records: Vec<Value> = [
+        demo_session("p1", 40.0, false),
+        demo_session("p2", 45.0, false),
+        demo_session("p3", 10.0, false),
+        demo_session("sim", 40.0, true),
+    ]
+    .concat();
+    let text: String = records.iter().map(|r| r.to_string() + "\n").collect();
+    let responses = dir.join("r.jsonl");
+    std::fs::write(&responses, text).unwrap();
+    let demo = concat!(env!("CARGO_MANIFEST_DIR"), "/../../demo");
+    let run = |name: &str, extra: &[&str]| {
+        let out = dir.join(name);
+        let mut args = vec![
+            "analyze",
+            responses.to_str().unwrap(),
+            "--out",
+            out.to_str().unwrap(),
+        ];
+        args.extend_from_slice(extra);
+        let (ok, stdout, stderr) = exemplar(&args);
+        assert!(ok, "{stderr}");
+        (sessions_csv(&out), stdout, stderr)
+    };
+    let row = |id: &str, passed: &str, simulated: &str| {
+        (id.to_string(), passed.to_string(), simulated.to_string())
+    };
+
+    // The original study's thresholds (135 s for 50 trials) exclude every demo session,
+    // and say so.
+    let (sessions, _, stderr) = run("default", &[]);
+    assert!(stderr.contains("no --experiment"), "{stderr}");
+    assert!(
+        sessions.iter().all(|(_, passed, _)| passed == "false"),
+        "{sessions:?}"
+    );
+
+    // The demo's own rules (at least 24 s) keep the two real sessions of 40 s and more;
+    // the simulated one passes the rules but is listed apart and not scored.
+    let (sessions, stdout, _) = run("demo", &["--experiment", demo]);
+    assert_eq!(
+        sessions,
+        vec![
+            row("p1", "true", "false"),
+            row("p2", "true", "false"),
+            row("p3", "false", "false"),
+            row("sim", "true", "true")
+        ]
+    );
+    assert!(stdout.contains("2 of 3 sessions passed the exclusion rules (1 simulated sessions listed apart, not scored); 20 trials scored"), "{stdout}");
+
+    // Asked to, it scores the simulated session too.
+    let (_, stdout, _) = run(
+        "with-simulated",
+        &["--experiment", demo, "--score-simulated"],
+    );
+    assert!(stdout.contains("3 of 4 sessions passed the exclusion rules (1 of them simulated, scored as asked); 30 trials scored"), "{stdout}");
+
+    // A broken rule in the experiment is an error naming it.
+    let bad = dir.join("bad");
+    std::fs::create_dir_all(&bad).unwrap();
+    let mut exp: Value =
+        serde_json::from_str(&std::fs::read_to_string(format!("{demo}/experiment.json")).unwrap())
+            .unwrap();
+    exp["analysis"]["exclusion"]["min_catch_accuracy"] = 80.into();
+    std::fs::write(bad.join("experiment.json"), exp.to_string()).unwrap();
+    let (ok, _, stderr) = exemplar(&[
+        "analyze",
+        responses.to_str().unwrap(),
+        "--out",
+        dir.join("x").to_str().unwrap(),
+        "--experiment",
+        bad.to_str().unwrap(),
+    ]);
+    assert!(
+        !ok && stderr.contains("analysis.exclusion.min_catch_accuracy"),
+        "{stderr}"
+    );
+    std::fs::remove_dir_all(&dir).unwrap();
+}
+
+#[test]
+fn analyze_warns_of_a_database_copied_without_its_write_ahead_log() {
+    let dir = std::env::temp_dir().join(format!("exemplar-analyze-wal-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&dir);
+    std::fs::create_dir_all(&dir).unwrap();
+    let records = demo_session("p1", 40.0, false);
+    let db = Db::open(&dir.join("r.db")).unwrap();
+    db.insert(
+        &records
+            .iter()
+            .map(|v| (serde_json::from_value(v.clone()).unwrap(), v.clone()))
+            .collect::<Vec<_>>(),
+    )
+    .unwrap();
+    // While the collector's connection is open, its records are in r.db-wal: a copy of
+    // r.db alone may lack them, and analyze says so.
+    assert!(dir.join("r.db-wal").is_file());
+    std::fs::copy(dir.join("r.db"), dir.join("copy.db")).unwrap();
+    let out = dir.join("out").to_str().unwrap().to_string();
+    let (_, _, stderr) = exemplar(&[
+        "analyze",
+        dir.join("copy.db").to_str().unwrap(),
+        "--out",
+        &out,
+    ]);
+    assert!(
+        stderr.contains("has no") && stderr.contains("copy.db-wal"),
+        "{stderr}"
+    );
+    // With the log beside it, no warning.
+    let (ok, _, stderr) = exemplar(&["analyze", dir.join("r.db").to_str().unwrap(), "--out", &out]);
+    assert!(ok && !stderr.contains("write-ahead"), "{stderr}");
+    drop(db);
+    std::fs::remove_dir_all(&dir).unwrap();
+}

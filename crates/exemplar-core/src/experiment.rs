@@ -66,6 +66,76 @@ pub struct Experiment {
     /// Models for checking stimuli with the activation engine (preview).
     #[serde(default)]
     pub checks: Checks,
+    /// How `exemplar analyze --experiment` scores this experiment's sessions.
+    #[serde(default)]
+    pub analysis: Analysis,
+}
+
+/// How `exemplar analyze` scores the sessions of this experiment.
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields, default)]
+pub struct Analysis {
+    /// Which sessions are scored: one that fails any rule is excluded.
+    pub exclusion: Exclusion,
+}
+
+/// The exclusion rules. The defaults are the original study's, made for its sessions of
+/// 45 main and 5 catch trials: set thresholds that fit a shorter or longer session. A
+/// threshold of `null` switches its rule off.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields, default)]
+pub struct Exclusion {
+    /// Minimum share of catch trials answered correctly (0.8: 4 of 5).
+    pub min_catch_accuracy: Option<f64>,
+    /// Minimum main-block answers (main and catch trials) in each button row, upper
+    /// (`button_pressed` < L) and lower (≥ L).
+    pub min_answers_per_row: Option<usize>,
+    /// Minimum main-phase time in seconds (first to last main-block response).
+    pub min_main_phase_time_s: Option<f64>,
+    /// Maximum main-phase time in seconds.
+    pub max_main_phase_time_s: Option<f64>,
+    /// Minimum time on the instruction pages in seconds.
+    pub min_instruction_time_s: Option<f64>,
+    /// Maximum practice rounds.
+    pub max_practice_rounds: Option<u64>,
+    /// Whether a rule that cannot be checked for lack of data (a CSV export has no
+    /// session events, so no instruction time; an unfinished session may have no catch
+    /// trials) fails the session. `true`: a session is kept only on evidence.
+    pub missing_data_fails: bool,
+}
+
+impl Exclusion {
+    /// The original study's thresholds scaled to a session of `main` main and `catch`
+    /// catch trials (the original: 45 and 5): the main phase takes at least 2.7 s and at
+    /// most 50 s per trial; at least one answer in ten in each button row (off below ten
+    /// trials); the catch rule only with catch trials; at most `practice_rounds` rounds.
+    pub fn scaled(main: u32, catch: u32, practice_rounds: u32) -> Exclusion {
+        let trials = f64::from(main + catch);
+        Exclusion {
+            min_catch_accuracy: (catch > 0).then_some(0.8),
+            min_answers_per_row: Some((main + catch) as usize / 10).filter(|n| *n > 0),
+            min_main_phase_time_s: Some((2.7 * trials * 10.0).round() / 10.0),
+            max_main_phase_time_s: Some(50.0 * trials),
+            min_instruction_time_s: Some(15.0),
+            max_practice_rounds: Some(u64::from(practice_rounds)),
+            missing_data_fails: true,
+        }
+    }
+}
+
+impl Default for Exclusion {
+    /// The original study's thresholds.
+    fn default() -> Self {
+        Exclusion {
+            min_catch_accuracy: Some(0.8),
+            min_answers_per_row: Some(5),
+            min_main_phase_time_s: Some(135.0),
+            max_main_phase_time_s: Some(2500.0),
+            min_instruction_time_s: Some(15.0),
+            max_practice_rounds: Some(3),
+            missing_data_fails: true,
+        }
+    }
 }
 
 /// Stimulus checks with the activation engine.

@@ -61,7 +61,7 @@ impl fmt::Display for Problems {
 impl std::error::Error for Problems {}
 
 const REQUIRED: [&str; 6] = ["id", "version", "title", "practice", "units", "session"];
-const KNOWN: [&str; 17] = [
+const KNOWN: [&str; 18] = [
     "$schema",
     "id",
     "version",
@@ -79,6 +79,7 @@ const KNOWN: [&str; 17] = [
     "completion",
     "delivery",
     "checks",
+    "analysis",
 ];
 
 impl Experiment {
@@ -332,6 +333,7 @@ impl Experiment {
                 }
             }
         }
+        p.extend(self.analysis.exclusion.problems());
         if let Some(url) = &self.completion.redirect_url {
             if !(url.starts_with("https://") || url.starts_with("http://")) {
                 p.push(Problem::new(
@@ -437,6 +439,9 @@ fn check_types(value: &Value, problems: &mut Vec<Problem>) {
             "checks" => {
                 part::<Checks>(v, key, problems);
             }
+            "analysis" => {
+                part::<crate::experiment::Analysis>(v, key, problems);
+            }
             other => problems.push(Problem::new(
                 other,
                 format!("unknown field; expected one of: {}", KNOWN.join(", ")),
@@ -453,5 +458,42 @@ fn units(v: &Value, path: &str, problems: &mut Vec<Problem>) {
             }
         }
         None => problems.push(Problem::new(path, "must be a list of units")),
+    }
+}
+
+impl crate::experiment::Exclusion {
+    /// Thresholds that no session could meet or that are not numbers of their kind.
+    fn problems(&self) -> Vec<Problem> {
+        let mut p = Vec::new();
+        let at = |field: &str| format!("analysis.exclusion.{field}");
+        if let Some(a) = self.min_catch_accuracy {
+            if !(0.0..=1.0).contains(&a) {
+                p.push(Problem::new(
+                    at("min_catch_accuracy"),
+                    "must be a share between 0 and 1",
+                ));
+            }
+        }
+        for (field, value) in [
+            ("min_main_phase_time_s", self.min_main_phase_time_s),
+            ("max_main_phase_time_s", self.max_main_phase_time_s),
+            ("min_instruction_time_s", self.min_instruction_time_s),
+        ] {
+            if value.is_some_and(|v| !(v.is_finite() && v >= 0.0)) {
+                p.push(Problem::new(
+                    at(field),
+                    "must be a number of seconds, at least 0",
+                ));
+            }
+        }
+        if let (Some(min), Some(max)) = (self.min_main_phase_time_s, self.max_main_phase_time_s) {
+            if min > max {
+                p.push(Problem::new(
+                    at("max_main_phase_time_s"),
+                    "must not be below min_main_phase_time_s",
+                ));
+            }
+        }
+        p
     }
 }

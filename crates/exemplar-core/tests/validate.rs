@@ -297,3 +297,38 @@ fn check_models_name_their_field() {
         "{got:#?}"
     );
 }
+
+#[test]
+fn analysis_rules_are_the_experiments_with_the_original_thresholds_as_defaults() {
+    use exemplar_core::experiment::Exclusion;
+    // Without `analysis`, the original study's thresholds; the scaling rule gives them
+    // back for the original session (45 main, 5 catch trials, 3 practice rounds).
+    let mut v = demo();
+    v.as_object_mut().unwrap().remove("analysis");
+    let exp = Experiment::from_json(&v.to_string()).unwrap();
+    assert_eq!(exp.analysis.exclusion, Exclusion::default());
+    assert_eq!(Exclusion::scaled(45, 5, 3), Exclusion::default());
+    // The demo sets its own; a field left out keeps its default, `null` switches a rule off.
+    let exp = Experiment::from_json(&demo().to_string()).unwrap();
+    assert_eq!(exp.analysis.exclusion.min_main_phase_time_s, Some(24.0));
+    let mut v = demo();
+    v["analysis"] = json!({"exclusion": {"min_catch_accuracy": null}});
+    let e = Experiment::from_json(&v.to_string()).unwrap().analysis.exclusion;
+    assert_eq!(e.min_catch_accuracy, None);
+    assert_eq!(e.min_main_phase_time_s, Some(135.0));
+    // Thresholds no session could meet, and unknown rules, are problems with their paths.
+    for (rules, path, needle) in [
+        (json!({"min_catch_accuracy": 80}), "analysis.exclusion.min_catch_accuracy", "between 0 and 1"),
+        (json!({"min_main_phase_time_s": -1}), "analysis.exclusion.min_main_phase_time_s", "at least 0"),
+        (
+            json!({"min_main_phase_time_s": 60, "max_main_phase_time_s": 30}),
+            "analysis.exclusion.max_main_phase_time_s",
+            "must not be below min_main_phase_time_s",
+        ),
+        (json!({"min_catch": 0.5}), "analysis.exclusion.min_catch", "unknown field `min_catch`"),
+    ] {
+        let mut v = demo();
+        v["analysis"] = json!({ "exclusion": rules });
+        assert_problem(&v, path, needle);
+    }
+}

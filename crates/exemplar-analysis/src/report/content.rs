@@ -180,6 +180,7 @@ pub(super) fn tables(a: &Analysis) -> Vec<Table> {
         vec![
             "session",
             "participant",
+            "simulated",
             "passed",
             "catch",
             "upper",
@@ -195,6 +196,7 @@ pub(super) fn tables(a: &Analysis) -> Vec<Table> {
                 vec![
                     s.session_id.clone(),
                     s.participant_id.clone(),
+                    if s.simulated { "yes" } else { "no" }.to_string(),
                     if s.passed { "yes" } else { "no" }.to_string(),
                     format!("{}/{}", s.catch_correct, s.catch_trials),
                     s.upper_row.to_string(),
@@ -244,14 +246,24 @@ fn rt_row(label: &str, r: &crate::RtSummary) -> Vec<String> {
 /// One paragraph on the data and the Kruskal–Wallis result.
 pub(super) fn summary(a: &Analysis) -> String {
     let i = &a.input;
+    let unscored = if a.options.score_simulated {
+        0
+    } else {
+        i.sessions_simulated
+    };
+    let simulated = match (i.sessions_simulated, a.options.score_simulated) {
+        (0, _) => String::new(),
+        (n, false) => format!(" ({n} simulated sessions listed apart, not scored)"),
+        (n, true) => format!(" ({n} of them simulated, scored as asked)"),
+    };
     let mut s = format!(
         "{} records ({} repeated copies dropped), {} trial records; {} of {} sessions \
-         passed the exclusion rules; {} trials scored over {} units and {} models.",
+         passed the exclusion rules{simulated}; {} trials scored over {} units and {} models.",
         i.records,
         i.duplicates,
         i.trials,
         i.sessions_passed,
-        i.sessions,
+        i.sessions - unscored,
         i.trials_scored,
         a.units.len(),
         a.models.len()

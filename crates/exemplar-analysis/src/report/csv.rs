@@ -88,6 +88,7 @@ pub fn sessions_csv(a: &Analysis) -> String {
         &[
             "session_id",
             "participant_id",
+            "simulated",
             "passed",
             "completed",
             "main_trials",
@@ -105,6 +106,7 @@ pub fn sessions_csv(a: &Analysis) -> String {
             vec![
                 s.session_id.clone(),
                 s.participant_id.clone(),
+                s.simulated.to_string(),
                 s.passed.to_string(),
                 s.completed.to_string(),
                 s.main_trials.to_string(),

@@ -1,26 +1,53 @@
 //! `exemplar analyze`: exclusion rules, scores and tests; the reports written to a
 //! folder and the Markdown one printed.
 
-use std::path::Path;
+use std::io::Read;
+use std::path::{Path, PathBuf};
+
+use exemplar_core::experiment::Experiment;
 
 use super::Error;
 use crate::collector::{self, Db};
 
-pub fn run(responses: &Path, out: &Path, seed: u64, lenient: bool) -> Result<(), Error> {
+/// What `exemplar analyze` was asked besides the responses and the output folder.
+pub struct Settings {
+    pub seed: u64,
+    pub lenient: bool,
+    /// The experiment whose `analysis` rules apply.
+    pub experiment: Option<PathBuf>,
+    pub score_simulated: bool,
+}
+
+pub fn run(responses: &Path, out: &Path, settings: &Settings) -> Result<(), Error> {
     let is_db = collector::is_postgres(responses)
         || responses
             .extension()
             .is_some_and(|e| e == "db" || e == "sqlite");
+    if is_db && !collector::is_postgres(responses) {
+        if let Some(warning) = missing_wal(responses) {
+            eprintln!("exemplar analyze: warning: {warning}");
+        }
+    }
     let records = if is_db {
         Db::open_read_only(responses)?.all()?
     } else {
         exemplar_analysis::read::read_path(responses).map_err(Error::Read)?
     };
-    let mut options = exemplar_analysis::Options {
-        seed,
-        ..Default::default()
+    let mut options = match &settings.experiment {
+        Some(dir) => exemplar_analysis::Options::for_experiment(&experiment(dir)?),
+        None => {
+            eprintln!(
+                "exemplar analyze: no --experiment: applying the original study's exclusion \
+                 thresholds, made for sessions of 45 main and 5 catch trials"
+            );
+            exemplar_analysis::Options::default()
+        }
     };
-    options.exclusion.missing_data_fails = !lenient;
+    options.seed = settings.seed;
+    options.score_simulated = settings.score_simulated;
+    if settings.lenient {
+        options.exclusion.missing_data_fails = false;
+    }
     let analysis = exemplar_analysis::analyze(&records, &options);
     exemplar_analysis::write_reports(&analysis, out).map_err(|source| Error::File {
         path: out.to_path_buf(),
@@ -29,4 +56,43 @@ pub fn run(responses: &Path, out: &Path, seed: u64, lenient: bool) -> Result<(),
     print!("{}", exemplar_analysis::markdown(&analysis));
     println!("\nexemplar: reports in {} (report.html, report.md, models.csv, units.csv, sessions.csv, posthoc.csv)", out.display());
     Ok(())
+}
+
+/// The experiment of `--experiment` (a folder or its `experiment.json`), checked as
+/// `exemplar validate` checks it, except that its stimuli need not be there.
+fn experiment(path: &Path) -> Result<Experiment, Error> {
+    let file = if path.is_dir() {
+        path.join("experiment.json")
+    } else {
+        path.to_path_buf()
+    };
+    let text = std::fs::read_to_string(&file).map_err(|source| Error::File {
+        path: file.clone(),
+        source,
+    })?;
+    Experiment::from_json(&text).map_err(|problems| Error::Invalid {
+        dir: file,
+        problems,
+    })
+}
+
+/// A warning when `db` is a SQLite database in write-ahead-log mode with no `-wal` file
+/// beside it: the collector keeps its latest records in that file until a checkpoint, so
+/// a copy of the database alone, taken while the collector ran, may lack them.
+fn missing_wal(db: &Path) -> Option<String> {
+    let mut header = [0u8; 20];
+    std::fs::File::open(db).ok()?.read_exact(&mut header).ok()?;
+    // The file header: the magic string, then at offset 18 the write version (2 = WAL).
+    let wal_mode = header.starts_with(b"SQLite format 3\0") && header[18] == 2;
+    let mut wal = db.as_os_str().to_owned();
+    wal.push("-wal");
+    (wal_mode && !Path::new(&wal).exists()).then(|| {
+        format!(
+            "{} is in write-ahead-log mode and has no {} beside it. If it was copied while \
+             the collector ran, its latest records may be missing: copy the -wal file with it, \
+             or stop the collector first (it folds the log into the database when it stops).",
+            db.display(),
+            Path::new(&wal).display()
+        )
+    })
 }
