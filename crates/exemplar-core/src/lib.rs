@@ -38,6 +38,7 @@ pub mod schema;
 pub mod score;
 pub mod selection;
 pub mod simulate;
+pub mod texts;
 mod tagged;
 pub mod untrusted;
 pub mod validate;
