@@ -26,6 +26,7 @@ use std::sync::{Arc, OnceLock};
 
 use exemplar_core::experiment::Collect;
 use exemplar_core::record::{Body, HandoverParameter};
+use exemplar_core::texts::T;
 use exemplar_core::{untrusted, Experiment};
 use leptos::prelude::*;
 
@@ -47,10 +48,10 @@ enum Load {
     /// `?mode=preview`: the experiment and its folder's URL.
     Preview(Arc<Experiment>, String),
     /// An MTurk worker previewing the HIT: the welcome page, and no session.
-    MturkPreview(String),
+    MturkPreview(String, Arc<Experiment>),
     /// This session is open in another tab or window of this browser (it holds the
     /// session's Web Lock): nothing is shown, stored or sent here.
-    AlreadyOpen,
+    AlreadyOpen(Arc<Experiment>),
 }
 
 /// What only the researcher's page links in ([`research_tools`]).
@@ -125,21 +126,21 @@ fn App() -> impl IntoView {
     leptos::task::spawn_local(async move {
         state.set(load_experiment(engine, images).await);
     });
+    // Before the experiment says its language, the page speaks the browser's.
+    let local = text::browser_language();
     move || {
         match state.get() {
-        Load::Loading => view! { <main class="page"><p class="status" data-testid="loading">"Loading the study…"</p></main> }.into_any(),
+        Load::Loading => view! { <main class="page"><p class="status" data-testid="loading">{T::LoadingStudy.default_in(local)}</p></main> }.into_any(),
         Load::Failed(title, problems) => view! {
             <main class="page error" data-testid="experiment-error">
-                <h1>"This study cannot start"</h1>
+                <h1>{T::CannotStartTitle.default_in(local)}</h1>
                 <p>{title}</p>
                 <ul>{problems.into_iter().map(|p| view! { <li><code>{p}</code></li> }).collect_view()}</ul>
-                <p class="hint">"If you are a participant, please contact the researcher. If you are the researcher, run "<code>"exemplar validate"</code>" on the experiment folder"
-                    {research().is_none().then(|| view! {
-                        ", or open this link on "
-                        <a data-testid="research-page" href=research_link()>"the researcher's page"</a>
-                    })}
-                    "."
-                </p>
+                <p class="hint">{text::with_code(T::CannotStartHint.default_in(local))}</p>
+                // For the researcher: the page that lists every problem with its path.
+                {research().is_none().then(|| view! {
+                    <p class="hint" lang="en"><a data-testid="research-page" href=research_link()>"Open this link on the researcher's page"</a></p>
+                })}
             </main>
         }
         .into_any(),
@@ -148,19 +149,19 @@ fn App() -> impl IntoView {
             Some(r) => (r.preview)(exp, base, engine, images),
             None => view! { <main class="page"></main> }.into_any(),
         },
-        Load::MturkPreview(html) => view! {
+        Load::MturkPreview(html, exp) => view! {
             <main class="page" data-testid="mturk-preview">
                 <article class="text" inner_html=html></article>
-                <p class="status">"This is a preview. Please accept the HIT to start."</p>
+                <p class="status">{exp.text(T::MturkPreview).to_string()}</p>
             </main>
         }
         .into_any(),
-        Load::AlreadyOpen => view! {
+        Load::AlreadyOpen(exp) => view! {
             <main class="page" data-testid="already-open">
-                <h1>"This study is already open"</h1>
-                <p class="text">"You have this study open in another tab or window of this browser. Please continue there and close this tab; your answers so far are kept."</p>
+                <h1>{exp.text(T::AlreadyOpenTitle).to_string()}</h1>
+                <p class="text">{exp.text(T::AlreadyOpenText).to_string()}</p>
                 <div class="actions">
-                    <button data-testid="already-open-retry" on:click=move |_| { let _ = browser::window().location().reload(); }>"I closed the other tab: continue here"</button>
+                    <button data-testid="already-open-retry" on:click=move |_| { let _ = browser::window().location().reload(); }>{exp.text(T::AlreadyOpenRetry).to_string()}</button>
                 </div>
             </main>
         }
@@ -232,6 +233,10 @@ async fn load_experiment(engine: engine::Engine, images: images::Images) -> Load
     };
     if let Some(doc) = browser::window().document() {
         doc.set_title(&exp.title);
+        if let Some(root) = doc.document_element() {
+            let _ = root.set_attribute("lang", &exp.language);
+            let _ = root.set_attribute("dir", exemplar_core::texts::direction(&exp.language));
+        }
     }
     // A built site (`exemplar build`) has a manifest beside the experiment.
     match manifest {
@@ -264,7 +269,7 @@ async fn load_experiment(engine: engine::Engine, images: images::Images) -> Load
         exemplar_core::experiment::Collect::Mturk { .. }
     ) && browser::query_param("assignmentId").as_deref() == Some("ASSIGNMENT_ID_NOT_AVAILABLE")
     {
-        return Load::MturkPreview(text::html(&exp.pages.welcome, &base));
+        return Load::MturkPreview(text::html(&exp.pages.welcome, &base), exp);
     }
     let mode = match session::Mode::from_url() {
         Ok(m) => m,
@@ -310,7 +315,7 @@ async fn load_experiment(engine: engine::Engine, images: images::Images) -> Load
         session::storage_key(&exp, &mode, &pid)
     );
     if browser::hold_lock(&lock).await == Some(false) {
-        return Load::AlreadyOpen;
+        return Load::AlreadyOpen(exp);
     }
     let (ctx, opened) = Ctx::open(exp, base, engine, images, mode, None);
     start_session(&ctx, opened);

@@ -4,6 +4,7 @@
 use exemplar_core::experiment::Collect;
 use exemplar_core::record::Body;
 use exemplar_core::score::Stage;
+use exemplar_core::texts::{fill, T};
 use exemplar_core::untrusted;
 
 use super::text;
@@ -44,10 +45,17 @@ pub fn Session(ctx: Ctx, #[prop(optional)] overlay: Option<Overlay>) -> impl Int
     on_cleanup(move || resize.remove());
 
     let ctx2 = ctx.clone();
+    let too_small_text = fill(
+        ctx.exp.text(T::WindowTooSmall),
+        &[
+            ("width", &min_w.to_string()),
+            ("height", &min_h.to_string()),
+        ],
+    );
     view! {
         <Show when=move || too_small.get() && stage.get().trial_position().is_some()>
             <div class="overlay" data-testid="window-too-small" role="alert">
-                {format!("Please make your browser window larger (at least {min_w}×{min_h} pixels) to continue.")}
+                {too_small_text.clone()}
             </div>
         </Show>
         {move || page(ctx2.clone(), stage.get(), overlay.clone())}
@@ -72,16 +80,23 @@ fn plan_changed(ctx: Ctx) -> AnyView {
         let ctx = ctx.clone();
         move |_| ctx.download_unsaved()
     };
+    let exp = ctx.exp.clone();
+    let t = move |t: T| exp.text(t).to_string();
+    let status = {
+        let t = t.clone();
+        move || match pending() {
+            0 => t(T::SavedSoFar),
+            n => fill(&t(T::SavingSoFar), &[("n", &n.to_string())]),
+        }
+    };
+    let download_label = t(T::DownloadData);
     view! {
         <main class="page" data-testid="plan-changed">
-            <h1>"This study was changed"</h1>
-            <p class="text">"The researcher changed this study while you were taking part, so it cannot continue where you left off. Please contact the researcher."</p>
-            <p class="status" data-testid="plan-changed-status">{move || match pending() {
-                0 => "Your answers so far are saved.".to_string(),
-                n => format!("Saving your answers so far… ({n} left). Please keep this page open."),
-            }}</p>
+            <h1>{t(T::PlanChangedTitle)}</h1>
+            <p class="text">{t(T::PlanChangedText)}</p>
+            <p class="status" data-testid="plan-changed-status">{status}</p>
             {move || held().then(|| view! {
-                <button class="primary" data-testid="download-data" on:click=download.clone()>"Download your data file"</button>
+                <button class="primary" data-testid="download-data" on:click=download.clone()>{download_label.clone()}</button>
             })}
         </main>
         <StorageNotice ctx=ctx.clone()/>
@@ -94,14 +109,18 @@ fn plan_changed(ctx: Ctx) -> AnyView {
 #[component]
 fn StorageNotice(ctx: Ctx) -> impl IntoView {
     let failed = ctx.storage_failed;
+    let (warning, label) = (
+        ctx.exp.text(T::StorageFailed).to_string(),
+        ctx.exp.text(T::DownloadData).to_string(),
+    );
     let download = move |_| ctx.download_unsaved();
     move || {
         failed.get().then(|| {
             let download = download.clone();
             view! {
                 <div class="delivery-notice storage-notice" data-testid="storage-warning" role="alert">
-                    <p>"This browser cannot save your progress (its storage is full or disabled). Your answers are kept on this page and sent as usual, but please do not reload or close this tab before the end. To be safe, you can download your data file and send it to the researcher."</p>
-                    <button data-testid="storage-download" on:click=download>"Download your data file"</button>
+                    <p>{warning.clone()}</p>
+                    <button data-testid="storage-download" on:click=download>{label.clone()}</button>
                 </div>
             }
         })
@@ -113,10 +132,11 @@ fn StorageNotice(ctx: Ctx) -> impl IntoView {
 #[component]
 fn DeliveryNotice(ctx: Ctx, stage: Memo<Stage>) -> impl IntoView {
     let delivery = ctx.delivery;
+    let waiting = ctx.exp.text(T::DeliveryWaiting).to_string();
     move || match delivery.get() {
         Delivery::Failed(reason) if stage.get() != Stage::End => Some(view! {
             <p class="delivery-notice" data-testid="delivery-warning" role="status">
-                {format!("Your latest answers are kept in this browser and will be sent when possible ({reason}).")}
+                {fill(&waiting, &[("reason", &reason)])}
             </p>
         }),
         _ => None,
@@ -133,7 +153,7 @@ fn page(ctx: Ctx, stage: Stage, overlay: Option<Overlay>) -> AnyView {
         Stage::Welcome => text_page(
             &ctx,
             &exp.pages.welcome,
-            "Continue",
+            exp.text(T::Continue),
             "welcome-continue",
             next,
         ),
@@ -142,7 +162,7 @@ fn page(ctx: Ctx, stage: Stage, overlay: Option<Overlay>) -> AnyView {
             text_page(
                 &ctx,
                 &exp.pages.consent,
-                "I agree",
+                exp.text(T::Agree),
                 "consent-accept",
                 move |_| {
                     ctx2.emit(Body::ConsentGiven, |s| enter_instructions(s, &ctx2));
@@ -152,8 +172,8 @@ fn page(ctx: Ctx, stage: Stage, overlay: Option<Overlay>) -> AnyView {
         Stage::Instructions { page } => instructions(ctx, page),
         Stage::Fullscreen => text_page(
             &ctx,
-            exemplar_core::experiment::FULLSCREEN_PAGE,
-            "Switch to fullscreen and continue",
+            exp.text(T::FullscreenPage),
+            exp.text(T::FullscreenButton),
             "fullscreen-continue",
             move |e| {
                 browser::request_fullscreen();
@@ -166,13 +186,19 @@ fn page(ctx: Ctx, stage: Stage, overlay: Option<Overlay>) -> AnyView {
             } else {
                 &exp.pages.practice_retry
             };
-            text_page(&ctx, text, "Start", "practice-start", next)
+            text_page(&ctx, text, exp.text(T::Start), "practice-start", next)
         }
-        Stage::MainIntro => text_page(&ctx, &exp.pages.main_intro, "Start", "main-start", next),
+        Stage::MainIntro => text_page(
+            &ctx,
+            &exp.pages.main_intro,
+            exp.text(T::Start),
+            "main-start",
+            next,
+        ),
         Stage::Practice { attempt, index } => {
             // Saved progress was checked against the plan on load (`Progress::fits`).
             let Some(trial) = ctx.plan.trial(&stage).cloned() else {
-                return out_of_plan();
+                return out_of_plan(&exp);
             };
             view! { <TrialStage ctx=ctx trial=trial index=index attempt=attempt overlay=overlay/> }
                 .into_any()
@@ -183,7 +209,7 @@ fn page(ctx: Ctx, stage: Stage, overlay: Option<Overlay>) -> AnyView {
                 .with_untracked(|s| s.replacements.get(&index).cloned())
                 .or_else(|| ctx.plan.trial(&stage).cloned())
             else {
-                return out_of_plan();
+                return out_of_plan(&exp);
             };
             view! { <TrialStage ctx=ctx trial=trial index=index attempt=0 overlay=overlay/> }
                 .into_any()
@@ -195,11 +221,11 @@ fn page(ctx: Ctx, stage: Stage, overlay: Option<Overlay>) -> AnyView {
 
 /// A page index outside the plan (cannot happen after the checks on load): a clear
 /// page instead of a panic.
-fn out_of_plan() -> AnyView {
+fn out_of_plan(exp: &exemplar_core::Experiment) -> AnyView {
     view! {
         <main class="page error" data-testid="experiment-error">
-            <h1>"This study cannot continue"</h1>
-            <p>"The saved progress does not match this study. Please contact the researcher."</p>
+            <h1>{exp.text(T::CannotContinueTitle).to_string()}</h1>
+            <p>{exp.text(T::CannotContinueText).to_string()}</p>
         </main>
     }
     .into_any()
@@ -208,11 +234,12 @@ fn out_of_plan() -> AnyView {
 fn text_page(
     ctx: &Ctx,
     markdown_text: &str,
-    label: &'static str,
+    label: &str,
     testid: &'static str,
     on_click: impl FnMut(leptos::ev::MouseEvent) + 'static,
 ) -> AnyView {
     let html = text::html(markdown_text, &ctx.base);
+    let label = label.to_string();
     view! {
         <main class="page">
             <article class="text" inner_html=html></article>
@@ -227,11 +254,23 @@ fn text_page(
 fn instructions(ctx: Ctx, page: u32) -> AnyView {
     let pages = &ctx.exp.pages.instructions;
     let Some(text) = pages.get(page as usize) else {
-        return out_of_plan();
+        return out_of_plan(&ctx.exp);
     };
     let html = text::html(text, &ctx.base);
     let last = page as usize + 1 == pages.len();
     let count = pages.len();
+    let exp = ctx.exp.clone();
+    let count_text = fill(
+        exp.text(T::InstructionsCount),
+        &[
+            ("page", &(page + 1).to_string()),
+            ("pages", &count.to_string()),
+        ],
+    );
+    let (back_label, next_label) = (
+        exp.text(T::Back).to_string(),
+        exp.text(if last { T::Start } else { T::Next }).to_string(),
+    );
     let (back_ctx, next_ctx) = (ctx.clone(), ctx.clone());
     let back = move |_| {
         back_ctx.commit(|s| {
@@ -267,12 +306,12 @@ fn instructions(ctx: Ctx, page: u32) -> AnyView {
     };
     view! {
         <main class="page">
-            <p class="page-count">{format!("Instructions {} of {count}", page + 1)}</p>
+            <p class="page-count">{count_text}</p>
             <article class="text" inner_html=html></article>
             <div class="actions">
-                <button data-testid="instructions-back" disabled=page == 0 on:click=back>"Back"</button>
+                <button data-testid="instructions-back" disabled=page == 0 on:click=back>{back_label}</button>
                 <button class="primary" data-testid="instructions-next" autofocus on:click=next>
-                    {if last { "Start" } else { "Next" }}
+                    {next_label}
                 </button>
             </div>
         </main>
@@ -292,6 +331,7 @@ fn enter_instructions(s: &mut super::session::Saved, ctx: &Ctx) {
 fn feedback(ctx: Ctx) -> AnyView {
     let text = RwSignal::new(ctx.saved.with_untracked(|s| s.feedback_text.clone()));
     let prompt = ctx.exp.pages.feedback_prompt.clone();
+    let submit_label = ctx.exp.text(T::Submit).to_string();
     let submit = move |_| {
         let t = text.get_untracked();
         ctx.emit(Body::Feedback { text: t.clone() }, |s| s.feedback_text = t);
@@ -314,7 +354,7 @@ fn feedback(ctx: Ctx) -> AnyView {
             <textarea id="feedback" data-testid="feedback-text" rows="6" maxlength="5000"
                 prop:value=move || text.get() on:input=move |e| text.set(event_target_value(&e))></textarea>
             <div class="actions">
-                <button class="primary" data-testid="feedback-submit" on:click=submit>"Submit"</button>
+                <button class="primary" data-testid="feedback-submit" on:click=submit>{submit_label}</button>
             </div>
         </main>
     }
@@ -394,11 +434,14 @@ fn end(ctx: Ctx) -> AnyView {
         let ctx = ctx.clone();
         move |_| ctx.download_unsaved()
     };
-    let download_button = move |why: &'static str| {
+    let exp = ctx.exp.clone();
+    let t = move |t: T| exp.text(t).to_string();
+    let download_label = t(T::DownloadData);
+    let download_button = move |why: String| {
         let download = download.clone();
         view! {
             <p class="text">{why}</p>
-            <button class="primary" data-testid="download-data" on:click=download>"Download your data file"</button>
+            <button class="primary" data-testid="download-data" on:click=download>{download_label.clone()}</button>
         }
     };
     let pending = {
@@ -416,30 +459,30 @@ fn end(ctx: Ctx) -> AnyView {
         <main class="page">
             <div data-testid="end" data-status=move || status.get().as_str() aria-live="polite">
                 {move || {
-                    let (download_button, pending) = (download_button.clone(), pending.clone());
+                    let (download_button, pending, t) = (download_button.clone(), pending.clone(), t.clone());
                     match status.get() {
-                    EndStatus::Saving => view! {
-                        <p class="status">{move || format!("Saving your responses… ({} left)", pending())}</p>
-                        <p class="hint">"Please keep this page open."</p>
+                    EndStatus::Saving => {
+                        let (saving, not_saved, unreachable) = (t(T::SavingResponses), t(T::NotSavedYet), t(T::Unreachable));
+                        view! {
+                        <p class="status">{move || fill(&saving, &[("n", &pending().to_string())])}</p>
+                        <p class="hint">{t(T::KeepOpen)}</p>
                         {move || match delivery.get() {
-                            Delivery::Failed(e) => Some(view! { <p class="warning">{format!("Not saved yet: {e}. Retrying…")}</p> }),
+                            Delivery::Failed(e) => Some(view! { <p class="warning">{fill(&not_saved, &[("reason", &e)])}</p> }),
                             _ => None,
                         }}
-                        {move || offer.get().then(|| download_button(
-                            "The server cannot be reached right now. We keep trying while this page is open. \
-                             To be safe, please download your data file and send it to the researcher."))}
-                    }.into_any(),
+                        {move || offer.get().then(|| download_button(unreachable.clone()))}
+                    }.into_any()
+                    }
                     other => view! {
                         <article class="text" inner_html=html.clone()></article>
-                        {code.clone().map(|c| view! { <p class="code">"Your completion code: "<strong>{c}</strong></p> })}
+                        {code.clone().map(|c| view! { <p class="code">{t(T::CompletionCode)}<strong>{c}</strong></p> })}
                         {(other == EndStatus::Rejected).then(|| view! {
-                            <p class="warning">{format!("Some responses were refused by the server ({}).", reason())}</p>
+                            <p class="warning">{fill(&t(T::Refused), &[("reason", &reason())])}</p>
                         })}
                         {(other == EndStatus::NotReturned).then(|| view! {
-                            <p class="warning" data-testid="not-returned">"Your responses are saved, but we cannot send you back to MTurk automatically: the return address in the link to this study is not MTurk's."</p>
+                            <p class="warning" data-testid="not-returned">{t(T::NotReturned)}</p>
                         })}
-                        {(other != EndStatus::Saved).then(|| download_button(
-                            "Please download your data file and send it to the researcher, who will tell you how."))}
+                        {(other != EndStatus::Saved).then(|| download_button(t(T::PleaseDownload)))}
                     }.into_any(),
                 }}}
             </div>

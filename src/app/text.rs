@@ -12,6 +12,7 @@ use std::cell::RefCell;
 use std::collections::BTreeMap;
 
 use exemplar_core::markdown::{self, RenderedPages};
+use leptos::prelude::*;
 use wasm_bindgen::JsCast;
 use web_sys::{DomParser, Element, Node, SupportedType};
 
@@ -111,4 +112,29 @@ fn clean(parent: &Node, base: &str) {
             }
         }
     }
+}
+
+/// The shipped language closest to the browser's (`navigator.language`): the language of
+/// the pages shown before the experiment has said its own.
+pub fn browser_language() -> exemplar_core::texts::Shipped {
+    let tag = super::browser::window()
+        .navigator()
+        .language()
+        .unwrap_or_default();
+    exemplar_core::texts::Shipped::of(&tag)
+}
+
+/// A plain text whose `` `spans` `` are shown as code (escaped, as all text nodes are).
+pub fn with_code(text: &str) -> impl IntoView {
+    text.split('`')
+        .enumerate()
+        .map(|(i, part)| {
+            let part = part.to_string();
+            if i % 2 == 1 {
+                view! { <code>{part}</code> }.into_any()
+            } else {
+                part.into_any()
+            }
+        })
+        .collect_view()
 }

@@ -13,6 +13,7 @@ use std::time::Duration;
 use exemplar_core::plan::PlannedTrial;
 use exemplar_core::record::{Body, Input, OnsetSource, TrialRecord};
 use exemplar_core::score;
+use exemplar_core::texts::{fill, T};
 use leptos::html;
 use leptos::prelude::*;
 
@@ -67,12 +68,13 @@ pub fn TrialStage(
             }
         });
     }
+    let loading = ctx.exp.text(T::Loading).to_string();
     move || {
         if ready.get() {
             view! { <TrialView ctx=ctx.clone() trial=trial.clone() index=index attempt=attempt overlay=overlay.clone()/> }
                 .into_any()
         } else {
-            view! { <main class="page"><p class="status" data-testid="loading">"Loading…"</p></main> }.into_any()
+            view! { <main class="page"><p class="status" data-testid="loading">{loading.clone()}</p></main> }.into_any()
         }
     }
 }
@@ -275,12 +277,15 @@ fn TrialView(
             })
         }
     };
-    let grid = |side: &'static str, refs: &[String]| {
+    let exp = ctx.exp.clone();
+    let t = move |t: T| exp.text(t).to_string();
+    let grid = |side: T, refs: &[String]| {
+        let alt = t(side);
         refs.iter()
             .enumerate()
             .map(|(i, p)| view! {
                 <div class="cell">
-                    <img src=url(p) alt=format!("{side} example {}", i + 1) width="224" height="224" draggable="false"/>
+                    <img src=url(p) alt=fill(&alt, &[("n", &(i + 1).to_string())]) width="224" height="224" draggable="false"/>
                     {caption(p)}
                 </div>
             })
@@ -307,9 +312,22 @@ fn TrialView(
         }
     };
     let buttons = {
-        let respond = respond.clone();
+        let (respond, t) = (respond.clone(), t.clone());
         move |upper: bool| {
             let row = if upper { "upper" } else { "lower" };
+            let (label, group, hint) = if upper {
+                (
+                    t(T::UpperConfidence),
+                    t(T::ChooseUpper),
+                    t(T::MoreConfident),
+                )
+            } else {
+                (
+                    t(T::LowerConfidence),
+                    t(T::ChooseLower),
+                    t(T::MoreConfident),
+                )
+            };
             let respond = respond.clone();
             let buttons = (1..=levels as u32)
                 .map(|c| {
@@ -317,21 +335,22 @@ fn TrialView(
                     let button = if upper { c - 1 } else { levels as u32 + c - 1 };
                     view! {
                         <button class="choice" data-testid=format!("choice-{row}-{c}")
-                            aria-label=format!("{} image, confidence {c} of {levels}", if upper { "Upper" } else { "Lower" })
+                            aria-label=fill(&label, &[("level", &c.to_string()), ("levels", &levels.to_string())])
                             disabled=move || step.get() != Step::Open
                             on:click=move |e| respond(button, if e.is_trusted() { Input::Click } else { Input::Simulated }, e.time_stamp())>{c.to_string()}</button>
                     }
                 })
                 .collect_view();
             view! {
-                <div class="choices" role="group" aria-label=format!("Choose the {row} image")>
+                <div class="choices" role="group" aria-label=group>
                     {buttons}
-                    <span class="confidence-hint" aria-hidden="true">"More Confident →"</span>
+                    <span class="confidence-hint" aria-hidden="true">{hint}</span>
                 </div>
             }
         }
     };
     let continue_ctx = ctx.clone();
+    let verdicts = (t(T::Correct), t(T::Incorrect));
     let main_block = trial.phase.in_main_block();
     let total = ctx.plan.main.len();
     let correct_count = Memo::new(move |_| ctx.saved.with(|s| s.progress.main_correct));
@@ -344,45 +363,45 @@ fn TrialView(
         <main class="trial" data-testid="trial" data-trial-index=index.to_string() data-phase=phase>
             <header class="trial-header">
                 {main_block.then(|| view! {
-                    <span class="counter">"Correct Answers: "{move || correct_count.get()}</span>
+                    <span class="counter">{t(T::CorrectAnswers)}{move || correct_count.get()}</span>
                     <progress data-testid="progress" max=total.to_string() value=(index + 1).to_string()
-                        aria-label=format!("Task {} of {total}", index + 1)></progress>
+                        aria-label=fill(&t(T::TaskCount), &[("task", &(index + 1).to_string()), ("tasks", &total.to_string())])></progress>
                 })}
             </header>
             {key}
-            <p class="prompt">"Which image at the center matches the Right Examples better?"</p>
+            <p class="prompt">{t(T::Prompt)}</p>
             <div class="board">
                 <section class="refs">
-                    <h2>"Left Examples"</h2>
-                    <div class="grid">{grid("Left", &trial.min_references)}</div>
+                    <h2>{t(T::LeftExamples)}</h2>
+                    <div class="grid">{grid(T::LeftExample, &trial.min_references)}</div>
                 </section>
                 <section class="center">
                     <div class="cell">
-                        <img class=query_class(true) data-testid="query-upper" node_ref=upper_ref elementtiming="query" src=url(trial.upper_query()) alt="Upper center image" width="224" height="224" draggable="false"/>
+                        <img class=query_class(true) data-testid="query-upper" node_ref=upper_ref elementtiming="query" src=url(trial.upper_query()) alt=t(T::UpperImage) width="224" height="224" draggable="false"/>
                         {caption(trial.upper_query())}
                     </div>
                     {buttons(true)}
                     <div class="outcome" aria-live="polite">
                         {move || match step.get() {
                             Step::Feedback(_, c) | Step::Done(_, c) => Some(view! {
-                                <p class=if c { "verdict correct" } else { "verdict incorrect" } data-testid="verdict">{if c { "Correct!" } else { "Incorrect!" }}</p>
+                                <p class=if c { "verdict correct" } else { "verdict incorrect" } data-testid="verdict">{if c { verdicts.0.clone() } else { verdicts.1.clone() }}</p>
                             }),
                             _ => None,
                         }}
                         <button class="primary" data-testid="continue" node_ref=continue_ref
                             style:visibility=move || if matches!(step.get(), Step::Done(..)) { "visible" } else { "hidden" }
                             disabled=move || !matches!(step.get(), Step::Done(..))
-                            on:click=move |_| continue_ctx.finish_trial()>"Continue"</button>
+                            on:click=move |_| continue_ctx.finish_trial()>{t(T::Continue)}</button>
                     </div>
                     {buttons(false)}
                     <div class="cell">
-                        <img class=query_class(false) data-testid="query-lower" node_ref=lower_ref elementtiming="query" src=url(trial.lower_query()) alt="Lower center image" width="224" height="224" draggable="false"/>
+                        <img class=query_class(false) data-testid="query-lower" node_ref=lower_ref elementtiming="query" src=url(trial.lower_query()) alt=t(T::LowerImage) width="224" height="224" draggable="false"/>
                         {caption(trial.lower_query())}
                     </div>
                 </section>
                 <section class="refs">
-                    <h2>"Right Examples"</h2>
-                    <div class="grid">{grid("Right", &trial.max_references)}</div>
+                    <h2>{t(T::RightExamples)}</h2>
+                    <div class="grid">{grid(T::RightExample, &trial.max_references)}</div>
                 </section>
             </div>
         </main>

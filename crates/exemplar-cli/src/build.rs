@@ -257,7 +257,7 @@ fn participant_fetches(name: &str, participant_checks: bool) -> bool {
 pub(crate) fn page_images(exp: &Experiment) -> BTreeSet<String> {
     use pulldown_cmark::{Event, Parser, Tag};
     let mut out = BTreeSet::new();
-    for text in exp.pages.markdown_texts() {
+    for text in exp.markdown_texts() {
         for event in Parser::new(text) {
             if let Event::Start(Tag::Image { dest_url, .. }) = event {
                 let url = dest_url.to_string();

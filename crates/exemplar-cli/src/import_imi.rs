@@ -189,6 +189,8 @@ pub fn run(opts: &ImportOptions) -> Result<Experiment, ImportError> {
         id: "imi-import".into(),
         version: "1".into(),
         title: "Which image fits the examples better?".into(),
+        language: "en".into(),
+        texts: Default::default(),
         pages: Default::default(),
         practice: Practice {
             max_attempts: 3,

@@ -16,6 +16,7 @@
 //!   unit's stimuli chosen from a folder of images as the paradigm does (fair batches).
 //! - `exemplar sample-units --model M.onnx --layers A,B --count 84`: units to study.
 //! - `exemplar schema --out DIR`: writes the JSON Schemas of the experiment and records.
+//! - `exemplar texts --language de`: the participant page's texts and pages in a language.
 //!
 //! Each command's work is `exemplar_cli::cmd::NAME::run`; this file parses the arguments,
 //! dispatches, and turns an error into its line on stderr and the exit status.
@@ -153,6 +154,14 @@ enum Command {
         #[arg(long)]
         participant: String,
     },
+    /// Print every text of the participant's page and every page with its default in a
+    /// language (English or German; other languages get English to translate), as the
+    /// `language`, `texts` and `pages` fields of an experiment.json.
+    Texts {
+        /// A language tag: `en`, `de`, or the tag of the language you translate into.
+        #[arg(long, default_value = "en")]
+        language: String,
+    },
     /// Write experiment.schema.json and record.schema.json.
     Schema {
         /// Output folder.
@@ -232,6 +241,7 @@ fn main() -> ExitCode {
         Command::Plan { dir, participant } => {
             ("exemplar plan", 1, cmd::plan::run(&dir, &participant))
         }
+        Command::Texts { language } => ("exemplar texts", 1, cmd::texts::run(&language)),
         Command::Schema { out } => ("exemplar schema", 1, cmd::schema::run(&out)),
     };
     match result {

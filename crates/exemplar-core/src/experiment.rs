@@ -30,6 +30,16 @@ pub struct Experiment {
     pub version: String,
     /// Title shown in the browser tab.
     pub title: String,
+    /// The participants' language, a BCP 47 tag (`en`, `de`, `de-AT`, `fr-CA`): the page's
+    /// `lang`, and its `dir` (right to left for Arabic, Hebrew, Persian, Urdu and the like).
+    /// exemplar ships English and German defaults of every text and page; in another
+    /// language set `texts` and `pages` (texts left out stay English).
+    #[serde(default = "default_language")]
+    pub language: String,
+    /// Replacements of the page's texts (buttons, labels, messages, the trial's prompt and
+    /// headings) by key; see `docs/texts.md` for each key, its placeholders and defaults.
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub texts: BTreeMap<String, String>,
     /// The texts of the participant's pages (Markdown).
     #[serde(default)]
     pub pages: Pages,
@@ -224,24 +234,102 @@ pub struct Pages {
     pub end: String,
 }
 
-/// The fullscreen page's text (Markdown), shown before the practice trials.
-pub const FULLSCREEN_PAGE: &str =
-    "## Fullscreen\n\nThe study runs in fullscreen mode. Please stay in fullscreen until the end.";
+fn default_language() -> String {
+    "en".into()
+}
+
+impl Experiment {
+    /// The page's text `t`: the experiment's own (`texts`), or the default in its language.
+    pub fn text(&self, t: crate::texts::T) -> &str {
+        match self.texts.get(t.key()) {
+            Some(own) => own,
+            None => t.default_in(crate::texts::Shipped::of(&self.language)),
+        }
+    }
+
+    /// Every text the participant's pages show as Markdown: the pages but
+    /// `feedback_prompt` (a form label), and the fullscreen page.
+    pub fn markdown_texts(&self) -> impl Iterator<Item = &str> {
+        let p = &self.pages;
+        [p.welcome.as_str(), p.consent.as_str()]
+            .into_iter()
+            .chain(p.instructions.iter().map(String::as_str))
+            .chain([
+                p.practice_intro.as_str(),
+                p.practice_retry.as_str(),
+                p.main_intro.as_str(),
+                p.end.as_str(),
+                self.text(crate::texts::T::FullscreenPage),
+            ])
+    }
+
+    /// Gives pages left at their English defaults the defaults of the experiment's
+    /// language (German); run by every parser, so the page, `exemplar build` and the
+    /// preview see the same texts.
+    pub(crate) fn localise_pages(&mut self) {
+        let language = crate::texts::Shipped::of(&self.language);
+        if language == crate::texts::Shipped::En {
+            return;
+        }
+        let (en, local) = (Pages::default(), Pages::defaults_in(language));
+        let p = &mut self.pages;
+        for (page, en, local) in [
+            (&mut p.welcome, en.welcome, local.welcome),
+            (&mut p.consent, en.consent, local.consent),
+            (
+                &mut p.practice_intro,
+                en.practice_intro,
+                local.practice_intro,
+            ),
+            (
+                &mut p.practice_retry,
+                en.practice_retry,
+                local.practice_retry,
+            ),
+            (&mut p.main_intro, en.main_intro, local.main_intro),
+            (
+                &mut p.feedback_prompt,
+                en.feedback_prompt,
+                local.feedback_prompt,
+            ),
+            (&mut p.end, en.end, local.end),
+        ] {
+            if *page == en {
+                *page = local;
+            }
+        }
+        if p.instructions == en.instructions {
+            p.instructions = local.instructions;
+        }
+    }
+}
 
 impl Pages {
-    /// Every text the participant's pages show as Markdown: all of them but
-    /// `feedback_prompt` (a form label), and the fixed [`FULLSCREEN_PAGE`].
-    pub fn markdown_texts(&self) -> impl Iterator<Item = &str> {
-        [self.welcome.as_str(), self.consent.as_str()]
-            .into_iter()
-            .chain(self.instructions.iter().map(String::as_str))
-            .chain([
-                self.practice_intro.as_str(),
-                self.practice_retry.as_str(),
-                self.main_intro.as_str(),
-                self.end.as_str(),
-                FULLSCREEN_PAGE,
-            ])
+    /// The default pages in a shipped language.
+    pub fn defaults_in(language: crate::texts::Shipped) -> Pages {
+        match language {
+            crate::texts::Shipped::En => Pages::default(),
+            crate::texts::Shipped::De => Pages {
+                welcome: "# Willkommen\n\nVielen Dank, dass Sie an dieser Studie teilnehmen."
+                    .into(),
+                consent: "Bitte lesen Sie die Informationen zur Studie. Wenn Sie fortfahren, \
+                          stimmen Sie der Teilnahme zu."
+                    .into(),
+                instructions: vec![
+                    "In jeder Aufgabe sehen Sie 9 **linke Beispiele** und 9 **rechte Beispiele**. \
+                     Entscheiden Sie, welches der beiden Bilder in der Mitte besser zu den rechten \
+                     Beispielen passt, und geben Sie an, wie sicher Sie sich sind."
+                        .into(),
+                ],
+                practice_intro: "Wir beginnen mit einigen Übungsaufgaben.".into(),
+                practice_retry: "Da nicht alle Aufgaben richtig beantwortet wurden, möchten wir \
+                                 Sie bitten, sie zu wiederholen."
+                    .into(),
+                main_intro: "Gut gemacht! Jetzt beginnt der Hauptteil der Studie.".into(),
+                feedback_prompt: "Möchten Sie uns etwas mitteilen? (freiwillig)".into(),
+                end: "# Vielen Dank!\n\nIhre Antworten wurden gespeichert.".into(),
+            },
+        }
     }
 }
 

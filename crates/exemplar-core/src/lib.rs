@@ -38,8 +38,8 @@ pub mod schema;
 pub mod score;
 pub mod selection;
 pub mod simulate;
-pub mod texts;
 mod tagged;
+pub mod texts;
 pub mod untrusted;
 pub mod validate;
 

@@ -32,12 +32,11 @@ pub struct RenderedPages {
 }
 
 /// Renders every text the participant's pages show as Markdown
-/// ([`crate::experiment::Pages::markdown_texts`]).
+/// ([`crate::experiment::Experiment::markdown_texts`]).
 pub fn render_pages(exp: &Experiment) -> RenderedPages {
     RenderedPages {
         format: PAGES_FORMAT.into(),
         pages: exp
-            .pages
             .markdown_texts()
             .map(|t| (t.to_string(), render(t, "")))
             .collect(),
@@ -189,13 +188,13 @@ mod tests {
         exp.pages.end = "![done](img/done.png)".into();
         let rendered = render_pages(&exp);
         assert_eq!(rendered.format, super::PAGES_FORMAT);
-        for text in exp.pages.markdown_texts() {
+        for text in exp.markdown_texts() {
             assert_eq!(rendered.pages.get(text), Some(&render(text, "")), "{text}");
         }
         assert!(rendered.pages[&exp.pages.end].contains("src=\"img/done.png\""));
         assert!(rendered
             .pages
-            .contains_key(crate::experiment::FULLSCREEN_PAGE));
+            .contains_key(exp.text(crate::texts::T::FullscreenPage)));
     }
 
     /// The page's allow-list keeps everything the renderer writes (so nothing is lost

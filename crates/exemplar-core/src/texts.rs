@@ -25,7 +25,10 @@ impl Shipped {
 
 /// The lower-case primary subtag of a language tag (`pt-BR` → `pt`).
 fn primary(tag: &str) -> String {
-    tag.split(['-', '_']).next().unwrap_or("").to_ascii_lowercase()
+    tag.split(['-', '_'])
+        .next()
+        .unwrap_or("")
+        .to_ascii_lowercase()
 }
 
 /// The writing direction of a language tag: `rtl` for the right-to-left scripts' languages
@@ -264,7 +267,12 @@ pub fn placeholders(text: &str) -> Vec<&str> {
     while let Some(start) = rest.find('{') {
         let after = &rest[start + 1..];
         match after.find('}') {
-            Some(end) if after[..end].chars().all(|c| c.is_ascii_lowercase() || c == '_') && end > 0 => {
+            Some(end)
+                if after[..end]
+                    .chars()
+                    .all(|c| c.is_ascii_lowercase() || c == '_')
+                    && end > 0 =>
+            {
                 out.push(&after[..end]);
                 rest = &after[end + 1..];
             }
@@ -289,7 +297,11 @@ mod tests {
         for t in T::ALL {
             assert!(keys.insert(t.key()), "{} twice", t.key());
             let (en, de) = (t.default_in(Shipped::En), t.default_in(Shipped::De));
-            assert!(!en.is_empty() && !de.is_empty() && !t.about().is_empty(), "{}", t.key());
+            assert!(
+                !en.is_empty() && !de.is_empty() && !t.about().is_empty(),
+                "{}",
+                t.key()
+            );
             assert_ne!(en, de, "{} is not translated", t.key());
             let (mut a, mut b) = (placeholders(en), placeholders(de));
             a.sort();
@@ -321,7 +333,10 @@ mod tests {
     fn placeholders_are_filled() {
         let t = T::TaskCount.default_in(Shipped::De);
         assert_eq!(placeholders(t), ["task", "tasks"]);
-        assert_eq!(fill(t, &[("task", "3"), ("tasks", "12")]), "Aufgabe 3 von 12");
+        assert_eq!(
+            fill(t, &[("task", "3"), ("tasks", "12")]),
+            "Aufgabe 3 von 12"
+        );
         assert_eq!(placeholders("a {b} {C} {} {x_y"), ["b"]);
     }
 }

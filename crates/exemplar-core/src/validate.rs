@@ -5,7 +5,7 @@
 //! all of them are collected. When the types are right, the meaning is checked (counts,
 //! unique ids, paths) and, natively, every stimulus file is looked for on disk.
 
-use std::collections::BTreeSet;
+use std::collections::{BTreeMap, BTreeSet};
 use std::fmt;
 
 use serde::de::DeserializeOwned;
@@ -61,11 +61,13 @@ impl fmt::Display for Problems {
 impl std::error::Error for Problems {}
 
 const REQUIRED: [&str; 6] = ["id", "version", "title", "practice", "units", "session"];
-const KNOWN: [&str; 18] = [
+const KNOWN: [&str; 20] = [
     "$schema",
     "id",
     "version",
     "title",
+    "language",
+    "texts",
     "pages",
     "practice",
     "units",
@@ -93,10 +95,11 @@ impl Experiment {
         if !problems.is_empty() {
             return Err(Problems(problems));
         }
-        let exp: Experiment = match part(&value, "", &mut problems) {
+        let mut exp: Experiment = match part(&value, "", &mut problems) {
             Some(e) => e,
             None => return Err(Problems(problems)),
         };
+        exp.localise_pages();
         problems.extend(exp.check_meaning());
         if problems.is_empty() {
             Ok(exp)
@@ -111,12 +114,13 @@ impl Experiment {
     /// Its files come from `exemplar build` or `exemplar serve`, which checked them with
     /// `from_json`; this keeps the per-field machinery out of the participant's wasm.
     pub fn from_json_lean(text: &str) -> Result<Experiment, Problems> {
-        let exp: Experiment = serde_json::from_str(text).map_err(|e| {
+        let mut exp: Experiment = serde_json::from_str(text).map_err(|e| {
             Problems(vec![Problem::new(
                 "",
                 format!("{e} (run `exemplar validate` for every problem with its JSON path)"),
             )])
         })?;
+        exp.localise_pages();
         let problems = exp.check_meaning();
         if problems.is_empty() {
             Ok(exp)
@@ -334,6 +338,47 @@ impl Experiment {
             }
         }
         p.extend(self.analysis.exclusion.problems());
+        if !crate::texts::is_language_tag(&self.language) {
+            p.push(Problem::new(
+                "language",
+                format!(
+                    "must be a language tag such as en, de or de-AT, got {:?}",
+                    self.language
+                ),
+            ));
+        }
+        for (key, text) in &self.texts {
+            let at = format!("texts.{key}");
+            let Some(t) = crate::texts::by_key(key) else {
+                let known: Vec<&str> = crate::texts::T::ALL.iter().map(|t| t.key()).collect();
+                p.push(Problem::new(
+                    at,
+                    format!("unknown text; known: {}", known.join(", ")),
+                ));
+                continue;
+            };
+            let allowed = crate::texts::placeholders(t.default_in(crate::texts::Shipped::En));
+            for name in crate::texts::placeholders(text) {
+                if !allowed.contains(&name) {
+                    let allowed = if allowed.is_empty() {
+                        "this text has none".to_string()
+                    } else {
+                        format!(
+                            "it has {}",
+                            allowed
+                                .iter()
+                                .map(|a| format!("{{{a}}}"))
+                                .collect::<Vec<_>>()
+                                .join(", ")
+                        )
+                    };
+                    p.push(Problem::new(
+                        at.clone(),
+                        format!("unknown placeholder {{{name}}}: {allowed}"),
+                    ));
+                }
+            }
+        }
         if let Some(url) = &self.completion.redirect_url {
             if !(url.starts_with("https://") || url.starts_with("http://")) {
                 p.push(Problem::new(
@@ -438,6 +483,12 @@ fn check_types(value: &Value, problems: &mut Vec<Problem>) {
             }
             "checks" => {
                 part::<Checks>(v, key, problems);
+            }
+            "language" => {
+                part::<String>(v, key, problems);
+            }
+            "texts" => {
+                part::<BTreeMap<String, String>>(v, key, problems);
             }
             "analysis" => {
                 part::<crate::experiment::Analysis>(v, key, problems);

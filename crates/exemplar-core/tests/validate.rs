@@ -313,22 +313,93 @@ fn analysis_rules_are_the_experiments_with_the_original_thresholds_as_defaults()
     assert_eq!(exp.analysis.exclusion.min_main_phase_time_s, Some(24.0));
     let mut v = demo();
     v["analysis"] = json!({"exclusion": {"min_catch_accuracy": null}});
-    let e = Experiment::from_json(&v.to_string()).unwrap().analysis.exclusion;
+    let e = Experiment::from_json(&v.to_string())
+        .unwrap()
+        .analysis
+        .exclusion;
     assert_eq!(e.min_catch_accuracy, None);
     assert_eq!(e.min_main_phase_time_s, Some(135.0));
     // Thresholds no session could meet, and unknown rules, are problems with their paths.
     for (rules, path, needle) in [
-        (json!({"min_catch_accuracy": 80}), "analysis.exclusion.min_catch_accuracy", "between 0 and 1"),
-        (json!({"min_main_phase_time_s": -1}), "analysis.exclusion.min_main_phase_time_s", "at least 0"),
+        (
+            json!({"min_catch_accuracy": 80}),
+            "analysis.exclusion.min_catch_accuracy",
+            "between 0 and 1",
+        ),
+        (
+            json!({"min_main_phase_time_s": -1}),
+            "analysis.exclusion.min_main_phase_time_s",
+            "at least 0",
+        ),
         (
             json!({"min_main_phase_time_s": 60, "max_main_phase_time_s": 30}),
             "analysis.exclusion.max_main_phase_time_s",
             "must not be below min_main_phase_time_s",
         ),
-        (json!({"min_catch": 0.5}), "analysis.exclusion.min_catch", "unknown field `min_catch`"),
+        (
+            json!({"min_catch": 0.5}),
+            "analysis.exclusion.min_catch",
+            "unknown field `min_catch`",
+        ),
     ] {
         let mut v = demo();
         v["analysis"] = json!({ "exclusion": rules });
         assert_problem(&v, path, needle);
     }
+}
+
+#[test]
+fn language_and_texts() {
+    use exemplar_core::texts::T;
+    // English by default; German defaults for `de`, for the texts and for pages left at
+    // their English defaults; a page of the experiment's own stays as written.
+    let mut v = demo();
+    v.as_object_mut().unwrap().remove("pages");
+    let exp = Experiment::from_json(&v.to_string()).unwrap();
+    assert_eq!(exp.language, "en");
+    assert_eq!(
+        exp.text(T::Prompt),
+        "Which image at the center matches the Right Examples better?"
+    );
+    v["language"] = json!("de-AT");
+    v["pages"] = json!({"welcome": "# Servus"});
+    let exp = Experiment::from_json(&v.to_string()).unwrap();
+    assert_eq!(
+        exp.text(T::Prompt),
+        "Welches Bild in der Mitte passt besser zu den rechten Beispielen?"
+    );
+    assert_eq!(exp.pages.welcome, "# Servus");
+    assert_eq!(
+        exp.pages.end,
+        "# Vielen Dank!\n\nIhre Antworten wurden gespeichert."
+    );
+    assert!(exp.markdown_texts().any(|t| t.starts_with("## Vollbild")));
+    // The lean parser (the participant's page) gives the same experiment.
+    assert_eq!(Experiment::from_json_lean(&v.to_string()).unwrap(), exp);
+    // An experiment's own text wins.
+    v["texts"] = json!({"prompt": "Welches passt?", "task_count": "{task}/{tasks}"});
+    let exp = Experiment::from_json(&v.to_string()).unwrap();
+    assert_eq!(exp.text(T::Prompt), "Welches passt?");
+    assert_eq!(exp.text(T::TaskCount), "{task}/{tasks}");
+    // Unknown texts, unknown placeholders and malformed tags are problems.
+    let mut bad = v.clone();
+    bad["texts"] = json!({"promt": "x"});
+    assert_problem(&bad, "texts.promt", "unknown text; known: loading_study");
+    bad["texts"] = json!({"task_count": "{task} of {total}"});
+    assert_problem(
+        &bad,
+        "texts.task_count",
+        "unknown placeholder {total}: it has {task}, {tasks}",
+    );
+    bad["texts"] = json!({"prompt": "Pick {one}"});
+    assert_problem(
+        &bad,
+        "texts.prompt",
+        "unknown placeholder {one}: this text has none",
+    );
+    bad["texts"] = json!({"prompt": 3});
+    assert_problem(&bad, "texts.prompt", "invalid type");
+    let mut bad = v.clone();
+    bad["language"] = json!("German");
+    assert_problem(&bad, "language", "must be a language tag");
 }

@@ -16,6 +16,7 @@ pub mod plan;
 pub mod sample_units;
 pub mod schema;
 pub mod serve;
+pub mod texts;
 pub mod validate;
 
 use std::path::PathBuf;
