@@ -9,6 +9,18 @@ pub fn window() -> web_sys::Window {
 }
 
 /// `performance.now()`: the clock of event timestamps and animation frames.
+/// A decimal number of a URL parameter (`0.8`, `12`, `1e2`), parsed by the browser's
+/// `Number` (which keeps a float parser out of the participant's wasm); `None` for
+/// anything else, hexadecimal and blank text included.
+pub fn parse_number(text: &str) -> Option<f64> {
+    let decimal = text.bytes().any(|b| b.is_ascii_digit())
+        && text
+            .bytes()
+            .all(|b| b.is_ascii_digit() || matches!(b, b'.' | b'e' | b'E' | b'+' | b'-'));
+    let n = js_sys::Number::from(wasm_bindgen::JsValue::from_str(text)).value_of();
+    (decimal && !n.is_nan()).then_some(n)
+}
+
 pub fn now() -> f64 {
     window().performance().map_or(0.0, |p| p.now())
 }

@@ -48,8 +48,8 @@ pub fn Session(ctx: Ctx, #[prop(optional)] overlay: Option<Overlay>) -> impl Int
     let too_small_text = fill(
         ctx.exp.text(T::WindowTooSmall),
         &[
-            ("width", &min_w.to_string()),
-            ("height", &min_h.to_string()),
+            ("width", &ctx.exp.display.min_width.to_string()),
+            ("height", &ctx.exp.display.min_height.to_string()),
         ],
     );
     view! {

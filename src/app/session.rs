@@ -159,9 +159,7 @@ impl Mode {
     /// The mode the page's URL asks for.
     pub fn from_url() -> Result<Mode, String> {
         if let Some(p) = browser::query_param("simulate") {
-            let p_correct = p
-                .parse::<f64>()
-                .ok()
+            let p_correct = browser::parse_number(&p)
                 .filter(|p| (0.0..=1.0).contains(p))
                 .ok_or_else(|| {
                     format!(
@@ -170,9 +168,7 @@ impl Mode {
                 })?;
             let speed = match browser::query_param("speed") {
                 None => 1.0,
-                Some(s) => s
-                    .parse::<f64>()
-                    .ok()
+                Some(s) => browser::parse_number(&s)
                     .filter(|s| *s >= 1.0 && *s <= 1000.0)
                     .ok_or_else(|| format!("speed={s}: give a factor between 1 and 1000"))?,
             };

@@ -76,10 +76,24 @@ test('without post=1 a simulation sends nothing and offers its records as a file
   assert.deepEqual((await server.storedRecords()).filter((r) => r.participant_id === pid), []);
 });
 
-test('a bad simulate value is a clear error', async () => {
+test('a bad simulate or speed value is a clear error', async () => {
   const page = await newPage(browser);
-  await page.goto(`${server.url}?simulate=1.5`);
-  const error = page.getByTestId('experiment-error');
-  await error.waitFor();
-  assert.match(await error.textContent(), /simulate=1\.5: give the probability of a correct answer, between 0 and 1/);
+  // Numbers are decimal (the page parses them with the browser's Number, but takes no
+  // hexadecimal, blank or trailing text).
+  for (const [query, message] of [
+    ['simulate=1.5', 'simulate=1.5: give the probability of a correct answer, between 0 and 1'],
+    ['simulate=0.8x', 'simulate=0.8x: give the probability'],
+    ['simulate=0x1', 'simulate=0x1: give the probability'],
+    ['simulate=.', 'simulate=.: give the probability'],
+    ['simulate=1&speed=0x10', 'speed=0x10: give a factor between 1 and 1000'],
+    ['simulate=1&speed=%201', 'speed= 1: give a factor'],
+  ]) {
+    await page.goto(`${server.url}?${query}`);
+    const error = page.getByTestId('experiment-error');
+    await error.waitFor({ timeout: 10000 }).catch(async () => assert.fail(`${query}: no error page; the page shows: ${await page.locator('body').innerText()}`));
+    assert.ok((await error.textContent()).includes(message), `${query}: ${await error.textContent()}`);
+  }
+  // A decimal in exponent form is a number.
+  await page.goto(`${server.url}?simulate=8e-1&speed=1e2&pid=exp-form`);
+  await page.getByTestId('end').waitFor({ timeout: 60000 });
 });

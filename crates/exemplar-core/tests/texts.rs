@@ -25,7 +25,10 @@ fn render() -> String {
     );
     for t in T::ALL {
         let en = t.default_in(Shipped::En);
-        let names: Vec<String> = placeholders(en).iter().map(|p| format!("`{{{p}}}`")).collect();
+        let names: Vec<String> = placeholders(en)
+            .iter()
+            .map(|p| format!("`{{{p}}}`"))
+            .collect();
         out.push_str(&format!(
             "| `{}` | {} | {} | {} | {} |\n",
             t.key(),
