@@ -39,6 +39,7 @@ pub struct Experiment {
     /// Replacements of the page's texts (buttons, labels, messages, the trial's prompt and
     /// headings) by key; see `docs/texts.md` for each key, its placeholders and defaults.
     #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    #[schemars(schema_with = "texts_schema")]
     pub texts: BTreeMap<String, String>,
     /// The texts of the participant's pages (Markdown).
     #[serde(default)]
@@ -232,6 +233,28 @@ pub struct Pages {
     pub feedback_prompt: String,
     /// The last page (above the completion code).
     pub end: String,
+}
+
+/// The schema of `texts`: every key with what it is and its English default, so an
+/// editor completes and checks them; no other key.
+fn texts_schema(_: &mut schemars::SchemaGenerator) -> schemars::Schema {
+    use crate::texts::{Shipped, T};
+    let properties: serde_json::Map<String, serde_json::Value> = T::ALL
+        .iter()
+        .map(|t| {
+            let schema = serde_json::json!({
+                "type": "string",
+                "description": t.about(),
+                "default": t.default_in(Shipped::En),
+            });
+            (t.key().to_string(), schema)
+        })
+        .collect();
+    schemars::json_schema!({
+        "type": "object",
+        "properties": properties,
+        "additionalProperties": false,
+    })
 }
 
 fn default_language() -> String {

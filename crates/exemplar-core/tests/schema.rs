@@ -23,6 +23,23 @@ fn experiment_schema_describes_fields() {
     let s: serde_json::Value = serde_json::from_str(&exemplar_core::schema::experiment()).unwrap();
     let text = s.to_string();
     assert!(text.contains("Buttons are disabled this long after the trial is painted"));
+    // `texts`: every key, with what it is and its English default, and no other key.
+    let texts = &s["properties"]["texts"];
+    assert!(texts["description"]
+        .as_str()
+        .unwrap()
+        .contains("Replacements of the page's texts"));
+    assert_eq!(texts["additionalProperties"], false);
+    let keys = texts["properties"].as_object().unwrap();
+    assert_eq!(keys.len(), exemplar_core::texts::T::ALL.len());
+    assert_eq!(
+        keys["prompt"]["default"],
+        "Which image at the center matches the Right Examples better?"
+    );
+    assert_eq!(
+        keys["correct"]["description"],
+        "The verdict on a correct answer."
+    );
     assert!(s["required"]
         .as_array()
         .unwrap()
