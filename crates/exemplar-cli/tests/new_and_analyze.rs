@@ -31,6 +31,27 @@ fn new_makes_an_experiment_that_validates() {
     std::fs::remove_dir_all(&dir).unwrap();
 }
 
+/// An empty folder of this name (and this process) under the temporary directory.
+fn fresh_dir(name: &str) -> std::path::PathBuf {
+    let dir = std::env::temp_dir().join(format!("{name}-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&dir);
+    std::fs::create_dir_all(&dir).unwrap();
+    dir
+}
+
+/// The records of `pid`'s session with these bodies, in order, a second apart.
+fn records(pid: &str, bodies: Vec<Body>) -> Vec<Value> {
+    bodies
+        .into_iter()
+        .enumerate()
+        .map(|(seq, body)| {
+            let mut r = record_of(pid, pid, seq as u64, 1000.0, body);
+            r.timestamp += 1000.0 * seq as f64;
+            serde_json::to_value(r).unwrap()
+        })
+        .collect()
+}
+
 /// One passing session of `pid` answering `correct[i]` on unit i (models m1: u0,u1; m2: u2,u3).
 fn session(pid: &str, correct: [bool; 4]) -> Vec<Value> {
     let mut bodies = vec![Body::InstructionsDone {
@@ -67,22 +88,12 @@ fn session(pid: &str, correct: [bool; 4]) -> Vec<Value> {
         practice_rounds: 1,
         main_phase_time: 300000.0,
     });
-    bodies
-        .into_iter()
-        .enumerate()
-        .map(|(seq, body)| {
-            let mut r = record_of(pid, pid, seq as u64, 1000.0, body);
-            r.timestamp += 1000.0 * seq as f64;
-            serde_json::to_value(r).unwrap()
-        })
-        .collect()
+    records(pid, bodies)
 }
 
 #[test]
 fn analyze_reads_the_database_and_json_lines() {
-    let dir = std::env::temp_dir().join(format!("exemplar-analyze-{}", std::process::id()));
-    let _ = std::fs::remove_dir_all(&dir);
-    std::fs::create_dir_all(&dir).unwrap();
+    let dir = fresh_dir("exemplar-analyze");
     let records: Vec<Value> = [
         session("s1", [true, true, false, true]),
         session("s2", [true, false, false, true]),
@@ -163,13 +174,7 @@ fn demo_session(pid: &str, main_phase_s: f64, simulated: bool) -> Vec<Value> {
         practice_rounds: 1,
         main_phase_time: 1000.0 * main_phase_s,
     });
-    bodies
-        .into_iter()
-        .enumerate()
-        .map(|(seq, body)| {
-            serde_json::to_value(record_of(pid, pid, seq as u64, 1000.0, body)).unwrap()
-        })
-        .collect()
+    records(pid, bodies)
 }
 
 fn sessions_csv(out: &std::path::Path) -> Vec<(String, String, String)> {
@@ -192,9 +197,7 @@ fn sessions_csv(out: &std::path::Path) -> Vec<(String, String, String)> {
 
 #[test]
 fn analyze_applies_the_experiments_own_rules_and_keeps_simulated_sessions_apart() {
-    let dir = std::env::temp_dir().join(format!("exemplar-analyze-rules-{}", std::process::id()));
-    let _ = std::fs::remove_dir_all(&dir);
-    std::fs::create_dir_all(&dir).unwrap();
+    let dir = fresh_dir("exemplar-analyze-rules");
     // Two demo-length sessions of 40 s (as a person takes the demo), one too quick (10 s),
     // and one of the simulated participant.
     let records: Vec<Value> = [
@@ -280,9 +283,7 @@ fn analyze_applies_the_experiments_own_rules_and_keeps_simulated_sessions_apart(
 
 #[test]
 fn analyze_warns_of_a_database_copied_without_its_write_ahead_log() {
-    let dir = std::env::temp_dir().join(format!("exemplar-analyze-wal-{}", std::process::id()));
-    let _ = std::fs::remove_dir_all(&dir);
-    std::fs::create_dir_all(&dir).unwrap();
+    let dir = fresh_dir("exemplar-analyze-wal");
     let records = demo_session("p1", 40.0, false);
     let db = Db::open(&dir.join("r.db")).unwrap();
     db.insert(
