@@ -52,6 +52,17 @@ fn records(pid: &str, bodies: Vec<Body>) -> Vec<Value> {
         .collect()
 }
 
+/// The collector's SQLite database at `path` holding `records` (its connection open).
+fn database_with(path: &std::path::Path, records: &[Value]) -> Db {
+    let db = Db::open(path).unwrap();
+    let typed: Vec<_> = records
+        .iter()
+        .map(|v| (serde_json::from_value(v.clone()).unwrap(), v.clone()))
+        .collect();
+    db.insert(&typed).unwrap();
+    db
+}
+
 /// One passing session of `pid` answering `correct[i]` on unit i (models m1: u0,u1; m2: u2,u3).
 fn session(pid: &str, correct: [bool; 4]) -> Vec<Value> {
     let mut bodies = vec![Body::InstructionsDone {
@@ -99,14 +110,7 @@ fn analyze_reads_the_database_and_json_lines() {
         session("s2", [true, false, false, true]),
     ]
     .concat();
-    let db = Db::open(&dir.join("r.db")).unwrap();
-    db.insert(
-        &records
-            .iter()
-            .map(|v| (serde_json::from_value(v.clone()).unwrap(), v.clone()))
-            .collect::<Vec<_>>(),
-    )
-    .unwrap();
+    let db = database_with(&dir.join("r.db"), &records);
     drop(db);
     let text: String = records.iter().map(|r| r.to_string() + "\n").collect();
     std::fs::write(dir.join("r.jsonl"), text).unwrap();
@@ -285,14 +289,7 @@ fn analyze_applies_the_experiments_own_rules_and_keeps_simulated_sessions_apart(
 fn analyze_warns_of_a_database_copied_without_its_write_ahead_log() {
     let dir = fresh_dir("exemplar-analyze-wal");
     let records = demo_session("p1", 40.0, false);
-    let db = Db::open(&dir.join("r.db")).unwrap();
-    db.insert(
-        &records
-            .iter()
-            .map(|v| (serde_json::from_value(v.clone()).unwrap(), v.clone()))
-            .collect::<Vec<_>>(),
-    )
-    .unwrap();
+    let db = database_with(&dir.join("r.db"), &records);
     // While the collector's connection is open, its records are in r.db-wal: a copy of
     // r.db alone may lack them, and analyze says so.
     assert!(dir.join("r.db-wal").is_file());
