@@ -8,7 +8,6 @@ pub fn window() -> web_sys::Window {
     web_sys::window().expect("a browser window")
 }
 
-/// `performance.now()`: the clock of event timestamps and animation frames.
 /// A decimal number of a URL parameter (`0.8`, `12`, `1e2`), parsed by the browser's
 /// `Number` (which keeps a float parser out of the participant's wasm); `None` for
 /// anything else, hexadecimal and blank text included.
@@ -21,6 +20,7 @@ pub fn parse_number(text: &str) -> Option<f64> {
     (decimal && !n.is_nan()).then_some(n)
 }
 
+/// `performance.now()`: the clock of event timestamps and animation frames.
 pub fn now() -> f64 {
     window().performance().map_or(0.0, |p| p.now())
 }

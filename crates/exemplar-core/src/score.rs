@@ -122,16 +122,18 @@ impl<'de> Deserialize<'de> for Stage {
                 self,
                 mut map: A,
             ) -> Result<Stage, A::Error> {
-                use crate::tagged::{once, required, skip};
-                let (mut stage, mut page, mut attempt, mut index, mut unknown) =
-                    (None::<Page>, None, None, None, None);
+                use crate::tagged::{once, required};
+                let (mut stage, mut page, mut attempt, mut index) =
+                    (None::<Page>, None, None, None);
                 while let Some(key) = map.next_key::<String>()? {
                     match key.as_str() {
                         "stage" => once(&mut map, &mut stage, "stage")?,
                         "page" => once(&mut map, &mut page, "page")?,
                         "attempt" => once(&mut map, &mut attempt, "attempt")?,
                         "index" => once(&mut map, &mut index, "index")?,
-                        _ => skip(&mut map, key, &mut unknown)?,
+                        _ => {
+                            map.next_value::<serde::de::IgnoredAny>()?;
+                        }
                     }
                 }
                 Ok(match required(stage, "stage")? {
