@@ -88,34 +88,30 @@ pub fn start(ctx: &Ctx, trial: &PlannedTrial) {
 /// its unit that is not already standing in for another trial; the spare is loaded and
 /// checked in turn. The choice is saved, so a reload shows the same trial.
 fn replace(ctx: &Ctx, failed: &PlannedTrial) {
-    let current = ctx.saved.with_untracked(|s| match s.progress.stage {
-        Stage::Main { index } => Some(index),
-        _ => None,
-    });
-    let Some(index) = ctx
+    let current = ctx.saved.with_untracked(|s| s.progress.stage.clone());
+    let Some((Stage::Main { block, index }, _)) = ctx
         .plan
-        .main
-        .iter()
-        .enumerate()
-        .position(|(i, t)| key(t) == key(failed) && current.is_none_or(|c| i as u32 > c))
+        .main_ahead(&current)
+        .into_iter()
+        .find(|(_, t)| key(t) == key(failed))
     else {
         return;
     };
-    let index = index as u32;
+    let position = ctx.plan.main_position(block, index);
     let taken = ctx.saved.with_untracked(|s| s.replacements.clone());
-    if taken.contains_key(&index) {
+    if taken.contains_key(&position) {
         return;
     }
     let Some(spare) = ctx
         .plan
-        .spares(&ctx.exp, failed)
+        .spares(&ctx.exp, block, failed)
         .into_iter()
         .find(|s| !taken.values().any(|t| t.unit == s.unit))
     else {
         return;
     };
     ctx.commit(|s| {
-        s.replacements.insert(index, spare.clone());
+        s.replacements.insert(position, spare.clone());
     });
     let ctx = ctx.clone();
     leptos::task::spawn_local(async move {
@@ -126,12 +122,12 @@ fn replace(ctx: &Ctx, failed: &PlannedTrial) {
     });
 }
 
-/// The planned trial that `shown` replaced at main index `index`, with its check.
-pub fn replaced(ctx: &Ctx, shown: &PlannedTrial, index: u32) -> Option<Replaced> {
+/// The planned trial that `shown` replaced on main trial `stage`, with its check.
+pub fn replaced(ctx: &Ctx, shown: &PlannedTrial, stage: &Stage) -> Option<Replaced> {
     if shown.phase != Phase::Main {
         return None;
     }
-    let original = ctx.plan.main.get(index as usize)?;
+    let original = ctx.plan.trial(stage)?;
     if key(original) == key(shown) {
         return None;
     }

@@ -286,11 +286,18 @@ async fn load_experiment(engine: engine::Engine, images: images::Images) -> Load
         exp.stimulus_files().into_iter().map(|(_, f)| f).collect()
     } else {
         let (pid, _) = session::participant_id(&exp, &mode);
-        let plan = exemplar_core::Plan::for_participant(&exp, &pid);
-        plan.practice
+        let plan = match session::plan_for(&exp, &pid) {
+            Ok(plan) => plan,
+            Err(e) => {
+                return Load::Failed(
+                    exp.text(T::CannotStartTitle).to_string(),
+                    vec![e.to_string()],
+                )
+            }
+        };
+        plan.blocks
             .iter()
-            .flatten()
-            .chain(&plan.main)
+            .flat_map(|b| b.practice.iter().flatten().chain(&b.main))
             .flat_map(|t| t.images().map(String::from).collect::<Vec<_>>())
             .collect()
     };

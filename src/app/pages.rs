@@ -180,7 +180,19 @@ fn page(ctx: Ctx, stage: Stage, overlay: Option<Overlay>) -> AnyView {
                 next(e)
             },
         ),
-        Stage::PracticeIntro { attempt } => {
+        Stage::BlockIntro { block, page } => {
+            let pages = ctx
+                .plan
+                .blocks
+                .get(block as usize)
+                .map(|b| exp.condition_of(b).instructions.clone())
+                .unwrap_or_default();
+            let Some(text) = pages.get(page as usize) else {
+                return out_of_plan(&exp);
+            };
+            text_page(&ctx, text, exp.text(T::Next), "block-next", next)
+        }
+        Stage::PracticeIntro { attempt, .. } => {
             let text = if attempt == 0 {
                 &exp.pages.practice_intro
             } else {
@@ -188,31 +200,30 @@ fn page(ctx: Ctx, stage: Stage, overlay: Option<Overlay>) -> AnyView {
             };
             text_page(&ctx, text, exp.text(T::Start), "practice-start", next)
         }
-        Stage::MainIntro => text_page(
+        Stage::MainIntro { .. } => text_page(
             &ctx,
             &exp.pages.main_intro,
             exp.text(T::Start),
             "main-start",
             next,
         ),
-        Stage::Practice { attempt, index } => {
+        Stage::Practice { .. } => {
             // Saved progress was checked against the plan on load (`Progress::fits`).
             let Some(trial) = ctx.plan.trial(&stage).cloned() else {
                 return out_of_plan(&exp);
             };
-            view! { <TrialStage ctx=ctx trial=trial index=index attempt=attempt overlay=overlay/> }
-                .into_any()
+            view! { <TrialStage ctx=ctx trial=trial stage=stage overlay=overlay/> }.into_any()
         }
-        Stage::Main { index } => {
+        Stage::Main { block, index } => {
+            let position = ctx.plan.main_position(block, index);
             let Some(trial) = ctx
                 .saved
-                .with_untracked(|s| s.replacements.get(&index).cloned())
+                .with_untracked(|s| s.replacements.get(&position).cloned())
                 .or_else(|| ctx.plan.trial(&stage).cloned())
             else {
                 return out_of_plan(&exp);
             };
-            view! { <TrialStage ctx=ctx trial=trial index=index attempt=0 overlay=overlay/> }
-                .into_any()
+            view! { <TrialStage ctx=ctx trial=trial stage=stage overlay=overlay/> }.into_any()
         }
         Stage::Feedback => feedback(ctx),
         Stage::End => end(ctx),
@@ -338,7 +349,7 @@ fn feedback(ctx: Ctx) -> AnyView {
         let body = ctx.saved.with_untracked(|s| Body::SessionCompleted {
             main_correct: s.progress.main_correct_without_catch(s.catch_correct),
             catch_correct: s.catch_correct,
-            answered: ctx.plan.main.len() as u32,
+            answered: ctx.plan.main_count() as u32,
             practice_rounds: s.practice_rounds,
             main_phase_time: s
                 .main_last_response

@@ -97,9 +97,18 @@ fn PreviewSession(ctx: Ctx) -> impl IntoView {
         .filter_map(|(i, s)| Some((i, s, ctx.plan.trial(s)?)))
         .map(|(i, s, t)| {
             let (block, index) = match s {
-                Stage::Practice { attempt, index } => (format!("practice {}", attempt + 1), *index),
-                Stage::Main { index } => ("main".to_string(), *index),
+                Stage::Practice { attempt, index, .. } => {
+                    (format!("practice {}", attempt + 1), *index)
+                }
+                Stage::Main { index, .. } => ("main".to_string(), *index),
                 _ => (String::new(), 0),
+            };
+            // With a design, each row names its block and condition.
+            let block = match ctx.plan.block(s).and_then(|b| b.condition.as_deref()) {
+                Some(condition) => {
+                    format!("{}. {condition}: {block}", s.block().unwrap_or(0) + 1)
+                }
+                None => block,
             };
             let kind = match t.phase {
                 Phase::Catch => "catch",

@@ -256,7 +256,11 @@ impl Ctx {
             None => participant_id(&exp, &mode),
         };
         let key = storage_key(&exp, &mode, &participant_id);
-        let plan = Arc::new(Plan::for_participant(&exp, &participant_id));
+        // The page refused an unknown `?condition=` before opening the session.
+        let plan = Arc::new(
+            plan_for(&exp, &participant_id)
+                .unwrap_or_else(|_| Plan::for_participant(&exp, &participant_id)),
+        );
         let plan_hash = plan.hash();
         let mut restored = (mode != Mode::Preview)
             .then(|| browser::load(&key))
@@ -272,7 +276,7 @@ impl Ctx {
                 let fits = s.progress.fits(&exp, &plan)
                     && s.replacements
                         .keys()
-                        .all(|i| (*i as usize) < plan.main.len());
+                        .all(|i| (*i as usize) < plan.main_count());
                 if same_plan && fits {
                     s.plan_hash = Some(plan_hash.clone());
                     Opened::Resumed
@@ -550,6 +554,16 @@ pub fn storage_key(exp: &Experiment, mode: &Mode, participant_id: &str) -> Strin
 }
 
 /// The participant id from the URL, or a random one kept in this browser.
+/// The participant's plan: the group a `?condition=` link names (checked against the
+/// design's group names), else the one balanced by the participant id.
+pub fn plan_for(
+    exp: &Experiment,
+    participant_id: &str,
+) -> Result<Plan, exemplar_core::plan::UnknownGroup> {
+    let condition = browser::query_param("condition");
+    Plan::for_link(exp, participant_id, condition.as_deref())
+}
+
 pub fn participant_id(exp: &Experiment, mode: &Mode) -> (String, ParticipantIdSource) {
     for (name, source) in [
         ("PROLIFIC_PID", ParticipantIdSource::ProlificPid),

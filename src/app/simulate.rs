@@ -52,11 +52,19 @@ pub fn drive(ctx: &Ctx, stage: Memo<Stage>) {
                     "instructions-next",
                 ),
                 Stage::Fullscreen => ("", "fullscreen-continue"),
-                Stage::PracticeIntro { attempt: 0 } => {
+                Stage::BlockIntro { block, page } => (
+                    ctx.plan
+                        .blocks
+                        .get(*block as usize)
+                        .and_then(|b| ctx.exp.condition_of(b).instructions.get(*page as usize))
+                        .map_or("", String::as_str),
+                    "block-next",
+                ),
+                Stage::PracticeIntro { attempt: 0, .. } => {
                     (pages.practice_intro.as_str(), "practice-start")
                 }
                 Stage::PracticeIntro { .. } => (pages.practice_retry.as_str(), "practice-start"),
-                Stage::MainIntro => (pages.main_intro.as_str(), "main-start"),
+                Stage::MainIntro { .. } => (pages.main_intro.as_str(), "main-start"),
                 Stage::Feedback => ("", "feedback-submit"),
                 Stage::End => return,
                 Stage::Practice { .. } | Stage::Main { .. } => {

@@ -12,7 +12,7 @@ use std::time::Duration;
 
 use exemplar_core::plan::PlannedTrial;
 use exemplar_core::record::{Body, Input, OnsetSource, TrialRecord};
-use exemplar_core::score;
+use exemplar_core::score::{self, Stage};
 use exemplar_core::texts::{fill, T};
 use leptos::html;
 use leptos::prelude::*;
@@ -36,10 +36,10 @@ pub struct Overlay {
 pub fn TrialStage(
     ctx: Ctx,
     trial: PlannedTrial,
-    index: u32,
-    attempt: u32,
+    stage: Stage,
     overlay: Option<Overlay>,
 ) -> impl IntoView {
+    let (attempt, index) = stage.trial_position().unwrap_or_default();
     let ready = RwSignal::new(false);
     {
         let (ctx, trial) = (ctx.clone(), trial.clone());
@@ -71,7 +71,7 @@ pub fn TrialStage(
     let loading = ctx.exp.text(T::Loading).to_string();
     move || {
         if ready.get() {
-            view! { <TrialView ctx=ctx.clone() trial=trial.clone() index=index attempt=attempt overlay=overlay.clone()/> }
+            view! { <TrialView ctx=ctx.clone() trial=trial.clone() stage=stage.clone() overlay=overlay.clone()/> }
                 .into_any()
         } else {
             view! { <main class="page"><p class="status" data-testid="loading">{loading.clone()}</p></main> }.into_any()
@@ -128,10 +128,11 @@ enum Step {
 fn TrialView(
     ctx: Ctx,
     trial: PlannedTrial,
-    index: u32,
-    attempt: u32,
+    stage: Stage,
     overlay: Option<Overlay>,
 ) -> impl IntoView {
+    let index = stage.trial_position().map_or(0, |(_, i)| i);
+    let total = ctx.plan.block(&stage).map_or(0, |b| b.main.len());
     let exp = ctx.exp.clone();
     let levels = exp.confidence_levels;
     let timing = exp.timing.clone();
@@ -188,7 +189,7 @@ fn TrialView(
             };
             step.set(Step::Chosen(answer.upper));
             let (w, h, dpr) = browser::window_size();
-            let mut record = TrialRecord::from_plan(&trial, index, attempt, &answer, input);
+            let mut record = TrialRecord::from_plan(&ctx.plan, &stage, &trial, &answer, input);
             record.onset = onset.get_value();
             record.onset_source = onset_source.get_value();
             record.rt = event_time - record.onset;
@@ -200,7 +201,7 @@ fn TrialView(
             record.visibility_losses = visibility_losses.get_value();
             record.fullscreen = browser::is_fullscreen();
             record.check = super::live_check::outcome(&ctx, &trial);
-            record.replaced = super::live_check::replaced(&ctx, &trial, index);
+            record.replaced = super::live_check::replaced(&ctx, &trial, &stage);
             let (phase, correct) = (trial.phase, answer.correct);
             ctx.emit(Body::Trial(Box::new(record)), move |s| {
                 s.count_answer(phase, correct, browser::epoch_ms())
@@ -349,10 +350,23 @@ fn TrialView(
             }
         }
     };
+    // The condition's layout follows from the references the plan gives each side: none
+    // (only the queries), max only (the left side stays empty, at its width), or both; a
+    // grid is as wide as the square root of its count.
+    let shown = trial.min_references.len().max(trial.max_references.len());
+    let no_references = shown == 0;
+    let max_only = trial.min_references.is_empty() && !no_references;
+    let layout = if no_references {
+        "none"
+    } else if max_only {
+        "max_only"
+    } else {
+        "min_max"
+    };
+    let cols = (1..=shown).find(|c| c * c >= shown).unwrap_or(1);
     let continue_ctx = ctx.clone();
     let verdicts = (t(T::Correct), t(T::Incorrect));
     let main_block = trial.phase.in_main_block();
-    let total = ctx.plan.main.len();
     let correct_count = Memo::new(move |_| ctx.saved.with(|s| s.progress.main_correct));
     let phase = serde_json::to_value(trial.phase)
         .ok()
@@ -370,11 +384,13 @@ fn TrialView(
             </header>
             {key}
             <p class="prompt">{t(T::Prompt)}</p>
-            <div class="board">
-                <section class="refs">
-                    <h2>{t(T::LeftExamples)}</h2>
-                    <div class="grid">{grid(T::LeftExample, &trial.min_references)}</div>
-                </section>
+            <div class="board" data-layout=layout style=format!("--cols: {cols}")>
+                {(!no_references).then(|| view! {
+                    <section class="refs" aria-hidden=max_only.then_some("true")>
+                        {(!max_only).then(|| view! { <h2>{t(T::LeftExamples)}</h2> })}
+                        <div class="grid">{grid(T::LeftExample, &trial.min_references)}</div>
+                    </section>
+                })}
                 <section class="center">
                     <div class="cell">
                         <img class=query_class(true) data-testid="query-upper" node_ref=upper_ref elementtiming="query" src=url(trial.upper_query()) alt=t(T::UpperImage) width="224" height="224" draggable="false"/>
@@ -399,10 +415,12 @@ fn TrialView(
                         {caption(trial.lower_query())}
                     </div>
                 </section>
-                <section class="refs">
-                    <h2>{t(T::RightExamples)}</h2>
-                    <div class="grid">{grid(T::RightExample, &trial.max_references)}</div>
-                </section>
+                {(!no_references).then(|| view! {
+                    <section class="refs">
+                        <h2>{t(T::RightExamples)}</h2>
+                        <div class="grid">{grid(T::RightExample, &trial.max_references)}</div>
+                    </section>
+                })}
             </div>
         </main>
     }

@@ -208,11 +208,9 @@ pub fn run(opts: &BuildOptions) -> Result<Built, BuildError> {
         .map(|i| {
             let plan = Plan::for_participant(&exp, &format!("sample-{i}"));
             let images: BTreeSet<&str> = plan
-                .practice
+                .blocks
                 .iter()
-                .take(1)
-                .flatten()
-                .chain(&plan.main)
+                .flat_map(|b| b.practice.iter().take(1).flatten().chain(&b.main))
                 .flat_map(|t| t.images())
                 .collect();
             let urls: BTreeSet<&str> = images

@@ -169,6 +169,6 @@ mod tests {
                 "{name} is not in docs/data.md"
             );
         }
-        assert_eq!(header.trim_end().split(',').count(), 37);
+        assert_eq!(header.trim_end().split(',').count(), 40);
     }
 }

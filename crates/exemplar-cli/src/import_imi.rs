@@ -14,9 +14,13 @@
 //! Images are copied into `DIR/stimuli/`; `DIR/experiment.json` gets the defaults of the
 //! paradigm and is validated before the command returns.
 
+use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 
-use exemplar_core::experiment::{Batch, Collect, Mode, Practice, SessionDesign, Unit};
+use exemplar_core::experiment::{
+    Batch, Collect, Condition, Design, Group, Mode, Order, Practice, References, SessionDesign,
+    Unit,
+};
 use exemplar_core::validate::Problems;
 use exemplar_core::Experiment;
 
@@ -184,6 +188,7 @@ pub fn run(opts: &ImportOptions) -> Result<Experiment, ImportError> {
     units.sort_by(|a, b| a.id.cmp(&b.id));
     practice.sort_by(|a, b| a.id.cmp(&b.id));
     let main_trials = units.len().min(40) as u32;
+    let (conditions, design) = imi_design(&units);
     let exp = Experiment {
         schema: None,
         id: "imi-import".into(),
@@ -203,6 +208,8 @@ pub fn run(opts: &ImportOptions) -> Result<Experiment, ImportError> {
             catch_trials: 0,
             draw: Default::default(),
         },
+        conditions,
+        design,
         timing: Default::default(),
         confidence_levels: 3,
         display: Default::default(),
@@ -220,6 +227,57 @@ pub fn run(opts: &ImportOptions) -> Result<Experiment, ImportError> {
     std::fs::write(opts.out.join("experiment.json"), text).map_err(io_error(&opts.out))?;
     Experiment::load_dir(&opts.out).map_err(ImportError::Invalid)
 }
+
+/// The study's between-participants design: one group per kind of references found, each
+/// a single block of its condition, up to 40 main trials (balanced by participant id, or
+/// named by `?condition=`). The optimized condition gets the study's extra instruction
+/// page. A release of one kind gets no design (today's single condition).
+fn imi_design(units: &[Unit]) -> (BTreeMap<String, Condition>, Option<Design>) {
+    let mut conditions = BTreeMap::new();
+    for (mode, references, name) in [
+        (Mode::Natural, References::Natural, "natural"),
+        (Mode::Optimized, References::Optimized, "optimized"),
+    ] {
+        let n = units.iter().filter(|u| u.mode == mode).count() as u32;
+        if n == 0 {
+            continue;
+        }
+        let instructions = if mode == Mode::Optimized {
+            vec![OPTIMIZED_PAGE.to_string()]
+        } else {
+            Vec::new()
+        };
+        conditions.insert(
+            name.to_string(),
+            Condition {
+                references,
+                instructions,
+                main_trials: Some(n.min(40)),
+                ..Condition::default()
+            },
+        );
+    }
+    if conditions.len() < 2 {
+        return (BTreeMap::new(), None);
+    }
+    let groups = conditions
+        .keys()
+        .map(|name| Group {
+            name: name.clone(),
+            blocks: vec![name.clone()],
+            order: Order::Fixed,
+            fixed_first: 0,
+            fixed_last: 0,
+        })
+        .collect();
+    (conditions, Some(Design { groups }))
+}
+
+/// The extra instruction page of the study's synthetic condition.
+const OPTIMIZED_PAGE: &str = "## The example images\n\nIn this part the example images are \
+    synthetic: a computer made them to show what the feature looks like. In each group, the \
+    **first image (top left) is special**: it shows the feature most strongly. The two \
+    images in the center are ordinary photographs.";
 
 fn unit(
     id: &str,

@@ -22,7 +22,7 @@
 //! let json = include_str!("../../../demo/experiment.json");
 //! let exp = Experiment::from_json(json).expect("the demo is valid");
 //! let plan = Plan::for_participant(&exp, "participant-42");
-//! assert_eq!(plan.main.len(), (exp.session.main_trials + exp.session.catch_trials) as usize);
+//! assert_eq!(plan.blocks[0].main.len(), (exp.session.main_trials + exp.session.catch_trials) as usize);
 //! // Same id, same plan: a reload or another machine rebuilds it exactly.
 //! assert_eq!(plan, Plan::for_participant(&exp, "participant-42"));
 //! ```

@@ -18,8 +18,9 @@
 use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
 
-use crate::plan::{Phase, PlannedTrial};
+use crate::plan::{Phase, Plan, PlannedTrial};
 use crate::score::Choice;
+use crate::score::Stage;
 
 /// The record format this crate writes.
 pub const RECORD_FORMAT: &str = "exemplar.record/1";
@@ -353,6 +354,18 @@ pub struct TrialRecord {
     /// spare batch that was shown (same unit, same query position).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub replaced: Option<Replaced>,
+    /// With a `design`: the participant's group (`design.groups`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schemars(extend("x-csv-column" = 38))]
+    pub group: Option<String>,
+    /// With a `design`: the block's condition (a key of `conditions`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schemars(extend("x-csv-column" = 39))]
+    pub condition: Option<String>,
+    /// With a `design`: the block, from 0, in the order this participant ran them.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schemars(extend("x-csv-column" = 40))]
+    pub block: Option<u32>,
 }
 
 /// A trial's kind of references, as the original data names it.
@@ -415,15 +428,18 @@ pub struct Replaced {
 }
 
 impl TrialRecord {
-    /// Fills the fields that follow from the plan, the answer and how it was given; the
-    /// caller sets the measured ones.
+    /// Fills the fields that follow from the plan, the trial's stage, the trial shown (the
+    /// stage's, or a spare in its place), the answer and how it was given; the caller sets
+    /// the measured ones.
     pub fn from_plan(
+        plan: &Plan,
+        stage: &Stage,
         trial: &PlannedTrial,
-        trial_index: u32,
-        attempt: u32,
         answer: &crate::score::Answer,
         input: Input,
     ) -> TrialRecord {
+        let (attempt, trial_index) = stage.trial_position().unwrap_or_default();
+        let block = plan.block(stage);
         let mode = match trial.phase {
             Phase::Catch => TrialMode::CatchTrial,
             _ => trial.unit.mode.into(),
@@ -466,6 +482,9 @@ impl TrialRecord {
             fullscreen: false,
             check: None,
             replaced: None,
+            group: plan.group.clone(),
+            condition: block.and_then(|b| b.condition.clone()),
+            block: stage.block().filter(|_| plan.group.is_some()),
         }
     }
 }

@@ -71,23 +71,43 @@ pub enum Stage {
     },
     /// The request to go fullscreen.
     Fullscreen,
+    /// Page `page` of the instructions of block `block`'s condition.
+    BlockIntro {
+        /// 0-based block.
+        block: u32,
+        /// 0-based page.
+        page: u32,
+    },
     /// The practice introduction (before round `attempt`).
     PracticeIntro {
+        /// 0-based block (absent in storage when 0).
+        #[serde(skip_serializing_if = "is_zero")]
+        block: u32,
         /// 0-based round.
         attempt: u32,
     },
     /// A practice trial.
     Practice {
+        /// 0-based block.
+        #[serde(skip_serializing_if = "is_zero")]
+        block: u32,
         /// 0-based round.
         attempt: u32,
         /// Index in the round.
         index: u32,
     },
-    /// The page between practice and the main block.
-    MainIntro,
+    /// The page between a block's practice and its main trials.
+    MainIntro {
+        /// 0-based block.
+        #[serde(skip_serializing_if = "is_zero")]
+        block: u32,
+    },
     /// A main-block trial.
     Main {
-        /// Index in the main block.
+        /// 0-based block.
+        #[serde(skip_serializing_if = "is_zero")]
+        block: u32,
+        /// Index in the block's main trials.
         index: u32,
     },
     /// The optional feedback text.
@@ -105,6 +125,7 @@ impl<'de> Deserialize<'de> for Stage {
             Consent,
             Instructions,
             Fullscreen,
+            BlockIntro,
             PracticeIntro,
             Practice,
             MainIntro,
@@ -123,19 +144,21 @@ impl<'de> Deserialize<'de> for Stage {
                 mut map: A,
             ) -> Result<Stage, A::Error> {
                 use crate::tagged::{once, required};
-                let (mut stage, mut page, mut attempt, mut index) =
-                    (None::<Page>, None, None, None);
+                let (mut stage, mut page, mut attempt, mut index, mut block) =
+                    (None::<Page>, None, None, None, None);
                 while let Some(key) = map.next_key::<String>()? {
                     match key.as_str() {
                         "stage" => once(&mut map, &mut stage, "stage")?,
                         "page" => once(&mut map, &mut page, "page")?,
                         "attempt" => once(&mut map, &mut attempt, "attempt")?,
                         "index" => once(&mut map, &mut index, "index")?,
+                        "block" => once(&mut map, &mut block, "block")?,
                         _ => {
                             map.next_value::<serde::de::IgnoredAny>()?;
                         }
                     }
                 }
+                let block = block.unwrap_or(0);
                 Ok(match required(stage, "stage")? {
                     Page::Welcome => Stage::Welcome,
                     Page::Consent => Stage::Consent,
@@ -143,15 +166,22 @@ impl<'de> Deserialize<'de> for Stage {
                         page: required(page, "page")?,
                     },
                     Page::Fullscreen => Stage::Fullscreen,
+                    Page::BlockIntro => Stage::BlockIntro {
+                        block,
+                        page: required(page, "page")?,
+                    },
                     Page::PracticeIntro => Stage::PracticeIntro {
+                        block,
                         attempt: required(attempt, "attempt")?,
                     },
                     Page::Practice => Stage::Practice {
+                        block,
                         attempt: required(attempt, "attempt")?,
                         index: required(index, "index")?,
                     },
-                    Page::MainIntro => Stage::MainIntro,
+                    Page::MainIntro => Stage::MainIntro { block },
                     Page::Main => Stage::Main {
+                        block,
                         index: required(index, "index")?,
                     },
                     Page::Feedback => Stage::Feedback,
@@ -163,13 +193,29 @@ impl<'de> Deserialize<'de> for Stage {
     }
 }
 
+fn is_zero(n: &u32) -> bool {
+    *n == 0
+}
+
 impl Stage {
     /// `(attempt, index)` of a trial stage: the practice round and the index in it, or 0
-    /// and the index in the main block. `None` on the other pages.
+    /// and the index in the block's main trials. `None` on the other pages.
     pub fn trial_position(&self) -> Option<(u32, u32)> {
         match *self {
-            Stage::Practice { attempt, index } => Some((attempt, index)),
-            Stage::Main { index } => Some((0, index)),
+            Stage::Practice { attempt, index, .. } => Some((attempt, index)),
+            Stage::Main { index, .. } => Some((0, index)),
+            _ => None,
+        }
+    }
+
+    /// The block a page belongs to (`None` before the first block and after the last).
+    pub fn block(&self) -> Option<u32> {
+        match *self {
+            Stage::BlockIntro { block, .. }
+            | Stage::PracticeIntro { block, .. }
+            | Stage::Practice { block, .. }
+            | Stage::MainIntro { block }
+            | Stage::Main { block, .. } => Some(block),
             _ => None,
         }
     }
@@ -274,16 +320,20 @@ impl Progress {
     /// Whether every index in the progress points inside this experiment and plan (saved
     /// progress read back from storage is checked with this before it is used).
     pub fn fits(&self, exp: &Experiment, plan: &Plan) -> bool {
+        let block = |b: u32| plan.blocks.get(b as usize);
         match self.stage {
             Stage::Instructions { page } => (page as usize) < exp.pages.instructions.len(),
-            Stage::PracticeIntro { attempt } => (attempt as usize) < plan.practice.len().max(1),
+            Stage::BlockIntro { block: b, page } => {
+                block(b).is_some_and(|bp| (page as usize) < exp.condition_of(bp).instructions.len())
+            }
+            Stage::PracticeIntro { block: b, attempt } => {
+                block(b).is_some_and(|bp| (attempt as usize) < bp.practice.len().max(1))
+            }
             Stage::Practice { .. } | Stage::Main { .. } => self.trial(plan).is_some(),
-            Stage::Welcome
-            | Stage::Consent
-            | Stage::Fullscreen
-            | Stage::MainIntro
-            | Stage::Feedback
-            | Stage::End => true,
+            Stage::MainIntro { block: b } => (b as usize) < plan.blocks.len().max(1),
+            Stage::Welcome | Stage::Consent | Stage::Fullscreen | Stage::Feedback | Stage::End => {
+                true
+            }
         }
     }
 
@@ -328,7 +378,7 @@ impl Progress {
         if !self.done {
             return None;
         }
-        let ended = match (self.stage.clone(), self.round_outcome(exp, plan)) {
+        let ended = match (self.stage.clone(), self.round_outcome(plan)) {
             (Stage::Practice { attempt, .. }, Some(outcome)) => Finished::RoundEnded(RoundEnd {
                 attempt,
                 correct: self.practice_correct,
@@ -351,17 +401,27 @@ impl Progress {
     }
 
     /// The outcome of the current practice round, if it is complete.
-    pub fn round_outcome(&self, exp: &Experiment, plan: &Plan) -> Option<RoundOutcome> {
-        let Stage::Practice { attempt, index } = self.stage else {
+    pub fn round_outcome(&self, plan: &Plan) -> Option<RoundOutcome> {
+        let Stage::Practice {
+            block,
+            attempt,
+            index,
+        } = self.stage
+        else {
             return None;
         };
-        let round_len = plan.practice.get(attempt as usize).map_or(0, Vec::len) as u32;
+        let rounds = plan
+            .blocks
+            .get(block as usize)
+            .map_or(&[][..], |b| &b.practice[..]);
+        let round_len = rounds.get(attempt as usize).map_or(0, Vec::len) as u32;
         if !self.done || index + 1 < round_len {
             return None;
         }
+        // A block has one round per allowed attempt.
         Some(if self.practice_correct == self.practice_answered {
             RoundOutcome::Passed
-        } else if attempt + 1 < exp.practice.max_attempts {
+        } else if (attempt as usize) + 1 < rounds.len() {
             RoundOutcome::Repeat
         } else {
             RoundOutcome::OutOfAttempts
@@ -370,8 +430,13 @@ impl Progress {
 
     /// Goes to the next page (Continue, Next, Accept, or after a finished trial).
     pub fn advance(&mut self, exp: &Experiment, plan: &Plan) {
-        let practice_len =
-            |attempt: u32| plan.practice.get(attempt as usize).map_or(0, Vec::len) as u32;
+        let block = |b: u32| plan.blocks.get(b as usize);
+        let practice_len = |b: u32, attempt: u32| {
+            block(b)
+                .and_then(|bp| bp.practice.get(attempt as usize))
+                .map_or(0, Vec::len) as u32
+        };
+        let main_len = |b: u32| block(b).map_or(0, |bp| bp.main.len()) as u32;
         self.stage = match self.stage {
             Stage::Welcome => Stage::Consent,
             Stage::Consent if !exp.pages.instructions.is_empty() => Stage::Instructions { page: 0 },
@@ -380,37 +445,59 @@ impl Progress {
                 Stage::Instructions { page: page + 1 }
             }
             Stage::Instructions { .. } => self.after_instructions(exp, plan),
-            Stage::Fullscreen => self.practice_or_main(plan),
-            Stage::PracticeIntro { attempt } => {
-                self.practice_correct = 0;
-                self.practice_answered = 0;
-                if practice_len(attempt) == 0 {
-                    Stage::MainIntro
+            Stage::Fullscreen => block_start(exp, plan, 0),
+            Stage::BlockIntro { block: b, page } => {
+                let pages = block(b).map_or(0, |bp| exp.condition_of(bp).instructions.len());
+                if (page as usize) + 1 < pages {
+                    Stage::BlockIntro {
+                        block: b,
+                        page: page + 1,
+                    }
                 } else {
-                    Stage::Practice { attempt, index: 0 }
+                    practice_or_main(plan, b)
                 }
             }
-            Stage::Practice { attempt, index } => {
-                if index + 1 < practice_len(attempt) {
+            Stage::PracticeIntro { block: b, attempt } => {
+                self.practice_correct = 0;
+                self.practice_answered = 0;
+                if practice_len(b, attempt) == 0 {
+                    Stage::MainIntro { block: b }
+                } else {
                     Stage::Practice {
+                        block: b,
+                        attempt,
+                        index: 0,
+                    }
+                }
+            }
+            Stage::Practice {
+                block: b,
+                attempt,
+                index,
+            } => {
+                if index + 1 < practice_len(b, attempt) {
+                    Stage::Practice {
+                        block: b,
                         attempt,
                         index: index + 1,
                     }
                 } else {
-                    match self.round_outcome(exp, plan) {
+                    match self.round_outcome(plan) {
                         Some(RoundOutcome::Repeat) => Stage::PracticeIntro {
+                            block: b,
                             attempt: attempt + 1,
                         },
-                        _ => Stage::MainIntro,
+                        _ => Stage::MainIntro { block: b },
                     }
                 }
             }
-            Stage::MainIntro if plan.main.is_empty() => Stage::Feedback,
-            Stage::MainIntro => Stage::Main { index: 0 },
-            Stage::Main { index } if index + 1 < plan.main.len() as u32 => {
-                Stage::Main { index: index + 1 }
-            }
-            Stage::Main { .. } => Stage::Feedback,
+            Stage::MainIntro { block: b } if main_len(b) == 0 => block_start(exp, plan, b + 1),
+            Stage::MainIntro { block: b } => Stage::Main { block: b, index: 0 },
+            Stage::Main { block: b, index } if index + 1 < main_len(b) => Stage::Main {
+                block: b,
+                index: index + 1,
+            },
+            Stage::Main { block: b, .. } => block_start(exp, plan, b + 1),
             Stage::Feedback | Stage::End => Stage::End,
         };
         self.done = false;
@@ -429,15 +516,36 @@ impl Progress {
         if exp.display.fullscreen {
             Stage::Fullscreen
         } else {
-            self.practice_or_main(plan)
+            block_start(exp, plan, 0)
         }
     }
+}
 
-    fn practice_or_main(&self, plan: &Plan) -> Stage {
-        if plan.practice.first().is_some_and(|r| !r.is_empty()) {
-            Stage::PracticeIntro { attempt: 0 }
-        } else {
-            Stage::MainIntro
+/// The first page of block `b`: its condition's instructions, its practice or its main
+/// trials; the feedback page after the last block.
+fn block_start(exp: &Experiment, plan: &Plan, b: u32) -> Stage {
+    let Some(block) = plan.blocks.get(b as usize) else {
+        return Stage::Feedback;
+    };
+    if exp.condition_of(block).instructions.is_empty() {
+        practice_or_main(plan, b)
+    } else {
+        Stage::BlockIntro { block: b, page: 0 }
+    }
+}
+
+/// Block `b`'s practice introduction if it has practice trials, else its main intro.
+fn practice_or_main(plan: &Plan, b: u32) -> Stage {
+    let practice = plan
+        .blocks
+        .get(b as usize)
+        .and_then(|bp| bp.practice.first());
+    if practice.is_some_and(|r| !r.is_empty()) {
+        Stage::PracticeIntro {
+            block: b,
+            attempt: 0,
         }
+    } else {
+        Stage::MainIntro { block: b }
     }
 }

@@ -107,6 +107,8 @@ pub struct SimulatedTrial {
     pub index: u32,
     /// The practice round (0 for the main block).
     pub attempt: u32,
+    /// Its page (which block it is in).
+    pub stage: Stage,
     /// The scored answer.
     pub answer: Answer,
     /// The simulated response time.
@@ -125,8 +127,15 @@ pub fn run_session(
     // Every page advances once; bounded by the longest possible session.
     let limit = 16
         + exp.pages.instructions.len()
-        + plan.practice.iter().map(Vec::len).sum::<usize>() * 2
-        + plan.main.len();
+        + plan
+            .blocks
+            .iter()
+            .map(|b| {
+                4 + exp.condition_of(b).instructions.len()
+                    + b.practice.iter().map(|r| r.len() + 1).sum::<usize>() * 2
+                    + b.main.len()
+            })
+            .sum::<usize>();
     for _ in 0..limit * 2 {
         if progress.stage == Stage::End {
             break;
@@ -147,6 +156,7 @@ pub fn run_session(
                 trial,
                 index,
                 attempt,
+                stage: progress.stage.clone(),
                 answer,
                 rt_ms: response.rt_ms,
             });
@@ -194,15 +204,15 @@ mod tests {
             .iter()
             .filter(|t| t.trial.phase == Phase::Practice)
             .count();
-        assert_eq!(practice, plan.practice[0].len());
-        assert_eq!(trials.len() - practice, plan.main.len());
+        assert_eq!(practice, plan.blocks[0].practice[0].len());
+        assert_eq!(trials.len() - practice, plan.blocks[0].main.len());
         // Each main trial of the plan, in order.
         let main: Vec<_> = trials
             .iter()
             .filter(|t| t.trial.phase != Phase::Practice)
             .collect();
         for (i, t) in main.iter().enumerate() {
-            assert_eq!(t.trial, plan.main[i]);
+            assert_eq!(t.trial, plan.blocks[0].main[i]);
             assert_eq!(t.index, i as u32);
         }
     }

@@ -161,13 +161,20 @@ mod tests {
             Stage::Consent,
             Stage::Instructions { page: 2 },
             Stage::Fullscreen,
-            Stage::PracticeIntro { attempt: 1 },
+            Stage::PracticeIntro {
+                block: 0,
+                attempt: 1,
+            },
             Stage::Practice {
+                block: 0,
                 attempt: 1,
                 index: 4,
             },
-            Stage::MainIntro,
-            Stage::Main { index: 44 },
+            Stage::MainIntro { block: 0 },
+            Stage::Main {
+                block: 0,
+                index: 44,
+            },
             Stage::Feedback,
             Stage::End,
         ] {

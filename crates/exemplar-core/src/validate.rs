@@ -61,7 +61,7 @@ impl fmt::Display for Problems {
 impl std::error::Error for Problems {}
 
 const REQUIRED: [&str; 6] = ["id", "version", "title", "practice", "units", "session"];
-const KNOWN: [&str; 20] = [
+const KNOWN: [&str; 22] = [
     "$schema",
     "id",
     "version",
@@ -73,6 +73,8 @@ const KNOWN: [&str; 20] = [
     "units",
     "catch_units",
     "session",
+    "conditions",
+    "design",
     "timing",
     "confidence_levels",
     "display",
@@ -246,7 +248,10 @@ impl Experiment {
 
         let pairs = |units: &[Unit]| units.iter().map(|u| u.batches.len() as u64).sum::<u64>();
         let s = &self.session;
-        if s.main_trials as u64 > pairs(&self.units) {
+        if self.design.is_some() {
+            // The session's counts are only the conditions' defaults.
+            p.extend(self.design_problems());
+        } else if s.main_trials as u64 > pairs(&self.units) {
             p.push(Problem::new(
                 "session.main_trials",
                 format!(
@@ -256,7 +261,7 @@ impl Experiment {
                 ),
             ));
         }
-        if s.catch_trials as u64 > pairs(&self.catch_units) {
+        if self.design.is_none() && s.catch_trials as u64 > pairs(&self.catch_units) {
             p.push(Problem::new(
                 "session.catch_trials",
                 format!(
@@ -266,7 +271,7 @@ impl Experiment {
                 ),
             ));
         }
-        if s.main_trials + s.catch_trials == 0 {
+        if self.design.is_none() && s.main_trials + s.catch_trials == 0 {
             p.push(Problem::new(
                 "session.main_trials",
                 "a session needs at least one trial",
@@ -391,6 +396,150 @@ impl Experiment {
     }
 }
 
+impl Experiment {
+    /// The problems of `conditions` and `design`: names that resolve, counts the units can
+    /// fill, layouts the paradigm's folders can show.
+    fn design_problems(&self) -> Vec<Problem> {
+        let mut p = Vec::new();
+        let Some(design) = &self.design else {
+            return p;
+        };
+        let batches = |units: &[&Unit]| units.iter().map(|u| u.batches.len() as u64).sum::<u64>();
+        for (name, c) in &self.conditions {
+            let at = format!("conditions.{name}");
+            if c.references != References::None && ![1, 4, 9].contains(&c.per_side) {
+                p.push(Problem::new(
+                    format!("{at}.per_side"),
+                    format!(
+                        "must be 1, 4 or 9 (a square grid of a batch's 9 references), got {}",
+                        c.per_side
+                    ),
+                ));
+            }
+            let mut unknown = false;
+            for id in c.units.iter().flatten() {
+                if !self.units.iter().any(|u| &u.id == id) {
+                    unknown = true;
+                    p.push(Problem::new(
+                        format!("{at}.units"),
+                        format!("no unit with id {id:?} in units"),
+                    ));
+                }
+            }
+            let units = self.condition_units(c);
+            let (main, catch) = (
+                c.main_trials.unwrap_or(self.session.main_trials),
+                c.catch_trials
+                    .unwrap_or(if c.references == References::None {
+                        0
+                    } else {
+                        self.session.catch_trials
+                    }),
+            );
+            if unknown {
+                // Said above.
+            } else if units.is_empty() && main > 0 {
+                let kind = match c.references {
+                    References::Optimized => "optimized",
+                    _ => "natural",
+                };
+                p.push(Problem::new(
+                    at.clone(),
+                    format!("draws from no unit: set `units`, or add units of mode {kind}"),
+                ));
+            } else if main as u64 > batches(&units) {
+                p.push(Problem::new(
+                    format!("{at}.main_trials"),
+                    format!(
+                        "{main} trials per block, but its units have only {} batches in all",
+                        batches(&units)
+                    ),
+                ));
+            }
+            if catch > 0 && c.references == References::None {
+                p.push(Problem::new(
+                    format!("{at}.catch_trials"),
+                    "must be 0 without references (a catch trial's answer is among them)",
+                ));
+            } else if catch as u64 > pairs(&self.catch_units) {
+                p.push(Problem::new(
+                    format!("{at}.catch_trials"),
+                    format!(
+                        "{catch} catch trials per block, but catch_units have only {} batches",
+                        pairs(&self.catch_units)
+                    ),
+                ));
+            }
+            if main + catch == 0 {
+                p.push(Problem::new(
+                    format!("{at}.main_trials"),
+                    "a block needs at least one trial",
+                ));
+            }
+            if c.practice.as_ref().is_some_and(|pr| pr.max_attempts == 0) {
+                p.push(Problem::new(
+                    format!("{at}.practice.max_attempts"),
+                    "must be at least 1",
+                ));
+            }
+            if !design.groups.iter().any(|g| g.blocks.contains(name)) {
+                p.push(Problem::new(at, "is not a block of any design.groups"));
+            }
+        }
+        if design.groups.is_empty() {
+            p.push(Problem::new("design.groups", "needs at least one group"));
+        }
+        let mut names = BTreeSet::new();
+        for (g, group) in design.groups.iter().enumerate() {
+            let at = format!("design.groups[{g}]");
+            if group.name.trim().is_empty() || group.name.trim() != group.name {
+                p.push(Problem::new(
+                    format!("{at}.name"),
+                    format!(
+                        "must be a name without surrounding spaces, got {:?}",
+                        group.name
+                    ),
+                ));
+            } else if !names.insert(group.name.as_str()) {
+                p.push(Problem::new(
+                    format!("{at}.name"),
+                    format!("duplicate group name {:?}", group.name),
+                ));
+            }
+            if group.blocks.is_empty() {
+                p.push(Problem::new(
+                    format!("{at}.blocks"),
+                    "needs at least one block",
+                ));
+            }
+            for (b, block) in group.blocks.iter().enumerate() {
+                if !self.conditions.contains_key(block) {
+                    let known: Vec<&str> = self.conditions.keys().map(String::as_str).collect();
+                    p.push(Problem::new(
+                        format!("{at}.blocks[{b}]"),
+                        format!("no condition {block:?}; conditions: {}", known.join(", ")),
+                    ));
+                }
+            }
+            if (group.fixed_first + group.fixed_last) as usize > group.blocks.len() {
+                p.push(Problem::new(
+                    format!("{at}.fixed_last"),
+                    format!(
+                        "fixed_first + fixed_last is {}, but the group has {} blocks",
+                        group.fixed_first + group.fixed_last,
+                        group.blocks.len()
+                    ),
+                ));
+            }
+        }
+        p
+    }
+}
+
+fn pairs(units: &[Unit]) -> u64 {
+    units.iter().map(|u| u.batches.len() as u64).sum()
+}
+
 /// Why a stimulus folder path is unsafe, if it is: paths stay inside the experiment folder.
 fn unsafe_path(path: &str) -> Option<String> {
     if path.starts_with('/') || path.contains('\\') || path.contains("://") {
@@ -492,6 +641,17 @@ fn check_types(value: &Value, problems: &mut Vec<Problem>) {
             }
             "analysis" => {
                 part::<crate::experiment::Analysis>(v, key, problems);
+            }
+            "conditions" => match v.as_object() {
+                Some(o) => {
+                    for (name, c) in o {
+                        part::<Condition>(c, &format!("conditions.{name}"), problems);
+                    }
+                }
+                None => problems.push(Problem::new(key, "must be an object of conditions by name")),
+            },
+            "design" => {
+                part::<Design>(v, key, problems);
             }
             other => problems.push(Problem::new(
                 other,

@@ -3,7 +3,7 @@
 use std::collections::{BTreeMap, BTreeSet};
 
 use exemplar_core::experiment::{Draw, Experiment};
-use exemplar_core::plan::{Phase, Plan};
+use exemplar_core::plan::{BlockPlan, Phase, Plan};
 
 fn demo() -> Experiment {
     Experiment::from_json(include_str!("../../../demo/experiment.json")).expect("demo is valid")
@@ -17,8 +17,8 @@ fn same_seed_same_plan_and_different_ids_differ() {
         Plan::for_participant(&exp, "p1")
     );
     assert_ne!(
-        Plan::for_participant(&exp, "p1").main,
-        Plan::for_participant(&exp, "p2").main
+        Plan::for_participant(&exp, "p1").blocks[0].main,
+        Plan::for_participant(&exp, "p2").blocks[0].main
     );
 }
 
@@ -33,7 +33,7 @@ fn plan_is_pinned_across_platforms_and_versions() {
         Plan::seed_for(&exp, "golden"),
         exemplar_core::rng::hash_seed("exemplar-demo\u{1f}golden")
     );
-    let order: Vec<String> = plan
+    let order: Vec<String> = plan.blocks[0]
         .main
         .iter()
         .map(|t| format!("{}#{}", t.unit.unit_id, t.unit.batch))
@@ -60,12 +60,15 @@ fn block_sizes_and_catch_trials_are_placed() {
     let mut first_catch_positions = BTreeSet::new();
     for pid in 0..200 {
         let plan = Plan::for_participant(&exp, &format!("p{pid}"));
-        assert_eq!(plan.practice.len(), exp.practice.max_attempts as usize);
-        assert!(plan
+        assert_eq!(
+            plan.blocks[0].practice.len(),
+            exp.practice.max_attempts as usize
+        );
+        assert!(plan.blocks[0]
             .practice
             .iter()
             .all(|r| r.len() == 5 && r.iter().all(|t| t.phase == Phase::Practice)));
-        let catch: Vec<usize> = plan
+        let catch: Vec<usize> = plan.blocks[0]
             .main
             .iter()
             .enumerate()
@@ -74,17 +77,17 @@ fn block_sizes_and_catch_trials_are_placed() {
             .collect();
         assert_eq!(catch.len(), exp.session.catch_trials as usize);
         assert_eq!(
-            plan.main.len() - catch.len(),
+            plan.blocks[0].main.len() - catch.len(),
             exp.session.main_trials as usize
         );
         first_catch_positions.insert(catch[0]);
         // No (unit, batch) twice in a session.
-        let pairs: BTreeSet<_> = plan
+        let pairs: BTreeSet<_> = plan.blocks[0]
             .main
             .iter()
             .map(|t| (&t.unit.unit_id, t.unit.batch))
             .collect();
-        assert_eq!(pairs.len(), plan.main.len());
+        assert_eq!(pairs.len(), plan.blocks[0].main.len());
     }
     // Catch trials are shuffled in, not stuck at one place.
     assert!(first_catch_positions.len() > 4, "{first_catch_positions:?}");
@@ -96,7 +99,11 @@ fn random_draw_covers_units_before_repeating_one() {
     for pid in 0..50 {
         let plan = Plan::for_participant(&exp, &format!("p{pid}"));
         let mut per_unit: BTreeMap<&str, u32> = BTreeMap::new();
-        for t in plan.main.iter().filter(|t| t.phase == Phase::Main) {
+        for t in plan.blocks[0]
+            .main
+            .iter()
+            .filter(|t| t.phase == Phase::Main)
+        {
             *per_unit.entry(&t.unit.unit_id).or_default() += 1;
         }
         assert_eq!(
@@ -114,7 +121,7 @@ fn first_draw_takes_file_order() {
     exp.session.draw = Draw::First;
     exp.session.main_trials = 3;
     let plan = Plan::new(&exp, 1);
-    let mut got: Vec<(String, u32)> = plan
+    let mut got: Vec<(String, u32)> = plan.blocks[0]
         .main
         .iter()
         .filter(|t| t.phase == Phase::Main)
@@ -133,10 +140,14 @@ fn queries_are_counterbalanced() {
     let (mut switched, mut total) = (0u32, 0u32);
     for pid in 0..500 {
         let plan = Plan::for_participant(&exp, &format!("p{pid}"));
-        let s = plan.main.iter().filter(|t| t.switched_queries).count() as u32;
+        let s = plan.blocks[0]
+            .main
+            .iter()
+            .filter(|t| t.switched_queries)
+            .count() as u32;
         // Within a session: half each way (12 trials: exactly 6).
         assert_eq!(s, 6);
-        for round in &plan.practice {
+        for round in &plan.blocks[0].practice {
             let s = round.iter().filter(|t| t.switched_queries).count();
             assert!(
                 s == 2 || s == 3,
@@ -144,14 +155,15 @@ fn queries_are_counterbalanced() {
             );
         }
         switched += s;
-        total += plan.main.len() as u32;
+        total += plan.blocks[0].main.len() as u32;
         // Position of the switched trials varies between participants.
     }
     assert_eq!(switched * 2, total);
     let p1 = Plan::for_participant(&exp, "a");
     let p2 = Plan::for_participant(&exp, "b");
     let pattern = |p: &Plan| {
-        p.main
+        p.blocks[0]
+            .main
             .iter()
             .map(|t| t.switched_queries)
             .collect::<Vec<_>>()
@@ -165,7 +177,11 @@ fn first_reference_is_fixed_and_others_shuffled() {
     let mut second_positions = BTreeSet::new();
     for pid in 0..100 {
         let plan = Plan::for_participant(&exp, &format!("p{pid}"));
-        for t in plan.main.iter().chain(plan.practice.iter().flatten()) {
+        for t in plan.blocks[0]
+            .main
+            .iter()
+            .chain(plan.blocks[0].practice.iter().flatten())
+        {
             assert!(
                 t.min_references[0].ends_with("/min_8.jpg"),
                 "{}",
@@ -200,9 +216,9 @@ fn practice_rounds_are_reshuffled() {
     let order = |r: &Vec<exemplar_core::PlannedTrial>| {
         r.iter().map(|t| t.unit.unit_id.clone()).collect::<Vec<_>>()
     };
-    let orders: BTreeSet<_> = plan.practice.iter().map(order).collect();
+    let orders: BTreeSet<_> = plan.blocks[0].practice.iter().map(order).collect();
     assert!(orders.len() > 1, "rounds differ in order");
-    for r in &plan.practice {
+    for r in &plan.blocks[0].practice {
         let mut ids = order(r);
         ids.sort();
         assert_eq!(
@@ -220,17 +236,17 @@ fn spares_are_the_units_unused_batches_with_the_same_query_position() {
     v["session"]["main_trials"] = serde_json::json!(6);
     let exp = exemplar_core::Experiment::from_json(&v.to_string()).unwrap();
     let plan = exemplar_core::Plan::for_participant(&exp, "spare-1");
-    for t in plan
+    for t in plan.blocks[0]
         .main
         .iter()
         .filter(|t| t.phase == exemplar_core::Phase::Main)
     {
-        let spares = plan.spares(&exp, t);
+        let spares = plan.spares(&exp, 0, t);
         assert_eq!(spares.len(), 1, "{}", t.unit.unit_id);
         let s = &spares[0];
         assert_eq!(s.unit.unit_id, t.unit.unit_id);
         assert_ne!(s.unit.batch, t.unit.batch);
-        assert!(plan
+        assert!(plan.blocks[0]
             .main
             .iter()
             .all(|m| m.unit.unit_id != s.unit.unit_id || m.unit.batch != s.unit.batch));
@@ -243,24 +259,29 @@ fn spares_are_the_units_unused_batches_with_the_same_query_position() {
         );
         assert!(s.max_references[0].ends_with("max_8.jpg"));
         // Reproducible: the same spare every time (a reload shows the same trial).
-        assert_eq!(plan.spares(&exp, t), spares);
+        assert_eq!(plan.spares(&exp, 0, t), spares);
     }
-    let catch = plan
+    let catch = plan.blocks[0]
         .main
         .iter()
         .find(|t| t.phase == exemplar_core::Phase::Catch)
         .unwrap();
-    assert!(plan.spares(&exp, catch).is_empty());
+    assert!(plan.spares(&exp, 0, catch).is_empty());
 }
 
 #[test]
 fn plan_hash_is_stable_and_follows_the_content() {
     // Pinned: saved progress in participants' browsers carries this hash, so its
     // algorithm (FNV-1a 64 over the plan's JSON) must not change.
+    // A plan without a design hashes as plans did before designs.
     let empty = Plan {
         seed: 7,
-        practice: vec![],
-        main: vec![],
+        group: None,
+        blocks: vec![BlockPlan {
+            condition: None,
+            practice: vec![],
+            main: vec![],
+        }],
     };
     assert_eq!(empty.hash(), "6ec29673bb349179");
     let exp = demo();
@@ -268,7 +289,7 @@ fn plan_hash_is_stable_and_follows_the_content() {
     assert_eq!(plan.hash(), Plan::for_participant(&exp, "p1").hash());
     assert_ne!(plan.hash(), Plan::for_participant(&exp, "p2").hash());
     let mut changed = plan.clone();
-    changed.main[0].switched_queries = !changed.main[0].switched_queries;
+    changed.blocks[0].main[0].switched_queries = !changed.blocks[0].main[0].switched_queries;
     assert_ne!(plan.hash(), changed.hash());
     let mut shorter = exp.clone();
     shorter.session.main_trials -= 1;
@@ -284,34 +305,49 @@ fn saved_progress_must_fit_the_plan() {
         stage,
         ..Progress::default()
     };
-    let main = plan.main.len() as u32;
+    let main = plan.blocks[0].main.len() as u32;
     let pages = exp.pages.instructions.len() as u32;
-    let rounds = plan.practice.len() as u32;
+    let rounds = plan.blocks[0].practice.len() as u32;
     for stage in [
         Stage::Welcome,
         Stage::Instructions { page: pages - 1 },
         Stage::Practice {
+            block: 0,
             attempt: rounds - 1,
             index: 0,
         },
-        Stage::Main { index: main - 1 },
+        Stage::Main {
+            block: 0,
+            index: main - 1,
+        },
         Stage::End,
     ] {
         assert!(at(stage.clone()).fits(&exp, &plan), "{stage:?}");
     }
     for stage in [
         Stage::Instructions { page: pages },
-        Stage::PracticeIntro { attempt: rounds },
+        Stage::PracticeIntro {
+            block: 0,
+            attempt: rounds,
+        },
         Stage::Practice {
+            block: 0,
             attempt: rounds,
             index: 0,
         },
         Stage::Practice {
+            block: 0,
             attempt: 0,
-            index: plan.practice[0].len() as u32,
+            index: plan.blocks[0].practice[0].len() as u32,
         },
-        Stage::Main { index: main },
-        Stage::Main { index: u32::MAX },
+        Stage::Main {
+            block: 0,
+            index: main,
+        },
+        Stage::Main {
+            block: 0,
+            index: u32::MAX,
+        },
     ] {
         assert!(!at(stage.clone()).fits(&exp, &plan), "{stage:?}");
     }
@@ -323,31 +359,40 @@ fn trial_stages_walk_the_plan_for_the_preview() {
     let exp = demo();
     let plan = Plan::for_participant(&exp, "p");
     let stages = plan.trial_stages();
-    let practice: usize = plan.practice.iter().map(Vec::len).sum();
-    assert_eq!(stages.len(), practice + plan.main.len());
+    let practice: usize = plan.blocks[0].practice.iter().map(Vec::len).sum();
+    assert_eq!(stages.len(), practice + plan.blocks[0].main.len());
     assert_eq!(
         stages[0],
         Stage::Practice {
+            block: 0,
             attempt: 0,
             index: 0
         }
     );
-    assert_eq!(stages[practice], Stage::Main { index: 0 });
+    assert_eq!(stages[practice], Stage::Main { block: 0, index: 0 });
     // Each stage shows the plan's trial.
     for s in &stages {
         let t = plan.trial(s).expect("a trial of the plan");
         match *s {
-            Stage::Practice { attempt, index } => {
-                assert_eq!(t, &plan.practice[attempt as usize][index as usize])
+            Stage::Practice {
+                block: 0,
+                attempt,
+                index,
+            } => {
+                assert_eq!(
+                    t,
+                    &plan.blocks[0].practice[attempt as usize][index as usize]
+                )
             }
-            Stage::Main { index } => assert_eq!(t, &plan.main[index as usize]),
+            Stage::Main { block: 0, index } => assert_eq!(t, &plan.blocks[0].main[index as usize]),
             _ => unreachable!(),
         }
     }
-    assert_eq!(plan.trial(&Stage::MainIntro), None);
+    assert_eq!(plan.trial(&Stage::MainIntro { block: 0 }), None);
     assert_eq!(
         plan.trial(&Stage::Main {
-            index: plan.main.len() as u32
+            block: 0,
+            index: plan.blocks[0].main.len() as u32
         }),
         None
     );
@@ -368,8 +413,8 @@ fn trial_stages_walk_the_plan_for_the_preview() {
     assert_eq!(plan.step_trial(&Stage::End, false), Some(stages[0].clone()));
     let empty = Plan {
         seed: 1,
-        practice: Vec::new(),
-        main: Vec::new(),
+        group: None,
+        blocks: Vec::new(),
     };
     assert_eq!(empty.step_trial(&Stage::Welcome, true), None);
 }
@@ -379,28 +424,38 @@ fn upcoming_trials_run_from_practice_into_the_main_block() {
     use exemplar_core::score::Stage;
     let exp = demo();
     let plan = Plan::for_participant(&exp, "p");
-    let round = plan.practice[0].len();
+    let round = plan.blocks[0].practice[0].len();
     let at_last = Stage::Practice {
+        block: 0,
         attempt: 0,
         index: round as u32 - 1,
     };
     let up = plan.upcoming(&at_last, 3);
-    assert_eq!(up, plan.main.iter().take(3).collect::<Vec<_>>());
+    assert_eq!(up, plan.blocks[0].main.iter().take(3).collect::<Vec<_>>());
     let at_first = Stage::Practice {
+        block: 0,
         attempt: 0,
         index: 0,
     };
     let up = plan.upcoming(&at_first, round + 1);
-    let expected: Vec<_> = plan.practice[0][1..]
+    let expected: Vec<_> = plan.blocks[0].practice[0][1..]
         .iter()
-        .chain(plan.main.iter().take(2))
+        .chain(plan.blocks[0].main.iter().take(2))
         .collect();
     assert_eq!(up, expected);
-    let n = plan.main.len() as u32;
+    let n = plan.blocks[0].main.len() as u32;
     assert_eq!(
-        plan.upcoming(&Stage::Main { index: 0 }, 2),
-        plan.main[1..3].iter().collect::<Vec<_>>()
+        plan.upcoming(&Stage::Main { block: 0, index: 0 }, 2),
+        plan.blocks[0].main[1..3].iter().collect::<Vec<_>>()
     );
-    assert!(plan.upcoming(&Stage::Main { index: n - 1 }, 2).is_empty());
-    assert!(plan.upcoming(&Stage::MainIntro, 2).is_empty());
+    assert!(plan
+        .upcoming(
+            &Stage::Main {
+                block: 0,
+                index: n - 1
+            },
+            2
+        )
+        .is_empty());
+    assert!(plan.upcoming(&Stage::MainIntro { block: 0 }, 2).is_empty());
 }

@@ -31,11 +31,18 @@ fn to_practice(p: &mut Progress, exp: &Experiment, plan: &Plan) {
     }
     assert_eq!(p.stage, Stage::Fullscreen);
     p.advance(exp, plan);
-    assert_eq!(p.stage, Stage::PracticeIntro { attempt: 0 });
+    assert_eq!(
+        p.stage,
+        Stage::PracticeIntro {
+            block: 0,
+            attempt: 0
+        }
+    );
     p.advance(exp, plan);
     assert_eq!(
         p.stage,
         Stage::Practice {
+            block: 0,
             attempt: 0,
             index: 0
         }
@@ -48,15 +55,25 @@ fn play_round(
     plan: &Plan,
     wrong_at: Option<u32>,
 ) -> Option<RoundOutcome> {
-    let Stage::Practice { attempt, .. } = p.stage else {
+    let Stage::Practice {
+        block: 0, attempt, ..
+    } = p.stage
+    else {
         panic!("not in practice: {:?}", p.stage)
     };
     let mut outcome = None;
-    for i in 0..plan.practice[attempt as usize].len() as u32 {
-        assert_eq!(p.stage, Stage::Practice { attempt, index: i });
+    for i in 0..plan.blocks[0].practice[attempt as usize].len() as u32 {
+        assert_eq!(
+            p.stage,
+            Stage::Practice {
+                block: 0,
+                attempt,
+                index: i
+            }
+        );
         assert!(p.trial(plan).is_some());
         p.answer(Phase::Practice, wrong_at != Some(i));
-        outcome = p.round_outcome(exp, plan);
+        outcome = p.round_outcome(plan);
         p.advance(exp, plan);
     }
     outcome
@@ -72,15 +89,21 @@ fn practice_repeats_until_all_correct() {
         play_round(&mut p, &exp, &plan, Some(2)),
         Some(RoundOutcome::Repeat)
     );
-    assert_eq!(p.stage, Stage::PracticeIntro { attempt: 1 });
+    assert_eq!(
+        p.stage,
+        Stage::PracticeIntro {
+            block: 0,
+            attempt: 1
+        }
+    );
     p.advance(&exp, &plan);
     assert_eq!(
         play_round(&mut p, &exp, &plan, None),
         Some(RoundOutcome::Passed)
     );
-    assert_eq!(p.stage, Stage::MainIntro);
+    assert_eq!(p.stage, Stage::MainIntro { block: 0 });
     p.advance(&exp, &plan);
-    assert_eq!(p.stage, Stage::Main { index: 0 });
+    assert_eq!(p.stage, Stage::Main { block: 0, index: 0 });
 }
 
 #[test]
@@ -98,7 +121,7 @@ fn practice_gives_up_after_max_attempts() {
             assert_eq!(outcome, Some(RoundOutcome::OutOfAttempts));
         }
     }
-    assert_eq!(p.stage, Stage::MainIntro);
+    assert_eq!(p.stage, Stage::MainIntro { block: 0 });
 }
 
 #[test]
@@ -106,12 +129,12 @@ fn main_block_counts_and_ends_with_feedback() {
     let exp = demo();
     let plan = Plan::for_participant(&exp, "p");
     let mut p = Progress {
-        stage: Stage::MainIntro,
+        stage: Stage::MainIntro { block: 0 },
         ..Progress::default()
     };
     p.advance(&exp, &plan);
-    for i in 0..plan.main.len() {
-        let phase = plan.main[i].phase;
+    for i in 0..plan.blocks[0].main.len() {
+        let phase = plan.blocks[0].main[i].phase;
         assert!(p.answer(phase, i % 3 != 0).is_some());
         // A second answer to the same trial is ignored.
         assert_eq!(p.answer(phase, false), None);
@@ -119,7 +142,9 @@ fn main_block_counts_and_ends_with_feedback() {
     }
     assert_eq!(
         p.main_correct,
-        (0..plan.main.len()).filter(|i| i % 3 != 0).count() as u32
+        (0..plan.blocks[0].main.len())
+            .filter(|i| i % 3 != 0)
+            .count() as u32
     );
     assert_eq!(p.stage, Stage::Feedback);
     p.advance(&exp, &plan);
@@ -132,7 +157,7 @@ fn progress_survives_serialization_mid_trial() {
     let exp = demo();
     let plan = Plan::for_participant(&exp, "p");
     let mut p = Progress {
-        stage: Stage::Main { index: 4 },
+        stage: Stage::Main { block: 0, index: 4 },
         main_correct: 3,
         ..Progress::default()
     };
@@ -145,7 +170,7 @@ fn progress_survives_serialization_mid_trial() {
     );
     let mut next = restored.clone();
     next.advance(&exp, &plan);
-    assert_eq!(next.stage, Stage::Main { index: 5 });
+    assert_eq!(next.stage, Stage::Main { block: 0, index: 5 });
     assert!(!next.done);
 }
 
@@ -158,7 +183,13 @@ fn no_fullscreen_and_no_instructions_skip_their_pages() {
     let mut p = Progress::default();
     p.advance(&exp, &plan);
     p.advance(&exp, &plan);
-    assert_eq!(p.stage, Stage::PracticeIntro { attempt: 0 });
+    assert_eq!(
+        p.stage,
+        Stage::PracticeIntro {
+            block: 0,
+            attempt: 0
+        }
+    );
 }
 
 #[test]
@@ -193,11 +224,12 @@ fn finishing_a_trial_ends_practice_rounds_once() {
     assert_eq!(
         p.stage,
         Stage::Practice {
+            block: 0,
             attempt: 0,
             index: 0
         }
     );
-    let round = plan.practice[0].len() as u32;
+    let round = plan.blocks[0].practice[0].len() as u32;
     for i in 0..round {
         p.answer(Phase::Practice, i != 1);
         let finished = p.finish_trial(&exp, &plan);
@@ -216,7 +248,13 @@ fn finishing_a_trial_ends_practice_rounds_once() {
             assert_eq!(end.outcome.next(), PracticeNext::Repeat);
         }
     }
-    assert_eq!(p.stage, Stage::PracticeIntro { attempt: 1 });
+    assert_eq!(
+        p.stage,
+        Stage::PracticeIntro {
+            block: 0,
+            attempt: 1
+        }
+    );
     // A skipped trial is finished too, and is not an answer.
     p.advance(&exp, &plan);
     p.skip();
@@ -231,12 +269,12 @@ fn catch_trials_count_in_the_counter_and_apart() {
     let exp = demo();
     let plan = Plan::for_participant(&exp, "p");
     let mut p = Progress {
-        stage: Stage::Main { index: 0 },
+        stage: Stage::Main { block: 0, index: 0 },
         ..Progress::default()
     };
     let mut catch_correct = 0;
     let mut main_block = 0;
-    for (i, t) in plan.main.iter().enumerate() {
+    for (i, t) in plan.blocks[0].main.iter().enumerate() {
         let counted = p.answer(t.phase, i % 2 == 0).expect("a new trial");
         assert_eq!(
             counted,
@@ -250,10 +288,11 @@ fn catch_trials_count_in_the_counter_and_apart() {
         p.finish_trial(&exp, &plan);
     }
     assert_eq!(p.stage, Stage::Feedback);
-    assert_eq!(main_block as usize, plan.main.len());
-    assert!(plan.main.iter().any(|t| t.phase == Phase::Catch));
+    assert_eq!(main_block as usize, plan.blocks[0].main.len());
+    assert!(plan.blocks[0].main.iter().any(|t| t.phase == Phase::Catch));
     let expect = |phase: Phase| {
-        plan.main
+        plan.blocks[0]
+            .main
             .iter()
             .enumerate()
             .filter(|(i, t)| i % 2 == 0 && t.phase == phase)
@@ -270,6 +309,7 @@ fn catch_trials_count_in_the_counter_and_apart() {
     // Practice answers count for neither.
     let mut q = Progress {
         stage: Stage::Practice {
+            block: 0,
             attempt: 0,
             index: 0,
         },
@@ -288,6 +328,7 @@ fn catch_trials_count_in_the_counter_and_apart() {
 fn a_jump_starts_the_trial_afresh() {
     let mut p = Progress {
         stage: Stage::Practice {
+            block: 0,
             attempt: 1,
             index: 2,
         },
@@ -296,11 +337,11 @@ fn a_jump_starts_the_trial_afresh() {
         practice_answered: 3,
         main_correct: 4,
     };
-    p.jump(Stage::Main { index: 3 });
+    p.jump(Stage::Main { block: 0, index: 3 });
     assert_eq!(
         p,
         Progress {
-            stage: Stage::Main { index: 3 },
+            stage: Stage::Main { block: 0, index: 3 },
             main_correct: 4,
             ..Progress::default()
         }
@@ -311,13 +352,24 @@ fn a_jump_starts_the_trial_afresh() {
 fn trial_positions() {
     assert_eq!(
         Stage::Practice {
+            block: 0,
             attempt: 2,
             index: 5
         }
         .trial_position(),
         Some((2, 5))
     );
-    assert_eq!(Stage::Main { index: 7 }.trial_position(), Some((0, 7)));
-    assert_eq!(Stage::MainIntro.trial_position(), None);
-    assert_eq!(Stage::PracticeIntro { attempt: 1 }.trial_position(), None);
+    assert_eq!(
+        Stage::Main { block: 0, index: 7 }.trial_position(),
+        Some((0, 7))
+    );
+    assert_eq!(Stage::MainIntro { block: 0 }.trial_position(), None);
+    assert_eq!(
+        Stage::PracticeIntro {
+            block: 0,
+            attempt: 1
+        }
+        .trial_position(),
+        None
+    );
 }

@@ -284,6 +284,9 @@ pub fn trial(unit_id: &str, model: &str, channel: u32, correct: bool) -> TrialRe
         fullscreen: true,
         check: None,
         replaced: None,
+        group: None,
+        condition: None,
+        block: None,
     }
 }
 
