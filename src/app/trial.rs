@@ -384,7 +384,7 @@ fn TrialView(
             </header>
             {key}
             <p class="prompt">{t(T::Prompt)}</p>
-            <div class="board" data-layout=layout style=format!("--cols: {cols}")>
+            <div class=format!("board cols-{cols}") data-layout=layout>
                 {(!no_references).then(|| view! {
                     <section class="refs" aria-hidden=max_only.then_some("true")>
                         {(!max_only).then(|| view! { <h2>{t(T::LeftExamples)}</h2> })}

@@ -297,9 +297,16 @@ export function copyTree(from, to) {
   }
 }
 
-/** `exemplar plan` for a participant: the native plan the browser must reproduce. */
-export function nativePlan(participant, dir = DEMO) {
-  return JSON.parse(execFileSync(BIN, ['plan', dir, '--participant', participant], { encoding: 'utf8' }));
+/**
+ * `exemplar plan` for a participant (and the group a `?condition=` names): the native plan
+ * the browser must reproduce. A plan of one block also has that block's `practice` and
+ * `main` on itself, as the tests of single-condition experiments read them.
+ */
+export function nativePlan(participant, dir = DEMO, condition = null) {
+  const args = ['plan', dir, '--participant', participant, ...(condition ? ['--condition', condition] : [])];
+  const plan = JSON.parse(execFileSync(BIN, args, { encoding: 'utf8' }));
+  if (plan.blocks.length === 1) Object.assign(plan, { practice: plan.blocks[0].practice, main: plan.blocks[0].main });
+  return plan;
 }
 
 /** Polls `f` until it returns a truthy value. */

@@ -192,6 +192,30 @@ pub struct PairwiseComparison {
     pub significant: bool,
 }
 
+/// One condition's score as Borowski et al. (2021) report it: each session's proportion
+/// correct over its main, non-catch trials of the condition, then the mean over sessions.
+#[derive(Clone, Debug, PartialEq, Serialize)]
+pub struct ConditionScore {
+    /// The condition (a key of the experiment's `conditions`).
+    pub condition: String,
+    /// The block position, for the by-block table (`None` in the by-condition table).
+    pub block: Option<u64>,
+    /// Sessions with scored trials in it.
+    pub sessions: usize,
+    /// Trials scored.
+    pub trials: usize,
+    /// Of which correct.
+    pub correct: usize,
+    /// Mean over sessions of the per-session proportion correct.
+    pub mean: f64,
+    /// Lower bound of the percentile bootstrap CI over sessions.
+    pub ci_low: f64,
+    /// Upper bound.
+    pub ci_high: f64,
+    /// Sample SD over sessions (`None` for one session).
+    pub sd: Option<f64>,
+}
+
 /// What was read, and what was set aside before scoring.
 #[derive(Clone, Debug, Default, PartialEq, Serialize)]
 pub struct InputSummary {
@@ -228,8 +252,12 @@ pub struct Analysis {
     pub sessions: Vec<SessionVerdict>,
     /// Per-unit scores, sorted by group label then unit id.
     pub units: Vec<UnitScore>,
-    /// Per-model scores, sorted by label.
+    /// Per-model scores, sorted by label (with a design, one per model and condition).
     pub models: Vec<ModelScore>,
+    /// With a design: per-condition scores over sessions, sorted by condition.
+    pub conditions: Vec<ConditionScore>,
+    /// With a design: per block position and condition (order effects), sorted by block.
+    pub blocks: Vec<ConditionScore>,
     /// Kruskal–Wallis across models on per-unit scores (`None` with fewer than two
     /// models, or all scores equal).
     pub kruskal_wallis: Option<KruskalWallis>,
@@ -312,7 +340,11 @@ pub fn analyze(records: &[Value], options: &Options) -> Analysis {
         None => Vec::new(),
     };
     let rt_ms: Vec<f64> = scored.iter().filter_map(|t| t.rt).collect();
+    let conditions = condition_scores(&scored, options, false);
+    let blocks = condition_scores(&scored, options, true);
     Analysis {
+        conditions,
+        blocks,
         options: options.clone(),
         input,
         sessions,
@@ -341,24 +373,84 @@ fn unit_key(t: &Trial) -> String {
     }
 }
 
-/// Labels of the (model, mode) groups: the model alone unless it has several modes.
+/// The group a trial is scored in: its model and mode, and its condition in a design.
+fn group_key(t: &Trial) -> (String, String) {
+    if t.condition.is_empty() {
+        (t.model.clone(), t.mode.clone())
+    } else {
+        (t.model.clone(), format!("{}\u{1f}{}", t.mode, t.condition))
+    }
+}
+
+/// Labels of the groups ([`group_key`]): the model alone unless it has several modes, and
+/// its condition in brackets in a design.
 fn group_labels(scored: &[&Trial]) -> BTreeMap<(String, String), String> {
     let mut modes: BTreeMap<&str, std::collections::BTreeSet<&str>> = BTreeMap::new();
     for t in scored {
         modes.entry(&t.model).or_default().insert(&t.mode);
     }
     let mut labels = BTreeMap::new();
-    for (model, ms) in modes {
-        for mode in &ms {
-            let label = if ms.len() == 1 || mode.is_empty() {
-                model.to_string()
-            } else {
-                format!("{model} ({mode})")
-            };
-            labels.insert((model.to_string(), mode.to_string()), label);
+    for t in scored {
+        let ms = &modes[t.model.as_str()];
+        let mut label = if ms.len() == 1 || t.mode.is_empty() {
+            t.model.clone()
+        } else {
+            format!("{} ({})", t.model, t.mode)
+        };
+        if !t.condition.is_empty() {
+            label = format!("{label} [{}]", t.condition);
         }
+        labels.insert(group_key(t), label);
     }
     labels
+}
+
+/// Scores per condition (or per block position and condition): each session's
+/// proportion correct, then the mean over sessions with a bootstrap CI over sessions.
+/// Empty without conditions in the records.
+fn condition_scores(scored: &[&Trial], options: &Options, by_block: bool) -> Vec<ConditionScore> {
+    // (block, condition) → session → (trials, correct)
+    type Cell = BTreeMap<String, (usize, usize)>;
+    let mut cells: BTreeMap<(Option<u64>, String), Cell> = BTreeMap::new();
+    for t in scored.iter().filter(|t| !t.condition.is_empty()) {
+        let block = if by_block { t.block } else { None };
+        let e = cells
+            .entry((block, t.condition.clone()))
+            .or_default()
+            .entry(t.session_id.clone())
+            .or_default();
+        e.0 += 1;
+        e.1 += usize::from(t.correct);
+    }
+    cells
+        .into_iter()
+        .filter_map(|((block, condition), sessions)| {
+            let means: Vec<f64> = sessions
+                .values()
+                .map(|&(n, k)| k as f64 / n as f64)
+                .collect();
+            let mean = stats::mean(&means)?;
+            let purpose = format!("bootstrap condition {condition} {block:?}");
+            let mut rng = Rng::derive(options.seed, &purpose);
+            let ci = stats::bootstrap_mean_ci(
+                &means,
+                options.bootstrap_resamples,
+                options.ci_level,
+                &mut rng,
+            );
+            Some(ConditionScore {
+                condition,
+                block,
+                sessions: sessions.len(),
+                trials: sessions.values().map(|c| c.0).sum(),
+                correct: sessions.values().map(|c| c.1).sum(),
+                mean,
+                ci_low: ci.as_ref().map_or(mean, |c| c.low),
+                ci_high: ci.as_ref().map_or(mean, |c| c.high),
+                sd: stats::sd(&means),
+            })
+        })
+        .collect()
 }
 
 fn unit_scores(scored: &[&Trial]) -> Vec<UnitScore> {
@@ -367,7 +459,7 @@ fn unit_scores(scored: &[&Trial]) -> Vec<UnitScore> {
     let mut by_unit: BTreeMap<(String, String), (UnitScore, Vec<&str>)> = BTreeMap::new();
     for t in scored {
         let key = unit_key(t);
-        let group = labels[&(t.model.clone(), t.mode.clone())].clone();
+        let group = labels[&group_key(t)].clone();
         let entry = by_unit
             .entry((group.clone(), key.clone()))
             .or_insert_with(|| {
@@ -431,13 +523,14 @@ fn model_scores(units: &[UnitScore], scored: &[&Trial], options: &Options) -> Ve
         let mine: Vec<&Trial> = scored
             .iter()
             .copied()
-            .filter(|t| labels[&(t.model.clone(), t.mode.clone())] == *label)
+            .filter(|t| labels[&group_key(t)] == *label)
             .collect();
         let rts: Vec<f64> = mine.iter().filter_map(|t| t.rt).collect();
         out.push(ModelScore {
             label: label.clone(),
             model: model.clone(),
-            mode: mode.clone(),
+            // Without the condition `group_key` adds.
+            mode: mode.split('\u{1f}').next().unwrap_or_default().to_string(),
             units: scores.len(),
             trials: mine.len(),
             mean,

@@ -38,6 +38,10 @@ pub struct Trial {
     pub timestamp: Option<f64>,
     /// Answered by a `?simulate=` participant (`input: "simulated"`).
     pub simulated: bool,
+    /// `condition`: the block's condition in a design (empty without one).
+    pub condition: String,
+    /// `block`: the block's position in the session (`None` without a design).
+    pub block: Option<u64>,
 }
 
 impl Trial {
@@ -78,6 +82,8 @@ impl Trial {
             rt: r.get("rt").and_then(Value::as_f64),
             timestamp: r.get("timestamp").and_then(Value::as_f64),
             simulated: r.get("input").and_then(Value::as_str) == Some("simulated"),
+            condition: text("condition"),
+            block: unsigned(r.get("block")),
         })
     }
 }

@@ -153,6 +153,10 @@ enum Command {
         /// The participant id (as in the URL's PROLIFIC_PID, workerId or pid).
         #[arg(long)]
         participant: String,
+        /// The group a link's `?condition=` names (a design's group); without it the
+        /// group is balanced by the participant id, as on the page.
+        #[arg(long)]
+        condition: Option<String>,
     },
     /// Print every text of the participant's page and every page with its default in a
     /// language (English or German; other languages get English to translate), as the
@@ -238,9 +242,15 @@ fn main() -> ExitCode {
             result => ("exemplar check", 2, result.map(|_| ())),
         },
         Command::Validate { dir } => ("exemplar validate", 1, cmd::validate::run(&dir)),
-        Command::Plan { dir, participant } => {
-            ("exemplar plan", 1, cmd::plan::run(&dir, &participant))
-        }
+        Command::Plan {
+            dir,
+            participant,
+            condition,
+        } => (
+            "exemplar plan",
+            1,
+            cmd::plan::run(&dir, &participant, condition.as_deref()),
+        ),
         Command::Texts { language } => ("exemplar texts", 1, cmd::texts::run(&language)),
         Command::Schema { out } => ("exemplar schema", 1, cmd::schema::run(&out)),
     };

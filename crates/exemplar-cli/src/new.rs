@@ -12,6 +12,26 @@ use image::{Rgb, RgbImage};
 pub struct NewOptions {
     /// The folder to create (must not exist, or be empty).
     pub dir: PathBuf,
+    /// The study design to start from: `paradigm` (one block: 9 natural references per
+    /// side), `borowski-exp1` (none / natural / synthetic blocks, counterbalanced, with a
+    /// none baseline before and after), `borowski-exp2` (1 or 9 references, max-only or
+    /// min+max, natural and synthetic) or `imi` (natural or synthetic references, one
+    /// condition per participant).
+    #[arg(long, value_enum, default_value_t = StartDesign::Paradigm)]
+    pub design: StartDesign,
+}
+
+/// The designs `exemplar new --design` writes.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, clap::ValueEnum)]
+pub enum StartDesign {
+    /// One block of the paradigm's condition.
+    Paradigm,
+    /// Borowski et al. (ICLR 2021), experiment I.
+    BorowskiExp1,
+    /// Borowski et al. (ICLR 2021), experiment II.
+    BorowskiExp2,
+    /// Zimmermann, Klein & Brendel (2023), IMI.
+    Imi,
 }
 
 const EXPERIMENT: &str = r###"{
@@ -129,14 +149,26 @@ pub fn run(opts: &NewOptions) -> Result<(), NewError> {
         std::fs::create_dir_all(path.parent().unwrap_or(dir)).map_err(io_error(&path))?;
         std::fs::write(&path, text).map_err(io_error(&path))
     };
-    write("experiment.json", EXPERIMENT)?;
-    write("GUIDE.md", GUIDE)?;
+    let (experiment, guide) = match opts.design {
+        StartDesign::Paradigm => (EXPERIMENT.to_string(), GUIDE.to_string()),
+        design => (
+            with_design(design),
+            format!("{GUIDE}\n{}\n{DESIGN_GUIDE}", design_guide(design)),
+        ),
+    };
+    write("experiment.json", &experiment)?;
+    write("GUIDE.md", &guide)?;
     // Placeholders: a unit "likes" one colour; strength grows with the index, *_8 extreme.
-    for (folder, hue) in [
+    let mut folders = vec![
         ("practice_1", [220, 60, 40]),
         ("unit_a", [40, 170, 70]),
         ("unit_b", [60, 90, 220]),
-    ] {
+    ];
+    if opts.design != StartDesign::Paradigm {
+        // The synthetic references of the same units (their queries stay natural).
+        folders.extend([("unit_a_opt", [20, 120, 40]), ("unit_b_opt", [30, 50, 160])]);
+    }
+    for (folder, hue) in folders {
         let batch = dir.join("stimuli").join(folder).join("batch_0");
         std::fs::create_dir_all(&batch).map_err(io_error(&batch))?;
         for i in 0..10u32 {
@@ -153,6 +185,127 @@ pub fn run(opts: &NewOptions) -> Result<(), NewError> {
     }
     Ok(())
 }
+
+/// The starting experiment of a design: the paradigm's template with optimized twins of its
+/// units, the design's conditions and groups, one trial per unit per block, and exclusion
+/// thresholds scaled to the session's main trials.
+fn with_design(design: StartDesign) -> String {
+    use serde_json::{json, Value};
+    let mut exp: Value = serde_json::from_str(EXPERIMENT).expect("the template is JSON");
+    let twins: Vec<Value> = ["a", "b"]
+        .iter()
+        .enumerate()
+        .map(|(channel, u)| {
+            json!({
+                "id": format!("unit_{u}_opt"), "model": "placeholder", "layer": "layer1",
+                "channel": channel, "mode": "optimized",
+                "batches": [{ "batch": 0, "references": format!("stimuli/unit_{u}_opt/batch_0"),
+                              "queries": format!("stimuli/unit_{u}/batch_0") }]
+            })
+        })
+        .collect();
+    exp["units"].as_array_mut().expect("units").extend(twins);
+    let page = |title: &str, text: &str| json!([format!("## {title}\n\n{text}")]);
+    let natural = "The examples are photographs from a dataset.";
+    let synthetic = "The examples are synthetic images a computer made to show what the \
+        feature responds to. The two images in the center are ordinary photographs.";
+    let (conditions, groups) = match design {
+        StartDesign::BorowskiExp1 => {
+            let none = "This part has no examples. Pick the center image you think the \
+                feature responds to more strongly; guess if you must.";
+            (
+                json!({
+                    "none_pre": { "references": "none", "instructions": page("Without examples", none) },
+                    "natural": { "references": "natural", "instructions": page("Natural examples", natural) },
+                    "optimized": { "references": "optimized", "instructions": page("Synthetic examples", synthetic) },
+                    "none_post": { "references": "none", "instructions": page("Without examples", none) }
+                }),
+                json!([{ "name": "exp1", "blocks": ["none_pre", "natural", "optimized", "none_post"],
+                         "order": "latin_square", "fixed_first": 1, "fixed_last": 1 }]),
+            )
+        }
+        StartDesign::BorowskiExp2 => (
+            json!({
+                "natural_9": { "references": "natural", "per_side": 9, "sides": "min_max",
+                               "instructions": page("Natural examples", natural) },
+                "natural_max_1": { "references": "natural", "per_side": 1, "sides": "max_only",
+                                   "instructions": page("One natural example", "Each task shows a single example on the right: the photograph that activates the feature most. Pick the center image that matches it better.") },
+                "optimized_9": { "references": "optimized", "per_side": 9, "sides": "min_max",
+                                 "instructions": page("Synthetic examples", synthetic) },
+                "optimized_max_1": { "references": "optimized", "per_side": 1, "sides": "max_only",
+                                     "instructions": page("One synthetic example", "Each task shows a single synthetic example on the right. Pick the center image that matches it better.") }
+            }),
+            json!([{ "name": "exp2", "blocks": ["natural_9", "natural_max_1", "optimized_9", "optimized_max_1"],
+                     "order": "latin_square" }]),
+        ),
+        StartDesign::Imi | StartDesign::Paradigm => (
+            json!({
+                "natural": { "references": "natural" },
+                "optimized": { "references": "optimized",
+                               "instructions": page("The example images", "In this study the examples are synthetic: a computer made them to show what the feature looks like. In each group the **first image (top left) is special**: it shows the feature most strongly. The two images in the center are ordinary photographs.") }
+            }),
+            json!([{ "name": "natural", "blocks": ["natural"] },
+                   { "name": "optimized", "blocks": ["optimized"] }]),
+        ),
+    };
+    exp["conditions"] = conditions;
+    exp["design"] = json!({ "groups": groups });
+    // Each block: one trial of each of the two units of its kind.
+    let blocks = exp["design"]["groups"][0]["blocks"]
+        .as_array()
+        .map_or(1, Vec::len) as u32;
+    // Practice rounds count over every block (each block practises, up to 3 rounds).
+    let exclusion = exemplar_core::experiment::Exclusion::scaled(2 * blocks, 0, 3 * blocks);
+    exp["analysis"] = json!({ "exclusion": exclusion });
+    serde_json::to_string_pretty(&exp).expect("JSON") + "\n"
+}
+
+/// The GUIDE.md section of a design.
+fn design_guide(design: StartDesign) -> &'static str {
+    match design {
+        StartDesign::BorowskiExp1 => BOROWSKI_EXP1_GUIDE,
+        StartDesign::BorowskiExp2 => BOROWSKI_EXP2_GUIDE,
+        StartDesign::Imi | StartDesign::Paradigm => IMI_GUIDE,
+    }
+}
+
+const DESIGN_GUIDE: &str =
+    "- `conditions`: what each block shows: `references` (`natural`, `optimized` or
+  `none`), `per_side` (1, 4 or 9), `sides` (`min_max` or `max_only`), its own
+  `instructions` pages, `practice`, `main_trials` and `catch_trials` (else `practice` and
+  `session`'s), and `units` (ids) to draw from instead of every unit of its kind.
+- `design.groups`: the blocks each participant runs, in `order` `fixed`, `latin_square`
+  (counterbalanced by participant id) or `random`; `fixed_first`/`fixed_last` blocks keep
+  their place. Several groups split participants between them, balanced by participant id,
+  or as a link's `?condition=NAME` says. Every trial record names its `group`,
+  `condition` and `block`; `exemplar analyze` scores each condition apart.
+";
+
+const BOROWSKI_EXP1_GUIDE: &str = "## Design: Borowski et al. (ICLR 2021), experiment I
+
+Every participant runs a baseline without references (`none_pre`), natural and synthetic
+(`optimized`) blocks in counterbalanced order, and the baseline again (`none_post`); each
+block has its own instruction page and practice. The study used 9 references per side,
+more trials per block and catch trials in the blocks with references: raise `main_trials`
+and add `catch_units` once your stimuli are in.
+";
+
+const BOROWSKI_EXP2_GUIDE: &str = "## Design: Borowski et al. (ICLR 2021), experiment II
+
+Four blocks, counterbalanced by a balanced Latin square: natural and synthetic references,
+each as 9 min and 9 max references and as a single max reference (`per_side` 1, `sides`
+`max_only`: the left side stays empty). The study compared experts and lay participants:
+recruit them as separate studies (or separate links) and tell them apart in the analysis.
+";
+
+const IMI_GUIDE: &str = "## Design: Zimmermann, Klein & Brendel (2023), IMI
+
+Between participants: each gets natural or synthetic references (balanced by participant
+id; a link's `?condition=natural` or `?condition=optimized` fixes it), with the study's
+extra instruction page in the synthetic condition. The study also used harder query
+percentiles: make those stimuli with `exemplar exemplars --query-percentile`, and one group
+per model and condition (a condition's `units` picks a model's units).
+";
 
 /// A flat field mixing grey with `hue`, with a darker square whose place varies.
 fn placeholder(path: &Path, hue: [u8; 3], strength: f32, seed: u32) -> Result<(), NewError> {

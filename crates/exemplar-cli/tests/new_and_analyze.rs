@@ -311,3 +311,162 @@ fn analyze_warns_of_a_database_copied_without_its_write_ahead_log() {
     drop(db);
     std::fs::remove_dir_all(&dir).unwrap();
 }
+
+/// `exemplar new --design` writes each study's design, valid and with the blocks and
+/// groups the study had.
+#[test]
+fn new_writes_each_design() {
+    let dir = fresh_dir("exemplar-new-designs");
+    for (design, groups, blocks) in [
+        ("borowski-exp1", vec!["exp1"], 4),
+        ("borowski-exp2", vec!["exp2"], 4),
+        ("imi", vec!["natural", "optimized"], 1),
+    ] {
+        let d = dir.join(design);
+        let (ok, _, stderr) = exemplar(&["new", d.to_str().unwrap(), "--design", design]);
+        assert!(ok, "{design}: {stderr}");
+        let (ok, stdout, stderr) = exemplar(&["validate", d.to_str().unwrap()]);
+        assert!(
+            ok && stdout.contains("valid (4 units"),
+            "{design}: {stdout}{stderr}"
+        );
+        assert!(std::fs::read_to_string(d.join("GUIDE.md"))
+            .unwrap()
+            .contains("## Design"));
+        let exp = exemplar_core::Experiment::load_dir(&d).unwrap();
+        let mut seen = std::collections::BTreeSet::new();
+        for k in 0..8 {
+            let plan = exemplar_core::Plan::for_participant(&exp, &k.to_string());
+            assert_eq!(plan.blocks.len(), blocks, "{design}");
+            seen.insert(plan.group.unwrap());
+        }
+        assert_eq!(seen.into_iter().collect::<Vec<_>>(), groups, "{design}");
+    }
+    let exp = exemplar_core::Experiment::load_dir(&dir.join("borowski-exp2")).unwrap();
+    let plan = exemplar_core::Plan::for_participant(&exp, "0");
+    let single = plan
+        .blocks
+        .iter()
+        .find(|b| b.condition.as_deref() == Some("optimized_max_1"))
+        .unwrap();
+    for t in &single.main {
+        assert_eq!((t.min_references.len(), t.max_references.len()), (0, 1));
+        assert!(
+            t.max_references[0].starts_with("stimuli/unit_")
+                && t.max_references[0].contains("_opt/")
+        );
+        assert!(!t.max_query.contains("_opt/"), "natural queries");
+    }
+    std::fs::remove_dir_all(&dir).unwrap();
+}
+
+/// Simulated sessions of `exemplar new --design borowski-exp1`, scored per condition and
+/// per block as Borowski et al. report them: none_pre all wrong, natural all right,
+/// optimized and none_post half right.
+#[test]
+fn analyze_scores_each_condition_and_block_of_a_design() {
+    use exemplar_core::record::{Input, TrialRecord};
+    use exemplar_core::score::{self, Choice};
+    let dir = fresh_dir("exemplar-analyze-design");
+    let exp_dir = dir.join("exp1");
+    let (ok, _, stderr) = exemplar(&[
+        "new",
+        exp_dir.to_str().unwrap(),
+        "--design",
+        "borowski-exp1",
+    ]);
+    assert!(ok, "{stderr}");
+    let exp = exemplar_core::Experiment::load_dir(&exp_dir).unwrap();
+    let mut all = Vec::new();
+    for k in 0..8 {
+        let pid = k.to_string();
+        let plan = exemplar_core::Plan::for_participant(&exp, &pid);
+        let mut participant = exemplar_core::simulate::Participant::new(1.0, k).unwrap();
+        let mut bodies = vec![Body::InstructionsDone {
+            instruction_time: 60000.0,
+            pages_visited: vec![0, 1],
+        }];
+        for t in exemplar_core::simulate::run_session(&exp, &plan, &mut participant) {
+            let button = if t.index % 2 == 0 { 0 } else { 3 };
+            let answer = score::answer(button, 3, t.trial.switched_queries).unwrap();
+            let mut r = TrialRecord::from_plan(&plan, &t.stage, &t.trial, &answer, Input::Click);
+            r.correct = match r.condition.as_deref().unwrap() {
+                "none_pre" => false,
+                "natural" => true,
+                _ => t.index == 0,
+            };
+            r.choice = if r.correct { Choice::B } else { Choice::A };
+            (r.rt, r.rt_dom) = (2000.0, 2010.0);
+            bodies.push(Body::Trial(Box::new(r)));
+        }
+        bodies.push(Body::SessionCompleted {
+            main_correct: 0,
+            catch_correct: 0,
+            answered: 8,
+            practice_rounds: 4,
+            main_phase_time: 60000.0,
+        });
+        all.extend(records(&pid, bodies));
+    }
+    let responses = dir.join("r.jsonl");
+    let text: String = all.iter().map(|r| r.to_string() + "\n").collect();
+    std::fs::write(&responses, text).unwrap();
+    let out = dir.join("out");
+    let (ok, stdout, stderr) = exemplar(&[
+        "analyze",
+        responses.to_str().unwrap(),
+        "--out",
+        out.to_str().unwrap(),
+        "--experiment",
+        exp_dir.to_str().unwrap(),
+    ]);
+    assert!(ok, "{stderr}");
+    assert!(stdout.contains("8 of 8 sessions passed"), "{stdout}");
+    let csv = std::fs::read_to_string(out.join("conditions.csv")).unwrap();
+    let rows: Vec<Vec<&str>> = csv
+        .lines()
+        .skip(1)
+        .map(|l| l.split(',').collect())
+        .collect();
+    // condition, block, sessions, trials, correct, mean, …
+    let by_condition: Vec<(&str, &str, &str, &str)> = rows
+        .iter()
+        .filter(|r| r[1].is_empty())
+        .map(|r| (r[0], r[2], r[3], r[5]))
+        .collect();
+    assert_eq!(
+        by_condition,
+        [
+            ("natural", "8", "16", "1"),
+            ("none_post", "8", "16", "0.5"),
+            ("none_pre", "8", "16", "0"),
+            ("optimized", "8", "16", "0.5"),
+        ],
+        "{csv}"
+    );
+    let by_block: Vec<(&str, &str, &str)> = rows
+        .iter()
+        .filter(|r| !r[1].is_empty())
+        .map(|r| (r[1], r[0], r[2]))
+        .collect();
+    assert_eq!(
+        by_block,
+        [
+            ("0", "none_pre", "8"),
+            ("1", "natural", "4"),
+            ("1", "optimized", "4"),
+            ("2", "natural", "4"),
+            ("2", "optimized", "4"),
+            ("3", "none_post", "8"),
+        ],
+        "{csv}"
+    );
+    let report = std::fs::read_to_string(out.join("report.md")).unwrap();
+    assert!(report.contains("Scores by condition") && report.contains("Scores by block"));
+    let models = std::fs::read_to_string(out.join("models.csv")).unwrap();
+    assert!(
+        models.contains("placeholder (natural) [none_pre]"),
+        "{models}"
+    );
+    std::fs::remove_dir_all(&dir).unwrap();
+}

@@ -116,7 +116,8 @@ pub struct Exclusion {
     pub max_main_phase_time_s: Option<f64>,
     /// Minimum time on the instruction pages in seconds.
     pub min_instruction_time_s: Option<f64>,
-    /// Maximum practice rounds.
+    /// Maximum practice rounds, counted over all blocks of a design (each block with
+    /// practice takes at least one).
     pub max_practice_rounds: Option<u64>,
     /// Whether a rule that cannot be checked for lack of data (a CSV export has no
     /// session events, so no instruction time; an unfinished session may have no catch

@@ -73,6 +73,57 @@ pub(super) fn tables(a: &Analysis) -> Vec<Table> {
             })
             .collect(),
     ));
+    for (title, rows, by_block) in [
+        ("Scores by condition", &a.conditions, false),
+        ("Scores by block", &a.blocks, true),
+    ] {
+        if rows.is_empty() {
+            continue;
+        }
+        let mut header = vec![
+            "condition",
+            "sessions",
+            "trials",
+            "mean %",
+            "CI low %",
+            "CI high %",
+            "SD %",
+        ];
+        if by_block {
+            header.insert(0, "block");
+        }
+        out.push((
+            title.to_string(),
+            format!(
+                "Each session's proportion correct on the condition's main, non-catch \
+                 trials, then the mean over sessions (as Borowski et al. 2021 report it); \
+                 {level} percentile bootstrap CI over sessions.{}",
+                if by_block {
+                    " Blocks are numbered from 1 in the order each participant ran them."
+                } else {
+                    ""
+                }
+            ),
+            header,
+            rows.iter()
+                .map(|c| {
+                    let mut row = vec![
+                        c.condition.clone(),
+                        c.sessions.to_string(),
+                        c.trials.to_string(),
+                        pct(c.mean),
+                        pct(c.ci_low),
+                        pct(c.ci_high),
+                        c.sd.map_or("–".into(), pct),
+                    ];
+                    if by_block {
+                        row.insert(0, c.block.map_or("–".into(), |b| (b + 1).to_string()));
+                    }
+                    row
+                })
+                .collect(),
+        ));
+    }
     out.push((
         "Post-hoc comparisons (Conover, Holm)".to_string(),
         "Conover–Iman t on pooled ranks of unit scores, N − k df, as scikit-posthocs' \

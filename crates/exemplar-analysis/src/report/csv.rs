@@ -1,4 +1,5 @@
-//! The CSV tables (`models.csv`, `units.csv`, `sessions.csv`, `posthoc.csv`), written with
+//! The CSV tables (`models.csv`, `units.csv`, `sessions.csv`, `posthoc.csv`,
+//! `conditions.csv`: rows without a `block` are per condition, rows with one per block), written with
 //! the `csv` crate: a header line, then one row a line; a cell is quoted only where it
 //! holds a comma, a quote or a line break.
 
@@ -45,6 +46,36 @@ pub fn models_csv(a: &Analysis) -> String {
                 m.ci_high.to_string(),
                 opt(m.sd),
                 m.median.to_string(),
+            ]
+        }),
+    )
+}
+
+/// Per-condition and per-block scores as CSV (a design's; only the header without one).
+pub fn conditions_csv(a: &Analysis) -> String {
+    csv_rows(
+        &[
+            "condition",
+            "block",
+            "sessions",
+            "trials",
+            "correct",
+            "mean",
+            "ci_low",
+            "ci_high",
+            "sd",
+        ],
+        a.conditions.iter().chain(&a.blocks).map(|c| {
+            vec![
+                c.condition.clone(),
+                opt(c.block),
+                c.sessions.to_string(),
+                c.trials.to_string(),
+                c.correct.to_string(),
+                c.mean.to_string(),
+                c.ci_low.to_string(),
+                c.ci_high.to_string(),
+                opt(c.sd),
             ]
         }),
     )

@@ -54,7 +54,7 @@ pub fn run(responses: &Path, out: &Path, settings: &Settings) -> Result<(), Erro
         source,
     })?;
     print!("{}", exemplar_analysis::markdown(&analysis));
-    println!("\nexemplar: reports in {} (report.html, report.md, models.csv, units.csv, sessions.csv, posthoc.csv)", out.display());
+    println!("\nexemplar: reports in {} (report.html, report.md, models.csv, units.csv, sessions.csv, posthoc.csv, conditions.csv)", out.display());
     Ok(())
 }
 
