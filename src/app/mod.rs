@@ -26,7 +26,7 @@ use std::sync::{Arc, OnceLock};
 
 use exemplar_core::experiment::Collect;
 use exemplar_core::record::{Body, HandoverParameter};
-use exemplar_core::texts::T;
+use exemplar_core::texts::{fill, T};
 use exemplar_core::{untrusted, Experiment};
 use leptos::prelude::*;
 
@@ -289,10 +289,8 @@ async fn load_experiment(engine: engine::Engine, images: images::Images) -> Load
         let plan = match session::plan_for(&exp, &pid) {
             Ok(plan) => plan,
             Err(e) => {
-                return Load::Failed(
-                    exp.text(T::CannotStartTitle).to_string(),
-                    vec![e.to_string()],
-                )
+                let said = fill(exp.text(T::UnknownCondition), &[("condition", &e.0)]);
+                return Load::Failed(said, vec![e.to_string()]);
             }
         };
         plan.blocks

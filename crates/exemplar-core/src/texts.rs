@@ -244,6 +244,11 @@ texts! {
     /// The heading when the study cannot start (in the browser's language: the experiment
     /// may not have loaded).
     CannotStartTitle = "cannot_start_title" { en: "This study cannot start", de: "Diese Studie kann nicht beginnen" }
+    /// Below it, when a link's `?condition=` names no group of the experiment's design.
+    UnknownCondition = "unknown_condition" {
+        en: "This link names a part of the study ({condition}) that does not exist. Please ask for a working link.",
+        de: "Dieser Link nennt einen Teil der Studie ({condition}), den es nicht gibt. Bitte fragen Sie nach einem funktionierenden Link.",
+    }
     /// The hint below it.
     CannotStartHint = "cannot_start_hint" {
         en: "If you are a participant, please contact the researcher. If you are the researcher, run `exemplar validate` on the experiment folder.",
