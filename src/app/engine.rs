@@ -277,8 +277,8 @@ pub async fn activations(
     }
 }
 
-/// The 20 images of a trial in the order [`TrialActivations`] wants them: min
-/// references, max references, min query, max query.
+/// The images of a trial in the order [`TrialActivations`] wants them: min references,
+/// max references (as many as its condition shows), min query, max query.
 pub fn trial_images(t: &PlannedTrial) -> Vec<String> {
     t.min_references
         .iter()
@@ -288,7 +288,7 @@ pub fn trial_images(t: &PlannedTrial) -> Vec<String> {
         .collect()
 }
 
-/// The same for a batch's files.
+/// The same for a batch's files (all 20).
 pub fn batch_images(f: &BatchFiles) -> Vec<String> {
     f.min_references
         .iter()
@@ -298,12 +298,13 @@ pub fn batch_images(f: &BatchFiles) -> Vec<String> {
         .collect()
 }
 
-/// Splits 20 values (in [`trial_images`] order) into a trial's activations.
-pub fn split(values: &[f32]) -> Option<TrialActivations> {
-    (values.len() == 20).then(|| TrialActivations {
-        min_references: values[..9].to_vec(),
-        max_references: values[9..18].to_vec(),
-        min_query: values[18],
-        max_query: values[19],
+/// Splits values (in [`trial_images`] order, `min` and `max` references) into a trial's
+/// activations.
+pub fn split(values: &[f32], min: usize, max: usize) -> Option<TrialActivations> {
+    (values.len() == min + max + 2).then(|| TrialActivations {
+        min_references: values[..min].to_vec(),
+        max_references: values[min..min + max].to_vec(),
+        min_query: values[min + max],
+        max_query: values[min + max + 1],
     })
 }

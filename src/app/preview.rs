@@ -33,6 +33,33 @@ pub fn Preview(
             pid.set(id);
         }
     };
+    // A design's groups: the one the participant id balances to, or one picked (as a
+    // link's `?condition=` would).
+    let groups: Vec<String> = exp
+        .design
+        .iter()
+        .flat_map(|d| d.groups.iter().map(|g| g.name.clone()))
+        .collect();
+    let group =
+        RwSignal::new(super::browser::query_param("condition").filter(|c| groups.contains(c)));
+    let group_select = (groups.len() > 1).then(|| {
+        let options = groups
+            .iter()
+            .map(|g| view! { <option value=g.clone() selected=group.get_untracked().as_ref() == Some(g)>{g.clone()}</option> })
+            .collect_view();
+        view! {
+            <label>"Group "
+                <select data-testid="preview-group"
+                    on:change=move |e| {
+                        let v = event_target_value(&e);
+                        group.set((!v.is_empty()).then_some(v));
+                    }>
+                    <option value="" selected=group.get_untracked().is_none()>"by participant id"</option>
+                    {options}
+                </select>
+            </label>
+        }
+    });
     view! {
         <div class="preview" data-testid="preview">
             <header class="preview-bar">
@@ -45,9 +72,11 @@ pub fn Preview(
                     </label>
                     <button type="submit" data-testid="preview-pid-apply">"Show plan"</button>
                 </form>
+                {group_select}
             </header>
             {move || {
-                let (ctx, _) = Ctx::open(exp.clone(), base.clone(), engine, images, Mode::Preview, Some(pid.get()));
+                let previewed = (pid.get(), group.get());
+                let (ctx, _) = Ctx::open(exp.clone(), base.clone(), engine, images, Mode::Preview, Some(previewed));
                 super::start_session(&ctx, super::session::Opened::Started);
                 view! { <PreviewSession ctx=ctx/> }
             }}
@@ -226,7 +255,8 @@ async fn compute(
     )
 }
 
-/// The activations of a trial's 20 images on one axis, and what is wrong with them.
+/// The activations of a trial's images (20 in the paradigm's condition) on one axis, and
+/// what is wrong with them.
 #[component]
 pub fn ActivationPanel(ctx: Ctx, trial: PlannedTrial) -> impl IntoView {
     if !ctx.exp.checks.models.contains_key(&trial.unit.model) {
@@ -260,7 +290,9 @@ pub fn ActivationPanel(ctx: Ctx, trial: PlannedTrial) -> impl IntoView {
         }
         .into_any(),
         Computation::Done(values, computed) => {
-            let Some(acts) = super::engine::split(&values) else {
+            let Some(acts) =
+                super::engine::split(&values, trial.min_references.len(), trial.max_references.len())
+            else {
                 return view! { <p data-testid="activations" data-state="failed">"wrong number of values"</p> }.into_any();
             };
             let violations = exemplar_core::checks::check(&acts);
@@ -382,7 +414,7 @@ fn CheckAll(ctx: Ctx) -> impl IntoView {
                                 Err(format!("images not loaded: {}", failed.join("; ")))
                             } else {
                                 match compute(&ctx, &unit_ref, &files).await {
-                                    Some(Ok((values, _))) => super::engine::split(&values)
+                                    Some(Ok((values, _))) => super::engine::split(&values, 9, 9)
                                         .map(|a| exemplar_core::checks::check(&a))
                                         .ok_or_else(|| "wrong number of values".to_string()),
                                     Some(Err(e)) => Err(e),

@@ -242,23 +242,27 @@ pub enum Opened {
 
 impl Ctx {
     /// Restores the session of this participant, or starts one. A preview names its
-    /// participant (`preview_id`) and never restores or stores anything.
+    /// participant and, optionally, its group (`preview`) and never restores or stores
+    /// anything.
     pub fn open(
         exp: Arc<Experiment>,
         base: String,
         engine: Engine,
         images: Images,
         mode: Mode,
-        preview_id: Option<String>,
+        preview: Option<(String, Option<String>)>,
     ) -> (Ctx, Opened) {
-        let (participant_id, source) = match preview_id {
-            Some(id) => (id, ParticipantIdSource::Preview),
-            None => participant_id(&exp, &mode),
+        let (participant_id, source, group) = match preview {
+            Some((id, group)) => (id, ParticipantIdSource::Preview, group),
+            None => {
+                let (id, source) = participant_id(&exp, &mode);
+                (id, source, browser::query_param("condition"))
+            }
         };
         let key = storage_key(&exp, &mode, &participant_id);
         // The page refused an unknown `?condition=` before opening the session.
         let plan = Arc::new(
-            plan_for(&exp, &participant_id)
+            Plan::for_link(&exp, &participant_id, group.as_deref())
                 .unwrap_or_else(|_| Plan::for_participant(&exp, &participant_id)),
         );
         let plan_hash = plan.hash();
@@ -553,7 +557,6 @@ pub fn storage_key(exp: &Experiment, mode: &Mode, participant_id: &str) -> Strin
     )
 }
 
-/// The participant id from the URL, or a random one kept in this browser.
 /// The participant's plan: the group a `?condition=` link names (checked against the
 /// design's group names), else the one balanced by the participant id.
 pub fn plan_for(
@@ -564,6 +567,7 @@ pub fn plan_for(
     Plan::for_link(exp, participant_id, condition.as_deref())
 }
 
+/// The participant id from the URL, or a random one kept in this browser.
 pub fn participant_id(exp: &Experiment, mode: &Mode) -> (String, ParticipantIdSource) {
     for (name, source) in [
         ("PROLIFIC_PID", ParticipantIdSource::ProlificPid),

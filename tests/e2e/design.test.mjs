@@ -167,3 +167,45 @@ test('a link names a group; an unknown one stops with a page that says so', asyn
     await server.kill('SIGTERM');
   }
 });
+
+test('the preview lists every block of the group a participant gets, and of a group picked', async () => {
+  const server = await startServer({ experiment: dir });
+  try {
+    const pid = '4';
+    const page = await newPage(browser);
+    await page.goto(`${server.url}?mode=preview&pid=${pid}`);
+    await page.getByTestId('plan').waitFor();
+    const listed = async () => {
+      const rows = page.getByTestId('plan-row');
+      const out = [];
+      for (let k = 0; k < await rows.count(); k++) {
+        out.push([await rows.nth(k).getAttribute('data-stage'), (await rows.nth(k).textContent())]);
+      }
+      return out;
+    };
+    const expected = (plan) => plan.blocks.flatMap((b, n) => [
+      ...b.practice.flatMap((round, a) => round.map((t, i) => [`${n + 1}. ${b.condition}: practice ${a + 1}/${i + 1}`, t])),
+      ...b.main.map((t, i) => [`${n + 1}. ${b.condition}: main/${i + 1}`, t])]);
+    const check = async (plan) => {
+      const rows = await listed();
+      const want = expected(plan);
+      assert.deepEqual(rows.map((r) => r[0]), want.map((w) => w[0]));
+      rows.forEach(([, text], k) => assert.match(text, new RegExp(want[k][1].unit.unit_id)));
+    };
+    // Participant 4 of two groups: 4 mod 2 = group 0.
+    const balanced = nativePlan(pid, dir);
+    assert.equal(balanced.group, 'blocks');
+    await check(balanced);
+    // A none trial from the list shows only the queries.
+    await page.getByTestId('plan-jump').nth(0).click();
+    await page.locator('[data-testid=trial] .board[data-layout=none]').waitFor();
+
+    await page.getByTestId('preview-group').selectOption('single');
+    await eventually(async () => (await listed()).length === 2);
+    await check(nativePlan(pid, dir, 'single'));
+    assert.deepEqual(page.errors, []);
+    await page.close();
+  } finally {
+    await server.kill('SIGTERM');
+  }
+});

@@ -40,6 +40,31 @@ fn imports_the_released_layouts() {
         optimized.batches[0].queries.as_deref(),
         Some("stimuli/mixed4d_pool_reduce_pre_relu_conv/channel_52/natural")
     );
+    // The study's between-participants design: one group per kind of references, the
+    // synthetic one with its extra instruction page; balanced by participant id.
+    let groups: Vec<&str> = exp
+        .design
+        .as_ref()
+        .unwrap()
+        .groups
+        .iter()
+        .map(|g| g.name.as_str())
+        .collect();
+    assert_eq!(groups, ["natural", "optimized"]);
+    assert!(
+        exp.conditions["optimized"].instructions[0].contains("first image (top left) is special")
+    );
+    assert!(exp.conditions["natural"].instructions.is_empty());
+    for (pid, group) in [("0", "natural"), ("1", "optimized"), ("2", "natural")] {
+        let plan = exemplar_core::Plan::for_participant(&exp, pid);
+        assert_eq!(plan.group.as_deref(), Some(group));
+        let want = if group == "natural" {
+            exemplar_core::experiment::Mode::Natural
+        } else {
+            exemplar_core::experiment::Mode::Optimized
+        };
+        assert!(plan.blocks[0].main.iter().all(|t| t.unit.mode == want));
+    }
     // Natural batches are byte-for-byte the released files.
     let src = imi
         .join("catch_trials/mixed5a_pool_reduce_pre_relu_conv/channel_16/natural_images/max_8.png");

@@ -139,12 +139,18 @@ fn mean(v: &[f32]) -> f32 {
     v.iter().sum::<f32>() / v.len().max(1) as f32
 }
 
-/// Every violation of the trial, in the order of [`Violation`]; empty when it passes.
+/// Every violation of the trial, in the order of [`Violation`]; empty when it passes. The
+/// references' checks need both sides.
 pub fn check(a: &TrialActivations) -> Vec<Violation> {
     let mut out = Vec::new();
     // NaN activations fail every comparison below, so they are reported too.
     if a.max_query.partial_cmp(&a.min_query) != Some(std::cmp::Ordering::Greater) {
         out.push(Violation::QueriesInverted);
+    }
+    // A condition that shows references on one side only (or none) has no other side to
+    // compare with: only the queries are judged.
+    if a.min_references.is_empty() || a.max_references.is_empty() {
+        return out;
     }
     let (lo, hi) = (mean(&a.min_references), mean(&a.max_references));
     if (a.min_query - lo).abs() >= (a.min_query - hi).abs() || a.min_query.is_nan() {
@@ -185,6 +191,17 @@ mod tests {
     #[test]
     fn a_good_trial_passes() {
         assert_eq!(check(&trial()), vec![]);
+    }
+
+    #[test]
+    fn one_sided_and_empty_grids_judge_only_the_queries() {
+        let mut t = trial();
+        t.min_references.clear();
+        t.max_references.truncate(1);
+        assert_eq!(check(&t), vec![]);
+        t.max_references.clear();
+        std::mem::swap(&mut t.min_query, &mut t.max_query);
+        assert_eq!(check(&t), vec![Violation::QueriesInverted]);
     }
 
     #[test]
