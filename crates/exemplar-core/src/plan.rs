@@ -249,30 +249,39 @@ pub fn participant_number(exp: &Experiment, participant_id: &str) -> u64 {
 /// position and, for each ordered pair, once (`n` even; twice over the `2n` rows for `n`
 /// odd) directly after the other. Rows are the orders participants take in turn.
 pub fn latin_square(n: usize) -> Vec<Vec<usize>> {
-    if n == 0 {
-        return vec![Vec::new()];
+    (0..latin_square_rows(n))
+        .map(|r| latin_square_row(n, r))
+        .collect()
+}
+
+/// How many rows [`latin_square`] has: `n`, or `2n` for odd `n` above 1.
+pub fn latin_square_rows(n: usize) -> usize {
+    if n % 2 == 1 && n > 1 {
+        2 * n
+    } else {
+        n.max(1)
     }
-    // 0, 1, n-1, 2, n-2, …
-    let first: Vec<usize> = (0..n)
+}
+
+/// Row `r` of [`latin_square`] (`r` below [`latin_square_rows`]), without building the
+/// square: 0, 1, n-1, 2, n-2, … shifted by `r`; for odd `n` the rows from `n` on are the
+/// first `n` reversed.
+pub fn latin_square_row(n: usize, r: usize) -> Vec<usize> {
+    let (shift, reversed) = if r >= n { (r - n, true) } else { (r, false) };
+    let mut row: Vec<usize> = (0..n)
         .map(|i| {
-            if i % 2 == 1 {
+            let first = if i % 2 == 1 {
                 i / 2 + 1
             } else {
                 (n - i / 2) % n
-            }
+            };
+            (first + shift) % n
         })
         .collect();
-    let mut rows: Vec<Vec<usize>> = (0..n)
-        .map(|r| first.iter().map(|&x| (x + r) % n).collect())
-        .collect();
-    if n % 2 == 1 && n > 1 {
-        let reversed: Vec<Vec<usize>> = rows
-            .iter()
-            .map(|row| row.iter().rev().copied().collect())
-            .collect();
-        rows.extend(reversed);
+    if reversed {
+        row.reverse();
     }
-    rows
+    row
 }
 
 impl Plan {
@@ -376,8 +385,8 @@ fn block_order(group: &Group, turn: u64, seed: u64) -> Vec<usize> {
     let moved: Vec<usize> = match group.order {
         Order::Fixed => middle,
         Order::LatinSquare => {
-            let rows = latin_square(middle.len());
-            let row = &rows[(turn % rows.len() as u64) as usize];
+            let rows = latin_square_rows(middle.len()) as u64;
+            let row = latin_square_row(middle.len(), (turn % rows) as usize);
             row.iter().map(|&k| middle[k]).collect()
         }
         Order::Random => {

@@ -47,10 +47,22 @@ fn experiment() -> Vec<(String, Vec<u8>)> {
     if let Some(obj) = small.as_object_mut() {
         obj.remove("pages");
     }
+    // A design: blocks of three conditions, counterbalanced, and a second group.
+    let mut design = value.clone();
+    design["conditions"] = json!({
+        "none": {"references": "none", "main_trials": 2, "instructions": ["## None\n\nNo examples."]},
+        "one": {"per_side": 1, "sides": "max_only", "main_trials": 2, "catch_trials": 1},
+        "four": {"per_side": 4, "main_trials": 2, "practice": {"max_attempts": 1, "trials": []}}
+    });
+    design["design"] = json!({"groups": [
+        {"name": "a", "blocks": ["none", "one", "four", "none"], "order": "latin_square", "fixed_first": 1},
+        {"name": "b", "blocks": ["four"], "order": "random"}
+    ]});
     vec![
         ("demo.json".into(), raw),
         ("demo-compact.json".into(), value.to_string().into_bytes()),
         ("demo-no-pages.json".into(), small.to_string().into_bytes()),
+        ("demo-design.json".into(), design.to_string().into_bytes()),
     ]
 }
 
