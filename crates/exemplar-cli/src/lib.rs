@@ -12,6 +12,8 @@ pub mod exemplars;
 pub mod export;
 pub mod import_imi;
 pub mod new;
+pub mod npy;
+pub mod partial;
 pub mod safe_fs;
 pub mod serve;
 pub mod validate;

@@ -90,7 +90,8 @@ enum Command {
     },
     /// Choose a unit's stimuli from a folder of images as the paradigm does: activations,
     /// ranks, fair batches, written as batch folders (min_0..9, max_0..9).
-    Exemplars(exemplars::ExemplarsOptions),
+    #[command(args_conflicts_with_subcommands = true, subcommand_negates_reqs = true)]
+    Exemplars(Box<exemplars::ExemplarsOptions>),
     /// Draw distinct units: a layer uniformly among the eligible ones, then a channel
     /// uniformly (seeded); one JSON object per line.
     SampleUnits(exemplars::SampleOptions),

@@ -365,7 +365,9 @@ fn exemplars_skip_byte_for_byte_copies_so_no_image_is_both_query_and_reference()
         stderr.contains("2 file(s) are byte-for-byte copies of others and are skipped"),
         "{stderr}"
     );
-    assert!(stderr.contains("60/60 images"), "{stderr}");
+    // The copies are computed with the rest (a run is one slice of the whole list) and
+    // left out of the ranking.
+    assert!(stderr.contains("62/62 images"), "{stderr}");
     // All 60 stimuli are different images: each test image exactly once.
     let mut seen = BTreeSet::new();
     for b in 0..3 {
@@ -501,5 +503,261 @@ fn sample_units_draws_distinct_units_layer_first() {
     );
     let (ok, _, stderr) = sample(&["--layers", "nowhere", "--count", "1"]);
     assert!(!ok && stderr.contains("nowhere"), "{stderr}");
+    std::fs::remove_dir_all(&dir).unwrap();
+}
+
+/// Every file under `root` (relative path → bytes).
+fn tree(root: &Path) -> std::collections::BTreeMap<String, Vec<u8>> {
+    let mut out = std::collections::BTreeMap::new();
+    let mut stack = vec![root.to_path_buf()];
+    while let Some(d) = stack.pop() {
+        for e in std::fs::read_dir(&d).unwrap() {
+            let p = e.unwrap().path();
+            if p.is_dir() {
+                stack.push(p);
+            } else {
+                let rel = p
+                    .strip_prefix(root)
+                    .unwrap()
+                    .to_string_lossy()
+                    .replace('\\', "/");
+                out.insert(rel, std::fs::read(&p).unwrap());
+            }
+        }
+    }
+    out
+}
+
+/// A run split into shards (by `--shard` and by Slurm's variables), merged, writes the same
+/// bytes as one run; a killed shard resumes to the same bytes; activations computed
+/// elsewhere (.npy with its list, or CSV) select the same stimuli; broken sets of shards are
+/// refused with the reason.
+#[test]
+fn shards_merge_resume_and_outside_activations_give_one_runs_bytes() {
+    let (dir, images, model) = setup("shards");
+    for (k, name) in [(3, "copy_a.png"), (40, "more/copy_b.png")] {
+        std::fs::copy(image_path(&images, k), images.join(name)).unwrap();
+    }
+    let s = |p: &Path| p.to_str().unwrap().to_string();
+    let select = |out: &Path| {
+        vec![
+            "--images".to_string(),
+            s(&images),
+            "--out".into(),
+            s(out),
+            "--experiment".into(),
+            s(out),
+            "--batches".into(),
+            "3".into(),
+            "--seed".into(),
+            "9".into(),
+        ]
+    };
+    let compute = |out: &Path, extra: &[&str]| {
+        let mut args: Vec<String> = [
+            "exemplars",
+            "--model",
+            &s(&model),
+            "--layer",
+            "feat",
+            "--channel",
+            "1",
+            "--channel",
+            "0",
+            "--backend",
+            "cpu",
+            "--chunk",
+            "7",
+        ]
+        .iter()
+        .map(|a| a.to_string())
+        .collect();
+        args.extend(select(out));
+        args.extend(extra.iter().map(|a| a.to_string()));
+        args
+    };
+
+    // One run.
+    let one = dir.join("one");
+    let (ok, stdout_one, stderr) = exemplar(&compute(&one, &[]));
+    assert!(ok, "{stderr}");
+    assert!(
+        !one.join("partials").exists(),
+        "a whole run's checkpoint is removed"
+    );
+    let want = tree(&one);
+    assert_eq!(
+        want.len(),
+        2 * (3 * 20 + 2),
+        "{:?}",
+        want.keys().collect::<Vec<_>>()
+    );
+
+    // Three shards: two by --shard, one as a Slurm array task (ids 1..3, so its K is 1).
+    let split = dir.join("split");
+    for k in [0, 2] {
+        let (ok, _, stderr) = exemplar(&compute(&split, &["--shard", &format!("{k}/3")]));
+        assert!(ok, "{stderr}");
+        assert!(stderr.contains(&format!("shard {k} of 3")), "{stderr}");
+    }
+    let partials = split.join("partials/feat");
+    let merge = |out: &Path| {
+        let mut args = vec!["exemplars".to_string(), "merge".into(), s(&partials)];
+        args.extend(select(out));
+        exemplar(&args)
+    };
+    let (ok, _, stderr) = merge(&split);
+    assert!(
+        !ok && stderr.contains("shards 1 of 3 are missing"),
+        "{stderr}"
+    );
+    let run = common::command()
+        .args(compute(&split, &[]))
+        .env("SLURM_ARRAY_TASK_ID", "2")
+        .env("SLURM_ARRAY_TASK_MIN", "1")
+        .env("SLURM_ARRAY_TASK_COUNT", "3")
+        .output()
+        .unwrap();
+    let stderr = String::from_utf8_lossy(&run.stderr);
+    assert!(
+        run.status.success() && stderr.contains("shard 1/3 from the Slurm array task"),
+        "{stderr}"
+    );
+    let (ok, stdout, stderr) = merge(&split);
+    assert!(ok, "{stderr}");
+    assert_eq!(stdout, stdout_one, "the same unit entries");
+    let mut got = tree(&split);
+    got.retain(|k, _| !k.starts_with("partials/"));
+    assert!(got == want, "merged shards differ from one run");
+
+    // A shard killed part way: its rows and list cut mid-way (a line without its row, half
+    // a row); run again, it resumes and writes the same bytes.
+    let shard = |ext: &str| partials.join(format!("shard_1_of_3.{ext}"));
+    let npy = std::fs::read(shard("npy")).unwrap();
+    let list = std::fs::read_to_string(shard("txt")).unwrap();
+    let array = exemplar_cli::npy::parse(&npy).unwrap();
+    let rows: Vec<u8> = array.data[..2 * 8]
+        .iter()
+        .flat_map(|v| v.to_le_bytes())
+        .chain([1, 2, 3])
+        .collect();
+    std::fs::write(shard("rows"), rows).unwrap();
+    let lines: Vec<&str> = list.lines().collect();
+    std::fs::write(
+        shard("txt"),
+        format!("{}\n{}", lines[..9].join("\n"), &lines[9][..5]),
+    )
+    .unwrap();
+    std::fs::remove_file(shard("npy")).unwrap();
+    let (ok, _, stderr) = merge(&dir.join("unused"));
+    assert!(!ok && stderr.contains("is not finished"), "{stderr}");
+    let (ok, _, stderr) = exemplar(&compute(&split, &["--shard", "1/3"]));
+    assert!(
+        ok && stderr.contains("resuming") && stderr.contains("8 images were done"),
+        "{stderr}"
+    );
+    assert_eq!(std::fs::read(shard("npy")).unwrap(), npy);
+    assert_eq!(std::fs::read_to_string(shard("txt")).unwrap(), list);
+    assert!(!shard("rows").exists());
+    // A finished shard is not computed again.
+    let (ok, _, stderr) = exemplar(&compute(&split, &["--shard", "1/3"]));
+    assert!(ok && stderr.contains("was computed already"), "{stderr}");
+    // Other settings in the same folder are refused, not mixed.
+    let (ok, _, stderr) = exemplar(&compute(
+        &split,
+        &["--shard", "1/3", "--preset", "inception"],
+    ));
+    assert!(
+        !ok && stderr.contains("written for other settings"),
+        "{stderr}"
+    );
+
+    // Outside activations, from the one run's audit files: as .npy with its list, and as CSV.
+    let audit = |c: usize| -> Vec<(String, String)> {
+        std::fs::read_to_string(one.join(format!("feat/channel_{c}/activations.csv")))
+            .unwrap()
+            .lines()
+            .skip(1)
+            .map(|l| {
+                let f: Vec<&str> = l.split(',').collect();
+                (f[0].to_string(), f[1].to_string())
+            })
+            .collect()
+    };
+    let (c1, c0) = (audit(1), audit(0));
+    let value = |rows: &[(String, String)], image: &str| -> String {
+        rows.iter().find(|(i, _)| i == image).unwrap().1.clone()
+    };
+    let mut names: Vec<String> = c0.iter().map(|(i, _)| i.clone()).collect();
+    names.sort();
+    let outside = dir.join("outside");
+    std::fs::create_dir_all(&outside).unwrap();
+    let mut csv = "image,1,0\n".to_string();
+    let mut data = Vec::new();
+    for n in &names {
+        csv.push_str(&format!("{n},{},{}\n", value(&c1, n), value(&c0, n)));
+        data.push(value(&c1, n).parse::<f32>().unwrap());
+        data.push(value(&c0, n).parse::<f32>().unwrap());
+    }
+    std::fs::write(outside.join("acts.csv"), csv).unwrap();
+    let mut bytes = Vec::new();
+    exemplar_cli::npy::write(
+        &mut bytes,
+        &exemplar_cli::npy::Array {
+            rows: names.len(),
+            cols: 2,
+            data,
+        },
+    )
+    .unwrap();
+    std::fs::write(outside.join("acts.npy"), bytes).unwrap();
+    std::fs::write(outside.join("acts.txt"), names.join("\n") + "\n").unwrap();
+    for file in ["acts.npy", "acts.csv"] {
+        let out = outside.join(file.replace('.', "-"));
+        let mut args: Vec<String> = [
+            "exemplars",
+            "--activations",
+            &s(&outside.join(file)),
+            "--layer",
+            "feat",
+            "--channel",
+            "1",
+            "--channel",
+            "0",
+            "--model-name",
+            "linear",
+        ]
+        .iter()
+        .map(|a| a.to_string())
+        .collect();
+        args.extend(select(&out));
+        let (ok, stdout, stderr) = exemplar(&args);
+        assert!(ok, "{file}: {stderr}");
+        assert_eq!(stdout, stdout_one, "{file}");
+        let got = tree(&out);
+        // The audit files' activations come back through text: equal as written.
+        assert!(got == want, "{file}: differs from the run");
+    }
+    // A list that does not match the array is refused with both counts.
+    std::fs::write(outside.join("acts.txt"), names[1..].join("\n")).unwrap();
+    let (ok, _, stderr) = exemplar(&[
+        "exemplars",
+        "--activations",
+        &s(&outside.join("acts.npy")),
+        "--layer",
+        "feat",
+        "--channel",
+        "1",
+        "--channel",
+        "0",
+        "--images",
+        &s(&images),
+        "--out",
+        &s(&dir.join("x")),
+    ]);
+    assert!(
+        !ok && stderr.contains("lists 59 images") && stderr.contains("has 60 rows"),
+        "{stderr}"
+    );
     std::fs::remove_dir_all(&dir).unwrap();
 }
