@@ -761,3 +761,93 @@ fn shards_merge_resume_and_outside_activations_give_one_runs_bytes() {
     );
     std::fs::remove_dir_all(&dir).unwrap();
 }
+
+/// `sample-units --architecture` finds the paper's eligible layers by the tensor names of
+/// real torchvision, timm, open_clip and Lucid exports (the engine's fixtures), and says
+/// what to do with an export whose names carry no module paths.
+#[test]
+fn sample_units_knows_the_papers_layers_of_real_exports() {
+    let exports =
+        Path::new(env!("CARGO_MANIFEST_DIR")).join("../exemplar-engine/tests/data/exports");
+    for (file, arch, layers, every) in [
+        ("tv_googlenet-ts-op17", "googlenet", 57, "Conv_output_0"),
+        (
+            "lucid_inceptionv1-ts-op11",
+            "googlenet",
+            21,
+            "Conv_output_0",
+        ),
+        ("tv_resnet50-ts-op17", "resnet", 16, "Conv_output_0"),
+        ("tv_resnet50-dynamo-op18", "resnet", 16, ""),
+        ("tv_wide_resnet50_2-ts-op20", "resnet", 16, "Conv_output_0"),
+        ("tv_densenet201-ts-op17", "densenet", 30, "/features/"),
+        (
+            "tv_convnext_base-ts-op17",
+            "convnext",
+            20,
+            "/features/features.",
+        ),
+        (
+            "timm_convnext_base-ts-op13",
+            "convnext",
+            20,
+            "/stages/stages.",
+        ),
+        (
+            "tv_vit_b_32-ts-op17",
+            "vit",
+            8,
+            "/encoder/layers/encoder_layer_",
+        ),
+        ("timm_vit_base_patch32-ts-op20", "vit", 8, "/blocks/blocks."),
+        ("clip_vit_b_32-ts-op17", "vit", 8, "/transformer/resblocks."),
+    ] {
+        let model = exports.join(format!("{file}.onnx"));
+        let (ok, stdout, stderr) = exemplar(&[
+            "sample-units",
+            "--model",
+            model.to_str().unwrap(),
+            "--architecture",
+            arch,
+            "--count",
+            "12",
+            "--seed",
+            "3",
+        ]);
+        assert!(ok, "{file}: {stderr}");
+        assert!(
+            stderr.contains(&format!(": {layers} eligible layers")),
+            "{file}: {stderr}"
+        );
+        for line in stdout.lines() {
+            let unit: Value = serde_json::from_str(line).unwrap();
+            let layer = unit["layer"].as_str().unwrap();
+            assert!(layer.contains(every), "{file}: {layer}");
+            // Never the insides of GELU, the stem's or head's norms, attention.
+            for inside in [
+                "/act/",
+                "/gelu/",
+                "mlp.1/",
+                "block.4/",
+                "/attn",
+                "self_attention",
+                "/head/",
+                "/stem/",
+            ] {
+                assert!(!layer.contains(inside), "{file}: {layer}");
+            }
+        }
+    }
+    let dynamo = exports.join("tv_convnext_base-dynamo-op18.onnx");
+    let (ok, _, stderr) = exemplar(&[
+        "sample-units",
+        "--model",
+        dynamo.to_str().unwrap(),
+        "--architecture",
+        "convnext",
+    ]);
+    assert!(
+        !ok && stderr.contains("dynamo=False") && stderr.contains("eligible convnext layer"),
+        "{stderr}"
+    );
+}
