@@ -353,18 +353,37 @@ pub fn run(opts: &ExemplarsOptions) -> Result<Outcome, String> {
         let mut progress = Progress::new(hi - lo);
         progress.advance(writer.done);
         let chunk = opts.chunk.max(1);
-        let mut at = lo + writer.done;
-        while at < hi {
-            let end = (at + chunk).min(hi);
-            let (images, hashes) = decode_hashed(&files[at..end], &pre)?;
-            let rows = engine
-                .activations_blocking(&images, &opts.channels)
-                .map_err(|e| e.to_string())?;
-            let done: Vec<(String, String)> = rel[at..end].iter().cloned().zip(hashes).collect();
-            writer.append(&done, &rows)?;
-            progress.advance(end - at);
-            at = end;
-        }
+        // The next chunk is decoded (on every core) while the engine runs this one; at
+        // most two chunks of decoded images are held.
+        let start = lo + writer.done;
+        let (files, pre) = (&files, &pre);
+        std::thread::scope(|scope| -> Result<(), String> {
+            let (tx, rx) = std::sync::mpsc::sync_channel(1);
+            scope.spawn(move || {
+                let mut at = start;
+                while at < hi {
+                    let end = (at + chunk).min(hi);
+                    let decoded = decode_hashed(&files[at..end], pre).map(|d| (at, end, d));
+                    let failed = decoded.is_err();
+                    // A closed channel: the engine side stopped on an error.
+                    if tx.send(decoded).is_err() || failed {
+                        break;
+                    }
+                    at = end;
+                }
+            });
+            for decoded in rx {
+                let (at, end, (images, hashes)) = decoded?;
+                let rows = engine
+                    .activations_blocking(&images, &opts.channels)
+                    .map_err(|e| e.to_string())?;
+                let done: Vec<(String, String)> =
+                    rel[at..end].iter().cloned().zip(hashes).collect();
+                writer.append(&done, &rows)?;
+                progress.advance(end - at);
+            }
+            Ok(())
+        })?;
         writer.finish()?;
     } else {
         eprintln!(
