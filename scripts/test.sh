@@ -58,6 +58,9 @@ step "benchmarks, briefly (they must still run; figures: scripts/bench.sh)"
 BENCH_RUNS=1 node tests/e2e/bench.mjs
 BENCH_TRIALS=6 node tests/e2e/bench_timing.mjs
 BENCH_QUICK=1 node tests/e2e/bench_engine.mjs
+[ -x .tools/bench-venv/bin/python ] || python3 -m venv .tools/bench-venv
+.tools/bench-venv/bin/pip install --quiet --disable-pip-version-check onnxruntime onnx numpy pillow
+.tools/bench-venv/bin/python scripts/bench_exemplars.py --images 64 --binary target/debug/exemplar
 
 step "browser tests (Chromium, Firefox ESR, WebKitGTK; real exemplar serve)"
 node --test --test-concurrency=1 tests/e2e/

@@ -1,0 +1,165 @@
+#!/usr/bin/env python3
+"""Stimulus selection end to end: `exemplar exemplars` against onnxruntime (Python).
+
+Prints figures, asserts nothing. Run by `scripts/bench.sh exemplars` (which makes the
+virtual environment with onnxruntime, onnx, numpy and Pillow from PyPI).
+
+    python3 scripts/bench_exemplars.py [--images N] [--model M] [--layer L] [--channels K]
+                                       [--backends cpu,gpu] [--work DIR] [--binary B]
+
+1. Makes N JPEGs of ImageNet-like sizes (shorter side 300-500 px, aspect 3:4 to 4:3, quality
+   80-95) from random crops, flips and colour shifts of the photographs fetch_models.sh
+   keeps in .tools/models/images (cached in --work; never committed).
+2. Times `exemplar exemplars` (release build) over them for K channels of layer L: file walk,
+   decode and preprocess, forward, read back, hashing, the selection and the stimuli
+   written; peak memory is the process's maximum resident set.
+3. Times onnxruntime on the same ONNX file (the layer added as a graph output), the same
+   preprocessing (PIL: shorter side to 256 bilinear, centre crop 224, ImageNet mean/std),
+   the same batch size, intra-op threads = the machine's cores, PIL decoding in the main
+   thread, channel means of the same K channels.
+4. Prints images/s of each, the ratio, and the time each would take for ImageNet's
+   1,281,167 training images.
+"""
+
+import argparse
+import os
+import random
+import resource
+import shutil
+import subprocess
+import sys
+import tempfile
+import time
+
+ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+IMAGENET_TRAIN = 1_281_167
+
+
+def make_images(n, out):
+    from PIL import Image, ImageEnhance
+
+    done = os.path.join(out, f".done-{n}")
+    if os.path.exists(done):
+        return
+    shutil.rmtree(out, ignore_errors=True)
+    src_dir = os.path.join(ROOT, ".tools/models/images")
+    sources = [Image.open(os.path.join(src_dir, f)).convert("RGB") for f in sorted(os.listdir(src_dir))]
+    rng = random.Random(1)
+    for i in range(n):
+        img = rng.choice(sources)
+        w, h = img.size
+        cw, ch = rng.randint(w // 3, w), rng.randint(h // 3, h)
+        x, y = rng.randint(0, w - cw), rng.randint(0, h - ch)
+        crop = img.crop((x, y, x + cw, y + ch))
+        if rng.random() < 0.5:
+            crop = crop.transpose(Image.FLIP_LEFT_RIGHT)
+        short = rng.randint(300, 500)
+        aspect = rng.uniform(0.75, 1.333)
+        size = (int(short * aspect), short) if aspect >= 1 else (short, int(short / aspect))
+        crop = crop.resize(size, Image.BILINEAR)
+        crop = ImageEnhance.Color(crop).enhance(rng.uniform(0.6, 1.4))
+        crop = ImageEnhance.Brightness(crop).enhance(rng.uniform(0.7, 1.3))
+        folder = os.path.join(out, f"class_{i % 100:03d}")
+        os.makedirs(folder, exist_ok=True)
+        crop.save(os.path.join(folder, f"img_{i:06d}.jpg"), quality=rng.randint(80, 95))
+    open(done, "w").close()
+
+
+def peak_rss_mib_children():
+    return resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss / 1024
+
+
+def run_exemplar(binary, model, layer, channels, images, backend, chunk):
+    out = tempfile.mkdtemp(prefix="exemplar-bench-out-")
+    args = [binary, "exemplars", "--model", model, "--layer", layer, "--images", images,
+            "--out", out, "--backend", backend, "--batches", "1", "--chunk", str(chunk)]
+    for c in channels:
+        args += ["--channel", str(c)]
+    # A fresh process per backend: its peak RSS alone (ru_maxrss of children is the maximum
+    # over all children waited for, so each run is measured in its own child).
+    code = ("import resource,subprocess,sys,time;t=time.perf_counter();"
+            "r=subprocess.run(sys.argv[1:],capture_output=True,text=True);"
+            "print(time.perf_counter()-t, resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss, r.returncode);"
+            "sys.stderr.write(r.stderr[-2000:] if r.returncode else '')")
+    r = subprocess.run([sys.executable, "-c", code] + args, capture_output=True, text=True)
+    shutil.rmtree(out, ignore_errors=True)
+    secs, rss_kib, rc = r.stdout.split()
+    if rc != "0":
+        sys.exit(f"exemplar exemplars failed:\n{r.stderr}")
+    return float(secs), int(rss_kib) / 1024
+
+
+def run_onnxruntime(model, layer, channels, files, chunk):
+    import numpy as np
+    import onnx
+    import onnxruntime as ort
+    from PIL import Image
+
+    m = onnx.load(model)
+    m.graph.output.append(onnx.helper.make_tensor_value_info(layer, onnx.TensorProto.FLOAT, None))
+    opts = ort.SessionOptions()
+    opts.intra_op_num_threads = os.cpu_count()
+    sess = ort.InferenceSession(m.SerializeToString(), opts, providers=["CPUExecutionProvider"])
+    name = sess.get_inputs()[0].name
+    mean = np.array([0.485, 0.456, 0.406], np.float32).reshape(3, 1, 1)
+    std = np.array([0.229, 0.224, 0.225], np.float32).reshape(3, 1, 1)
+
+    def load(path):
+        img = Image.open(path).convert("RGB")
+        w, h = img.size
+        s = 256 / min(w, h)
+        img = img.resize((max(1, round(w * s)), max(1, round(h * s))), Image.BILINEAR)
+        w, h = img.size
+        x, y = (w - 224) // 2, (h - 224) // 2
+        img = img.crop((x, y, x + 224, y + 224))
+        a = np.asarray(img, np.float32).transpose(2, 0, 1) / 255.0
+        return (a - mean) / std
+
+    t = time.perf_counter()
+    values = []
+    for i in range(0, len(files), chunk):
+        batch = np.stack([load(f) for f in files[i:i + chunk]])
+        out = sess.run([layer], {name: batch})[0]
+        axes = tuple(range(2, out.ndim))
+        values.append(out[:, channels].mean(axis=axes))
+    secs = time.perf_counter() - t
+    return secs, resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024, np.concatenate(values)
+
+
+def main():
+    p = argparse.ArgumentParser()
+    p.add_argument("--images", type=int, default=10_000)
+    p.add_argument("--model", default=os.path.join(ROOT, ".tools/models/efficientnet-lite0.onnx"))
+    p.add_argument("--layer", default="blocks.6.expand")
+    p.add_argument("--channels", type=int, default=10)
+    p.add_argument("--backends", default="cpu")
+    p.add_argument("--chunk", type=int, default=64)
+    p.add_argument("--work", default=os.path.join(ROOT, "target/bench-exemplars"))
+    p.add_argument("--binary", default=os.path.join(ROOT, "target/release/exemplar"),
+                   help="the exemplar binary (the test command's brief run: the debug build)")
+    a = p.parse_args()
+    binary = a.binary
+    images = os.path.join(a.work, f"images-{a.images}")
+    print(f"making {a.images} JPEGs in {images} (cached) …", flush=True)
+    make_images(a.images, images)
+    files = sorted(os.path.join(d, f) for d, _, fs in os.walk(images) for f in fs if f.endswith(".jpg"))
+    channels = list(range(a.channels))
+    cores = os.cpu_count()
+    print(f"model {os.path.relpath(a.model, ROOT)}, layer {a.layer}, {len(channels)} channels, "
+          f"{len(files)} images, batch {a.chunk}, {cores} cores\n")
+    rows = []
+    for backend in a.backends.split(","):
+        secs, rss = run_exemplar(binary, a.model, a.layer, channels, images, backend, a.chunk)
+        rows.append((f"exemplar exemplars ({backend})", secs, rss))
+    secs, rss, _ = run_onnxruntime(a.model, a.layer, channels, files, a.chunk)
+    rows.append((f"onnxruntime {__import__('onnxruntime').__version__} (Python, PIL)", secs, rss))
+    ort_rate = len(files) / rows[-1][1]
+    print(f"{'':42} {'images/s':>9} {'peak MiB':>9} {'vs ORT':>7} {'1.28 M images':>14}")
+    for name, secs, rss in rows:
+        rate = len(files) / secs
+        hours = IMAGENET_TRAIN / rate / 3600
+        print(f"{name:42} {rate:9.1f} {rss:9.0f} {rate / ort_rate:7.2f} {hours:12.1f} h")
+
+
+if __name__ == "__main__":
+    main()
