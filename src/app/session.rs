@@ -389,14 +389,17 @@ impl Ctx {
             None => {}
             Some((Finished::Next, progress)) => self.commit(|s| s.progress = progress),
             Some((Finished::RoundEnded(round), progress)) => {
+                let block = self.plan.group.as_ref().map(|_| round.block);
                 let body = Body::PracticeRound {
+                    block,
                     attempt: round.attempt,
                     correct: round.correct,
                     answered: round.answered,
                     next: round.outcome.next(),
                 };
+                // Every round of every block counts (one block: its rounds used).
                 self.emit(body, |s| {
-                    s.practice_rounds = round.rounds_used();
+                    s.practice_rounds += 1;
                     s.progress = progress;
                 });
             }

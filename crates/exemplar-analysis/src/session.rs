@@ -192,8 +192,9 @@ struct Gathered {
     completed_practice_rounds: Option<u64>,
     completed: bool,
     instruction_ms: Option<(u64, f64)>,
-    practice_round_events: BTreeSet<u64>,
-    practice_trial_attempts: BTreeSet<u64>,
+    /// (block, round) of each practice round seen.
+    practice_round_events: BTreeSet<(u64, u64)>,
+    practice_trial_attempts: BTreeSet<(u64, u64)>,
     main_block_timestamps: Vec<f64>,
     simulated: bool,
 }
@@ -235,7 +236,8 @@ pub fn verdicts(
             }
             Some("practice_round") => {
                 if let Some(a) = unsigned(r.get("attempt")) {
-                    g.practice_round_events.insert(a);
+                    let block = unsigned(r.get("block")).unwrap_or(0);
+                    g.practice_round_events.insert((block, a));
                 }
             }
             _ => {}
@@ -248,7 +250,8 @@ pub fn verdicts(
         g.simulated |= t.simulated;
         match t.phase {
             Phase::Practice => {
-                g.practice_trial_attempts.insert(t.attempt.unwrap_or(0));
+                g.practice_trial_attempts
+                    .insert((t.block.unwrap_or(0), t.attempt.unwrap_or(0)));
             }
             Phase::Main | Phase::Catch => {
                 if let Some(ts) = t.timestamp {

@@ -389,3 +389,28 @@ fn reports_are_written() {
     assert_eq!(json["input"]["sessions_passed"], 2);
     std::fs::remove_dir_all(&dir).unwrap();
 }
+
+#[test]
+fn practice_rounds_of_a_design_count_over_its_blocks() {
+    // Without session_completed: four blocks, each passed at the first round, say four
+    // rounds in all (the round numbers repeat per block).
+    let mut s = base();
+    s.completed = false;
+    s.practice_rounds = 0;
+    let mut records = s.records();
+    let template = serde_json::json!({
+        "record_id": "s-p", "format": "exemplar.record/1", "session_id": "s", "participant_id": "s",
+        "participant_id_source": "pid", "experiment_id": "e", "experiment_version": "1", "seq": 900,
+        "time_elapsed": 1.0, "timestamp": 1.0, "type": "practice_round", "attempt": 0,
+        "correct": 1, "answered": 1, "next": "main"
+    });
+    for block in 0..4u64 {
+        let mut r = template.clone();
+        r["record_id"] = format!("s-p{block}").into();
+        r["seq"] = (900 + block).into();
+        r["block"] = block.into();
+        records.push(r);
+    }
+    let a = analyze(&records, &Options::default());
+    assert_eq!(a.sessions[0].practice_rounds, Some(4));
+}

@@ -335,6 +335,7 @@ pub fn run(opts: &ExemplarsOptions) -> Result<Outcome, String> {
             partial::hex(&sha2::Sha256::digest(&bytes))
         },
         preprocess: (&pre).into(),
+        backend: opts.engine.backend.clone(),
         images: files.len(),
         list_sha256: partial::list_sha256(rel.iter().map(String::as_str)),
         shard: k,
@@ -656,6 +657,17 @@ fn select_and_write(
             for (side, chosen) in [("min", min), ("max", max)] {
                 for (file, &image) in chosen.iter().enumerate() {
                     let name = format!("{side}_{file}.{}", format.extension());
+                    // The file must still be the one whose activation was ranked (a merge
+                    // or --activations may be given another --images folder).
+                    let bytes = read_image_file(&files[image])?;
+                    use sha2::Digest;
+                    if partial::hex(&sha2::Sha256::digest(&bytes)) != images[keep[image]].1 {
+                        return Err(format!(
+                            "{} is not the image whose activations were computed (its bytes \
+                             changed, or --images is another folder)",
+                            files[image].display()
+                        ));
+                    }
                     write_stimulus(&files[image], &shown, format, &batch_dir.join(&name))?;
                     stimulus[image] = format!("{i}/{name}");
                 }
@@ -706,6 +718,19 @@ fn image_files(root: &Path) -> Result<Vec<PathBuf>, String> {
         .collect();
     if out.is_empty() {
         return Err(format!("no PNG or JPEG images under {}", root.display()));
+    }
+    // A run's image list is text, one path a line after a tab: refuse, before any computing,
+    // a name it cannot hold.
+    if let Some(bad) = out.iter().find(|p| {
+        p.strip_prefix(root)
+            .ok()
+            .and_then(|r| r.to_str())
+            .is_none_or(|r| r.contains(['\n', '\r', '\t']))
+    }) {
+        return Err(format!(
+            "{}: a file name that is not UTF-8 or holds a line break or tab; rename it",
+            bad.display()
+        ));
     }
     Ok(out)
 }
@@ -802,7 +827,7 @@ impl Progress {
     }
 
     fn advance(&mut self, n: usize) {
-        self.done += n;
+        self.done = (self.done + n).min(self.total);
         let tenths = self.done * 10 / self.total.max(1);
         if !self.tty && tenths == self.tenths {
             return;

@@ -85,6 +85,9 @@ pub fn parse(bytes: &[u8]) -> Result<Array, String> {
             ))
         }
     };
+    if rows == 0 || cols == 0 {
+        return Err(format!("shape {shape}: no images or no units"));
+    }
     let data = &bytes[end..];
     let count = rows
         .checked_mul(cols)
@@ -220,6 +223,10 @@ mod tests {
                 "data bytes",
             ),
             (file("<f4", false, "(2, 2)", &four[..15]), "the file has 15"),
+            (
+                file("<f4", false, "(99999999999, 0)", &[]),
+                "no images or no units",
+            ),
         ] {
             let e = parse(&bytes).unwrap_err();
             assert!(e.contains(says), "{e}");

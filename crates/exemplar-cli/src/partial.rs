@@ -44,6 +44,8 @@ pub struct Meta {
     pub model_sha256: String,
     /// The preprocessing, as `resize`, `crop`, `mean`, `std`.
     pub preprocess: PreprocessMeta,
+    /// The engine's backend (`gpu`, `cpu`): shards of one run use one.
+    pub backend: String,
     /// Images in the whole list (every shard).
     pub images: usize,
     /// SHA-256 (hex) of the whole list's relative paths, one per line.
@@ -129,7 +131,8 @@ pub fn shard_of(arg: Option<&str>) -> Result<Option<(usize, usize)>, String> {
 
 /// The slice `[lo, hi)` of `len` images that shard `k` of `n` computes.
 pub fn slice(len: usize, k: usize, n: usize) -> (usize, usize) {
-    (k * len / n, (k + 1) * len / n)
+    let at = |k: usize| (k as u128 * len as u128 / n.max(1) as u128) as usize;
+    (at(k), at(k + 1))
 }
 
 /// SHA-256 of relative paths, one per line (the list's fingerprint).
@@ -157,6 +160,8 @@ pub struct ShardFiles {
     pub rows: PathBuf,
     /// `.npy` (when done).
     pub npy: PathBuf,
+    /// `.lock`: held by the process computing the shard.
+    pub lock: PathBuf,
 }
 
 impl ShardFiles {
@@ -169,6 +174,7 @@ impl ShardFiles {
             list: with("txt"),
             rows: with("rows"),
             npy: with("npy"),
+            lock: with("lock"),
         }
     }
 }
@@ -180,6 +186,10 @@ fn io(path: &Path) -> impl Fn(std::io::Error) -> String + '_ {
 /// A shard being computed: appends rows, resumes where a killed run stopped.
 pub struct Writer {
     files: ShardFiles,
+    /// Held while the shard is computed.
+    _lock: std::fs::File,
+    /// Rows the shard has when complete.
+    expected: usize,
     channels: usize,
     list: std::fs::File,
     rows: std::fs::File,
@@ -224,6 +234,21 @@ impl Writer {
                 .open(p)
                 .map_err(io(p))
         };
+        // One process per shard: a second (a resubmitted array task) is refused while the
+        // first runs; the lock goes with the process, so a killed run's does not stay.
+        let lock = std::fs::OpenOptions::new()
+            .create(true)
+            .truncate(false)
+            .write(true)
+            .open(&files.lock)
+            .map_err(io(&files.lock))?;
+        if lock.try_lock().is_err() {
+            return Err(format!(
+                "another process is computing {} (it holds {})",
+                files.meta.display(),
+                files.lock.display()
+            ));
+        }
         let (mut list, rows) = (open(&files.list)?, open(&files.rows)?);
         // Complete lines and complete rows: the lesser of the two counts.
         list.seek(std::io::SeekFrom::Start(0))
@@ -249,8 +274,11 @@ impl Writer {
                 files.meta.display()
             );
         }
+        let (lo, hi) = slice(meta.images, meta.shard, meta.shards);
         Ok(Some(Writer {
             files,
+            _lock: lock,
+            expected: hi - lo,
             channels: meta.channels.len(),
             list,
             rows,
@@ -292,6 +320,15 @@ impl Writer {
     /// Writes the `.npy` from the rows and removes them.
     pub fn finish(self) -> Result<(), String> {
         let bytes = std::fs::read(&self.files.rows).map_err(io(&self.files.rows))?;
+        if self.done != self.expected || bytes.len() != self.done * self.channels * 4 {
+            return Err(format!(
+                "{}: {} rows of {} written, {} bytes; run the shard again",
+                self.files.rows.display(),
+                self.done,
+                self.expected,
+                bytes.len()
+            ));
+        }
         let data: Vec<f32> = bytes
             .chunks_exact(4)
             .map(|b| f32::from_le_bytes([b[0], b[1], b[2], b[3]]))
@@ -309,7 +346,9 @@ impl Writer {
             .sync_all()
             .map_err(io(&tmp))?;
         std::fs::rename(&tmp, &self.files.npy).map_err(io(&self.files.npy))?;
-        std::fs::remove_file(&self.files.rows).map_err(io(&self.files.rows))
+        std::fs::remove_file(&self.files.rows).map_err(io(&self.files.rows))?;
+        let _ = std::fs::remove_file(&self.files.lock);
+        Ok(())
     }
 }
 
@@ -368,20 +407,31 @@ pub fn merge(dir: &Path, shards: Option<usize>) -> Result<Merged, String> {
         ));
     }
     let have: Vec<usize> = metas.iter().map(|(m, _)| m.shard).collect();
-    let missing: Vec<String> = (0..n)
-        .filter(|k| !have.contains(k))
-        .map(|k| k.to_string())
-        .collect();
-    if !missing.is_empty() {
+    // The first few missing shards (never a walk over a hostile count).
+    let mut missing = Vec::new();
+    let mut k = 0;
+    while k < n && missing.len() < 10 && k <= have.len() + 10 {
+        if !have.contains(&k) {
+            missing.push(k.to_string());
+        }
+        k += 1;
+    }
+    if have.len() != n || !missing.is_empty() {
         return Err(format!(
-            "{}: shards {} of {n} are missing",
+            "{}: {} of {n} shards found; missing: {}",
             dir.display(),
-            missing.join(", ")
+            have.len(),
+            if missing.is_empty() {
+                "(numbers past the count)".to_string()
+            } else {
+                missing.join(", ")
+            }
         ));
     }
     let cols = first.channels.len();
-    let mut images = Vec::with_capacity(first.images);
-    let mut values = vec![Vec::with_capacity(first.images); cols];
+    // Grown as the shards are read: a description's counts are not trusted.
+    let mut images = Vec::new();
+    let mut values = vec![Vec::new(); cols];
     for k in 0..n {
         let files = ShardFiles::new(dir, k, n);
         if !files.npy.exists() {
@@ -428,7 +478,13 @@ pub fn merge(dir: &Path, shards: Option<usize>) -> Result<Merged, String> {
 /// Removes shard `k` of `n` from `dir`, and `dir` and its parent if that leaves them empty.
 pub fn remove(dir: &Path, k: usize, n: usize) {
     let files = ShardFiles::new(dir, k, n);
-    for f in [&files.meta, &files.list, &files.rows, &files.npy] {
+    for f in [
+        &files.meta,
+        &files.list,
+        &files.rows,
+        &files.npy,
+        &files.lock,
+    ] {
         let _ = std::fs::remove_file(f);
     }
     let _ = std::fs::remove_dir(dir);

@@ -506,6 +506,15 @@ fn sample_units_draws_distinct_units_layer_first() {
     std::fs::remove_dir_all(&dir).unwrap();
 }
 
+/// A copy of a folder tree.
+fn copy_tree(from: &Path, to: &Path) {
+    for (rel, bytes) in tree(from) {
+        let p = to.join(rel);
+        std::fs::create_dir_all(p.parent().unwrap()).unwrap();
+        std::fs::write(p, bytes).unwrap();
+    }
+}
+
 /// Every file under `root` (relative path → bytes).
 fn tree(root: &Path) -> std::collections::BTreeMap<String, Vec<u8>> {
     let mut out = std::collections::BTreeMap::new();
@@ -608,7 +617,7 @@ fn shards_merge_resume_and_outside_activations_give_one_runs_bytes() {
     };
     let (ok, _, stderr) = merge(&split);
     assert!(
-        !ok && stderr.contains("shards 1 of 3 are missing"),
+        !ok && stderr.contains("2 of 3 shards found; missing: 1"),
         "{stderr}"
     );
     let run = common::command()
@@ -662,6 +671,37 @@ fn shards_merge_resume_and_outside_activations_give_one_runs_bytes() {
     // A finished shard is not computed again.
     let (ok, _, stderr) = exemplar(&compute(&split, &["--shard", "1/3"]));
     assert!(ok && stderr.contains("was computed already"), "{stderr}");
+    // A second process on a shard being computed is refused (a resubmitted array task).
+    std::fs::remove_file(shard("npy")).unwrap();
+    let held = std::fs::File::create(shard("lock")).unwrap();
+    held.try_lock().unwrap();
+    let (ok, _, stderr) = exemplar(&compute(&split, &["--shard", "1/3"]));
+    assert!(
+        !ok && stderr.contains("another process is computing"),
+        "{stderr}"
+    );
+    held.unlock().unwrap();
+    drop(held);
+    let (ok, _, stderr) = exemplar(&compute(&split, &["--shard", "1/3"]));
+    assert!(ok, "{stderr}");
+    assert_eq!(std::fs::read(shard("npy")).unwrap(), npy);
+    // A merge given another folder of the same names selects nothing it did not rank.
+    let other = dir.join("other-images");
+    copy_tree(&images, &other);
+    for k in 0..IMAGES {
+        image::RgbImage::from_pixel(20, 16, image::Rgb([1, 2, 3]))
+            .save(image_path(&other, k))
+            .unwrap();
+    }
+    let mut args = vec!["exemplars".to_string(), "merge".into(), s(&partials)];
+    let mut sel = select(&dir.join("other-out"));
+    sel[1] = s(&other);
+    args.extend(sel);
+    let (ok, _, stderr) = exemplar(&args);
+    assert!(
+        !ok && stderr.contains("is not the image whose activations were computed"),
+        "{stderr}"
+    );
     // Other settings in the same folder are refused, not mixed.
     let (ok, _, stderr) = exemplar(&compute(
         &split,
@@ -738,6 +778,21 @@ fn shards_merge_resume_and_outside_activations_give_one_runs_bytes() {
         // The audit files' activations come back through text: equal as written.
         assert!(got == want, "{file}: differs from the run");
     }
+    // A file name the image list cannot hold is refused before anything is computed.
+    let odd = dir.join("odd");
+    copy_tree(&images, &odd);
+    image::RgbImage::from_pixel(20, 16, image::Rgb([9, 9, 9]))
+        .save(odd.join("two\nlines.png"))
+        .unwrap();
+    let mut args = compute(&dir.join("odd-out"), &[]);
+    let at = args.iter().position(|a| a == &s(&images)).unwrap();
+    args[at] = s(&odd);
+    let (ok, _, stderr) = exemplar(&args);
+    assert!(
+        !ok && stderr.contains("holds a line break or tab"),
+        "{stderr}"
+    );
+    assert!(!dir.join("odd-out/partials").exists());
     // A list that does not match the array is refused with both counts.
     std::fs::write(outside.join("acts.txt"), names[1..].join("\n")).unwrap();
     let (ok, _, stderr) = exemplar(&[

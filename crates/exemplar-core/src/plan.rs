@@ -321,16 +321,18 @@ impl Plan {
         Plan::build(exp, seed, participant_number(exp, participant_id), None)
     }
 
-    /// The plan of a participant whose link may name a group (`?condition=`).
+    /// The plan of a participant whose link may name a group (`?condition=`); an experiment
+    /// without a design ignores it.
     pub fn for_link(
         exp: &Experiment,
         participant_id: &str,
         condition: Option<&str>,
     ) -> Result<Plan, UnknownGroup> {
-        let Some(name) = condition else {
+        // Without a design the parameter means nothing, as before designs.
+        let (Some(name), Some(design)) = (condition, exp.design.as_ref()) else {
             return Ok(Plan::for_participant(exp, participant_id));
         };
-        let groups = exp.design.as_ref().map_or(&[][..], |d| &d.groups[..]);
+        let groups = &design.groups[..];
         let Some(g) = groups.iter().position(|g| g.name == name) else {
             return Err(UnknownGroup(name.to_string()));
         };
@@ -506,15 +508,17 @@ impl Plan {
             },
         };
         let mut out = Vec::new();
+        let mut position = 0u32;
         for (b, block) in self.blocks.iter().enumerate() {
             for (i, t) in block.main.iter().enumerate() {
-                if self.main_position(b as u32, i as u32) >= first {
+                if position >= first {
                     let stage = Stage::Main {
                         block: b as u32,
                         index: i as u32,
                     };
                     out.push((stage, t));
                 }
+                position += 1;
             }
         }
         out

@@ -123,7 +123,10 @@ pub enum Body {
     },
     /// A practice round ended.
     PracticeRound {
-        /// 0-based round number.
+        /// With a `design`: the block whose practice it was.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        block: Option<u32>,
+        /// 0-based round number (of the block's practice).
         attempt: u32,
         /// Trials answered correctly.
         correct: u32,

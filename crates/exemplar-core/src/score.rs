@@ -274,6 +274,8 @@ impl RoundOutcome {
 /// A practice round that has just ended, as its `practice_round` record reports it.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct RoundEnd {
+    /// The block whose practice it was.
+    pub block: u32,
     /// The 0-based round.
     pub attempt: u32,
     /// Correct answers in the round.
@@ -379,12 +381,15 @@ impl Progress {
             return None;
         }
         let ended = match (self.stage.clone(), self.round_outcome(plan)) {
-            (Stage::Practice { attempt, .. }, Some(outcome)) => Finished::RoundEnded(RoundEnd {
-                attempt,
-                correct: self.practice_correct,
-                answered: self.practice_answered,
-                outcome,
-            }),
+            (Stage::Practice { block, attempt, .. }, Some(outcome)) => {
+                Finished::RoundEnded(RoundEnd {
+                    block,
+                    attempt,
+                    correct: self.practice_correct,
+                    answered: self.practice_answered,
+                    outcome,
+                })
+            }
             _ => Finished::Next,
         };
         self.advance(exp, plan);

@@ -180,6 +180,11 @@ impl Experiment {
         }
         if self.practice.max_attempts == 0 {
             p.push(Problem::new("practice.max_attempts", "must be at least 1"));
+        } else if self.practice.max_attempts > MAX_ATTEMPTS {
+            p.push(Problem::new(
+                "practice.max_attempts",
+                format!("must be at most {MAX_ATTEMPTS}"),
+            ));
         }
         if !(1..=4).contains(&self.confidence_levels) {
             p.push(Problem::new(
@@ -470,11 +475,56 @@ impl Experiment {
                     ),
                 ));
             }
-            if main + catch == 0 {
+            if u64::from(main) + u64::from(catch) == 0 {
                 p.push(Problem::new(
                     format!("{at}.main_trials"),
                     "a block needs at least one trial",
                 ));
+            }
+            if name.trim().is_empty() || name.trim() != name {
+                p.push(Problem::new(
+                    at.clone(),
+                    format!("a condition's name must be a name without surrounding spaces, got {name:?}"),
+                ));
+            }
+            if let Some(practice) = &c.practice {
+                if practice.max_attempts > MAX_ATTEMPTS {
+                    p.push(Problem::new(
+                        format!("{at}.practice.max_attempts"),
+                        format!("must be at most {MAX_ATTEMPTS}"),
+                    ));
+                }
+            }
+            // A listed unit must be of the kind the condition says it shows.
+            for unit in self
+                .units
+                .iter()
+                .filter(|u| c.units.as_ref().is_some_and(|ids| ids.contains(&u.id)))
+            {
+                let fits = match c.references {
+                    References::Natural => unit.mode == Mode::Natural,
+                    References::Optimized => unit.mode == Mode::Optimized,
+                    References::None => true,
+                };
+                if !fits {
+                    p.push(Problem::new(
+                        format!("{at}.units"),
+                        format!(
+                            "unit {:?} is of mode {}, but the condition shows {} references",
+                            unit.id,
+                            if unit.mode == Mode::Natural {
+                                "natural"
+                            } else {
+                                "optimized"
+                            },
+                            if c.references == References::Natural {
+                                "natural"
+                            } else {
+                                "optimized"
+                            }
+                        ),
+                    ));
+                }
             }
             if c.practice.as_ref().is_some_and(|pr| pr.max_attempts == 0) {
                 p.push(Problem::new(
@@ -521,12 +571,21 @@ impl Experiment {
                     ));
                 }
             }
-            if (group.fixed_first + group.fixed_last) as usize > group.blocks.len() {
+            let fixed = u64::from(group.fixed_first) + u64::from(group.fixed_last);
+            if fixed > group.blocks.len() as u64 {
                 p.push(Problem::new(
                     format!("{at}.fixed_last"),
                     format!(
-                        "fixed_first + fixed_last is {}, but the group has {} blocks",
-                        group.fixed_first + group.fixed_last,
+                        "fixed_first + fixed_last is {fixed}, but the group has {} blocks",
+                        group.blocks.len()
+                    ),
+                ));
+            }
+            if group.blocks.len() > MAX_BLOCKS {
+                p.push(Problem::new(
+                    format!("{at}.blocks"),
+                    format!(
+                        "{} blocks; a session has at most {MAX_BLOCKS}",
                         group.blocks.len()
                     ),
                 ));
@@ -535,6 +594,11 @@ impl Experiment {
         p
     }
 }
+
+/// The most blocks of one session.
+const MAX_BLOCKS: usize = 100;
+/// The most practice rounds of one practice.
+const MAX_ATTEMPTS: u32 = 100;
 
 fn pairs(units: &[Unit]) -> u64 {
     units.iter().map(|u| u.batches.len() as u64).sum()

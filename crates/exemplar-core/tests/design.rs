@@ -255,9 +255,12 @@ fn groups_are_balanced_by_participant_id_or_named_by_the_link() {
     );
     let err = Plan::for_link(&exp, "7", Some("Natural")).unwrap_err();
     assert!(err.to_string().contains("\"Natural\""), "{err}");
-    // Without a design there is no group to name.
+    // Without a design the parameter means nothing (links made before designs still work).
     let demo = Experiment::from_json(&demo_value().to_string()).unwrap();
-    assert!(Plan::for_link(&demo, "7", Some("natural")).is_err());
+    assert_eq!(
+        Plan::for_link(&demo, "7", Some("natural")).unwrap(),
+        Plan::for_participant(&demo, "7")
+    );
     // The same participant in two groups has two plans.
     let a = Plan::for_link(&exp, "7", Some("natural")).unwrap();
     let b = Plan::for_link(&exp, "7", Some("optimized")).unwrap();
@@ -447,4 +450,74 @@ fn validate_names_every_problem_of_a_design() {
     for e in ["conditions.a", "conditions.b", "design"] {
         assert!(found.iter().any(|f| f.starts_with(e)), "{e}\nin {found:#?}");
     }
+}
+
+#[test]
+fn validate_refuses_hostile_and_mislabelled_designs() {
+    let twins = |v: &mut Value| {
+        let mut u = v["units"][0].clone();
+        u["id"] = json!("opt_1");
+        u["mode"] = json!("optimized");
+        v["units"].as_array_mut().unwrap().push(u);
+    };
+    let check = |conditions: Value, design: Value| {
+        let mut v = demo_value();
+        twins(&mut v);
+        v["conditions"] = conditions;
+        v["design"] = design;
+        match Experiment::from_json(&v.to_string()) {
+            Ok(_) => Vec::new(),
+            Err(p) => p.0.iter().map(|p| p.to_string()).collect::<Vec<_>>(),
+        }
+    };
+    let found = check(
+        json!({"": {"main_trials": 2}, "synthetic": {"references": "optimized", "units": ["opt_1", "unit_0"], "main_trials": 1}}),
+        json!({"groups": [{"name": "g", "blocks": ["", "synthetic"], "fixed_first": 4294967295u32, "fixed_last": 1}]}),
+    );
+    let ids: Vec<String> = demo_value()["units"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|u| u["id"].as_str().unwrap().to_string())
+        .collect();
+    let natural = &ids[0];
+    let found_units = check(
+        json!({"synthetic": {"references": "optimized", "units": ["opt_1", natural], "main_trials": 1}}),
+        json!({"groups": [{"name": "g", "blocks": ["synthetic"]}]}),
+    );
+    assert!(
+        found_units.iter().any(
+            |f| f.starts_with("conditions.synthetic.units: unit") && f.contains("mode natural")
+        ),
+        "{found_units:#?}"
+    );
+    assert!(
+        found
+            .iter()
+            .any(|f| f.contains("a condition's name must be a name")),
+        "{found:#?}"
+    );
+    assert!(
+        found
+            .iter()
+            .any(|f| f.contains("fixed_first + fixed_last is 4294967296")),
+        "{found:#?}"
+    );
+    let many: Vec<&str> = vec!["a"; 101];
+    let found = check(
+        json!({"a": {"main_trials": 1, "practice": {"max_attempts": 101, "trials": []}}}),
+        json!({"groups": [{"name": "g", "blocks": many}]}),
+    );
+    assert!(
+        found
+            .iter()
+            .any(|f| f.contains("101 blocks; a session has at most 100")),
+        "{found:#?}"
+    );
+    assert!(
+        found
+            .iter()
+            .any(|f| f.starts_with("conditions.a.practice.max_attempts: must be at most 100")),
+        "{found:#?}"
+    );
 }

@@ -238,6 +238,7 @@ fn finishing_a_trial_ends_practice_rounds_once() {
             assert_eq!(p.finish_trial(&exp, &plan), None, "only once per trial");
         } else {
             let end = RoundEnd {
+                block: 0,
                 attempt: 0,
                 correct: round - 1,
                 answered: round,

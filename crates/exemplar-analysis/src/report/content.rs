@@ -117,7 +117,11 @@ pub(super) fn tables(a: &Analysis) -> Vec<Table> {
                         c.sd.map_or("–".into(), pct),
                     ];
                     if by_block {
-                        row.insert(0, c.block.map_or("–".into(), |b| (b + 1).to_string()));
+                        row.insert(
+                            0,
+                            c.block
+                                .map_or("–".into(), |b| b.saturating_add(1).to_string()),
+                        );
                     }
                     row
                 })
