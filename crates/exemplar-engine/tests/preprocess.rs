@@ -26,7 +26,11 @@ fn inception_is_pixel_times_255_minus_117_and_downscaling_averages() {
     let n = 512u32;
     let rgb: Vec<u8> = (0..n * n)
         .flat_map(|i| {
-            let v = if (i % n + i / n) % 2 == 0 { 255 } else { 0 };
+            let v = if (i % n + i / n).is_multiple_of(2) {
+                255
+            } else {
+                0
+            };
             [v, v, v]
         })
         .collect();

@@ -208,7 +208,7 @@ impl Gpu {
 
     pub(super) fn upload(&self, label: &str, data: &[u8]) -> wgpu::Buffer {
         let padded;
-        let contents = if data.len() < 4 || data.len() % 4 != 0 {
+        let contents = if data.len() < 4 || !data.len().is_multiple_of(4) {
             padded = {
                 let mut v = data.to_vec();
                 v.resize(data.len().max(4).next_multiple_of(4), 0);

@@ -345,7 +345,7 @@ pub(crate) fn reshape_shape(x: &[usize], shape: &[i64], allowzero: bool) -> Resu
             ))
         })?;
     if let Some(i) = infer {
-        if known == 0 || total % known != 0 {
+        if known == 0 || !total.is_multiple_of(known) {
             return Err(EngineError::Input(format!(
                 "cannot reshape {x:?} to {shape:?}"
             )));
@@ -390,7 +390,7 @@ pub(crate) fn out_shape(n: &Node, ins: &[&[usize]]) -> Result<Vec<usize>> {
                     "Conv needs 4-D input and weights, got {x:?} and {w:?}"
                 )));
             }
-            if Some(x[1]) != w[1].checked_mul(*group) || w[0] % group != 0 {
+            if Some(x[1]) != w[1].checked_mul(*group) || !w[0].is_multiple_of(*group) {
                 return Err(EngineError::Input(format!(
                     "Conv input {x:?} does not fit weights {w:?} with group {group}"
                 )));
