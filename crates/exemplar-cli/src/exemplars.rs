@@ -735,66 +735,23 @@ fn image_files(root: &Path) -> Result<Vec<PathBuf>, String> {
     Ok(out)
 }
 
-/// Decodes and preprocesses on every core, and hashes each file's bytes (SHA-256, hex).
-fn decode_hashed(
+/// `each` of `files` on every core, in order (decoding, not the engine, bounds a large
+/// folder).
+fn on_every_core<T: Send>(
     files: &[PathBuf],
-    pre: &Preprocess,
-) -> Result<(Vec<Tensor>, Vec<String>), String> {
-    use sha2::Digest;
+    each: impl Fn(&Path) -> Result<T, String> + Sync,
+) -> Result<Vec<T>, String> {
     let threads = std::thread::available_parallelism().map_or(1, |n| n.get());
     let per_thread = files.len().div_ceil(threads).max(1);
+    let each = &each;
     std::thread::scope(|s| {
         let parts: Vec<_> = files
             .chunks(per_thread)
             .map(|part| {
                 s.spawn(move || {
                     part.iter()
-                        .map(|p| {
-                            let bytes = read_image_file(p)?;
-                            let sha = partial::hex(&sha2::Sha256::digest(&bytes));
-                            let (rgb, w, h) = exemplar_engine::decode_image_bytes(
-                                &bytes,
-                                &p.display().to_string(),
-                                &exemplar_engine::ImageLimits::default(),
-                            )
-                            .map_err(|e| e.to_string())?;
-                            let t = pre
-                                .apply(&rgb, w, h)
-                                .map_err(|e| format!("{}: {e}", p.display()))?;
-                            Ok((t, sha))
-                        })
-                        .collect::<Result<Vec<_>, String>>()
-                })
-            })
-            .collect();
-        let (mut tensors, mut hashes) = (Vec::with_capacity(files.len()), Vec::new());
-        for part in parts {
-            for (t, h) in part.join().map_err(|_| "an image decoder panicked")?? {
-                tensors.push(t);
-                hashes.push(h);
-            }
-        }
-        Ok((tensors, hashes))
-    })
-}
-
-/// Decodes and preprocesses on every core (decoding, not the engine, bounds a large folder).
-pub(crate) fn decode(files: &[PathBuf], pre: &Preprocess) -> Result<Vec<Tensor>, String> {
-    let threads = std::thread::available_parallelism().map_or(1, |n| n.get());
-    let per_thread = files.len().div_ceil(threads).max(1);
-    std::thread::scope(|s| {
-        let parts: Vec<_> = files
-            .chunks(per_thread)
-            .map(|part| {
-                s.spawn(move || {
-                    part.iter()
-                        .map(|p| {
-                            let (rgb, w, h) =
-                                exemplar_engine::decode_image(p).map_err(|e| e.to_string())?;
-                            pre.apply(&rgb, w, h)
-                                .map_err(|e| format!("{}: {e}", p.display()))
-                        })
-                        .collect::<Result<Vec<_>, String>>()
+                        .map(|p| each(p))
+                        .collect::<Result<Vec<T>, String>>()
                 })
             })
             .collect();
@@ -803,6 +760,38 @@ pub(crate) fn decode(files: &[PathBuf], pre: &Preprocess) -> Result<Vec<Tensor>,
             out.extend(part.join().map_err(|_| "an image decoder panicked")??);
         }
         Ok(out)
+    })
+}
+
+/// Decodes and preprocesses on every core, and hashes each file's bytes (SHA-256, hex).
+fn decode_hashed(
+    files: &[PathBuf],
+    pre: &Preprocess,
+) -> Result<(Vec<Tensor>, Vec<String>), String> {
+    use sha2::Digest;
+    let decoded = on_every_core(files, |p| {
+        let bytes = read_image_file(p)?;
+        let sha = partial::hex(&sha2::Sha256::digest(&bytes));
+        let (rgb, w, h) = exemplar_engine::decode_image_bytes(
+            &bytes,
+            &p.display().to_string(),
+            &exemplar_engine::ImageLimits::default(),
+        )
+        .map_err(|e| e.to_string())?;
+        let t = pre
+            .apply(&rgb, w, h)
+            .map_err(|e| format!("{}: {e}", p.display()))?;
+        Ok((t, sha))
+    })?;
+    Ok(decoded.into_iter().unzip())
+}
+
+/// Decodes and preprocesses on every core.
+pub(crate) fn decode(files: &[PathBuf], pre: &Preprocess) -> Result<Vec<Tensor>, String> {
+    on_every_core(files, |p| {
+        let (rgb, w, h) = exemplar_engine::decode_image(p).map_err(|e| e.to_string())?;
+        pre.apply(&rgb, w, h)
+            .map_err(|e| format!("{}: {e}", p.display()))
     })
 }
 

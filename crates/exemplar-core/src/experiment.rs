@@ -452,21 +452,26 @@ fn default_per_side() -> u32 {
 }
 
 impl Default for Condition {
+    /// The paradigm's condition ([`Condition::PARADIGM`]).
     fn default() -> Self {
-        Condition {
-            references: References::Natural,
-            per_side: default_per_side(),
-            sides: Sides::MinMax,
-            units: None,
-            instructions: Vec::new(),
-            practice: None,
-            main_trials: None,
-            catch_trials: None,
-        }
+        Condition::PARADIGM
     }
 }
 
 impl Condition {
+    /// The paradigm's own condition: 9 natural references on each side, the experiment's
+    /// practice and counts. A session without a design is one block of it.
+    pub const PARADIGM: Condition = Condition {
+        references: References::Natural,
+        per_side: REFERENCES_PER_SIDE as u32,
+        sides: Sides::MinMax,
+        units: None,
+        instructions: Vec::new(),
+        practice: None,
+        main_trials: None,
+        catch_trials: None,
+    };
+
     /// How many references each side shows: 0 for `none` and for the min side of
     /// `max_only`.
     pub fn shown(&self, max_side: bool) -> usize {

@@ -9,8 +9,7 @@ use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
 
 use crate::experiment::{
-    Condition, Draw, Experiment, Group, Mode, Order, Practice, References, Sides, Unit,
-    FIXED_REFERENCE, REFERENCES_PER_SIDE,
+    Condition, Draw, Experiment, Group, Mode, Order, Practice, References, Unit, FIXED_REFERENCE,
 };
 use crate::rng::{hash_seed, Rng};
 use crate::score::Stage;
@@ -140,17 +139,8 @@ impl std::fmt::Display for UnknownGroup {
     }
 }
 
-/// The paradigm's own condition: a session without a design is one block of it.
-static PARADIGM: Condition = Condition {
-    references: References::Natural,
-    per_side: REFERENCES_PER_SIDE as u32,
-    sides: Sides::MinMax,
-    units: None,
-    instructions: Vec::new(),
-    practice: None,
-    main_trials: None,
-    catch_trials: None,
-};
+/// [`Condition::PARADIGM`], for the references a plan hands out.
+static PARADIGM: Condition = Condition::PARADIGM;
 
 /// A block's condition resolved against the experiment.
 struct BlockSpec<'a> {
