@@ -15,5 +15,6 @@ pub mod new;
 pub mod npy;
 pub mod partial;
 pub mod safe_fs;
+pub mod sample_units;
 pub mod serve;
 pub mod validate;

@@ -28,6 +28,7 @@
 //! ```
 
 pub mod checks;
+pub mod design;
 pub mod experiment;
 pub mod manifest;
 pub mod markdown;
