@@ -187,6 +187,7 @@ fn preprocess(model: &CheckModel) -> Result<Preprocess, String> {
         mean: model.mean.map(Vec::from),
         std: model.std.map(Vec::from),
         backend: String::new(),
+        threads: 0,
         limits: Default::default(),
     }
     .preprocess()

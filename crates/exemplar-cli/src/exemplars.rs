@@ -60,6 +60,10 @@ pub struct EngineOptions {
     /// gpu (WGSL compute shaders through wgpu) or cpu (the plain-Rust reference).
     #[arg(long, default_value = "gpu")]
     pub backend: String,
+    /// Threads the CPU backend may use (0: every core this process may use, which
+    /// respects CPU affinity, e.g. a Slurm allocation). Results do not depend on it.
+    #[arg(long, default_value_t = 0)]
+    pub threads: usize,
     #[command(flatten)]
     pub limits: LimitOptions,
 }
@@ -87,8 +91,10 @@ impl EngineOptions {
         Ok(pre)
     }
 
-    /// The backend named by `--backend`.
+    /// The backend named by `--backend`, with `--threads` applied to the CPU path (every
+    /// engine of the command is made with it).
     pub fn backend(&self) -> Result<Backend, String> {
+        exemplar_engine::set_cpu_threads(self.threads);
         self.backend
             .parse()
             .map_err(|e: exemplar_engine::EngineError| e.to_string())
@@ -351,8 +357,7 @@ pub fn run(opts: &ExemplarsOptions) -> Result<Outcome, String> {
         )
         .map_err(|e| format!("{}: {e}", model.display()))?;
         let (lo, hi) = partial::slice(files.len(), k, n);
-        let mut progress = Progress::new(hi - lo);
-        progress.advance(writer.done);
+        let mut progress = Progress::new(hi - lo, writer.done);
         let chunk = opts.chunk.max(1);
         // The next chunk is decoded (on every core) while the engine runs this one; at
         // most two chunks of decoded images are held.
@@ -799,20 +804,27 @@ pub(crate) fn decode(files: &[PathBuf], pre: &Preprocess) -> Result<Vec<Tensor>,
 struct Progress {
     total: usize,
     done: usize,
+    /// Images a resumed run found done (not counted in its rate).
+    resumed: usize,
     start: Instant,
     tty: bool,
     tenths: usize,
 }
 
 impl Progress {
-    fn new(total: usize) -> Progress {
-        Progress {
+    fn new(total: usize, resumed: usize) -> Progress {
+        let mut p = Progress {
             total,
             done: 0,
+            resumed: resumed.min(total),
             start: Instant::now(),
             tty: std::io::stderr().is_terminal(),
             tenths: 0,
+        };
+        if p.resumed > 0 {
+            p.advance(p.resumed);
         }
+        p
     }
 
     fn advance(&mut self, n: usize) {
@@ -823,10 +835,16 @@ impl Progress {
         }
         self.tenths = tenths;
         let secs = self.start.elapsed().as_secs_f64().max(1e-9);
-        let rate = self.done as f64 / secs;
-        let left = (self.total - self.done) as f64 / rate.max(1e-9);
+        let rate = (self.done - self.resumed) as f64 / secs;
+        let speed = if self.done == self.resumed {
+            // Nothing computed yet in this run (a resumed run's first line).
+            String::from(", resumed")
+        } else {
+            let left = (self.total - self.done) as f64 / rate;
+            format!(", {rate:.1} images/s, {left:.0} s left")
+        };
         let line = format!(
-            "exemplar exemplars: {}/{} images ({:.0} %), {rate:.1} images/s, {left:.0} s left",
+            "exemplar exemplars: {}/{} images ({:.0} %){speed}",
             self.done,
             self.total,
             100.0 * self.done as f64 / self.total.max(1) as f64

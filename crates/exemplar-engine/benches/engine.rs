@@ -1,7 +1,8 @@
 //! Per-image latency and images/s of GoogLeNet truncated at inception 4a and at 5b, and of
 //! ResNet-50 truncated at layer3 and at layer4 (torchvision forms and widths, seeded random
 //! weights, 224x224 input), at batch 1 and 16: our GPU path (whatever adapter wgpu opens:
-//! lavapipe on CI machines), our CPU path, and tract-onnx on the same CPU, in one process.
+//! lavapipe on CI machines), our CPU path on one thread and on every core, and tract-onnx
+//! (one thread) on the same CPU, in one process.
 //! Prints figures and ratios; asserts nothing. Run with `cargo bench -p exemplar-engine`;
 //! `-- googlenet` or `-- resnet` runs one network.
 
@@ -72,9 +73,11 @@ fn main() {
             None
         }
     };
+    let cores = std::thread::available_parallelism().map_or(1, |n| n.get());
     println!(
-        "CPU: {} threads available; tract-onnx and our CPU path run on one",
-        std::thread::available_parallelism().map_or(1, |n| n.get())
+        "CPU: {cores} threads available; our matrix kernel: {}; tract-onnx runs on one \
+         thread, our CPU path on one (cpu1) and on all {cores} (cpu{cores})",
+        exemplar_engine::cpu_kernel()
     );
     let mut rng = Rng::new(99);
     for key in ["googlenet", "resnet"] {
@@ -122,11 +125,20 @@ fn bench_net(
             });
             report("tract", batch, t_tract, t_tract);
             let cpu = Engine::load(&bytes, target, None).expect("loads");
-            let t_cpu = seconds_per_call(|| {
-                cpu.activations_blocking(&images, &[0, 7])
-                    .expect("cpu runs");
-            });
-            report("cpu", batch, t_cpu, t_tract);
+            let cores = std::thread::available_parallelism().map_or(1, |n| n.get());
+            let mut t_cpu = f64::NAN;
+            for threads in [1, cores] {
+                exemplar_engine::set_cpu_threads(threads);
+                t_cpu = seconds_per_call(|| {
+                    cpu.activations_blocking(&images, &[0, 7])
+                        .expect("cpu runs");
+                });
+                report(&format!("cpu{threads}"), batch, t_cpu, t_tract);
+                if cores == 1 {
+                    break;
+                }
+            }
+            exemplar_engine::set_cpu_threads(0);
             if let Some(g) = gpu {
                 let eng = Engine::load(&bytes, target, Some(g)).expect("loads");
                 let t_gpu = seconds_per_call(|| {

@@ -1,7 +1,7 @@
 //! The CPU backend: every operator in plain Rust. It is the reference the GPU kernels are
 //! tested against and the fallback where no GPU is available (a single-threaded Web
 //! Worker in the browser). Most operators are written for clarity; Conv, Gemm and MatMul,
-//! where the time goes, use the blocked kernels of [`fast`].
+//! where the time goes, use the blocked matrix product of [`gemm`] (Conv through [`fast`]).
 
 use std::collections::HashMap;
 
@@ -13,7 +13,15 @@ use crate::tensor::{broadcast_pairs, broadcast_shape, broadcast_strides, strides
 use crate::{EngineError, Result, Tensor};
 
 mod fast;
-use fast::Mat;
+mod gemm;
+pub use gemm::set_cpu_threads;
+use gemm::Mat;
+
+/// The matrix product's micro-kernel on this machine (`avx512f`, `avx2+fma` or `portable`),
+/// as benchmarks report it.
+pub fn cpu_kernel() -> &'static str {
+    gemm::Kernel::best().name()
+}
 
 /// Runs the graph on `input` and returns the target tensor.
 pub(crate) fn run(graph: &Graph, input: &Tensor) -> Result<Tensor> {
@@ -391,50 +399,10 @@ fn conv(x: &Tensor, w: &Tensor, bias: &[f32], g: &Geom, group: usize) -> Tensor 
 
 /// Max pooling when `avg` is `None`, else average pooling (`Some(count_include_pad)`).
 fn pool(x: &Tensor, g: &Geom, avg: Option<bool>) -> Tensor {
-    let mut y = Tensor::zeros(&[g.n, g.c, g.oh, g.ow]);
-    let (h, w) = (g.h as isize, g.w as isize);
-    for nc in 0..g.n * g.c {
-        for oy in 0..g.oh {
-            for ox in 0..g.ow {
-                let (mut acc, mut count, mut padded_count) = (
-                    if avg.is_some() {
-                        0.0
-                    } else {
-                        f32::NEG_INFINITY
-                    },
-                    0usize,
-                    0usize,
-                );
-                for ky in 0..g.kh {
-                    let iy = (oy * g.sh + ky * g.dh) as isize - g.pt as isize;
-                    for kx in 0..g.kw {
-                        let ix = (ox * g.sw + kx * g.dw) as isize - g.pl as isize;
-                        // Inside the padded extent (the ceil_mode overhang is not counted).
-                        if iy < h + g.pb as isize && ix < w + g.pr as isize {
-                            padded_count += 1;
-                        }
-                        if iy < 0 || iy >= h || ix < 0 || ix >= w {
-                            continue;
-                        }
-                        let v = x.data[(nc * g.h + iy as usize) * g.w + ix as usize];
-                        count += 1;
-                        if avg.is_some() {
-                            acc += v;
-                        } else {
-                            acc = acc.max(v);
-                        }
-                    }
-                }
-                let v = match avg {
-                    None => acc,
-                    Some(true) => acc / padded_count.max(1) as f32,
-                    Some(false) => acc / count.max(1) as f32,
-                };
-                y.data[(nc * g.oh + oy) * g.ow + ox] = v;
-            }
-        }
+    Tensor {
+        shape: vec![g.n, g.c, g.oh, g.ow],
+        data: fast::pool(&x.data, g, avg),
     }
-    y
 }
 
 fn lrn(x: &Tensor, size: usize, alpha: f32, beta: f32, bias: f32) -> Tensor {
@@ -483,7 +451,7 @@ fn gemm(
     let (ars, acs) = if ta { (1, m) } else { (k, 1) };
     let (brs, bcs) = if tb { (1, k) } else { (n, 1) };
     let mut y = Tensor::zeros(&[m, n]);
-    fast::gemm_acc(
+    gemm::gemm_acc(
         m,
         n,
         k,
@@ -530,7 +498,7 @@ fn matmul(a: &Tensor, b: &Tensor) -> Result<Tensor> {
             oa += idx * sa[d];
             ob += idx * sb[d];
         }
-        fast::gemm_acc(
+        gemm::gemm_acc(
             m,
             n,
             k,

@@ -61,6 +61,7 @@ mod tensor;
 
 use std::sync::Arc;
 
+pub use cpu::{cpu_kernel, set_cpu_threads};
 pub use error::{EngineError, Result};
 /// The ONNX operators the engine supports: computed on the data, and folded at load
 /// when their inputs are constants or the input's shape.

@@ -1,150 +1,12 @@
-//! The CPU's compute-heavy kernels: a cache-blocked, register-tiled matrix product and the
-//! convolution on top of it (im2col into a reused scratch buffer; 1×1 stride-1 convolutions
-//! read the input directly; one input channel per group, as in depthwise convolutions, runs
-//! directly on the image). Plain safe loops over fixed-size tiles, which LLVM turns into
-//! SIMD where the target has it (wasm32 with `simd128`, x86-64's SSE) and into unrolled
-//! scalar code elsewhere: the browser's fallback runs in one Web Worker, without threads.
+//! The convolution on the CPU, on top of [`super::gemm`]'s matrix product: im2col into a
+//! reused scratch buffer; 1×1 stride-1 convolutions read the input directly; one input
+//! channel per group, as in depthwise convolutions, runs directly on the image.
 
+use super::gemm::{gemm_acc, Mat};
 use crate::graph::Geom;
 
-/// Rows of C one micro-kernel call computes (each value of B loaded is used `MR` times).
-const MR: usize = 4;
-/// Columns of C one micro-kernel call computes: two SSE / wasm SIMD vectors; `MR × NR`
-/// accumulators plus a row of B fit the 16 vector registers of x86-64.
-const NR: usize = 8;
-/// Depth of a block: a packed `MR × KC` panel of A and `KC × NR` panel of B stay in L1.
-const KC: usize = 256;
-/// Columns of a block: a packed `KC × NC` block of B (256 KiB) stays in L2.
-const NC: usize = 256;
 /// At most this many values of im2col scratch (16 MiB); larger images go in row chunks.
 const SCRATCH: usize = 1 << 22;
-
-/// A read-only matrix view: element (row, col) is `data[row * rs + col * cs]`, so a
-/// transposed operand is the same data with its strides swapped.
-#[derive(Clone, Copy)]
-pub(crate) struct Mat<'a> {
-    pub data: &'a [f32],
-    pub rs: usize,
-    pub cs: usize,
-}
-
-impl Mat<'_> {
-    fn at(&self, r: usize, c: usize) -> f32 {
-        self.data[r * self.rs + c * self.cs]
-    }
-}
-
-/// `c[i * ldc + j] += Σ_p a(i, p) · b(p, j)` for `i < m`, `j < n`.
-pub(crate) fn gemm_acc(m: usize, n: usize, k: usize, a: Mat, b: Mat, c: &mut [f32], ldc: usize) {
-    if m == 0 || n == 0 || k == 0 {
-        return;
-    }
-    if m == 1 {
-        return gemv_acc(n, k, a, b, c);
-    }
-    let mp = m.div_ceil(MR) * MR;
-    let mut apack = vec![0f32; mp * KC.min(k)];
-    let mut bpack = vec![0f32; NC.min(n).div_ceil(NR) * NR * KC.min(k)];
-    for pc in (0..k).step_by(KC) {
-        let kc = KC.min(k - pc);
-        // A's rows in panels of MR, each panel p-major: apack[panel][p][r].
-        for (ip, panel) in apack.chunks_exact_mut(MR * kc).take(mp / MR).enumerate() {
-            for (p, dst) in panel.chunks_exact_mut(MR).enumerate() {
-                for (r, d) in dst.iter_mut().enumerate() {
-                    let i = ip * MR + r;
-                    *d = if i < m { a.at(i, pc + p) } else { 0.0 };
-                }
-            }
-        }
-        for jc in (0..n).step_by(NC) {
-            let nc = NC.min(n - jc);
-            let panels = nc.div_ceil(NR);
-            // B's columns in panels of NR: bpack[panel][p][c].
-            for (jp, panel) in bpack.chunks_exact_mut(NR * kc).take(panels).enumerate() {
-                let j0 = jc + jp * NR;
-                let width = NR.min(n - j0);
-                for (p, dst) in panel.chunks_exact_mut(NR).enumerate() {
-                    let row = pc + p;
-                    if b.cs == 1 {
-                        let start = row * b.rs + j0;
-                        dst[..width].copy_from_slice(&b.data[start..start + width]);
-                    } else {
-                        for (cc, d) in dst[..width].iter_mut().enumerate() {
-                            *d = b.at(row, j0 + cc);
-                        }
-                    }
-                    dst[width..].fill(0.0);
-                }
-            }
-            for (ip, ap) in apack.chunks_exact(MR * kc).take(mp / MR).enumerate() {
-                let i0 = ip * MR;
-                let rows = MR.min(m - i0);
-                for (jp, bp) in bpack.chunks_exact(NR * kc).take(panels).enumerate() {
-                    let j0 = jc + jp * NR;
-                    let cols = NR.min(n - j0);
-                    let acc = micro(ap, bp);
-                    for (r, acc_row) in acc.iter().enumerate().take(rows) {
-                        let start = (i0 + r) * ldc + j0;
-                        for (dst, v) in c[start..start + cols].iter_mut().zip(acc_row) {
-                            *dst += v;
-                        }
-                    }
-                }
-            }
-        }
-    }
-}
-
-/// `MR × NR` products of a packed panel of A (`[p][r]`) and one of B (`[p][c]`).
-#[inline(always)]
-fn micro(ap: &[f32], bp: &[f32]) -> [[f32; NR]; MR] {
-    let mut acc = [[0f32; NR]; MR];
-    for (a, b) in ap.chunks_exact(MR).zip(bp.chunks_exact(NR)) {
-        let a: &[f32; MR] = a.try_into().expect("chunks of MR");
-        let b: &[f32; NR] = b.try_into().expect("chunks of NR");
-        for r in 0..MR {
-            for cc in 0..NR {
-                acc[r][cc] += a[r] * b[cc];
-            }
-        }
-    }
-    acc
-}
-
-/// One row of A: `c[j] += Σ_p a(0, p) · b(p, j)`.
-fn gemv_acc(n: usize, k: usize, a: Mat, b: Mat, c: &mut [f32]) {
-    if b.cs == 1 {
-        // Rows of B are contiguous: an axpy per row.
-        for p in 0..k {
-            let av = a.at(0, p);
-            let row = &b.data[p * b.rs..p * b.rs + n];
-            for (dst, &bv) in c[..n].iter_mut().zip(row) {
-                *dst += av * bv;
-            }
-        }
-    } else if b.rs == 1 {
-        // Columns of B are contiguous (a transposed weight): a dot product per column,
-        // summed in NR lanes so that it vectorises without reassociating.
-        let av: Vec<f32> = (0..k).map(|p| a.at(0, p)).collect();
-        for (j, dst) in c[..n].iter_mut().enumerate() {
-            let col = &b.data[j * b.cs..j * b.cs + k];
-            let mut lanes = [0f32; NR];
-            let (ac, bc) = (av.chunks_exact(NR), col.chunks_exact(NR));
-            let (ar, br) = (ac.remainder(), bc.remainder());
-            for (x, y) in ac.zip(bc) {
-                for l in 0..NR {
-                    lanes[l] += x[l] * y[l];
-                }
-            }
-            let tail: f32 = ar.iter().zip(br).map(|(x, y)| x * y).sum();
-            *dst += lanes.iter().sum::<f32>() + tail;
-        }
-    } else {
-        for (j, dst) in c[..n].iter_mut().enumerate() {
-            *dst += (0..k).map(|p| a.at(0, p) * b.at(p, j)).sum::<f32>();
-        }
-    }
-}
 
 /// Output positions `o < out` whose input index `o * stride + offset - pad` lies in
 /// `0..len`, as a range.
@@ -261,6 +123,72 @@ fn direct(x: &[f32], w: &[f32], y: &mut [f32], g: &Geom) {
     }
 }
 
+/// Max pooling when `avg` is `None`, else average pooling (`Some(count_include_pad)`),
+/// NCHW. Like [`direct`], it runs over contiguous output rows once per window offset; each
+/// output still sees its window in row-major order, as a loop over windows would.
+pub(crate) fn pool(x: &[f32], g: &Geom, avg: Option<bool>) -> Vec<f32> {
+    let (hw, ohw) = (g.h * g.w, g.oh * g.ow);
+    let init = if avg.is_some() {
+        0.0
+    } else {
+        f32::NEG_INFINITY
+    };
+    let mut y = vec![init; g.n * g.c * ohw];
+    if ohw == 0 || hw == 0 {
+        return y;
+    }
+    for (src, dst) in x.chunks_exact(hw).zip(y.chunks_exact_mut(ohw)) {
+        for ky in 0..g.kh {
+            let (oy_lo, oy_hi) = valid(g.oh, g.h, g.sh, ky * g.dh, g.pt);
+            for kx in 0..g.kw {
+                let (ox_lo, ox_hi) = valid(g.ow, g.w, g.sw, kx * g.dw, g.pl);
+                if ox_lo >= ox_hi {
+                    continue;
+                }
+                let ix0 = ox_lo * g.sw + kx * g.dw - g.pl;
+                for oy in oy_lo..oy_hi {
+                    let iy = oy * g.sh + ky * g.dh - g.pt;
+                    let out = &mut dst[oy * g.ow + ox_lo..oy * g.ow + ox_hi];
+                    let row = src[iy * g.w + ix0..].iter().step_by(g.sw);
+                    if avg.is_some() {
+                        out.iter_mut().zip(row).for_each(|(d, &s)| *d += s);
+                    } else {
+                        out.iter_mut().zip(row).for_each(|(d, &s)| *d = d.max(s));
+                    }
+                }
+            }
+        }
+    }
+    let Some(include_pad) = avg else { return y };
+    // Per output row and column: the window's taps inside the image, and inside the padded
+    // extent (the ceil_mode overhang is not counted).
+    let taps =
+        |out: usize, len: usize, k: usize, s: usize, d: usize, pad: usize, pad_end: usize| {
+            (0..out)
+                .map(|o| {
+                    let (mut inside, mut padded) = (0usize, 0usize);
+                    for t in 0..k {
+                        let i = o * s + t * d;
+                        inside += usize::from(i >= pad && i < len + pad);
+                        padded += usize::from(i < len + pad + pad_end);
+                    }
+                    (inside, padded)
+                })
+                .collect::<Vec<_>>()
+        };
+    let rows = taps(g.oh, g.h, g.kh, g.sh, g.dh, g.pt, g.pb);
+    let cols = taps(g.ow, g.w, g.kw, g.sw, g.dw, g.pl, g.pr);
+    for plane in y.chunks_exact_mut(ohw) {
+        for (line, &(ry, py)) in plane.chunks_exact_mut(g.ow).zip(&rows) {
+            for (v, &(rx, px)) in line.iter_mut().zip(&cols) {
+                let count = if include_pad { py * px } else { ry * rx };
+                *v /= count.max(1) as f32;
+            }
+        }
+    }
+    y
+}
+
 /// The im2col matrix of output rows `oy0..oy0 + rows`: row `(ci, ky, kx)`, column
 /// `(oy - oy0, ox)`, zero where the window reads padding.
 fn im2col(x: &[f32], g: &Geom, cpg: usize, oy0: usize, rows: usize, out: &mut [f32]) {
@@ -299,11 +227,11 @@ fn im2col(x: &[f32], g: &Geom, cpg: usize, oy0: usize, rows: usize, out: &mut [f
 }
 
 #[cfg(test)]
-mod tests {
+pub(super) mod tests {
     use super::*;
 
     /// Seeded values in [-1, 1) (SplitMix64).
-    fn values(seed: u64, n: usize) -> Vec<f32> {
+    pub(crate) fn values(seed: u64, n: usize) -> Vec<f32> {
         let mut s = seed;
         (0..n)
             .map(|_| {
@@ -357,7 +285,7 @@ mod tests {
         y
     }
 
-    fn close(what: &str, got: &[f32], want: &[f32]) {
+    pub(crate) fn close(what: &str, got: &[f32], want: &[f32]) {
         assert_eq!(got.len(), want.len(), "{what}: length");
         for (i, (a, b)) in got.iter().zip(want).enumerate() {
             assert!(
@@ -557,63 +485,71 @@ mod tests {
         );
     }
 
+    /// The loop over windows that [`pool`] replaced.
+    fn naive_pool(x: &[f32], g: &Geom, avg: Option<bool>) -> Vec<f32> {
+        let mut y = Vec::new();
+        let (h, w) = (g.h as isize, g.w as isize);
+        for nc in 0..g.n * g.c {
+            for oy in 0..g.oh {
+                for ox in 0..g.ow {
+                    let mut acc = if avg.is_some() {
+                        0.0
+                    } else {
+                        f32::NEG_INFINITY
+                    };
+                    let (mut count, mut padded) = (0usize, 0usize);
+                    for ky in 0..g.kh {
+                        let iy = (oy * g.sh + ky * g.dh) as isize - g.pt as isize;
+                        for kx in 0..g.kw {
+                            let ix = (ox * g.sw + kx * g.dw) as isize - g.pl as isize;
+                            if iy < h + g.pb as isize && ix < w + g.pr as isize {
+                                padded += 1;
+                            }
+                            if iy < 0 || iy >= h || ix < 0 || ix >= w {
+                                continue;
+                            }
+                            let v = x[(nc * g.h + iy as usize) * g.w + ix as usize];
+                            count += 1;
+                            acc = if avg.is_some() { acc + v } else { acc.max(v) };
+                        }
+                    }
+                    y.push(match avg {
+                        None => acc,
+                        Some(true) => acc / padded.max(1) as f32,
+                        Some(false) => acc / count.max(1) as f32,
+                    });
+                }
+            }
+        }
+        y
+    }
+
+    /// Pooling gives the bits of the loop over windows, with padding, strides, dilation,
+    /// and an output column past the padded extent (ceil_mode's overhang).
     #[test]
-    fn gemm_matches_the_naive_loop() {
-        for (i, (m, n, k)) in [
-            (1, 7, 5),
-            (1, 300, 600),
-            (5, 3, 2),
-            (13, 270, 300),
-            (4, 8, 256),
-            (37, 9, 1),
-        ]
-        .into_iter()
-        .enumerate()
-        {
-            for (ta, tb) in [(false, false), (true, false), (false, true), (true, true)] {
-                let a = values(i as u64, m * k);
-                let b = values(50 + i as u64, k * n);
-                let am = if ta {
-                    Mat {
-                        data: &a,
-                        rs: 1,
-                        cs: m,
-                    }
-                } else {
-                    Mat {
-                        data: &a,
-                        rs: k,
-                        cs: 1,
-                    }
-                };
-                let bm = if tb {
-                    Mat {
-                        data: &b,
-                        rs: 1,
-                        cs: k,
-                    }
-                } else {
-                    Mat {
-                        data: &b,
-                        rs: n,
-                        cs: 1,
-                    }
-                };
-                let want: Vec<f32> = (0..m * n)
-                    .map(|ij| {
-                        let (r, c) = (ij / n, ij % n);
-                        (0..k)
-                            .map(|p| f64::from(am.at(r, p)) * f64::from(bm.at(p, c)))
-                            .sum::<f64>() as f32
-                    })
-                    .collect();
-                let mut got = vec![0f32; m * n];
-                gemm_acc(m, n, k, am, bm, &mut got, n);
-                close(
-                    &format!("{m}x{k} · {k}x{n}, transposed {ta} {tb}"),
-                    &got,
-                    &want,
-                );
+    fn pool_matches_the_naive_loop() {
+        let mut cases = vec![
+            geom([2, 3, 9, 11], [3, 3], [1, 1], [1, 1], [1, 1, 1, 1]),
+            geom([1, 2, 10, 10], [3, 3], [2, 2], [1, 1], [0, 0, 0, 0]),
+            geom([1, 2, 12, 13], [2, 3], [2, 3], [2, 1], [1, 0, 2, 1]),
+            geom([1, 1, 7, 7], [7, 7], [1, 1], [1, 1], [0, 0, 0, 0]),
+        ];
+        let mut overhang = geom([1, 2, 8, 8], [3, 3], [2, 2], [1, 1], [0, 0, 0, 0]);
+        overhang.oh += 1;
+        overhang.ow += 1;
+        cases.push(overhang);
+        for (i, g) in cases.iter().enumerate() {
+            let mut x = values(i as u64, g.n * g.c * g.h * g.w);
+            x[3] = f32::NAN;
+            for avg in [None, Some(false), Some(true)] {
+                let (got, want) = (pool(&x, g, avg), naive_pool(&x, g, avg));
+                assert_eq!(got.len(), want.len());
+                for (j, (a, b)) in got.iter().zip(&want).enumerate() {
+                    assert!(
+                        a.to_bits() == b.to_bits(),
+                        "case {i} {avg:?} [{j}]: {a} vs {b}"
+                    );
+                }
             }
         }
     }

@@ -1,0 +1,433 @@
+//! The CPU's matrix product, where a network's time goes: cache-blocked (packed panels of A
+//! and B that stay in L1 and L2), register-tiled by a micro-kernel chosen once for the
+//! machine, and, natively, split over the cores by rows of C.
+//!
+//! The micro-kernels are the same plain loop over a fixed-size tile of accumulators,
+//! compiled for different instruction sets and left to LLVM to vectorise:
+//! - `Avx512` (a 12 × 32 tile) and `Avx2` (6 × 16) on x86-64, chosen at run time
+//!   (`is_x86_feature_detected!`), with fused multiply-adds;
+//! - `Portable` (4 × 8) everywhere else: x86-64's baseline SSE2, and wasm32, where the tile
+//!   is compiled for `simd128` (which every browser that runs the app has).
+//!
+//! Every kernel accumulates each element of C over one depth block in the same order, so
+//! the two FMA kernels give the same bits, and neither the split over threads nor the
+//! machine's core count changes a result. The portable kernel rounds each product before
+//! adding it, so its results can differ from theirs in the last bits.
+
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::OnceLock;
+
+/// Depth of a block: a packed `MR × KC` panel of A and `KC × NR` panel of B stay in L1.
+const KC: usize = 256;
+/// Columns of a block: a packed `KC × NC` block of B (256 KiB) stays in L2.
+const NC: usize = 256;
+/// Rows of C a thread's share is rounded to: a multiple of every kernel's tile height.
+const ROW_QUANTUM: usize = 12;
+/// Multiply-adds below which another thread costs more than it saves (~0.1 ms of work).
+const WORK_PER_THREAD: usize = 1 << 21;
+
+/// A read-only matrix view: element (row, col) is `data[row * rs + col * cs]`, so a
+/// transposed operand is the same data with its strides swapped.
+#[derive(Clone, Copy)]
+pub(crate) struct Mat<'a> {
+    pub data: &'a [f32],
+    pub rs: usize,
+    pub cs: usize,
+}
+
+impl Mat<'_> {
+    fn at(&self, r: usize, c: usize) -> f32 {
+        self.data[r * self.rs + c * self.cs]
+    }
+
+    /// The same matrix from row `r0` on.
+    fn rows_from(self, r0: usize) -> Self {
+        Mat {
+            data: &self.data[r0 * self.rs..],
+            ..self
+        }
+    }
+}
+
+/// A micro-kernel: the instruction set a tile is computed with.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) enum Kernel {
+    Portable,
+    #[cfg(target_arch = "x86_64")]
+    Avx2,
+    #[cfg(target_arch = "x86_64")]
+    Avx512,
+}
+
+impl Kernel {
+    /// The fastest kernel this machine runs, detected once.
+    pub(crate) fn best() -> Kernel {
+        static BEST: OnceLock<Kernel> = OnceLock::new();
+        *BEST.get_or_init(|| Kernel::available().pop().unwrap_or(Kernel::Portable))
+    }
+
+    /// Every kernel this machine can run, slowest first.
+    pub(crate) fn available() -> Vec<Kernel> {
+        #[allow(unused_mut)]
+        let mut all = vec![Kernel::Portable];
+        #[cfg(target_arch = "x86_64")]
+        {
+            if is_x86_feature_detected!("avx2") && is_x86_feature_detected!("fma") {
+                all.push(Kernel::Avx2);
+            }
+            if is_x86_feature_detected!("avx512f") && is_x86_feature_detected!("fma") {
+                all.push(Kernel::Avx512);
+            }
+        }
+        all
+    }
+
+    /// Its name, as benchmarks print it.
+    pub(crate) fn name(self) -> &'static str {
+        match self {
+            Kernel::Portable => "portable",
+            #[cfg(target_arch = "x86_64")]
+            Kernel::Avx2 => "avx2+fma",
+            #[cfg(target_arch = "x86_64")]
+            Kernel::Avx512 => "avx512f",
+        }
+    }
+}
+
+/// Threads the CPU path may use; 0 means every core.
+static THREADS: AtomicUsize = AtomicUsize::new(0);
+
+/// Limits the threads the CPU path uses for one product (0: every core the process may
+/// use). Results do not depend on it.
+pub fn set_cpu_threads(threads: usize) {
+    THREADS.store(threads, Ordering::Relaxed);
+}
+
+/// The threads one product may use.
+pub(crate) fn cpu_threads() -> usize {
+    match THREADS.load(Ordering::Relaxed) {
+        0 => cores(),
+        n => n,
+    }
+}
+
+/// The cores this process may use (1 in the browser: the fallback runs in one worker).
+fn cores() -> usize {
+    static CORES: OnceLock<usize> = OnceLock::new();
+    *CORES.get_or_init(|| std::thread::available_parallelism().map_or(1, |n| n.get()))
+}
+
+/// `c[i * ldc + j] += Σ_p a(i, p) · b(p, j)` for `i < m`, `j < n`, with this machine's
+/// fastest kernel on [`cpu_threads`] threads.
+pub(crate) fn gemm_acc(m: usize, n: usize, k: usize, a: Mat, b: Mat, c: &mut [f32], ldc: usize) {
+    gemm_with(Kernel::best(), cpu_threads(), m, n, k, a, b, c, ldc);
+}
+
+/// [`gemm_acc`] with a given kernel and at most `threads` threads.
+#[allow(clippy::too_many_arguments)]
+pub(crate) fn gemm_with(
+    kernel: Kernel,
+    threads: usize,
+    m: usize,
+    n: usize,
+    k: usize,
+    a: Mat,
+    b: Mat,
+    c: &mut [f32],
+    ldc: usize,
+) {
+    if m == 0 || n == 0 || k == 0 {
+        return;
+    }
+    if m == 1 {
+        return gemv_acc(n, k, a, b, c);
+    }
+    let by_work = (m * n * k / WORK_PER_THREAD).max(1);
+    let parts = threads.min(by_work).min(m.div_ceil(ROW_QUANTUM)).max(1);
+    if parts == 1 || cfg!(target_arch = "wasm32") {
+        return blocked(kernel, m, n, k, a, b, c, ldc);
+    }
+    let rows = m.div_ceil(parts).div_ceil(ROW_QUANTUM) * ROW_QUANTUM;
+    std::thread::scope(|s| {
+        let mut rest = c;
+        let mut r0 = 0;
+        while r0 < m {
+            let mr = rows.min(m - r0);
+            let (mine, next) = if r0 + mr < m {
+                rest.split_at_mut(mr * ldc)
+            } else {
+                (rest, &mut [][..])
+            };
+            rest = next;
+            let a = a.rows_from(r0);
+            if r0 + mr < m {
+                s.spawn(move || blocked(kernel, mr, n, k, a, b, mine, ldc));
+            } else {
+                // The last share runs on the calling thread.
+                blocked(kernel, mr, n, k, a, b, mine, ldc);
+            }
+            r0 += mr;
+        }
+    });
+}
+
+#[allow(clippy::too_many_arguments)]
+fn blocked(
+    kernel: Kernel,
+    m: usize,
+    n: usize,
+    k: usize,
+    a: Mat,
+    b: Mat,
+    c: &mut [f32],
+    ldc: usize,
+) {
+    match kernel {
+        Kernel::Portable => blocked_with::<4, 8>(m, n, k, a, b, c, ldc, |ap, bp, acc| {
+            portable_tile(ap, bp, acc)
+        }),
+        // SAFETY (both arms): `Kernel::available` offers these kernels only where the
+        // processor reports the features their tiles are compiled for.
+        #[cfg(target_arch = "x86_64")]
+        Kernel::Avx2 => blocked_with::<6, 16>(m, n, k, a, b, c, ldc, |ap, bp, acc| unsafe {
+            avx2_tile(ap, bp, acc)
+        }),
+        #[cfg(target_arch = "x86_64")]
+        Kernel::Avx512 => blocked_with::<12, 32>(m, n, k, a, b, c, ldc, |ap, bp, acc| unsafe {
+            avx512_tile(ap, bp, acc)
+        }),
+    }
+}
+
+/// The blocked product with an `MR × NR` tile.
+#[allow(clippy::too_many_arguments)]
+#[inline(always)]
+fn blocked_with<const MR: usize, const NR: usize>(
+    m: usize,
+    n: usize,
+    k: usize,
+    a: Mat,
+    b: Mat,
+    c: &mut [f32],
+    ldc: usize,
+    tile: impl Fn(&[f32], &[f32], &mut [[f32; NR]; MR]),
+) {
+    let mp = m.div_ceil(MR) * MR;
+    let mut apack = vec![0f32; mp * KC.min(k)];
+    let mut bpack = vec![0f32; NC.min(n).div_ceil(NR) * NR * KC.min(k)];
+    for pc in (0..k).step_by(KC) {
+        let kc = KC.min(k - pc);
+        // A's rows in panels of MR, each panel p-major: apack[panel][p][r].
+        for (ip, panel) in apack.chunks_exact_mut(MR * kc).take(mp / MR).enumerate() {
+            for (p, dst) in panel.chunks_exact_mut(MR).enumerate() {
+                for (r, d) in dst.iter_mut().enumerate() {
+                    let i = ip * MR + r;
+                    *d = if i < m { a.at(i, pc + p) } else { 0.0 };
+                }
+            }
+        }
+        for jc in (0..n).step_by(NC) {
+            let nc = NC.min(n - jc);
+            let panels = nc.div_ceil(NR);
+            // B's columns in panels of NR: bpack[panel][p][c].
+            for (jp, panel) in bpack.chunks_exact_mut(NR * kc).take(panels).enumerate() {
+                let j0 = jc + jp * NR;
+                let width = NR.min(n - j0);
+                for (p, dst) in panel.chunks_exact_mut(NR).enumerate() {
+                    let row = pc + p;
+                    if b.cs == 1 {
+                        let start = row * b.rs + j0;
+                        dst[..width].copy_from_slice(&b.data[start..start + width]);
+                    } else {
+                        for (cc, d) in dst[..width].iter_mut().enumerate() {
+                            *d = b.at(row, j0 + cc);
+                        }
+                    }
+                    dst[width..].fill(0.0);
+                }
+            }
+            for (ip, ap) in apack.chunks_exact(MR * kc).take(mp / MR).enumerate() {
+                let i0 = ip * MR;
+                let rows = MR.min(m - i0);
+                for (jp, bp) in bpack.chunks_exact(NR * kc).take(panels).enumerate() {
+                    let j0 = jc + jp * NR;
+                    let cols = NR.min(n - j0);
+                    let mut acc = [[0f32; NR]; MR];
+                    tile(ap, bp, &mut acc);
+                    for (r, acc_row) in acc.iter().enumerate().take(rows) {
+                        let start = (i0 + r) * ldc + j0;
+                        for (dst, v) in c[start..start + cols].iter_mut().zip(acc_row) {
+                            *dst += v;
+                        }
+                    }
+                }
+            }
+        }
+    }
+}
+
+/// `acc[r][c] += Σ_p ap[p][r] · bp[p][c]` over a packed panel of A (`[p][r]`) and one of B
+/// (`[p][c]`), each product rounded before it is added.
+#[cfg_attr(target_arch = "wasm32", target_feature(enable = "simd128"))]
+fn portable_tile(ap: &[f32], bp: &[f32], acc: &mut [[f32; 8]; 4]) {
+    for (a, b) in ap.chunks_exact(4).zip(bp.chunks_exact(8)) {
+        let a: &[f32; 4] = a.try_into().expect("chunks of MR");
+        let b: &[f32; 8] = b.try_into().expect("chunks of NR");
+        for r in 0..4 {
+            for cc in 0..8 {
+                acc[r][cc] += a[r] * b[cc];
+            }
+        }
+    }
+}
+
+/// [`portable_tile`] with fused multiply-adds, for the target-feature kernels to inline.
+#[cfg(target_arch = "x86_64")]
+#[inline(always)]
+fn fma_tile<const MR: usize, const NR: usize>(ap: &[f32], bp: &[f32], acc: &mut [[f32; NR]; MR]) {
+    for (a, b) in ap.chunks_exact(MR).zip(bp.chunks_exact(NR)) {
+        let a: &[f32; MR] = a.try_into().expect("chunks of MR");
+        let b: &[f32; NR] = b.try_into().expect("chunks of NR");
+        for r in 0..MR {
+            for cc in 0..NR {
+                acc[r][cc] = a[r].mul_add(b[cc], acc[r][cc]);
+            }
+        }
+    }
+}
+
+#[cfg(target_arch = "x86_64")]
+#[target_feature(enable = "avx2,fma")]
+fn avx2_tile(ap: &[f32], bp: &[f32], acc: &mut [[f32; 16]; 6]) {
+    fma_tile(ap, bp, acc);
+}
+
+#[cfg(target_arch = "x86_64")]
+#[target_feature(enable = "avx512f,fma")]
+fn avx512_tile(ap: &[f32], bp: &[f32], acc: &mut [[f32; 32]; 12]) {
+    fma_tile(ap, bp, acc);
+}
+
+/// One row of A: `c[j] += Σ_p a(0, p) · b(p, j)`.
+fn gemv_acc(n: usize, k: usize, a: Mat, b: Mat, c: &mut [f32]) {
+    const LANES: usize = 8;
+    if b.cs == 1 {
+        // Rows of B are contiguous: an axpy per row.
+        for p in 0..k {
+            let av = a.at(0, p);
+            let row = &b.data[p * b.rs..p * b.rs + n];
+            for (dst, &bv) in c[..n].iter_mut().zip(row) {
+                *dst += av * bv;
+            }
+        }
+    } else if b.rs == 1 {
+        // Columns of B are contiguous (a transposed weight): a dot product per column,
+        // summed in lanes so that it vectorises without reassociating.
+        let av: Vec<f32> = (0..k).map(|p| a.at(0, p)).collect();
+        for (j, dst) in c[..n].iter_mut().enumerate() {
+            let col = &b.data[j * b.cs..j * b.cs + k];
+            let mut lanes = [0f32; LANES];
+            let (ac, bc) = (av.chunks_exact(LANES), col.chunks_exact(LANES));
+            let (ar, br) = (ac.remainder(), bc.remainder());
+            for (x, y) in ac.zip(bc) {
+                for l in 0..LANES {
+                    lanes[l] += x[l] * y[l];
+                }
+            }
+            let tail: f32 = ar.iter().zip(br).map(|(x, y)| x * y).sum();
+            *dst += lanes.iter().sum::<f32>() + tail;
+        }
+    } else {
+        for (j, dst) in c[..n].iter_mut().enumerate() {
+            *dst += (0..k).map(|p| a.at(0, p) * b.at(p, j)).sum::<f32>();
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::cpu::fast::tests::{close, values};
+
+    #[test]
+    fn gemm_matches_the_naive_loop() {
+        for (i, (m, n, k)) in [
+            (1, 7, 5),
+            (1, 300, 600),
+            (5, 3, 2),
+            (13, 270, 300),
+            (4, 8, 256),
+            (37, 9, 1),
+            // Enough work for three threads, with a share that is not whole tiles.
+            (101, 317, 300),
+        ]
+        .into_iter()
+        .enumerate()
+        {
+            for (ta, tb) in [(false, false), (true, false), (false, true), (true, true)] {
+                let a = values(i as u64, m * k);
+                let b = values(50 + i as u64, k * n);
+                let am = if ta {
+                    Mat {
+                        data: &a,
+                        rs: 1,
+                        cs: m,
+                    }
+                } else {
+                    Mat {
+                        data: &a,
+                        rs: k,
+                        cs: 1,
+                    }
+                };
+                let bm = if tb {
+                    Mat {
+                        data: &b,
+                        rs: 1,
+                        cs: k,
+                    }
+                } else {
+                    Mat {
+                        data: &b,
+                        rs: n,
+                        cs: 1,
+                    }
+                };
+                let want: Vec<f32> = (0..m * n)
+                    .map(|ij| {
+                        let (r, c) = (ij / n, ij % n);
+                        (0..k)
+                            .map(|p| f64::from(am.at(r, p)) * f64::from(bm.at(p, c)))
+                            .sum::<f64>() as f32
+                    })
+                    .collect();
+                let mut fused: Option<Vec<f32>> = None;
+                for kernel in Kernel::available() {
+                    for threads in [1, 3] {
+                        let mut got = vec![0f32; m * n];
+                        gemm_with(kernel, threads, m, n, k, am, bm, &mut got, n);
+                        let what = format!(
+                            "{m}x{k} · {k}x{n}, transposed {ta} {tb}, {} on {threads}",
+                            kernel.name()
+                        );
+                        close(&what, &got, &want);
+                        if kernel == Kernel::Portable {
+                            continue;
+                        }
+                        // The fused kernels and every split give the same bits.
+                        match &fused {
+                            Some(first) => assert!(
+                                first
+                                    .iter()
+                                    .zip(&got)
+                                    .all(|(x, y)| x.to_bits() == y.to_bits()),
+                                "{what}: not the bits of the first fused kernel"
+                            ),
+                            None => fused = Some(got),
+                        }
+                    }
+                }
+            }
+        }
+    }
+}
