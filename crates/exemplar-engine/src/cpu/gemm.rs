@@ -268,7 +268,7 @@ fn blocked_with<const MR: usize, const NR: usize>(
 
 /// `acc[r][c] += Σ_p ap[p][r] · bp[p][c]` over a packed panel of A (`[p][r]`) and one of B
 /// (`[p][c]`), each product rounded before it is added.
-#[cfg_attr(target_arch = "wasm32", target_feature(enable = "simd128"))]
+#[cfg(not(target_arch = "wasm32"))]
 fn portable_tile(ap: &[f32], bp: &[f32], acc: &mut [[f32; 8]; 4]) {
     for (a, b) in ap.chunks_exact(4).zip(bp.chunks_exact(8)) {
         let a: &[f32; 4] = a.try_into().expect("chunks of MR");
@@ -277,6 +277,36 @@ fn portable_tile(ap: &[f32], bp: &[f32], acc: &mut [[f32; 8]; 4]) {
             for cc in 0..8 {
                 acc[r][cc] += a[r] * b[cc];
             }
+        }
+    }
+}
+
+/// [`portable_tile`] in wasm's 128-bit SIMD, written out because LLVM leaves the loop
+/// scalar there: the same products and sums in the same order, so the same bits.
+#[cfg(target_arch = "wasm32")]
+#[target_feature(enable = "simd128")]
+fn portable_tile(ap: &[f32], bp: &[f32], acc: &mut [[f32; 8]; 4]) {
+    use core::arch::wasm32::{f32x4, f32x4_add, f32x4_extract_lane, f32x4_mul, f32x4_splat};
+    let mut v = [[f32x4_splat(0.0); 2]; 4];
+    for (r, row) in acc.iter().enumerate() {
+        v[r][0] = f32x4(row[0], row[1], row[2], row[3]);
+        v[r][1] = f32x4(row[4], row[5], row[6], row[7]);
+    }
+    for (a, b) in ap.chunks_exact(4).zip(bp.chunks_exact(8)) {
+        let b: &[f32; 8] = b.try_into().expect("chunks of NR");
+        let (b0, b1) = (f32x4(b[0], b[1], b[2], b[3]), f32x4(b[4], b[5], b[6], b[7]));
+        for (vr, &ar) in v.iter_mut().zip(a) {
+            let ar = f32x4_splat(ar);
+            vr[0] = f32x4_add(vr[0], f32x4_mul(ar, b0));
+            vr[1] = f32x4_add(vr[1], f32x4_mul(ar, b1));
+        }
+    }
+    for (row, vr) in acc.iter_mut().zip(&v) {
+        for (half, x) in row.chunks_exact_mut(4).zip(vr) {
+            half[0] = f32x4_extract_lane::<0>(*x);
+            half[1] = f32x4_extract_lane::<1>(*x);
+            half[2] = f32x4_extract_lane::<2>(*x);
+            half[3] = f32x4_extract_lane::<3>(*x);
         }
     }
 }
