@@ -151,23 +151,15 @@ pub(crate) fn gemm_with(
     std::thread::scope(|s| {
         let mut rest = c;
         let mut r0 = 0;
-        while r0 < m {
-            let mr = rows.min(m - r0);
-            let (mine, next) = if r0 + mr < m {
-                rest.split_at_mut(mr * ldc)
-            } else {
-                (rest, &mut [][..])
-            };
+        while r0 + rows < m {
+            let (mine, next) = rest.split_at_mut(rows * ldc);
             rest = next;
             let a = a.rows_from(r0);
-            if r0 + mr < m {
-                s.spawn(move || blocked(kernel, mr, n, k, a, b, mine, ldc));
-            } else {
-                // The last share runs on the calling thread.
-                blocked(kernel, mr, n, k, a, b, mine, ldc);
-            }
-            r0 += mr;
+            s.spawn(move || blocked(kernel, rows, n, k, a, b, mine, ldc));
+            r0 += rows;
         }
+        // The last share runs on the calling thread.
+        blocked(kernel, m - r0, n, k, a.rows_from(r0), b, rest, ldc);
     });
 }
 
