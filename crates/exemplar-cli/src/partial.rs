@@ -286,6 +286,38 @@ impl Writer {
         }))
     }
 
+    /// Cuts the shard back to its first `n` images (the other layers of a run that computes
+    /// several in one pass may have stopped earlier); more than are done is an error.
+    pub fn cut_to(&mut self, n: usize) -> Result<(), String> {
+        if n > self.done {
+            return Err(format!(
+                "{}: cannot keep {n} images, {} are done",
+                self.files.rows.display(),
+                self.done
+            ));
+        }
+        self.list
+            .seek(std::io::SeekFrom::Start(0))
+            .map_err(io(&self.files.list))?;
+        let mut buf = Vec::new();
+        self.list
+            .read_to_end(&mut buf)
+            .map_err(io(&self.files.list))?;
+        let list_len = buf
+            .split_inclusive(|&b| b == b'\n')
+            .take(n)
+            .map(<[u8]>::len)
+            .sum::<usize>();
+        self.list
+            .set_len(list_len as u64)
+            .map_err(io(&self.files.list))?;
+        self.rows
+            .set_len((n * self.channels * 4) as u64)
+            .map_err(io(&self.files.rows))?;
+        self.done = n;
+        Ok(())
+    }
+
     /// Appends the rows of these images (relative path, SHA-256, one value per channel)
     /// and flushes them to disk.
     pub fn append(&mut self, images: &[(String, String)], rows: &[Vec<f32>]) -> Result<(), String> {

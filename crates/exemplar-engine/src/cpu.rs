@@ -23,8 +23,16 @@ pub fn cpu_kernel() -> &'static str {
     gemm::Kernel::best().name()
 }
 
-/// Runs the graph on `input` and returns the target tensor.
+/// Runs the graph on `input` and returns the first target tensor.
 pub(crate) fn run(graph: &Graph, input: &Tensor) -> Result<Tensor> {
+    run_all(graph, input)?
+        .into_iter()
+        .next()
+        .ok_or_else(|| EngineError::Model("the graph has no target".into()))
+}
+
+/// Runs the graph on `input` once and returns every target tensor, in order.
+pub(crate) fn run_all(graph: &Graph, input: &Tensor) -> Result<Vec<Tensor>> {
     // Folds what depends on the input's shape.
     let graph = &*graph.resolve(&input.shape)?;
     // Validates shapes once, with messages that name the node.
@@ -50,11 +58,19 @@ pub(crate) fn run(graph: &Graph, input: &Tensor) -> Result<Tensor> {
             .collect::<Result<_>>()?;
         let out = node(n, &ins)?;
         values.insert(n.output.as_str(), out);
-        values.retain(|k, _| *k == graph.target || last_use.get(k).is_none_or(|&l| l > i));
+        values.retain(|k, _| {
+            graph.targets.iter().any(|t| t == k) || last_use.get(k).is_none_or(|&l| l > i)
+        });
     }
-    values
-        .remove(graph.target.as_str())
-        .ok_or_else(|| EngineError::Model(format!("tensor '{}' was not computed", graph.target)))
+    graph
+        .targets
+        .iter()
+        .map(|t| {
+            values
+                .remove(t.as_str())
+                .ok_or_else(|| EngineError::Model(format!("tensor '{t}' was not computed")))
+        })
+        .collect()
 }
 
 /// Applies one node to its inputs.

@@ -1,4 +1,4 @@
-//! The engine's own graph: ONNX nodes the target needs, in order, with parsed attributes
+//! The engine's own graph: ONNX nodes the targets need, in order, with parsed attributes
 //! and constant tensors, shared by the CPU and GPU backends; and the passes over it
 //! (BatchNormalization folded into the Conv before it, the shape and byte count of every
 //! tensor for an input shape).
@@ -41,7 +41,8 @@ pub(crate) struct Graph {
     pub input: String,
     /// The input's declared shape; `None` for symbolic axes.
     pub input_decl: Vec<Option<usize>>,
-    pub target: String,
+    /// The tensors a run returns (at least one, all distinct).
+    pub targets: Vec<String>,
     pub nodes: Vec<Node>,
     /// Constants that do not depend on the input's shape (the weights): uploaded once.
     pub consts: Arc<HashMap<String, Tensor>>,
@@ -82,7 +83,7 @@ impl Graph {
             else {
                 continue;
             };
-            if readers.get(&x) != Some(&1) || x == self.target {
+            if readers.get(&x) != Some(&1) || self.targets.contains(&x) {
                 continue;
             }
             let (scale, shift) = (

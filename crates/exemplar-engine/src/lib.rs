@@ -3,9 +3,10 @@
 //! A *unit* is a channel of a tensor inside an ONNX model (a layer's output). Its
 //! *activation* for an image is the channel's mean over the spatial positions (over the
 //! tokens for a `[N, tokens, channels]` tensor). The engine loads only the part of the
-//! graph the target tensor needs, folds BatchNormalization into the convolution before
-//! it, and runs the rest either as WGSL compute shaders through wgpu (WebGPU in the
-//! browser, Vulkan natively) or on the CPU, where a plain-Rust implementation of every
+//! graph the target tensor needs (or several targets, all computed in one pass:
+//! [`Engine::new_targets`], [`Engine::activations_of`]), folds BatchNormalization into the
+//! convolution before it, and runs the rest either as WGSL compute shaders through wgpu
+//! (WebGPU in the browser, Vulkan natively) or on the CPU, where a plain-Rust implementation of every
 //! operator serves as the reference for the GPU kernels and as the fallback.
 //!
 //! Supported operators: Conv, Relu, Clip, Sigmoid, Tanh, Erf, Gelu, Sqrt, Add, Sub, Mul,
@@ -129,7 +130,8 @@ impl GpuContext {
     }
 }
 
-/// A model loaded up to one target tensor, ready to compute activations.
+/// A model loaded up to one target tensor (or several, computed in one pass), ready to
+/// compute activations.
 pub struct Engine {
     graph: Arc<graph::Graph>,
     gpu: Option<gpu::GpuModel>,
@@ -151,8 +153,19 @@ impl Engine {
         options: &LoadOptions,
     ) -> Result<Engine> {
         // The model first: a model that cannot load needs no GPU.
+        Engine::new_targets(model_bytes, &[target], backend, options).await
+    }
+
+    /// [`Engine::new_with`] for several targets, all computed in one pass over the graph
+    /// (up to the deepest); see [`Engine::activations_of`].
+    pub async fn new_targets(
+        model_bytes: &[u8],
+        targets: &[&str],
+        backend: Backend,
+        options: &LoadOptions,
+    ) -> Result<Engine> {
         let model = onnx::decode_model(model_bytes)?;
-        let graph = Arc::new(graph::Graph::load(&model, target, options)?);
+        let graph = Arc::new(graph::Graph::load(&model, targets, options)?);
         let ctx = match backend {
             Backend::Cpu => None,
             Backend::Gpu => Some(GpuContext::new().await?),
@@ -193,7 +206,17 @@ impl Engine {
         gpu: Option<&GpuContext>,
         options: &LoadOptions,
     ) -> Result<Engine> {
-        let graph = Arc::new(graph::Graph::load(model, target, options)?);
+        Engine::from_model_targets(model, &[target], gpu, options)
+    }
+
+    /// [`Engine::from_model_with`] for several targets, computed in one pass.
+    pub fn from_model_targets(
+        model: &onnx::ModelProto,
+        targets: &[&str],
+        gpu: Option<&GpuContext>,
+        options: &LoadOptions,
+    ) -> Result<Engine> {
+        let graph = Arc::new(graph::Graph::load(model, targets, options)?);
         Ok(Engine::from_graph(graph, gpu))
     }
 
@@ -217,6 +240,22 @@ impl Engine {
         options: &LoadOptions,
     ) -> Result<Engine> {
         pollster::block_on(Engine::new_with(model_bytes, target, backend, options))
+    }
+
+    /// [`Engine::new_targets`], blocking (native only).
+    #[cfg(not(target_arch = "wasm32"))]
+    pub fn new_targets_blocking(
+        model_bytes: &[u8],
+        targets: &[&str],
+        backend: Backend,
+        options: &LoadOptions,
+    ) -> Result<Engine> {
+        pollster::block_on(Engine::new_targets(model_bytes, targets, backend, options))
+    }
+
+    /// The target tensors' names, in the order [`Engine::activations_of`] takes them.
+    pub fn targets(&self) -> &[String] {
+        &self.graph.targets
     }
 
     /// The backend in use.
@@ -249,9 +288,20 @@ impl Engine {
             .collect()
     }
 
-    /// The target's shape for an input of the given shape.
+    /// The (first) target's shape for an input of the given shape.
     pub fn target_shape(&self, input: &[usize]) -> Result<Vec<usize>> {
-        Ok(self.graph.shapes(input)?[self.graph.target.as_str()].clone())
+        Ok(self.target_shapes(input)?.swap_remove(0))
+    }
+
+    /// Every target's shape for an input of the given shape, in order.
+    pub fn target_shapes(&self, input: &[usize]) -> Result<Vec<Vec<usize>>> {
+        let shapes = self.graph.shapes(input)?;
+        Ok(self
+            .graph
+            .targets
+            .iter()
+            .map(|t| shapes[t.as_str()].clone())
+            .collect())
     }
 
     /// The graph input's declared shape (`None` for a symbolic axis; empty when the model
@@ -260,8 +310,9 @@ impl Engine {
         &self.graph.input_decl
     }
 
-    /// How many channels the target has for an input of the given shape: the axis that
-    /// [`Engine::activations`] indexes (axis 1 of `[N, C, …]`, the last of `[N, tokens, C]`).
+    /// How many channels the (first) target has for an input of the given shape: the axis
+    /// that [`Engine::activations`] indexes (axis 1 of `[N, C, …]`, the last of
+    /// `[N, tokens, C]`).
     pub fn channels(&self, input: &[usize]) -> Result<usize> {
         Ok(cpu::reduce_layout(&self.target_shape(input)?)?.1)
     }
@@ -274,34 +325,81 @@ impl Engine {
     /// The activations of `channels` of the target for each image: `result[i][k]` is the
     /// mean of channel `channels[k]` for image `i`. Images are the model input without
     /// its batch axis (`[C, H, W]`, or `[1, C, H, W]`), all of one size; they run in
-    /// batches the model allows.
+    /// batches the model allows. For an engine of one target (else see
+    /// [`Engine::activations_of`]).
     pub async fn activations(
         &self,
         images: &[Tensor],
         channels: &[usize],
     ) -> Result<Vec<Vec<f32>>> {
+        if self.graph.targets.len() != 1 {
+            return Err(EngineError::Input(format!(
+                "the engine computes {} targets: name channels for each",
+                self.graph.targets.len()
+            )));
+        }
+        self.activations_of(images, &[channels]).await
+    }
+
+    /// The activations of every target in one pass over the graph: `channels[t]` lists
+    /// the channels read from target `t` ([`Engine::targets`]), and `result[i]` holds
+    /// image `i`'s means of those channels, target after target.
+    pub async fn activations_of(
+        &self,
+        images: &[Tensor],
+        channels: &[&[usize]],
+    ) -> Result<Vec<Vec<f32>>> {
+        if channels.len() != self.graph.targets.len() {
+            return Err(EngineError::Input(format!(
+                "{} channel lists for {} targets",
+                channels.len(),
+                self.graph.targets.len()
+            )));
+        }
+        let width: usize = channels.iter().map(|c| c.len()).sum();
         let mut out = Vec::with_capacity(images.len());
         for batch in self.batches(images)? {
             match &self.gpu {
                 Some(g) => {
                     let (shape, flat) =
                         g.run(&batch, gpu::Readback::ChannelMeans(channels)).await?;
-                    out.extend(
-                        flat.chunks(shape[1].max(1))
-                            .take(shape[0])
-                            .map(|c| c.to_vec()),
-                    );
-                    if channels.is_empty() {
+                    if width == 0 {
                         out.extend((0..shape[0]).map(|_| Vec::new()));
+                    } else {
+                        out.extend(flat.chunks(width).take(shape[0]).map(|c| c.to_vec()));
                     }
                 }
-                None => out.extend(cpu::channel_means(
-                    &cpu::run(&self.graph, &batch)?,
-                    channels,
-                )?),
+                None => {
+                    let tensors = cpu::run_all(&self.graph, &batch)?;
+                    let mut rows: Vec<Vec<f32>> = Vec::new();
+                    for (t, list) in tensors.iter().zip(channels) {
+                        let means = cpu::channel_means(t, list)?;
+                        if rows.is_empty() {
+                            rows = means;
+                        } else if rows.len() != means.len() {
+                            return Err(EngineError::Input(format!(
+                                "the targets' first axes differ ({:?} and {:?}): they must both be the images",
+                                tensors[0].shape, t.shape
+                            )));
+                        } else {
+                            rows.iter_mut().zip(means).for_each(|(r, m)| r.extend(m));
+                        }
+                    }
+                    out.extend(rows);
+                }
             }
         }
         Ok(out)
+    }
+
+    /// [`Engine::activations_of`], blocking (native only).
+    #[cfg(not(target_arch = "wasm32"))]
+    pub fn activations_of_blocking(
+        &self,
+        images: &[Tensor],
+        channels: &[&[usize]],
+    ) -> Result<Vec<Vec<f32>>> {
+        pollster::block_on(self.activations_of(images, channels))
     }
 
     /// [`Engine::activations`], blocking (native only).
@@ -314,7 +412,7 @@ impl Engine {
         pollster::block_on(self.activations(images, channels))
     }
 
-    /// The whole target tensor for one input batch (the shape the graph input expects,
+    /// The whole (first) target tensor for one input batch (the shape the graph input expects,
     /// e.g. `[N, C, H, W]`). For tests and inspection: [`Engine::activations`] reads back
     /// far less.
     pub async fn target_tensor(&self, input: &Tensor) -> Result<Tensor> {

@@ -360,3 +360,92 @@ fn bad_requests_are_errors_for_people() {
         .unwrap_err();
     assert!(err.to_string().contains("expects shape"), "{err}");
 }
+
+/// Several targets load as one graph and run in one pass: each node once, every target's
+/// channels read back, the same values as one engine per target (on both backends).
+#[test]
+fn several_targets_run_in_one_pass() {
+    let bytes = network().bytes();
+    let options = exemplar_engine::LoadOptions::default();
+    let targets = ["logits", "stem_conv", "mixed", "b2b_relu", "residual"];
+    let channels: [&[usize]; 5] = [&[9, 0], &[7], &[12, 0, 5], &[], &[3, 1]];
+    let mut r = Rng::new(23);
+    let images: Vec<Tensor> = (0..5).map(|_| r.tensor(&[3, 32, 32])).collect();
+
+    let one = Engine::from_model_targets(&network().model(), &targets, None, &options).unwrap();
+    assert_eq!(one.targets(), targets);
+    // Each node once: as many operators as the deepest target needs, plus the
+    // BatchNormalization that stays because its convolution's output is a target.
+    let deepest = Engine::load(&bytes, "logits", None)
+        .unwrap()
+        .op_types()
+        .len();
+    assert_eq!(one.op_types().len(), deepest + 1, "{:?}", one.op_types());
+    assert!(one.op_types().contains(&"BatchNormalization"));
+    assert_eq!(
+        one.target_shapes(&[2, 3, 32, 32]).unwrap()[..2],
+        [vec![2, 10], vec![2, 8, 16, 16]]
+    );
+
+    let got = one.activations_of_blocking(&images, &channels).unwrap();
+    let mut want: Vec<Vec<f32>> = vec![Vec::new(); images.len()];
+    for (t, list) in targets.iter().zip(channels) {
+        let e = Engine::load(&bytes, t, None).unwrap();
+        for (row, a) in want
+            .iter_mut()
+            .zip(e.activations_blocking(&images, list).unwrap())
+        {
+            row.extend(a);
+        }
+    }
+    assert_eq!(got.len(), images.len());
+    for (i, (g, w)) in got.iter().zip(&want).enumerate() {
+        assert_eq!(g.len(), 8, "image {i}: one value per channel listed");
+        for (k, (a, b)) in g.iter().zip(w).enumerate() {
+            // Unfolded BatchNormalization rounds differently in the last bits.
+            assert!(
+                (a - b).abs() <= 1e-5 * b.abs().max(1.0),
+                "image {i} column {k}: {a} in one pass, {b} alone"
+            );
+        }
+    }
+    if let Some(gpu) = gpu() {
+        let g = Engine::from_model_targets(&network().model(), &targets, Some(&gpu), &options)
+            .unwrap()
+            .activations_of_blocking(&images, &channels)
+            .unwrap();
+        assert_eq!(g.len(), got.len());
+        for (a, b) in got.iter().flatten().zip(g.iter().flatten()) {
+            assert!((a - b).abs() <= 1e-4 * a.abs() + 1e-5, "gpu {b} vs cpu {a}");
+        }
+        assert_eq!(g.iter().map(Vec::len).sum::<usize>(), 5 * 8);
+    }
+
+    // Requests that do not fit the targets are errors that say so.
+    let err = one.activations_blocking(&images, &[0]).unwrap_err();
+    assert!(err.to_string().contains("computes 5 targets"), "{err}");
+    let err = one
+        .activations_of_blocking(&images, &channels[..2])
+        .unwrap_err();
+    assert!(
+        err.to_string().contains("2 channel lists for 5 targets"),
+        "{err}"
+    );
+    let err = one
+        .activations_of_blocking(&images, &[&[0], &[8], &[0], &[], &[0]])
+        .unwrap_err();
+    assert!(
+        err.to_string().contains("channel 8 does not exist"),
+        "{err}"
+    );
+    for (bad, says) in [
+        (&["mixed", "logits", "mixed"][..], "'mixed' is named twice"),
+        (&["mixed", "nope"][..], "nope"),
+        (&[][..], "no target tensor"),
+    ] {
+        let err = Engine::from_model_targets(&network().model(), bad, None, &options)
+            .err()
+            .expect("refused");
+        assert!(err.to_string().contains(says), "{bad:?}: {err}");
+    }
+}

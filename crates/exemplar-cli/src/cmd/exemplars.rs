@@ -29,12 +29,19 @@ pub fn run(opts: &ExemplarsOptions) -> Result<(), Error> {
             );
             println!("{}", serde_json::to_string_pretty(&units)?);
         }
-        Outcome::Shard { shard, shards, dir } => eprintln!(
-            "exemplar exemplars: shard {shard} of {shards} is in {}; once every shard is, run \
-             `exemplar exemplars merge {}` with the same --images, --out and selection options",
-            dir.display(),
-            dir.display()
-        ),
+        Outcome::Shard {
+            shard,
+            shards,
+            dirs,
+        } => {
+            let dirs: Vec<String> = dirs.iter().map(|d| d.display().to_string()).collect();
+            eprintln!(
+                "exemplar exemplars: shard {shard} of {shards} is in {}; once every shard is, run \
+                 `exemplar exemplars merge {}` with the same --images, --out and selection options",
+                dirs.join(", "),
+                dirs.join(" ")
+            )
+        }
     }
     Ok(())
 }

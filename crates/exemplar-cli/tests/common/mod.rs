@@ -3,6 +3,7 @@
 //! helpers, record fixtures, and small ONNX models ([`onnx`]). Each test file uses a part.
 #![allow(dead_code)]
 
+pub mod flat_images;
 pub mod onnx;
 
 use std::ffi::OsStr;

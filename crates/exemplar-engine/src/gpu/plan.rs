@@ -34,9 +34,10 @@ fn too_many_axes(n: &crate::graph::Node) -> EngineError {
 
 /// What a run reads back.
 pub(crate) enum Readback<'a> {
-    /// The mean of each listed channel per image: `[image][channel]`.
-    ChannelMeans(&'a [usize]),
-    /// The whole target tensor.
+    /// The mean of each listed channel of each target (one list per target) per image:
+    /// `[image][channel]`, the targets' channels one after the other.
+    ChannelMeans(&'a [&'a [usize]]),
+    /// The whole first target tensor.
     Tensor,
 }
 
@@ -70,8 +71,8 @@ struct Step {
 /// Everything needed to run the graph on one input shape.
 struct Plan {
     input: Arc<wgpu::Buffer>,
-    target: Arc<wgpu::Buffer>,
-    target_shape: Vec<usize>,
+    /// Each target's buffer and shape, in the graph's order.
+    targets: Vec<(Arc<wgpu::Buffer>, Vec<usize>)>,
     steps: Vec<Step>,
     /// Bytes of all intermediate buffers (for reports).
     bytes: u64,
@@ -737,8 +738,16 @@ impl GpuModel {
         }
         Ok(Plan {
             input: buffers[0].clone(),
-            target: buffers[slots.of[g.target.as_str()]].clone(),
-            target_shape: shapes[g.target.as_str()].clone(),
+            targets: g
+                .targets
+                .iter()
+                .map(|t| {
+                    (
+                        buffers[slots.of[t.as_str()]].clone(),
+                        shapes[t.as_str()].clone(),
+                    )
+                })
+                .collect(),
             steps,
             bytes,
         })
@@ -774,36 +783,48 @@ impl GpuModel {
         let mut encoder = gpu
             .device
             .create_command_encoder(&wgpu::CommandEncoderDescriptor { label: Some("run") });
-        let mut reduce = None;
-        if let Readback::ChannelMeans(channels) = what {
-            let (n, c, s, sn, sc, ss) = reduce_layout(&plan.target_shape)?;
-            check_channels(channels, c)?;
-            let chans: Vec<u32> = channels.iter().map(|&c| c as u32).collect();
-            let cbuf = gpu.upload("channels", bytemuck::cast_slice(&chans));
-            let out = gpu.storage(
-                "channel means",
-                (n * channels.len()) as u64 * 4,
-                wgpu::BufferUsages::COPY_SRC,
-            )?;
-            let p = ChannelMeanParams {
-                images: n as u32,
-                channels: channels.len() as u32,
-                spatial: s as u32,
-                image_stride: sn as u32,
-                channel_stride: sc as u32,
-                spatial_stride: ss as u32,
-            };
-            let pbuf = gpu.upload("params", bytes_of(&p));
-            let bind = gpu.bind(
-                &gpu.k.channel_mean,
-                &[(0, &plan.target), (1, &cbuf), (2, &out), (3, &pbuf)],
-            );
-            reduce = Some((
-                bind,
-                gpu.grid((n * channels.len()) as u64)?,
-                out,
-                n * channels.len(),
-            ));
+        // Per target listed: the channel-mean dispatch and its output buffer.
+        let mut reduce = Vec::new();
+        if let Readback::ChannelMeans(lists) = what {
+            if lists.len() != plan.targets.len() {
+                return Err(EngineError::Input(format!(
+                    "{} channel lists for {} targets",
+                    lists.len(),
+                    plan.targets.len()
+                )));
+            }
+            for ((target, shape), channels) in plan.targets.iter().zip(lists) {
+                let (n, c, s, sn, sc, ss) = reduce_layout(shape)?;
+                check_channels(channels, c)?;
+                if n != plan.targets[0].1[0] {
+                    return Err(EngineError::Input(format!(
+                        "the targets' first axes differ ({:?} and {shape:?}): they must both be the images",
+                        plan.targets[0].1
+                    )));
+                }
+                let chans: Vec<u32> = channels.iter().map(|&c| c as u32).collect();
+                let cbuf = gpu.upload("channels", bytemuck::cast_slice(&chans));
+                let out = gpu.storage(
+                    "channel means",
+                    (n * channels.len()) as u64 * 4,
+                    wgpu::BufferUsages::COPY_SRC,
+                )?;
+                let p = ChannelMeanParams {
+                    images: n as u32,
+                    channels: channels.len() as u32,
+                    spatial: s as u32,
+                    image_stride: sn as u32,
+                    channel_stride: sc as u32,
+                    spatial_stride: ss as u32,
+                };
+                let pbuf = gpu.upload("params", bytes_of(&p));
+                let bind = gpu.bind(
+                    &gpu.k.channel_mean,
+                    &[(0, &**target), (1, &cbuf), (2, &out), (3, &pbuf)],
+                );
+                let len = n * channels.len();
+                reduce.push((bind, gpu.grid(len as u64)?, out, len));
+            }
         }
         {
             let mut pass = encoder.begin_compute_pass(&wgpu::ComputePassDescriptor {
@@ -815,7 +836,7 @@ impl GpuModel {
                 pass.set_bind_group(0, &s.bind, &[]);
                 pass.dispatch_workgroups(s.grid.0, s.grid.1, 1);
             }
-            if let Some((bind, grid, _, len)) = &reduce {
+            for (bind, grid, _, len) in &reduce {
                 if *len > 0 {
                     pass.set_pipeline(&gpu.k.channel_mean);
                     pass.set_bind_group(0, bind, &[]);
@@ -823,17 +844,46 @@ impl GpuModel {
                 }
             }
         }
-        match reduce {
-            Some((_, _, out, len)) => {
-                let n = plan.target_shape[0];
-                Ok((vec![n, len / n.max(1)], gpu.read(encoder, &out, len).await?))
+        let n = plan.targets[0].1[0];
+        match what {
+            Readback::ChannelMeans(_) => {
+                // Every target's means into one buffer, `[target][image][channel]`, read
+                // back at once, then interleaved to `[image][target's channels…]`.
+                let total: usize = reduce.iter().map(|r| r.3).sum();
+                let (out, per_image): (Vec<f32>, usize) = if let [(_, _, out, len)] = &reduce[..] {
+                    (gpu.read(encoder, out, *len).await?, len / n.max(1))
+                } else {
+                    let all = gpu.storage(
+                        "channel means",
+                        total as u64 * 4,
+                        wgpu::BufferUsages::COPY_SRC | wgpu::BufferUsages::COPY_DST,
+                    )?;
+                    let mut at = 0u64;
+                    for (_, _, out, len) in &reduce {
+                        if *len > 0 {
+                            encoder.copy_buffer_to_buffer(out, 0, &all, at, *len as u64 * 4);
+                        }
+                        at += *len as u64 * 4;
+                    }
+                    let flat = gpu.read(encoder, &all, total).await?;
+                    let per_image = total / n.max(1);
+                    let mut out = Vec::with_capacity(total);
+                    for i in 0..n {
+                        let mut start = 0;
+                        for (_, _, _, len) in &reduce {
+                            let k = len / n.max(1);
+                            out.extend_from_slice(&flat[start + i * k..start + (i + 1) * k]);
+                            start += len;
+                        }
+                    }
+                    (out, per_image)
+                };
+                Ok((vec![n, per_image], out))
             }
-            None => {
-                let len = plan.target_shape.iter().product();
-                Ok((
-                    plan.target_shape.clone(),
-                    gpu.read(encoder, &plan.target, len).await?,
-                ))
+            Readback::Tensor => {
+                let (target, shape) = &plan.targets[0];
+                let len = shape.iter().product();
+                Ok((shape.clone(), gpu.read(encoder, target, len).await?))
             }
         }
     }

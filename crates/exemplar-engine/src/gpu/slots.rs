@@ -18,14 +18,16 @@ pub(super) struct Slots<'g> {
 
 /// Assigns slots to `g`'s tensors; `size` gives a tensor's bytes.
 pub(super) fn assign<'g>(g: &'g Graph, size: impl Fn(&str) -> u64) -> Slots<'g> {
-    // Liveness: the last node reading each tensor; the target lives to the end.
+    // Liveness: the last node reading each tensor; the targets live to the end.
     let mut last_use: HashMap<&str, usize> = HashMap::new();
     for (i, n) in g.nodes.iter().enumerate() {
         for x in &n.inputs {
             last_use.insert(x, i);
         }
     }
-    last_use.insert(&g.target, usize::MAX);
+    for t in &g.targets {
+        last_use.insert(t, usize::MAX);
+    }
 
     // (size needed, tensors living in it).
     let mut slot_of: HashMap<&str, usize> = HashMap::new();

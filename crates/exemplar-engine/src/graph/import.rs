@@ -163,8 +163,20 @@ pub(super) fn outer_reads(n: &NodeProto) -> Vec<&str> {
 }
 
 impl Graph {
-    /// Loads the part of `model` that `target` needs.
-    pub fn load(model: &ModelProto, target: &str, limits: &LoadOptions) -> Result<Graph> {
+    /// Loads the part of `model` that `targets` need (one pass computes them all).
+    pub fn load(model: &ModelProto, targets: &[&str], limits: &LoadOptions) -> Result<Graph> {
+        if targets.is_empty() {
+            return Err(EngineError::Input("no target tensor named".into()));
+        }
+        if let Some(twice) = targets
+            .iter()
+            .enumerate()
+            .find_map(|(i, t)| targets[..i].contains(t).then_some(t))
+        {
+            return Err(EngineError::Input(format!(
+                "target tensor '{twice}' is named twice"
+            )));
+        }
         let g = model
             .graph
             .as_ref()
@@ -201,7 +213,11 @@ impl Graph {
             .filter(|n| !loader.is_const(n))
             .collect();
 
-        if !producer.contains_key(target) && !graph_inputs.contains(target) {
+        if let Some(target) = targets
+            .iter()
+            .find(|t| !producer.contains_key(**t) && !graph_inputs.contains(**t))
+        {
+            let target = *target;
             let mut names: Vec<&str> = g
                 .node
                 .iter()
@@ -225,10 +241,11 @@ impl Graph {
             });
         }
 
-        // Walk back from the target: which nodes and inputs does it need?
+        // Walk back from the targets: which nodes and inputs do they need?
+        let label = targets.join("', '");
         let mut needed = vec![false; g.node.len()];
         let mut inputs_needed: Vec<&str> = Vec::new();
-        let mut stack = vec![target];
+        let mut stack = targets.to_vec();
         let mut seen: HashSet<&str> = HashSet::new();
         while let Some(t) = stack.pop() {
             if t.is_empty() || !seen.insert(t) || loader.is_const(t) {
@@ -248,10 +265,10 @@ impl Graph {
         }
         let input = match inputs_needed.as_slice() {
             [one] => one.to_string(),
-            [] => return Err(EngineError::Model(format!("tensor '{target}' does not depend on any graph input"))),
+            [] => return Err(EngineError::Model(format!("tensor '{label}' does not depend on any graph input"))),
             many => {
                 return Err(EngineError::Model(format!(
-                    "tensor '{target}' depends on {} graph inputs ({}); the engine feeds exactly one (the images)",
+                    "tensor '{label}' depends on {} graph inputs ({}); the engine feeds exactly one (the images)",
                     many.len(),
                     many.join(", ")
                 )))
@@ -262,7 +279,7 @@ impl Graph {
         // folding constants on the way. A single pass reaches the fixed point: a node's
         // inputs are all final before it is visited.
         let mut nodes = Vec::new();
-        let mut used: HashSet<&str> = HashSet::from([target]);
+        let mut used: HashSet<&str> = targets.iter().copied().collect();
         for (i, n) in g.node.iter().enumerate() {
             if needed[i] {
                 used.extend(n.input.iter().map(|s| s.as_str()));
@@ -349,7 +366,10 @@ impl Graph {
             }
             nodes.push(convert(n, i, &mut loader)?);
         }
-        if loader.is_const(target) || shape_dependent.contains(target) {
+        if let Some(target) = targets
+            .iter()
+            .find(|t| loader.is_const(t) || shape_dependent.contains(**t))
+        {
             return Err(EngineError::Model(format!(
                 "tensor '{target}' is computed from constants or from the input's shape only, not from the image"
             )));
@@ -357,7 +377,7 @@ impl Graph {
         let mut graph = Graph {
             input_decl: graph_input_shape(g, &input, limits)?,
             input,
-            target: target.to_string(),
+            targets: targets.iter().map(|t| t.to_string()).collect(),
             nodes,
             consts: Arc::default(),
             shape_consts: HashMap::new(),
@@ -462,7 +482,7 @@ impl Graph {
         Ok(Cow::Owned(Graph {
             input: self.input.clone(),
             input_decl: self.input_decl.clone(),
-            target: self.target.clone(),
+            targets: self.targets.clone(),
             nodes,
             consts: self.consts.clone(),
             shape_consts,
