@@ -4,19 +4,22 @@
 Prints figures, asserts nothing. Run by `scripts/bench.sh exemplars` (which makes the
 virtual environment with onnxruntime, onnx, numpy and Pillow from PyPI).
 
-    python3 scripts/bench_exemplars.py [--images N] [--model M] [--layer L] [--channels K]
+    python3 scripts/bench_exemplars.py [--images N] [--model M] [--layers A,B,…] [--units K]
                                        [--backends cpu,gpu] [--work DIR] [--binary B]
 
 1. Makes N JPEGs of ImageNet-like sizes (shorter side 300-500 px, aspect 3:4 to 4:3, quality
    80-95) from random crops, flips and colour shifts of the photographs fetch_models.sh
    keeps in .tools/models/images (cached in --work; never committed).
-2. Times `exemplar exemplars` (release build) over them for K channels of layer L: file walk,
-   decode and preprocess, forward, read back, hashing, the selection and the stimuli
-   written; peak memory is the process's maximum resident set.
-3. Times onnxruntime on the same ONNX file (the layer added as a graph output), the same
-   preprocessing (PIL: shorter side to 256 bilinear, centre crop 224, ImageNet mean/std),
-   the same batch size, intra-op threads = the machine's cores, PIL decoding in the main
-   thread, channel means of the same K channels.
+2. Draws K units over the layers with `exemplar sample-units --layers … --count K --seed 1`
+   (the paper's draw: a layer, then one of its channels) and times `exemplar exemplars
+   --units` (release build) over the images: file walk, decode and preprocess, one forward
+   pass per chunk up to the deepest layer, every layer's channels read back, hashing, the
+   selection and the stimuli written for every unit; peak memory is the process's maximum
+   resident set.
+3. Times onnxruntime on the same ONNX file (the layers added as graph outputs, one run per
+   batch), the same preprocessing (PIL: shorter side to 256 bilinear, centre crop 224,
+   ImageNet mean/std), the same batch size, intra-op threads = the machine's cores, PIL
+   decoding in the main thread, channel means of the same K units.
 4. Prints images/s of each, the ratio, and the time each would take for ImageNet's
    1,281,167 training images.
 """
@@ -69,12 +72,23 @@ def peak_rss_mib_children():
     return resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss / 1024
 
 
-def run_exemplar(binary, model, layer, channels, images, backend, chunk):
+def sample_units(binary, model, layers, count, work):
+    import json
+
+    r = subprocess.run([binary, "sample-units", "--model", model, "--layers", ",".join(layers),
+                        "--count", str(count), "--seed", "1"], capture_output=True, text=True)
+    if r.returncode:
+        sys.exit(f"exemplar sample-units failed:\n{r.stderr}")
+    path = os.path.join(work, "units.jsonl")
+    with open(path, "w") as f:
+        f.write(r.stdout)
+    return path, [(u["layer"], u["channel"]) for u in map(json.loads, r.stdout.splitlines()) if u]
+
+
+def run_exemplar(binary, model, units_file, images, backend, chunk):
     out = tempfile.mkdtemp(prefix="exemplar-bench-out-")
-    args = [binary, "exemplars", "--model", model, "--layer", layer, "--images", images,
+    args = [binary, "exemplars", "--model", model, "--units", units_file, "--images", images,
             "--out", out, "--backend", backend, "--batches", "1", "--chunk", str(chunk)]
-    for c in channels:
-        args += ["--channel", str(c)]
     # A fresh process per backend: its peak RSS alone (ru_maxrss of children is the maximum
     # over all children waited for, so each run is measured in its own child).
     code = ("import resource,subprocess,sys,time;t=time.perf_counter();"
@@ -89,14 +103,17 @@ def run_exemplar(binary, model, layer, channels, images, backend, chunk):
     return float(secs), int(rss_kib) / 1024
 
 
-def run_onnxruntime(model, layer, channels, files, chunk):
+def run_onnxruntime(model, units, files, chunk):
     import numpy as np
     import onnx
     import onnxruntime as ort
     from PIL import Image
 
+    layers = list(dict.fromkeys(layer for layer, _ in units))
+    by_layer = {l: [c for ul, c in units if ul == l] for l in layers}
     m = onnx.load(model)
-    m.graph.output.append(onnx.helper.make_tensor_value_info(layer, onnx.TensorProto.FLOAT, None))
+    for layer in layers:
+        m.graph.output.append(onnx.helper.make_tensor_value_info(layer, onnx.TensorProto.FLOAT, None))
     opts = ort.SessionOptions()
     opts.intra_op_num_threads = os.cpu_count()
     sess = ort.InferenceSession(m.SerializeToString(), opts, providers=["CPUExecutionProvider"])
@@ -119,9 +136,10 @@ def run_onnxruntime(model, layer, channels, files, chunk):
     values = []
     for i in range(0, len(files), chunk):
         batch = np.stack([load(f) for f in files[i:i + chunk]])
-        out = sess.run([layer], {name: batch})[0]
-        axes = tuple(range(2, out.ndim))
-        values.append(out[:, channels].mean(axis=axes))
+        outs = sess.run(layers, {name: batch})
+        values.append(np.concatenate(
+            [o[:, by_layer[l]].mean(axis=tuple(range(2, o.ndim))) for l, o in zip(layers, outs)],
+            axis=1))
     secs = time.perf_counter() - t
     return secs, resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024, np.concatenate(values)
 
@@ -130,8 +148,9 @@ def main():
     p = argparse.ArgumentParser()
     p.add_argument("--images", type=int, default=10_000)
     p.add_argument("--model", default=os.path.join(ROOT, ".tools/models/efficientnet-lite0.onnx"))
-    p.add_argument("--layer", default="blocks.6.expand")
-    p.add_argument("--channels", type=int, default=10)
+    p.add_argument("--layers", default="blocks.2.expand,blocks.4.expand,blocks.6.expand,"
+                   "blocks.8.expand,blocks.10.expand,blocks.12.expand,blocks.14.expand,head")
+    p.add_argument("--units", type=int, default=100)
     p.add_argument("--backends", default="cpu")
     p.add_argument("--chunk", type=int, default=64)
     p.add_argument("--work", default=os.path.join(ROOT, "target/bench-exemplars"))
@@ -143,15 +162,16 @@ def main():
     print(f"making {a.images} JPEGs in {images} (cached) …", flush=True)
     make_images(a.images, images)
     files = sorted(os.path.join(d, f) for d, _, fs in os.walk(images) for f in fs if f.endswith(".jpg"))
-    channels = list(range(a.channels))
+    units_file, units = sample_units(binary, a.model, a.layers.split(","), a.units, a.work)
     cores = os.cpu_count()
-    print(f"model {os.path.relpath(a.model, ROOT)}, layer {a.layer}, {len(channels)} channels, "
+    print(f"model {os.path.relpath(a.model, ROOT)}, {len(units)} units over "
+          f"{len(set(l for l, _ in units))} layers ({a.layers}), "
           f"{len(files)} images, batch {a.chunk}, {cores} cores\n")
     rows = []
     for backend in a.backends.split(","):
-        secs, rss = run_exemplar(binary, a.model, a.layer, channels, images, backend, a.chunk)
+        secs, rss = run_exemplar(binary, a.model, units_file, images, backend, a.chunk)
         rows.append((f"exemplar exemplars ({backend})", secs, rss))
-    secs, rss, _ = run_onnxruntime(a.model, a.layer, channels, files, a.chunk)
+    secs, rss, _ = run_onnxruntime(a.model, units, files, a.chunk)
     rows.append((f"onnxruntime {__import__('onnxruntime').__version__} (Python, PIL)", secs, rss))
     ort_rate = len(files) / rows[-1][1]
     print(f"{'':42} {'images/s':>9} {'peak MiB':>9} {'vs ORT':>7} {'1.28 M images':>14}")

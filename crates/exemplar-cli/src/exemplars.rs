@@ -39,7 +39,8 @@ use exemplar_engine::{Engine, Preprocess, Tensor};
 
 pub use self::inputs::LayerUnits;
 use self::inputs::{by_layer, external, requested_units};
-use self::stimuli::{folder_name, read_image_file, refuse_filled, select_and_write};
+pub(crate) use self::stimuli::read_image_file;
+use self::stimuli::{folder_name, refuse_filled, select_and_write};
 pub use crate::engine_options::{EngineOptions, LimitOptions};
 use crate::partial;
 use crate::progress::Progress;

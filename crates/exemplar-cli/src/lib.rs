@@ -12,6 +12,7 @@ pub mod engine_options;
 pub mod exemplars;
 pub mod export;
 pub mod import_imi;
+pub mod mis;
 pub mod new;
 pub mod npy;
 pub mod partial;

@@ -15,6 +15,7 @@
 //! - `exemplar exemplars --model M.onnx --layer T --channel C --images DIR --out OUT`: a
 //!   unit's stimuli chosen from a folder of images as the paradigm does (fair batches).
 //! - `exemplar sample-units --model M.onnx --layers A,B --count 84`: units to study.
+//! - `exemplar mis DIR --encoder E.onnx`: the Machine Interpretability Score of every batch.
 //! - `exemplar schema --out DIR`: writes the JSON Schemas of the experiment and records.
 //! - `exemplar texts --language de`: the participant page's texts and pages in a language.
 //!
@@ -133,6 +134,9 @@ enum Command {
         /// The experiment folder (or its experiment.json).
         dir: PathBuf,
     },
+    /// The Machine Interpretability Score of every batch of every unit: each trial solved
+    /// by an image encoder's cosine similarities (Zimmermann, Klindt & Brendel, 2024).
+    Mis(Box<exemplar_cli::mis::MisOptions>),
     /// Run every batch's 20 images through its unit's model (checks.models) and judge
     /// them as the preview's "Check all" does; exits 1 if a batch fails.
     Check {
@@ -232,6 +236,7 @@ fn main() -> ExitCode {
             ),
         ),
         Command::ImportImi(opts) => ("exemplar import-imi", 1, cmd::import_imi::run(&opts)),
+        Command::Mis(opts) => ("exemplar mis", 2, cmd::mis::run(&opts)),
         Command::Check {
             dir,
             backend,

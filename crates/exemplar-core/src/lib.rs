@@ -14,6 +14,8 @@
 //!   and the seeded unit sampler, on numbers; the command line does the files.
 //! - [`simulate`]: a participant who is right with a given probability, for pipeline tests.
 //! - [`checks`]: whether a trial's activations agree with its answer key.
+//! - [`mis`]: the Machine Interpretability Score: a trial answered by an image encoder's
+//!   similarities, and α fitted to human answers.
 //! - [`markdown`]: safe Markdown for the participant pages (no raw HTML reaches the page).
 //! - [`untrusted`]: checks on URL parameters and endpoint answers before the app acts on them.
 //!
@@ -32,6 +34,7 @@ pub mod design;
 pub mod experiment;
 pub mod manifest;
 pub mod markdown;
+pub mod mis;
 pub mod plan;
 pub mod record;
 pub mod rng;

@@ -11,6 +11,7 @@ pub mod collect;
 pub mod exemplars;
 pub mod export;
 pub mod import_imi;
+pub mod mis;
 pub mod new;
 pub mod plan;
 pub mod sample_units;

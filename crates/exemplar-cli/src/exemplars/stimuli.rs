@@ -30,7 +30,7 @@ pub(super) fn refuse_filled(out: &Path, layer: &str, channels: &[usize]) -> Resu
 }
 
 /// A file's bytes, refused past [`MAX_IMAGE_FILE_BYTES`].
-pub(super) fn read_image_file(path: &Path) -> Result<Vec<u8>, String> {
+pub(crate) fn read_image_file(path: &Path) -> Result<Vec<u8>, String> {
     let len = std::fs::metadata(path)
         .map_err(|e| format!("{}: {e}", path.display()))?
         .len();
