@@ -449,3 +449,34 @@ fn several_targets_run_in_one_pass() {
         assert!(err.to_string().contains(says), "{bad:?}: {err}");
     }
 }
+
+/// An image's activations do not depend on the images beside it: alone, in a batch of
+/// five, or split into the sub-batches the CPU runs, the same bits (so shards and resumed
+/// runs, whose chunks start elsewhere, write what one run writes).
+#[test]
+fn activations_do_not_depend_on_the_batch() {
+    let bytes = network().bytes();
+    let mut r = Rng::new(31);
+    let images: Vec<Tensor> = (0..5).map(|_| r.tensor(&[3, 32, 32])).collect();
+    for target in ["logits", "gap", "mixed", "residual"] {
+        let e = Engine::load(&bytes, target, None).unwrap();
+        let channels: Vec<usize> = (0..e.channels(&[1, 3, 32, 32]).unwrap()).collect();
+        let together = e.activations_blocking(&images, &channels).unwrap();
+        for (i, img) in images.iter().enumerate() {
+            let alone = e
+                .activations_blocking(std::slice::from_ref(img), &channels)
+                .unwrap();
+            let (a, b): (Vec<u32>, Vec<u32>) = (
+                alone[0].iter().map(|v| v.to_bits()).collect(),
+                together[i].iter().map(|v| v.to_bits()).collect(),
+            );
+            assert_eq!(a, b, "{target}: image {i} alone differs from in a batch");
+        }
+        // A pair and a triple: other batch sizes, the same bits.
+        let split: Vec<Vec<f32>> = [&images[..2], &images[2..]]
+            .iter()
+            .flat_map(|part| e.activations_blocking(part, &channels).unwrap())
+            .collect();
+        assert_eq!(split, together, "{target}");
+    }
+}

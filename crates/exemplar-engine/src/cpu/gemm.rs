@@ -139,9 +139,8 @@ pub(crate) fn gemm_with(
     if m == 0 || n == 0 || k == 0 {
         return;
     }
-    if m == 1 {
-        return gemv_acc(n, k, a, b, c);
-    }
+    // One row goes through the blocked kernel too (no separate matrix-vector loop): an
+    // image's values must not depend on how many images share its batch.
     let by_work = (m * n * k / WORK_PER_THREAD).max(1);
     let parts = threads.min(by_work).min(m.div_ceil(ROW_QUANTUM)).max(1);
     if parts == 1 || cfg!(target_arch = "wasm32") {
@@ -328,42 +327,6 @@ fn avx2_tile(ap: &[f32], bp: &[f32], acc: &mut [[f32; 16]; 6]) {
 #[target_feature(enable = "avx512f,fma")]
 fn avx512_tile(ap: &[f32], bp: &[f32], acc: &mut [[f32; 32]; 12]) {
     fma_tile(ap, bp, acc);
-}
-
-/// One row of A: `c[j] += Σ_p a(0, p) · b(p, j)`.
-fn gemv_acc(n: usize, k: usize, a: Mat, b: Mat, c: &mut [f32]) {
-    const LANES: usize = 8;
-    if b.cs == 1 {
-        // Rows of B are contiguous: an axpy per row.
-        for p in 0..k {
-            let av = a.at(0, p);
-            let row = &b.data[p * b.rs..p * b.rs + n];
-            for (dst, &bv) in c[..n].iter_mut().zip(row) {
-                *dst += av * bv;
-            }
-        }
-    } else if b.rs == 1 {
-        // Columns of B are contiguous (a transposed weight): a dot product per column,
-        // summed in lanes so that it vectorises without reassociating.
-        let av: Vec<f32> = (0..k).map(|p| a.at(0, p)).collect();
-        for (j, dst) in c[..n].iter_mut().enumerate() {
-            let col = &b.data[j * b.cs..j * b.cs + k];
-            let mut lanes = [0f32; LANES];
-            let (ac, bc) = (av.chunks_exact(LANES), col.chunks_exact(LANES));
-            let (ar, br) = (ac.remainder(), bc.remainder());
-            for (x, y) in ac.zip(bc) {
-                for l in 0..LANES {
-                    lanes[l] += x[l] * y[l];
-                }
-            }
-            let tail: f32 = ar.iter().zip(br).map(|(x, y)| x * y).sum();
-            *dst += lanes.iter().sum::<f32>() + tail;
-        }
-    } else {
-        for (j, dst) in c[..n].iter_mut().enumerate() {
-            *dst += (0..k).map(|p| a.at(0, p) * b.at(p, j)).sum::<f32>();
-        }
-    }
 }
 
 #[cfg(test)]
