@@ -77,6 +77,10 @@ pub use native::{
 pub use preprocess::Preprocess;
 pub use tensor::Tensor;
 
+/// The largest tensor of one CPU batch (below glibc's largest mmap threshold, 32 MiB, so
+/// freed tensors' memory is reused): see `Engine::batches`.
+const CPU_BATCH_TENSOR_BYTES: u64 = 16 << 20;
+
 /// Where the graph runs.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Backend {
@@ -461,7 +465,8 @@ impl Engine {
 
     /// Stacks images into batches of the size the model's input allows: its declared
     /// batch size if fixed, else as many as keep every tensor under the GPU's limit on a
-    /// buffer binding (and all buffers under 1 GiB). Images are independent, so running
+    /// buffer binding (and all buffers under 1 GiB), or on the CPU the largest tensor under
+    /// 16 MiB. Images are independent, so running
     /// sub-batches in sequence gives what one large batch would.
     fn batches(&self, images: &[Tensor]) -> Result<Vec<Tensor>> {
         let Some(first) = images.first() else {
@@ -507,6 +512,23 @@ impl Engine {
             // over it is an error naming the limit).
             let one = self.graph.run_bytes(&with_batch(1))?.max(1);
             let most = (self.graph.limits.max_total_bytes / one).max(1);
+            per_batch = per_batch.min(usize::try_from(most).unwrap_or(usize::MAX));
+        }
+        if self.gpu.is_none() && !matches!(self.graph.input_decl.first(), Some(Some(_))) {
+            // On the CPU, batches whose largest tensor stays under CPU_BATCH_TENSOR_BYTES:
+            // the allocator then reuses the memory a freed tensor held instead of mapping
+            // (and faulting in) fresh pages for every node, and far less is held at once.
+            // Convolutions run image by image anyway, and an image's values do not depend
+            // on its batch.
+            let largest = self
+                .graph
+                .shapes(&with_batch(1))?
+                .values()
+                .map(|s| s.iter().product::<usize>() as u64 * 4)
+                .max()
+                .unwrap_or(4)
+                .max(1);
+            let most = (CPU_BATCH_TENSOR_BYTES / largest).max(1);
             per_batch = per_batch.min(usize::try_from(most).unwrap_or(usize::MAX));
         }
         if let Some(g) = &self.gpu {
