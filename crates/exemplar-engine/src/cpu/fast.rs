@@ -2,7 +2,7 @@
 //! reused scratch buffer; 1×1 stride-1 convolutions read the input directly; one input
 //! channel per group, as in depthwise convolutions, runs directly on the image.
 
-use super::gemm::{gemm_acc, Mat};
+use super::gemm::{gemm_acc, Kernel, Mat};
 use crate::graph::Geom;
 
 /// At most this many values of im2col scratch (16 MiB); larger images go in row chunks.
@@ -93,8 +93,36 @@ pub(crate) fn conv(
 }
 
 /// One output plane from one input plane (a channel of a depthwise convolution): the
-/// innermost loop runs over contiguous output x.
+/// innermost loop runs over contiguous output x. Compiled for the widest vectors this
+/// machine has (the kernel [`gemm`](super::gemm) picked): each output is the same sum of
+/// the same products in the same order (no fused multiply-add), so every build gives the
+/// same bits.
 fn direct(x: &[f32], w: &[f32], y: &mut [f32], g: &Geom) {
+    match Kernel::best() {
+        #[cfg(target_arch = "x86_64")]
+        // SAFETY (both arms): `Kernel::best` picks these only where the processor reports
+        // the features they are compiled for.
+        Kernel::Avx512 => unsafe { direct_avx512(x, w, y, g) },
+        #[cfg(target_arch = "x86_64")]
+        Kernel::Avx2 => unsafe { direct_avx2(x, w, y, g) },
+        Kernel::Portable => direct_body(x, w, y, g),
+    }
+}
+
+#[cfg(target_arch = "x86_64")]
+#[target_feature(enable = "avx512f")]
+fn direct_avx512(x: &[f32], w: &[f32], y: &mut [f32], g: &Geom) {
+    direct_body(x, w, y, g)
+}
+
+#[cfg(target_arch = "x86_64")]
+#[target_feature(enable = "avx2")]
+fn direct_avx2(x: &[f32], w: &[f32], y: &mut [f32], g: &Geom) {
+    direct_body(x, w, y, g)
+}
+
+#[inline(always)]
+fn direct_body(x: &[f32], w: &[f32], y: &mut [f32], g: &Geom) {
     for ky in 0..g.kh {
         let (oy_lo, oy_hi) = valid(g.oh, g.h, g.sh, ky * g.dh, g.pt);
         for kx in 0..g.kw {
@@ -109,13 +137,26 @@ fn direct(x: &[f32], w: &[f32], y: &mut [f32], g: &Geom) {
                 let iy = oy * g.sh + ky * g.dh - g.pt;
                 let dst = &mut y[oy * g.ow + ox_lo..oy * g.ow + ox_hi];
                 let src = &x[iy * g.w + ix0..];
-                if g.sw == 1 {
-                    for (d, &s) in dst.iter_mut().zip(&src[..count]) {
-                        *d += wv * s;
+                match g.sw {
+                    1 => {
+                        for (d, &s) in dst.iter_mut().zip(&src[..count]) {
+                            *d += wv * s;
+                        }
                     }
-                } else {
-                    for (d, &s) in dst.iter_mut().zip(src.iter().step_by(g.sw)) {
-                        *d += wv * s;
+                    2 => {
+                        // Pairs (a constant stride the vectoriser turns into shuffles); the
+                        // last output reads one value, so as not to reach past the input.
+                        let (body, last) = dst.split_at_mut(count - 1);
+                        for (d, pair) in body.iter_mut().zip(src[..2 * (count - 1)].chunks_exact(2))
+                        {
+                            *d += wv * pair[0];
+                        }
+                        last[0] += wv * src[2 * (count - 1)];
+                    }
+                    _ => {
+                        for (d, &s) in dst.iter_mut().zip(src.iter().step_by(g.sw)) {
+                            *d += wv * s;
+                        }
                     }
                 }
             }
@@ -380,6 +421,26 @@ pub(super) mod tests {
                 8,
             ),
             (
+                "depthwise stride 2, even width, SAME pads",
+                [1, 4, 10, 12],
+                [3, 3],
+                [2, 2],
+                [1, 1],
+                [0, 0, 1, 1],
+                4,
+                4,
+            ),
+            (
+                "depthwise stride 3",
+                [1, 2, 11, 13],
+                [3, 3],
+                [3, 3],
+                [1, 1],
+                [1, 1, 1, 1],
+                2,
+                2,
+            ),
+            (
                 "depthwise 5x5 multiplier 2",
                 [1, 3, 11, 10],
                 [5, 5],
@@ -467,6 +528,39 @@ pub(super) mod tests {
             let b = values(200 + i as u64, m);
             let got = conv(&x, &w, &b, &g, group, m);
             close(what, &got, &naive_conv(&x, &w, &b, &g, group, m));
+        }
+    }
+
+    /// The depthwise loop as each instruction set compiles it.
+    type Direct<'a> = &'a dyn Fn(&[f32], &[f32], &mut [f32], &Geom);
+
+    #[test]
+    fn depthwise_builds_agree_bit_for_bit() {
+        for (stride, pads) in [(1, [2, 2, 2, 2]), (2, [1, 2, 1, 2]), (3, [0; 4])] {
+            let g = geom([1, 1, 37, 41], [5, 5], [stride; 2], [1, 1], pads);
+            let x = values(7, 37 * 41);
+            let w = values(8, 25);
+            let run = |f: Direct| -> Vec<u32> {
+                let mut y = vec![0.25f32; g.oh * g.ow];
+                f(&x, &w, &mut y, &g);
+                y.iter().map(|v| v.to_bits()).collect::<Vec<u32>>()
+            };
+            let want = run(&|x, w, y, g| direct_body(x, w, y, g));
+            assert_eq!(
+                run(&|x, w, y, g| direct(x, w, y, g)),
+                want,
+                "stride {stride}"
+            );
+            #[cfg(target_arch = "x86_64")]
+            for k in Kernel::available() {
+                // SAFETY: `available` lists only kernels this processor runs.
+                let got = match k {
+                    Kernel::Avx512 => run(&|x, w, y, g| unsafe { direct_avx512(x, w, y, g) }),
+                    Kernel::Avx2 => run(&|x, w, y, g| unsafe { direct_avx2(x, w, y, g) }),
+                    Kernel::Portable => continue,
+                };
+                assert_eq!(got, want, "stride {stride}, {}", k.name());
+            }
         }
     }
 
