@@ -8,7 +8,7 @@
 //! `[N, C, H, W]`, the mean over tokens for `[N, tokens, D]`. Each distinct image (by its
 //! bytes' SHA-256) is embedded once.
 
-use std::collections::HashMap;
+use std::collections::{HashMap, HashSet};
 use std::path::{Path, PathBuf};
 
 use exemplar_core::mis::{self, Alpha, TrialEmbeddings, TrialScore};
@@ -149,7 +149,7 @@ pub fn run(opts: &MisOptions) -> Result<Report, String> {
 
     // Every distinct file once, then every distinct content once.
     let mut files: Vec<PathBuf> = Vec::new();
-    let mut seen: HashMap<&Path, ()> = HashMap::new();
+    let mut seen: HashSet<&Path> = HashSet::new();
     for t in &trials {
         for f in t
             .max_references
@@ -157,7 +157,7 @@ pub fn run(opts: &MisOptions) -> Result<Report, String> {
             .chain(&t.min_references)
             .chain([&t.max_query, &t.min_query])
         {
-            if seen.insert(f, ()).is_none() {
+            if seen.insert(f) {
                 files.push(f.clone());
             }
         }

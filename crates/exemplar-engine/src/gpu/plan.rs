@@ -796,7 +796,7 @@ impl GpuModel {
             for ((target, shape), channels) in plan.targets.iter().zip(lists) {
                 let (n, c, s, sn, sc, ss) = reduce_layout(shape)?;
                 check_channels(channels, c)?;
-                if n != plan.targets[0].1[0] {
+                if plan.targets[0].1.first() != Some(&n) {
                     return Err(EngineError::Input(format!(
                         "the targets' first axes differ ({:?} and {shape:?}): they must both be the images",
                         plan.targets[0].1
@@ -844,9 +844,9 @@ impl GpuModel {
                 }
             }
         }
-        let n = plan.targets[0].1[0];
         match what {
             Readback::ChannelMeans(_) => {
+                let n = plan.targets[0].1.first().copied().unwrap_or(0);
                 // Every target's means into one buffer, `[target][image][channel]`, read
                 // back at once, then interleaved to `[image][target's channels…]`.
                 let total: usize = reduce.iter().map(|r| r.3).sum();
