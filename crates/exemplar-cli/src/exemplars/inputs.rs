@@ -5,7 +5,7 @@
 use std::collections::HashMap;
 use std::path::Path;
 
-use super::stimuli::{folder_name, read_image_file};
+use super::stimuli::{folder_name, read_capped, read_image_file};
 use super::ExemplarsOptions;
 use crate::{npy, partial};
 
@@ -80,16 +80,9 @@ fn units_file(file: &Path) -> Result<Vec<(String, usize)>, String> {
         layer: String,
         channel: usize,
     }
-    let len = std::fs::metadata(file)
-        .map_err(|e| format!("{}: {e}", file.display()))?
-        .len();
-    if len > MAX_UNITS_FILE_BYTES {
-        return Err(format!(
-            "{}: {len} bytes, more than a units file may have ({MAX_UNITS_FILE_BYTES})",
-            file.display()
-        ));
-    }
-    let text = std::fs::read_to_string(file).map_err(|e| format!("{}: {e}", file.display()))?;
+    let bytes = read_capped(file, MAX_UNITS_FILE_BYTES, "a units file")?;
+    let text =
+        String::from_utf8(bytes).map_err(|_| format!("{}: not UTF-8 text", file.display()))?;
     let mut units = Vec::new();
     for (i, line) in text.lines().enumerate() {
         if line.trim().is_empty() {

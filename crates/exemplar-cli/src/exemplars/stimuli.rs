@@ -31,12 +31,18 @@ pub(super) fn refuse_filled(out: &Path, layer: &str, channels: &[usize]) -> Resu
 
 /// A file's bytes, refused past [`MAX_IMAGE_FILE_BYTES`].
 pub(crate) fn read_image_file(path: &Path) -> Result<Vec<u8>, String> {
+    read_capped(path, MAX_IMAGE_FILE_BYTES, "an image")
+}
+
+/// A file's bytes, refused unread when it has more than `max` (`what` names the kind of
+/// file in the message).
+pub(super) fn read_capped(path: &Path, max: u64, what: &str) -> Result<Vec<u8>, String> {
     let len = std::fs::metadata(path)
         .map_err(|e| format!("{}: {e}", path.display()))?
         .len();
-    if len > MAX_IMAGE_FILE_BYTES {
+    if len > max {
         return Err(format!(
-            "{}: {len} bytes, more than an image may have here ({MAX_IMAGE_FILE_BYTES})",
+            "{}: {len} bytes, more than {what} may have here ({max})",
             path.display()
         ));
     }
