@@ -9,7 +9,7 @@ use crate::graph::{
     concat_axis, gather_indices, gemm_dims, layer_norm_dims, matmul_dims, pad_copy, pad_dims,
     reduced_axes, softmax_dims, strided, transpose_perm, where_copy, Geom, Graph, Node, Op,
 };
-use crate::tensor::{broadcast_pairs, broadcast_shape, broadcast_strides, strides};
+use crate::tensor::{broadcast_runs, broadcast_shape, broadcast_strides, strides};
 use crate::{EngineError, Result, Tensor};
 
 mod fast;
@@ -399,9 +399,24 @@ fn binary(a: &Tensor, b: &Tensor, f: impl Fn(f32, f32) -> f32) -> Result<Tensor>
             a.shape, b.shape
         ))
     })?;
-    let data = broadcast_pairs(&a.shape, &b.shape, &out)
-        .map(|(ia, ib)| f(a.data[ia], b.data[ib]))
-        .collect();
+    // By runs, so that the common cases (equal shapes, a per-channel or scalar operand) are
+    // plain loops over slices; the pairs and their order are those of `broadcast_pairs`.
+    let (run, starts) = broadcast_runs(&a.shape, &b.shape, &out);
+    let (len, x, y) = (run.len, &a.data, &b.data);
+    let mut data = Vec::with_capacity(out.iter().product());
+    for (ia, ib) in starts {
+        match (run.sa, run.sb) {
+            (1, 1) => data.extend(
+                x[ia..ia + len]
+                    .iter()
+                    .zip(&y[ib..ib + len])
+                    .map(|(&u, &v)| f(u, v)),
+            ),
+            (1, 0) => data.extend(x[ia..ia + len].iter().map(|&u| f(u, y[ib]))),
+            (0, 1) => data.extend(y[ib..ib + len].iter().map(|&v| f(x[ia], v))),
+            (sa, sb) => data.extend((0..len).map(|k| f(x[ia + k * sa], y[ib + k * sb]))),
+        }
+    }
     Ok(Tensor { shape: out, data })
 }
 
