@@ -46,6 +46,31 @@ pub(crate) fn run_all(graph: &Graph, input: &Tensor) -> Result<Vec<Tensor>> {
     let mut values: HashMap<&str, Tensor> = HashMap::new();
     values.insert(graph.input.as_str(), input.clone());
     for (i, n) in graph.nodes.iter().enumerate() {
+        // An element-wise node whose first input dies here overwrites that input rather
+        // than allocating its output: no fresh pages, one pass over memory fewer.
+        let dies = |x: &str| {
+            last_use.get(x) == Some(&i)
+                && !graph.targets.iter().any(|t| t == x)
+                && n.inputs.iter().filter(|y| y.as_str() == x).count() == 1
+        };
+        if let Some(first) = n.inputs.first().filter(|x| in_place_op(&n.op) && dies(x)) {
+            if let Some(mut x) = values.remove(first.as_str()) {
+                let rest: Vec<&Tensor> = n.inputs[1..]
+                    .iter()
+                    .map(|y| {
+                        values
+                            .get(y.as_str())
+                            .or_else(|| graph.constant(y))
+                            .ok_or_else(|| EngineError::Model(format!("tensor '{y}' is missing")))
+                    })
+                    .collect::<Result<_>>()?;
+                if in_place(n, &mut x, &rest)? {
+                    values.insert(n.output.as_str(), x);
+                    continue;
+                }
+                values.insert(first.as_str(), x);
+            }
+        }
         let ins: Vec<&Tensor> = n
             .inputs
             .iter()
@@ -383,6 +408,77 @@ fn softmax(x: &Tensor, (outer, len, inner): (usize, usize, usize), log: bool) ->
         }
     }
     y
+}
+
+/// Whether [`in_place`] may compute this operator.
+fn in_place_op(op: &Op) -> bool {
+    matches!(
+        op,
+        Op::Relu
+            | Op::Clip { .. }
+            | Op::Sigmoid
+            | Op::Erf
+            | Op::Sqrt
+            | Op::Tanh
+            | Op::Gelu { .. }
+            | Op::Add
+            | Op::Mul
+            | Op::Sub
+            | Op::Div
+            | Op::Pow
+    )
+}
+
+/// [`node`] written over its first input `x` (the other inputs in `rest`), for the
+/// element-wise operators, with the same values as `node`. Returns false, leaving `x`
+/// untouched, where the output's shape is not `x`'s (a broadcast that grows it).
+fn in_place(n: &Node, x: &mut Tensor, rest: &[&Tensor]) -> Result<bool> {
+    let unary = |x: &mut Tensor, f: &dyn Fn(f32) -> f32| {
+        x.data.iter_mut().for_each(|v| *v = f(*v));
+    };
+    match &n.op {
+        Op::Relu => unary(x, &|v| v.max(0.0)),
+        Op::Clip { min, max } => unary(x, &|v| v.max(*min).min(*max)),
+        Op::Sigmoid => unary(x, &|v| 1.0 / (1.0 + (-v).exp())),
+        Op::Erf => unary(x, &|v| erf(f64::from(v)) as f32),
+        Op::Sqrt => unary(x, &f32::sqrt),
+        Op::Tanh => unary(x, &f32::tanh),
+        Op::Gelu { tanh } => unary(x, &|v| gelu(v, *tanh)),
+        Op::Add => return binary_into(x, rest[0], |a, b| a + b),
+        Op::Mul => return binary_into(x, rest[0], |a, b| a * b),
+        Op::Sub => return binary_into(x, rest[0], |a, b| a - b),
+        Op::Div => return binary_into(x, rest[0], |a, b| a / b),
+        Op::Pow => return binary_into(x, rest[0], pow),
+        _ => return Ok(false),
+    }
+    Ok(true)
+}
+
+/// `a = f(a, b)` with `b` broadcast to `a`'s shape; false where the result's shape is not
+/// `a`'s.
+fn binary_into(a: &mut Tensor, b: &Tensor, f: impl Fn(f32, f32) -> f32) -> Result<bool> {
+    if broadcast_shape(&a.shape, &b.shape).as_deref() != Some(&a.shape[..]) {
+        return Ok(false);
+    }
+    let (run, starts) = broadcast_runs(&a.shape, &b.shape, &a.shape);
+    let (len, y) = (run.len, &b.data);
+    for (ia, ib) in starts {
+        // `a` has the output's shape, so its runs are contiguous (`sa` is 1, or the run
+        // is one value long).
+        let xa = &mut a.data[ia..ia + len];
+        match run.sb {
+            1 => xa
+                .iter_mut()
+                .zip(&y[ib..ib + len])
+                .for_each(|(u, &v)| *u = f(*u, v)),
+            0 => xa.iter_mut().for_each(|u| *u = f(*u, y[ib])),
+            sb => xa
+                .iter_mut()
+                .enumerate()
+                .for_each(|(k, u)| *u = f(*u, y[ib + k * sb])),
+        }
+    }
+    Ok(true)
 }
 
 fn map(x: &Tensor, f: impl Fn(f32) -> f32) -> Tensor {

@@ -32,9 +32,13 @@ pub(crate) fn conv(
     let mpg = m / group;
     let (hw, ohw) = (g.h * g.w, g.oh * g.ow);
     let kk = cpg * g.kh * g.kw;
-    let mut y = vec![0f32; g.n * m * ohw];
-    for (o, plane) in y.chunks_exact_mut(ohw.max(1)).enumerate() {
-        plane.fill(bias.get(o % m).copied().unwrap_or(0.0));
+    // Each plane starts at its bias, written once (no zeroing pass before it).
+    let mut y = Vec::with_capacity(g.n * m * ohw);
+    for o in 0..g.n * m {
+        y.extend(std::iter::repeat_n(
+            bias.get(o % m).copied().unwrap_or(0.0),
+            ohw,
+        ));
     }
     if ohw == 0 {
         return y;
