@@ -6,7 +6,7 @@
 //! compiled for different instruction sets and left to LLVM to vectorise:
 //! - `Avx512` (a 12 × 32 tile) and `Avx2` (6 × 16) on x86-64, chosen at run time
 //!   (`is_x86_feature_detected!`), with fused multiply-adds;
-//! - `Portable` (4 × 8) everywhere else: x86-64's baseline SSE2, and wasm32, where the tile
+//! - `Portable` (4 × 8; 6 × 8 in wasm) everywhere else: x86-64's baseline SSE2, and wasm32, where the tile
 //!   is compiled for `simd128` (which every browser that runs the app has).
 //!
 //! Every kernel accumulates each element of C over one depth block in the same order, so
@@ -174,7 +174,7 @@ fn blocked(
     ldc: usize,
 ) {
     match kernel {
-        Kernel::Portable => blocked_with::<4, 8>(m, n, k, a, b, c, ldc, |ap, bp, acc| {
+        Kernel::Portable => blocked_with::<PORTABLE_MR, 8>(m, n, k, a, b, c, ldc, |ap, bp, acc| {
             portable_tile(ap, bp, acc)
         }),
         // SAFETY (both arms): `Kernel::available` offers these kernels only where the
@@ -257,14 +257,22 @@ fn blocked_with<const MR: usize, const NR: usize>(
     }
 }
 
+/// Rows of the portable tile: 4 natively (x86-64's baseline has 16 vector registers for
+/// 8 accumulators and the operands); 6 in wasm, whose engines keep 12 accumulators, two
+/// rows of B and a broadcast in the 16 registers of x86-64 and the 32 of ARM.
+#[cfg(not(target_arch = "wasm32"))]
+const PORTABLE_MR: usize = 4;
+#[cfg(target_arch = "wasm32")]
+const PORTABLE_MR: usize = 6;
+
 /// `acc[r][c] += Σ_p ap[p][r] · bp[p][c]` over a packed panel of A (`[p][r]`) and one of B
 /// (`[p][c]`), each product rounded before it is added.
 #[cfg(not(target_arch = "wasm32"))]
-fn portable_tile(ap: &[f32], bp: &[f32], acc: &mut [[f32; 8]; 4]) {
-    for (a, b) in ap.chunks_exact(4).zip(bp.chunks_exact(8)) {
-        let a: &[f32; 4] = a.try_into().expect("chunks of MR");
+fn portable_tile(ap: &[f32], bp: &[f32], acc: &mut [[f32; 8]; PORTABLE_MR]) {
+    for (a, b) in ap.chunks_exact(PORTABLE_MR).zip(bp.chunks_exact(8)) {
+        let a: &[f32; PORTABLE_MR] = a.try_into().expect("chunks of MR");
         let b: &[f32; 8] = b.try_into().expect("chunks of NR");
-        for r in 0..4 {
+        for r in 0..PORTABLE_MR {
             for cc in 0..8 {
                 acc[r][cc] += a[r] * b[cc];
             }
@@ -276,16 +284,25 @@ fn portable_tile(ap: &[f32], bp: &[f32], acc: &mut [[f32; 8]; 4]) {
 /// scalar there: the same products and sums in the same order, so the same bits.
 #[cfg(target_arch = "wasm32")]
 #[target_feature(enable = "simd128")]
-fn portable_tile(ap: &[f32], bp: &[f32], acc: &mut [[f32; 8]; 4]) {
-    use core::arch::wasm32::{f32x4, f32x4_add, f32x4_extract_lane, f32x4_mul, f32x4_splat};
-    let mut v = [[f32x4_splat(0.0); 2]; 4];
+fn portable_tile(ap: &[f32], bp: &[f32], acc: &mut [[f32; 8]; PORTABLE_MR]) {
+    use core::arch::wasm32::{
+        f32x4, f32x4_add, f32x4_extract_lane, f32x4_mul, f32x4_splat, v128_load,
+    };
+    let mut v = [[f32x4_splat(0.0); 2]; PORTABLE_MR];
     for (r, row) in acc.iter().enumerate() {
         v[r][0] = f32x4(row[0], row[1], row[2], row[3]);
         v[r][1] = f32x4(row[4], row[5], row[6], row[7]);
     }
-    for (a, b) in ap.chunks_exact(4).zip(bp.chunks_exact(8)) {
+    for (a, b) in ap.chunks_exact(PORTABLE_MR).zip(bp.chunks_exact(8)) {
         let b: &[f32; 8] = b.try_into().expect("chunks of NR");
-        let (b0, b1) = (f32x4(b[0], b[1], b[2], b[3]), f32x4(b[4], b[5], b[6], b[7]));
+        // SAFETY: `b` holds 8 floats, two unaligned 16-byte loads (wasm allows any
+        // alignment).
+        let (b0, b1) = unsafe {
+            (
+                v128_load(b.as_ptr().cast()),
+                v128_load(b[4..].as_ptr().cast()),
+            )
+        };
         for (vr, &ar) in v.iter_mut().zip(a) {
             let ar = f32x4_splat(ar);
             vr[0] = f32x4_add(vr[0], f32x4_mul(ar, b0));
