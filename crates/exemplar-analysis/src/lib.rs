@@ -26,6 +26,7 @@
 //! Units are grouped by model and reference mode (`natural`, `optimized`): a model
 //! whose units all have one mode is one group, labelled by the model alone.
 
+pub mod published;
 pub mod read;
 pub mod report;
 pub mod session;

@@ -113,7 +113,9 @@ pub fn parse_jsonl(text: &str) -> Result<Vec<Value>, ReadError> {
 /// [`exemplar_core::schema::fields`]) become JSON numbers and booleans, empty cells are left
 /// out, and `type` is `"trial"` unless a `type` column says otherwise. `exemplar export`
 /// writes only trial rows, so session events (instruction time, practice rounds,
-/// main-phase time) are not in such a file. An error names the line its row starts on.
+/// main-phase time) are not in such a file. A file in one of the published layouts (the
+/// IMI release, Borowski et al. 2021) is recognised by its header and read as
+/// [`crate::published`] says. An error names the line its row starts on.
 pub fn parse_csv(text: &str) -> Result<Vec<Value>, ReadError> {
     let text = text.trim_start_matches('\u{feff}');
     let types: HashMap<String, JsonType> = exemplar_core::schema::fields()
@@ -131,6 +133,7 @@ pub fn parse_csv(text: &str) -> Result<Vec<Value>, ReadError> {
     };
     let header = header.map_err(|e| csv_error(&e))?;
     let header: Vec<String> = header.iter().map(|h| h.trim().to_string()).collect();
+    let published = crate::published::detect(&header);
     let mut records = Vec::new();
     let mut last_start = 0;
     for row in rows {
@@ -149,6 +152,12 @@ pub fn parse_csv(text: &str) -> Result<Vec<Value>, ReadError> {
                     header.len()
                 ),
             ));
+        }
+        if let Some(layout) = published {
+            let record = crate::published::record(layout, &header, &row)
+                .map_err(|m| at_line(line, format!("{} file: {m}", layout.name())))?;
+            records.push(record);
+            continue;
         }
         let mut record = Map::new();
         record.insert("type".into(), Value::String("trial".into()));

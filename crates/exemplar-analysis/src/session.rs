@@ -42,6 +42,9 @@ pub struct Trial {
     pub condition: String,
     /// `block`: the block's position in the session (`None` without a design).
     pub block: Option<u64>,
+    /// `passed_checks`: a published dataset's own verdict on the session
+    /// ([`crate::published`]), which then replaces the exclusion rules.
+    pub passed_checks: Option<bool>,
 }
 
 impl Trial {
@@ -84,6 +87,7 @@ impl Trial {
             simulated: r.get("input").and_then(Value::as_str) == Some("simulated"),
             condition: text("condition"),
             block: unsigned(r.get("block")),
+            passed_checks: r.get("passed_checks").and_then(Value::as_bool),
         })
     }
 }
@@ -117,6 +121,8 @@ pub enum Rule {
     InstructionTime,
     /// Practice rounds.
     PracticeRounds,
+    /// A published dataset's own verdict (`passed_checks`).
+    PublishedChecks,
 }
 
 impl fmt::Display for Rule {
@@ -128,6 +134,7 @@ impl fmt::Display for Rule {
             Rule::MainPhaseTime => "main_phase_time",
             Rule::InstructionTime => "instruction_time",
             Rule::PracticeRounds => "practice_rounds",
+            Rule::PublishedChecks => "published_checks",
         })
     }
 }
@@ -261,9 +268,20 @@ pub fn verdicts(
         }
     }
 
+    // Each session's trials, found once (not a scan of every trial per session).
+    let mut by_session: BTreeMap<&str, Vec<&Trial>> = BTreeMap::new();
+    for t in trials {
+        by_session.entry(t.session_id.as_str()).or_default().push(t);
+    }
     let mut out = Vec::with_capacity(gathered.len());
     for (session_id, g) in gathered {
-        let mine = trials.iter().filter(|t| t.session_id == session_id);
+        let mine = by_session.remove(session_id.as_str()).unwrap_or_default();
+        // A published dataset's verdict: the session passed if none of its trials says
+        // otherwise.
+        let published = mine
+            .iter()
+            .filter_map(|t| t.passed_checks)
+            .reduce(|a, b| a && b);
         let (mut main, mut catch, mut catch_correct, mut upper, mut lower) = (0, 0, 0, 0, 0);
         for t in mine {
             match t.phase {
@@ -323,7 +341,14 @@ pub fn verdicts(
             instruction_time_s: g.instruction_ms.map(|(_, ms)| ms / 1000.0),
             practice_rounds,
         };
-        v.failures = check(&v, rules, levels);
+        v.failures = match published {
+            None => check(&v, rules, levels),
+            Some(true) => Vec::new(),
+            Some(false) => vec![Failure {
+                rule: Rule::PublishedChecks,
+                reason: "the published data marks it as failing its checks (passed_checks)".into(),
+            }],
+        };
         v.passed = v.failures.is_empty();
         out.push(v);
     }
