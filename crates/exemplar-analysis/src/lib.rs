@@ -271,6 +271,121 @@ pub struct Analysis {
     /// The scored trials' RTs in ms (for the histogram).
     #[serde(skip)]
     pub rt_ms: Vec<f64>,
+    /// Other datasets' scores shown beside these ([`Baseline`], `analyze --baseline`).
+    pub baselines: Vec<Baseline>,
+}
+
+/// Another dataset's scores (a published one, or an earlier study), analysed with the same
+/// options and shown beside a study's in its report.
+#[derive(Clone, Debug, PartialEq, Serialize)]
+pub struct Baseline {
+    /// What the report calls it (its file's name).
+    pub source: String,
+    /// Its sessions scored.
+    pub sessions_passed: usize,
+    /// Its trials scored.
+    pub trials_scored: usize,
+    /// Its per-model scores.
+    pub models: Vec<ModelScore>,
+    /// Its per-condition scores.
+    pub conditions: Vec<ConditionScore>,
+}
+
+impl Baseline {
+    /// The parts of `analysis` a report puts beside another study's.
+    pub fn from_analysis(source: &str, analysis: &Analysis) -> Baseline {
+        Baseline {
+            source: source.to_string(),
+            sessions_passed: analysis.input.sessions_passed,
+            trials_scored: analysis.input.trials_scored,
+            models: analysis.models.clone(),
+            conditions: analysis.conditions.clone(),
+        }
+    }
+}
+
+/// A score with its interval and what it is over (units for a model, sessions for a
+/// condition).
+#[derive(Clone, Copy, Debug, PartialEq, Serialize)]
+pub struct Scored {
+    /// Units (a model) or sessions (a condition).
+    pub n: usize,
+    /// The mean.
+    pub mean: f64,
+    /// Lower bound of its bootstrap CI.
+    pub ci_low: f64,
+    /// Upper bound.
+    pub ci_high: f64,
+}
+
+/// One row of a study beside a baseline: a model (or condition) label and its score in
+/// each, where it has one.
+#[derive(Clone, Debug, PartialEq, Serialize)]
+pub struct Beside {
+    /// `model` or `condition`.
+    pub kind: &'static str,
+    /// The model's label or the condition.
+    pub label: String,
+    /// In the study.
+    pub study: Option<Scored>,
+    /// In the baseline.
+    pub baseline: Option<Scored>,
+}
+
+/// The study's models and conditions beside `baseline`'s, matched by label: models first,
+/// then conditions, each sorted by label.
+pub fn beside(analysis: &Analysis, baseline: &Baseline) -> Vec<Beside> {
+    fn model(m: &ModelScore) -> (String, Scored) {
+        let s = Scored {
+            n: m.units,
+            mean: m.mean,
+            ci_low: m.ci_low,
+            ci_high: m.ci_high,
+        };
+        (m.label.clone(), s)
+    }
+    fn condition(c: &ConditionScore) -> (String, Scored) {
+        let s = Scored {
+            n: c.sessions,
+            mean: c.mean,
+            ci_low: c.ci_low,
+            ci_high: c.ci_high,
+        };
+        (c.condition.clone(), s)
+    }
+    let mut out = Vec::new();
+    let pairs = [
+        (
+            "model",
+            analysis
+                .models
+                .iter()
+                .map(model)
+                .collect::<BTreeMap<_, _>>(),
+            baseline
+                .models
+                .iter()
+                .map(model)
+                .collect::<BTreeMap<_, _>>(),
+        ),
+        (
+            "condition",
+            analysis.conditions.iter().map(condition).collect(),
+            baseline.conditions.iter().map(condition).collect(),
+        ),
+    ];
+    for (kind, study, base) in pairs {
+        let labels: std::collections::BTreeSet<&String> = study.keys().chain(base.keys()).collect();
+        for label in labels {
+            out.push(Beside {
+                kind,
+                label: label.clone(),
+                study: study.get(label).copied(),
+                baseline: base.get(label).copied(),
+            });
+        }
+    }
+    out
 }
 
 /// Analyses `records` (any mix of trial records and session events, possibly repeated):
@@ -356,6 +471,7 @@ pub fn analyze(records: &[Value], options: &Options) -> Analysis {
         models,
         kruskal_wallis,
         posthoc,
+        baselines: Vec::new(),
     }
 }
 

@@ -155,3 +155,40 @@ fn a_bad_cell_names_its_line_and_column() {
     let e = parse_csv(&bad).expect_err("RT is no number");
     assert!(e.to_string().contains("column RT"), "{e}");
 }
+
+#[test]
+fn a_published_dataset_stands_beside_a_study() {
+    let study = analyze(&parse_csv(IMI).unwrap(), &Options::default());
+    // The baseline: the IMI rows of the second participant only, where GoogLeNet is 1/1.
+    let lines: Vec<&str> = IMI.lines().filter(|l| !l.starts_with("p1,")).collect();
+    let baseline = analyze(&parse_csv(&lines.join("\n")).unwrap(), &Options::default());
+    let mut a = study.clone();
+    a.baselines.push(exemplar_analysis::Baseline::from_analysis(
+        "imi.csv", &baseline,
+    ));
+    let rows = exemplar_analysis::beside(&a, &a.baselines[0]);
+    let labels: Vec<(&str, &str)> = rows.iter().map(|r| (r.kind, r.label.as_str())).collect();
+    assert_eq!(labels, [("model", "googlenet"), ("model", "resnet50")]);
+    let g = &rows[0];
+    assert!((g.study.unwrap().mean - 2.0 / 3.0).abs() < 1e-12);
+    assert_eq!(g.baseline.unwrap().mean, 1.0);
+    assert_eq!(g.baseline.unwrap().n, 1);
+
+    let md = exemplar_analysis::markdown(&a);
+    assert!(md.contains("Beside imi.csv"), "{md}");
+    assert!(md.contains("-33.3"), "the difference in points: {md}");
+    let csv = exemplar_analysis::report::baselines_csv(&a);
+    assert!(csv.starts_with("baseline,kind,label,n,mean,"), "{csv}");
+    assert!(csv.contains("imi.csv,model,googlenet,1,"), "{csv}");
+
+    // Labels only one side has get a row with the other side empty.
+    let borowski = analyze(&parse_csv(BOROWSKI_I).unwrap(), &Options::default());
+    let b = exemplar_analysis::Baseline::from_analysis("borowski.csv", &borowski);
+    let rows = exemplar_analysis::beside(&study, &b);
+    assert!(rows
+        .iter()
+        .any(|r| r.label == "natural" && r.kind == "condition" && r.study.is_none()));
+    assert!(rows
+        .iter()
+        .any(|r| r.label == "googlenet" && r.baseline.is_none()));
+}

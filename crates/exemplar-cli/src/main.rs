@@ -126,6 +126,12 @@ enum Command {
         /// apart and left out of every score).
         #[arg(long)]
         score_simulated: bool,
+        /// Another dataset to show beside this one: a published one (the IMI release's
+        /// responses CSV, Borowski et al. 2021's CSVs) or an earlier study's records,
+        /// analysed with the same options; its per-model and per-condition scores go
+        /// beside this study's in the reports. May be given more than once.
+        #[arg(long, value_name = "FILE")]
+        baseline: Vec<PathBuf>,
     },
     /// Turn the IMI study's released stimulus layouts into an experiment.
     ImportImi(import_imi::ImportOptions),
@@ -221,6 +227,7 @@ fn main() -> ExitCode {
             lenient,
             experiment,
             score_simulated,
+            baseline,
         } => (
             "exemplar analyze",
             1,
@@ -232,6 +239,7 @@ fn main() -> ExitCode {
                     lenient,
                     experiment,
                     score_simulated,
+                    baselines: baseline,
                 },
             ),
         ),

@@ -470,3 +470,55 @@ fn analyze_scores_each_condition_and_block_of_a_design() {
     );
     std::fs::remove_dir_all(&dir).unwrap();
 }
+
+/// `exemplar analyze --baseline` reads a published layout and puts its scores beside the
+/// study's in every report; a baseline with nothing scored is refused.
+#[test]
+fn analyze_puts_a_published_baseline_beside_the_study() {
+    let dir = fresh_dir("exemplar-analyze-baseline");
+    let records = demo_session("p1", 40.0, false);
+    let jsonl: String = records.iter().map(|r| format!("{r}\n")).collect();
+    std::fs::write(dir.join("r.jsonl"), jsonl).unwrap();
+    let borowski = "\
+subject_id,trial_nr,block_nr,instr_type,trial_type,catch_trial,batch,layer,kernel_size,channel,query_order,correct,conf_rating,RT,response,correct_response
+1,1,1,natural,main,False,0,mixed4a,3x3,channel_12,1,1,-3,1.5,-1,-1
+2,1,1,natural,main,False,0,mixed4a,3x3,channel_12,1,0,2,2.5,1,-1
+";
+    std::fs::write(dir.join("borowski_exp1.csv"), borowski).unwrap();
+    let out = dir.join("out");
+    let (ok, stdout, stderr) = exemplar(&[
+        "analyze",
+        dir.join("r.jsonl").to_str().unwrap(),
+        "--experiment",
+        concat!(env!("CARGO_MANIFEST_DIR"), "/../../demo"),
+        "--baseline",
+        dir.join("borowski_exp1.csv").to_str().unwrap(),
+        "--out",
+        out.to_str().unwrap(),
+    ]);
+    assert!(ok, "{stderr}");
+    assert!(stdout.contains("Beside borowski_exp1.csv"), "{stdout}");
+    let html = std::fs::read_to_string(out.join("report.html")).unwrap();
+    assert!(html.contains("<h2>Beside borowski_exp1.csv</h2>"));
+    let csv = std::fs::read_to_string(out.join("baselines.csv")).unwrap();
+    assert!(
+        csv.contains("borowski_exp1.csv,condition,natural,,,,,2,0.5,"),
+        "{csv}"
+    );
+
+    // A file with no scored trial is a mistake, not an empty column.
+    std::fs::write(dir.join("empty.csv"), borowski.lines().next().unwrap()).unwrap();
+    let (ok, _, stderr) = exemplar(&[
+        "analyze",
+        dir.join("r.jsonl").to_str().unwrap(),
+        "--baseline",
+        dir.join("empty.csv").to_str().unwrap(),
+        "--out",
+        out.to_str().unwrap(),
+    ]);
+    assert!(
+        !ok && stderr.contains("no trial in it is scored"),
+        "{stderr}"
+    );
+    std::fs::remove_dir_all(&dir).unwrap();
+}

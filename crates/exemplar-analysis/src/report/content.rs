@@ -128,6 +128,51 @@ pub(super) fn tables(a: &Analysis) -> Vec<Table> {
                 .collect(),
         ));
     }
+    for b in &a.baselines {
+        out.push((
+            format!("Beside {}", b.source),
+            format!(
+                "This study's scores by model (n: units) and by condition (n: sessions) \
+                 beside those of {} ({} sessions and {} trials scored), analysed with the \
+                 same rules and bootstrap; rows are matched by label. Difference: this study \
+                 minus it, in percentage points.",
+                b.source, b.sessions_passed, b.trials_scored
+            ),
+            vec![
+                "kind",
+                "label",
+                "n",
+                "mean %",
+                "CI %",
+                "its n",
+                "its mean %",
+                "its CI %",
+                "difference",
+            ],
+            crate::beside(a, b)
+                .into_iter()
+                .map(|row| {
+                    let cells = |s: Option<crate::Scored>| match s {
+                        Some(s) => [
+                            s.n.to_string(),
+                            pct(s.mean),
+                            format!("{}–{}", pct(s.ci_low), pct(s.ci_high)),
+                        ],
+                        None => ["–".into(), "–".into(), "–".into()],
+                    };
+                    let diff = match (row.study, row.baseline) {
+                        (Some(x), Some(y)) => format!("{:+.1}", 100.0 * (x.mean - y.mean)),
+                        _ => "–".into(),
+                    };
+                    let mut r = vec![row.kind.to_string(), row.label];
+                    r.extend(cells(row.study));
+                    r.extend(cells(row.baseline));
+                    r.push(diff);
+                    r
+                })
+                .collect(),
+        ));
+    }
     out.push((
         "Post-hoc comparisons (Conover, Holm)".to_string(),
         "Conover–Iman t on pooled ranks of unit scores, N − k df, as scikit-posthocs' \

@@ -1,5 +1,6 @@
 //! The CSV tables (`models.csv`, `units.csv`, `sessions.csv`, `posthoc.csv`,
-//! `conditions.csv`: rows without a `block` are per condition, rows with one per block), written with
+//! `conditions.csv`: rows without a `block` are per condition, rows with one per block;
+//! `baselines.csv`: each baseline's models and conditions beside the study's), written with
 //! the `csv` crate: a header line, then one row a line; a cell is quoted only where it
 //! holds a comma, a quote or a line break.
 
@@ -77,6 +78,43 @@ pub fn conditions_csv(a: &Analysis) -> String {
                 c.ci_high.to_string(),
                 opt(c.sd),
             ]
+        }),
+    )
+}
+
+/// Each baseline's models and conditions beside the study's ([`crate::beside`]); only the
+/// header without a baseline.
+pub fn baselines_csv(a: &Analysis) -> String {
+    let cells = |s: Option<crate::Scored>| match s {
+        Some(s) => vec![
+            s.n.to_string(),
+            s.mean.to_string(),
+            s.ci_low.to_string(),
+            s.ci_high.to_string(),
+        ],
+        None => vec![String::new(); 4],
+    };
+    csv_rows(
+        &[
+            "baseline",
+            "kind",
+            "label",
+            "n",
+            "mean",
+            "ci_low",
+            "ci_high",
+            "baseline_n",
+            "baseline_mean",
+            "baseline_ci_low",
+            "baseline_ci_high",
+        ],
+        a.baselines.iter().flat_map(|b| {
+            crate::beside(a, b).into_iter().map(move |row| {
+                let mut r = vec![b.source.clone(), row.kind.to_string(), row.label];
+                r.extend(cells(row.study));
+                r.extend(cells(row.baseline));
+                r
+            })
         }),
     )
 }

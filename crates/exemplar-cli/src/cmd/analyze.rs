@@ -16,6 +16,8 @@ pub struct Settings {
     /// The experiment whose `analysis` rules apply.
     pub experiment: Option<PathBuf>,
     pub score_simulated: bool,
+    /// Datasets whose scores go beside this one's (`--baseline`).
+    pub baselines: Vec<PathBuf>,
 }
 
 pub fn run(responses: &Path, out: &Path, settings: &Settings) -> Result<(), Error> {
@@ -48,13 +50,33 @@ pub fn run(responses: &Path, out: &Path, settings: &Settings) -> Result<(), Erro
     if settings.lenient {
         options.exclusion.missing_data_fails = false;
     }
-    let analysis = exemplar_analysis::analyze(&records, &options);
+    let mut analysis = exemplar_analysis::analyze(&records, &options);
+    for path in &settings.baselines {
+        let records = exemplar_analysis::read::read_path(path).map_err(Error::Read)?;
+        let other = exemplar_analysis::analyze(&records, &options);
+        if other.input.trials_scored == 0 {
+            return Err(Error::Message(format!(
+                "--baseline {}: no trial in it is scored ({} records, {} sessions, {} passed)",
+                path.display(),
+                other.input.records,
+                other.input.sessions,
+                other.input.sessions_passed
+            )));
+        }
+        let name = path.file_name().map_or_else(
+            || path.display().to_string(),
+            |n| n.to_string_lossy().into_owned(),
+        );
+        analysis
+            .baselines
+            .push(exemplar_analysis::Baseline::from_analysis(&name, &other));
+    }
     exemplar_analysis::write_reports(&analysis, out).map_err(|source| Error::File {
         path: out.to_path_buf(),
         source,
     })?;
     print!("{}", exemplar_analysis::markdown(&analysis));
-    println!("\nexemplar: reports in {} (report.html, report.md, models.csv, units.csv, sessions.csv, posthoc.csv, conditions.csv)", out.display());
+    println!("\nexemplar: reports in {} (report.html, report.md, models.csv, units.csv, sessions.csv, posthoc.csv, conditions.csv, baselines.csv)", out.display());
     Ok(())
 }
 
