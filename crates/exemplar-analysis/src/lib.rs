@@ -26,6 +26,7 @@
 //! Units are grouped by model and reference mode (`natural`, `optimized`): a model
 //! whose units all have one mode is one group, labelled by the model alone.
 
+pub mod machine;
 pub mod published;
 pub mod read;
 pub mod report;
@@ -273,6 +274,8 @@ pub struct Analysis {
     pub rt_ms: Vec<f64>,
     /// Other datasets' scores shown beside these ([`Baseline`], `analyze --baseline`).
     pub baselines: Vec<Baseline>,
+    /// The machine's scores beside the humans' ([`analyze_with_machine`]).
+    pub machine: Option<machine::MachineComparison>,
 }
 
 /// Another dataset's scores (a published one, or an earlier study), analysed with the same
@@ -392,6 +395,17 @@ pub fn beside(analysis: &Analysis, baseline: &Baseline) -> Vec<Beside> {
 /// deduplicates by `record_id`, applies the exclusion rules, and scores the passing
 /// sessions' main, non-catch trials.
 pub fn analyze(records: &[Value], options: &Options) -> Analysis {
+    analyze_with_machine(records, options, None)
+}
+
+/// [`analyze`], and with `batches` (each batch's Δ from `exemplar mis --per batch`) the
+/// machine's scores beside the humans' ([`machine`]): α fitted to the scored trials, each
+/// unit's MIS beside its proportion correct, and their Spearman correlation.
+pub fn analyze_with_machine(
+    records: &[Value],
+    options: &Options,
+    batches: Option<&[machine::BatchDelta]>,
+) -> Analysis {
     let deduped = read::dedup(records.to_vec());
     let records = deduped.records;
     let mut input = InputSummary {
@@ -456,6 +470,14 @@ pub fn analyze(records: &[Value], options: &Options) -> Analysis {
         None => Vec::new(),
     };
     let rt_ms: Vec<f64> = scored.iter().filter_map(|t| t.rt).collect();
+    let machine = batches.map(|batches| {
+        let labels = group_labels(&scored);
+        let keyed: Vec<(&Trial, String, String)> = scored
+            .iter()
+            .map(|t| (*t, labels[&group_key(t)].clone(), unit_key(t)))
+            .collect();
+        machine::compare(&keyed, &units, batches, options)
+    });
     let conditions = condition_scores(&scored, options, false);
     let blocks = condition_scores(&scored, options, true);
     Analysis {
@@ -472,6 +494,7 @@ pub fn analyze(records: &[Value], options: &Options) -> Analysis {
         kruskal_wallis,
         posthoc,
         baselines: Vec::new(),
+        machine,
     }
 }
 

@@ -42,6 +42,8 @@ pub struct Trial {
     pub condition: String,
     /// `block`: the block's position in the session (`None` without a design).
     pub block: Option<u64>,
+    /// `batch`: which of the unit's batches the trial showed.
+    pub batch: Option<u64>,
     /// `passed_checks`: a published dataset's own verdict on the session
     /// ([`crate::published`]), which then replaces the exclusion rules.
     pub passed_checks: Option<bool>,
@@ -87,6 +89,7 @@ impl Trial {
             simulated: r.get("input").and_then(Value::as_str) == Some("simulated"),
             condition: text("condition"),
             block: unsigned(r.get("block")),
+            batch: unsigned(r.get("batch")),
             passed_checks: r.get("passed_checks").and_then(Value::as_bool),
         })
     }

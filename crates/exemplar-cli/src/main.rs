@@ -132,6 +132,11 @@ enum Command {
         /// beside this study's in the reports. May be given more than once.
         #[arg(long, value_name = "FILE")]
         baseline: Vec<PathBuf>,
+        /// The CSV of `exemplar mis --per batch` for this study's units: α is fitted to the
+        /// human answers, and each unit's MIS goes beside its proportion correct, with
+        /// their Spearman correlation and a scatter plot.
+        #[arg(long, value_name = "FILE")]
+        mis: Option<PathBuf>,
     },
     /// Turn the IMI study's released stimulus layouts into an experiment.
     ImportImi(import_imi::ImportOptions),
@@ -228,6 +233,7 @@ fn main() -> ExitCode {
             experiment,
             score_simulated,
             baseline,
+            mis,
         } => (
             "exemplar analyze",
             1,
@@ -240,6 +246,7 @@ fn main() -> ExitCode {
                     experiment,
                     score_simulated,
                     baselines: baseline,
+                    mis,
                 },
             ),
         ),

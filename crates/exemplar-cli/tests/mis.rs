@@ -233,5 +233,45 @@ fn mis_of_every_batch_of_an_experiment() {
         let delta: f64 = line.split(',').nth(10).unwrap().parse().unwrap();
         assert!(delta.is_finite(), "{line}");
     }
+
+    // The same CSV beside human answers: `analyze --mis` joins every main trial to its
+    // batch by unit id and writes each unit's MIS beside its score.
+    std::fs::write(dir.join("mis.csv"), &stdout).unwrap();
+    let mut records = String::new();
+    let mut trials = 0;
+    for unit in experiment["units"].as_array().unwrap() {
+        for b in 0..unit["batches"].as_array().unwrap().len() {
+            for (p, correct) in [true, true, false].into_iter().enumerate() {
+                let r = serde_json::json!({
+                    "type": "trial", "session_id": format!("s{p}"), "phase": "main",
+                    "unit_id": unit["id"], "model": unit["model"], "layer": unit["layer"],
+                    "channel": unit["channel"], "batch": b, "correct": correct,
+                    "passed_checks": true,
+                });
+                records += &format!("{r}\n");
+                trials += 1;
+            }
+        }
+    }
+    std::fs::write(dir.join("r.jsonl"), records).unwrap();
+    let out = dir.join("analysis");
+    let (ok, stdout, stderr) = exemplar(&[
+        "analyze",
+        dir.join("r.jsonl").to_str().unwrap(),
+        "--mis",
+        dir.join("mis.csv").to_str().unwrap(),
+        "--out",
+        out.to_str().unwrap(),
+    ]);
+    assert!(ok, "{stderr}");
+    assert!(
+        stdout.contains(&format!(
+            "{trials} scored trials matched to a batch, 0 without one"
+        )),
+        "{stdout}"
+    );
+    let machine = std::fs::read_to_string(out.join("machine.csv")).unwrap();
+    let units = experiment["units"].as_array().unwrap().len();
+    assert_eq!(machine.lines().count(), 1 + units, "{machine}");
     std::fs::remove_dir_all(&dir).unwrap();
 }

@@ -128,6 +128,44 @@ pub(super) fn tables(a: &Analysis) -> Vec<Table> {
                 .collect(),
         ));
     }
+    if let Some(m) = &a.machine {
+        let alpha = match (m.alpha, &m.alpha_note) {
+            (Some(x), _) => format!("α = {x:.3}, fitted by maximum likelihood to the scored human answers given each batch's Δ"),
+            (None, Some(note)) => format!("no α: {note}"),
+            (None, None) => "no α".to_string(),
+        };
+        let rho = match (m.spearman, m.ci_low, m.ci_high) {
+            (Some(r), Some(lo), Some(hi)) => format!(
+                "Spearman ρ = {r:.3} over {} units, {level} percentile bootstrap CI \
+                 [{lo:.3}, {hi:.3}] over units",
+                m.units.len()
+            ),
+            (Some(r), _, _) => format!("Spearman ρ = {r:.3} over {} units", m.units.len()),
+            _ => "no Spearman ρ (fewer than 3 units, or a constant side)".to_string(),
+        };
+        out.push((
+            "Machine and humans (MIS)".to_string(),
+            format!(
+                "Each unit's MIS (mean over its batches in the MIS file of σ(α·Δ)) beside \
+                 its human proportion correct. {alpha}; {rho}. {} scored trials matched to \
+                 a batch, {} without one.",
+                m.trials_matched, m.trials_unmatched
+            ),
+            vec!["model", "unit", "batches", "MIS %", "human %"],
+            m.units
+                .iter()
+                .map(|u| {
+                    vec![
+                        u.group.clone(),
+                        u.unit_id.clone(),
+                        u.batches.to_string(),
+                        pct(u.mis),
+                        pct(u.human),
+                    ]
+                })
+                .collect(),
+        ));
+    }
     for b in &a.baselines {
         out.push((
             format!("Beside {}", b.source),

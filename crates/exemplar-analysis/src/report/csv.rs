@@ -1,6 +1,7 @@
 //! The CSV tables (`models.csv`, `units.csv`, `sessions.csv`, `posthoc.csv`,
 //! `conditions.csv`: rows without a `block` are per condition, rows with one per block;
-//! `baselines.csv`: each baseline's models and conditions beside the study's), written with
+//! `baselines.csv`: each baseline's models and conditions beside the study's;
+//! `machine.csv`: each unit's MIS beside its human score), written with
 //! the `csv` crate: a header line, then one row a line; a cell is quoted only where it
 //! holds a comma, a quote or a line break.
 
@@ -115,6 +116,25 @@ pub fn baselines_csv(a: &Analysis) -> String {
                 r.extend(cells(row.baseline));
                 r
             })
+        }),
+    )
+}
+
+/// Each unit's MIS beside its human score, with the fitted α on every row (only the
+/// header without MIS values).
+pub fn machine_csv(a: &Analysis) -> String {
+    let alpha = a.machine.as_ref().and_then(|m| m.alpha);
+    csv_rows(
+        &["group", "unit", "batches", "mis", "human", "alpha"],
+        a.machine.iter().flat_map(|m| &m.units).map(|u| {
+            vec![
+                u.group.clone(),
+                u.unit_id.clone(),
+                u.batches.to_string(),
+                u.mis.to_string(),
+                u.human.to_string(),
+                opt(alpha),
+            ]
         }),
     )
 }

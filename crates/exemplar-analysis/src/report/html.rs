@@ -63,6 +63,24 @@ pub fn html(a: &Analysis) -> String {
                 .to_string(),
         ),
     ];
+    let mut figures = Vec::from(figures);
+    if let Some(m) = &a.machine {
+        figures.push((
+            machine_plot(m),
+            format!(
+                "Figure 5. Each unit's MIS (the machine: mean of σ(α·Δ) over its batches, \
+                 {}) against its human proportion correct; Spearman ρ = {}. Dashed: chance.",
+                m.alpha.map_or(
+                    "no α: share of batches with Δ > 0".to_string(),
+                    |a| format!("α = {a:.2} fitted to the humans' answers")
+                ),
+                m.spearman.map_or(
+                    "– (fewer than 3 units, or a constant side)".to_string(),
+                    |r| format!("{r:.3}")
+                )
+            ),
+        ));
+    }
     for (svg, caption) in figures {
         let _ = writeln!(
             out,
@@ -264,6 +282,46 @@ fn unit_plot(a: &Analysis) -> String {
             x + spread * 0.7
         );
         s += &f.x_label(x, &m.label, rotate);
+    }
+    s + "</svg>"
+}
+
+/// A scatter of unit MIS (x) against human proportion correct (y), both 0–1.
+fn machine_plot(m: &crate::machine::MachineComparison) -> String {
+    if m.units.is_empty() {
+        return empty_svg("No unit has both human answers and batches in the MIS file.");
+    }
+    let f = Frame {
+        width: 420.0,
+        height: 380.0,
+        left: 60.0,
+        right: 20.0,
+        top: 20.0,
+        bottom: 50.0,
+        y0: 0.0,
+        y1: 1.0,
+    };
+    let x = |v: f64| f.left + f.plot_width() * v.clamp(0.0, 1.0);
+    let mut s = f.open("human proportion correct", &percent_ticks());
+    s += &chance_line(&f);
+    for i in (0..=10).step_by(2) {
+        let v = i as f64 / 10.0;
+        s += &f.x_label(x(v), &format!("{} %", i * 10), false);
+    }
+    let _ = write!(
+        s,
+        "<text x=\"{:.1}\" y=\"{:.1}\" text-anchor=\"middle\">MIS</text>",
+        f.left + f.plot_width() / 2.0,
+        f.height - 8.0
+    );
+    for u in &m.units {
+        let _ = write!(
+            s,
+            "<circle cx=\"{:.1}\" cy=\"{:.1}\" r=\"3.5\" fill=\"#1f5fa8\" fill-opacity=\"0.7\"><title>{}</title></circle>",
+            x(u.mis),
+            f.y(u.human),
+            esc(&format!("{} {}", u.group, u.unit_id))
+        );
     }
     s + "</svg>"
 }

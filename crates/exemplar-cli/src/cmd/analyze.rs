@@ -18,6 +18,8 @@ pub struct Settings {
     pub score_simulated: bool,
     /// Datasets whose scores go beside this one's (`--baseline`).
     pub baselines: Vec<PathBuf>,
+    /// Each batch's Δ (`exemplar mis --per batch`), for the machine's scores (`--mis`).
+    pub mis: Option<PathBuf>,
 }
 
 pub fn run(responses: &Path, out: &Path, settings: &Settings) -> Result<(), Error> {
@@ -50,7 +52,22 @@ pub fn run(responses: &Path, out: &Path, settings: &Settings) -> Result<(), Erro
     if settings.lenient {
         options.exclusion.missing_data_fails = false;
     }
-    let mut analysis = exemplar_analysis::analyze(&records, &options);
+    let batches = match &settings.mis {
+        Some(path) => {
+            let with_path = |mut e: exemplar_analysis::read::ReadError| {
+                e.path = Some(path.clone());
+                Error::Read(e)
+            };
+            let text = std::fs::read_to_string(path).map_err(|source| Error::File {
+                path: path.clone(),
+                source,
+            })?;
+            Some(exemplar_analysis::machine::read_batches_csv(&text).map_err(with_path)?)
+        }
+        None => None,
+    };
+    let mut analysis =
+        exemplar_analysis::analyze_with_machine(&records, &options, batches.as_deref());
     for path in &settings.baselines {
         let records = exemplar_analysis::read::read_path(path).map_err(Error::Read)?;
         let other = exemplar_analysis::analyze(&records, &options);
@@ -76,7 +93,7 @@ pub fn run(responses: &Path, out: &Path, settings: &Settings) -> Result<(), Erro
         source,
     })?;
     print!("{}", exemplar_analysis::markdown(&analysis));
-    println!("\nexemplar: reports in {} (report.html, report.md, models.csv, units.csv, sessions.csv, posthoc.csv, conditions.csv, baselines.csv)", out.display());
+    println!("\nexemplar: reports in {} (report.html, report.md, models.csv, units.csv, sessions.csv, posthoc.csv, conditions.csv, baselines.csv, machine.csv)", out.display());
     Ok(())
 }
 
