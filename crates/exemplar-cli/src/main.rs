@@ -161,6 +161,13 @@ enum Command {
         json: bool,
         #[command(flatten)]
         limits: exemplars::LimitOptions,
+        /// Also flag batches whose predicted accuracy (the MIS of `checks.encoder`) is
+        /// below P: too hard for the machine.
+        #[arg(long, value_name = "P")]
+        min_predicted: Option<f64>,
+        /// Also flag batches whose predicted accuracy is above P: trivially easy.
+        #[arg(long, value_name = "P")]
+        max_predicted: Option<f64>,
     },
     /// Print the session plan of one participant as JSON.
     Plan {
@@ -257,7 +264,18 @@ fn main() -> ExitCode {
             backend,
             json,
             limits,
-        } => match cmd::check::run(&dir, &backend, json, &limits) {
+            min_predicted,
+            max_predicted,
+        } => match cmd::check::run(
+            &dir,
+            &backend,
+            json,
+            &limits,
+            cmd::check::Predicted {
+                min: min_predicted,
+                max: max_predicted,
+            },
+        ) {
             // Failing batches are an outcome, not an error: status 1.
             Ok(failures) if failures > 0 => return ExitCode::FAILURE,
             result => ("exemplar check", 2, result.map(|_| ())),

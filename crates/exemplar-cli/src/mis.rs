@@ -102,6 +102,58 @@ struct Trial {
     min_query: PathBuf,
 }
 
+/// The MIS of every batch of the experiment in `dir` with its own encoder
+/// (`checks.encoder`: a model of `checks.models`, with that model's preprocessing).
+pub fn with_experiment_encoder(
+    dir: &Path,
+    backend: &str,
+    limits: &crate::exemplars::LimitOptions,
+) -> Result<Report, String> {
+    let exp = exemplar_core::Experiment::load_dir(dir).map_err(|problems| {
+        format!(
+            "{} is not a valid experiment (run `exemplar validate`):\n{problems}",
+            dir.display()
+        )
+    })?;
+    let encoder = exp.checks.encoder.as_ref().ok_or_else(|| {
+        format!(
+            "{}: checks.encoder is not set (name a model of checks.models and its \
+             embedding tensor)",
+            dir.display()
+        )
+    })?;
+    // Validation saw to it that the model is a key of checks.models.
+    let model = exp
+        .checks
+        .models
+        .get(&encoder.model)
+        .ok_or_else(|| format!("checks.encoder.model: no model {:?}", encoder.model))?;
+    let root = if dir.is_dir() {
+        dir.to_path_buf()
+    } else {
+        dir.parent().unwrap_or(Path::new(".")).to_path_buf()
+    };
+    run(&MisOptions {
+        dir: dir.to_path_buf(),
+        encoder: root.join(&model.file),
+        output: Some(encoder.output.clone()),
+        alpha: encoder.alpha,
+        per: "batch".into(),
+        format: "csv".into(),
+        chunk: 32,
+        engine: EngineOptions {
+            preset: model.preset.clone(),
+            resize: model.resize,
+            crop: model.crop,
+            mean: model.mean.map(Vec::from),
+            std: model.std.map(Vec::from),
+            backend: backend.to_string(),
+            threads: 0,
+            limits: limits.clone(),
+        },
+    })
+}
+
 /// Computes the MIS of every batch in `opts.dir`.
 pub fn run(opts: &MisOptions) -> Result<Report, String> {
     if let Some(a) = opts.alpha {

@@ -275,3 +275,116 @@ fn mis_of_every_batch_of_an_experiment() {
     assert_eq!(machine.lines().count(), 1 + units, "{machine}");
     std::fs::remove_dir_all(&dir).unwrap();
 }
+
+/// `checks.encoder` in an experiment: `exemplar check --min-predicted / --max-predicted`
+/// flags the batches whose predicted accuracy (σ(α·Δ) of that encoder, with its model's
+/// preprocessing) lies outside the bounds: the same values `exemplar mis` prints.
+#[test]
+fn check_flags_batches_the_encoder_finds_too_hard_or_too_easy() {
+    let dir = std::env::temp_dir().join(format!("exemplar-mis-check-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&dir);
+    let exp = dir.join("study");
+    let (ok, _, stderr) = exemplar(&["new", exp.to_str().unwrap()]);
+    assert!(ok, "{stderr}");
+    std::fs::write(exp.join("encoder.onnx"), encoder()).unwrap();
+    let path = exp.join("experiment.json");
+    let mut e: Value = serde_json::from_str(&std::fs::read_to_string(&path).unwrap()).unwrap();
+    e["checks"]["models"]["colours"] = serde_json::json!({
+        "file": "encoder.onnx", "preset": "imagenet", "mean": [0, 0, 0], "std": [1, 1, 1]
+    });
+    e["checks"]["encoder"] = serde_json::json!({"model": "colours", "output": "out", "alpha": 10});
+    std::fs::write(&path, serde_json::to_string_pretty(&e).unwrap()).unwrap();
+    let s = |p: &Path| p.to_str().unwrap().to_string();
+    let (ok, _, stderr) = exemplar(&["validate", &s(&exp)]);
+    assert!(ok, "{stderr}");
+
+    // What `exemplar mis` says of each batch, with the same encoder and preprocessing.
+    let enc = s(&exp.join("encoder.onnx"));
+    let (ok, stdout, stderr) = exemplar(&[
+        "mis",
+        &s(&exp),
+        "--encoder",
+        &enc,
+        "--backend",
+        "cpu",
+        "--per",
+        "batch",
+        "--alpha",
+        "10",
+        "--mean",
+        "0,0,0",
+        "--std",
+        "1,1,1",
+    ]);
+    assert!(ok, "{stderr}");
+    let mut predicted: Vec<(String, f64)> = stdout
+        .lines()
+        .skip(1)
+        .map(|l| {
+            let cells: Vec<&str> = l.split(',').collect();
+            (cells[0].to_string(), cells[11].parse().unwrap())
+        })
+        .collect();
+    predicted.sort_by(|a, b| a.1.total_cmp(&b.1));
+    let lowest = predicted[0].1;
+    let highest = predicted.last().unwrap().1;
+    assert!(
+        lowest < highest,
+        "the new experiment's batches differ: {predicted:?}"
+    );
+
+    let check = |extra: &[&str]| {
+        let mut args = vec![
+            "check".to_string(),
+            s(&exp),
+            "--backend".into(),
+            "cpu".into(),
+        ];
+        args.extend(extra.iter().map(|a| a.to_string()));
+        let args: Vec<&str> = args.iter().map(String::as_str).collect();
+        exemplar(&args)
+    };
+    // Bounds around every batch: nothing flagged.
+    let (ok, stdout, stderr) = check(&["--min-predicted", "0", "--max-predicted", "1"]);
+    assert!(ok, "{stdout}{stderr}");
+    assert_eq!(
+        stdout.lines().filter(|l| l.starts_with("ok  ")).count(),
+        predicted.len()
+    );
+    // Just above the lowest: that batch (and any equal to it) is too hard; status 1.
+    let min = format!("{}", lowest + 1e-9);
+    let (ok, stdout, stderr) = check(&["--min-predicted", &min]);
+    assert!(!ok, "{stderr}");
+    let flagged: Vec<&str> = stdout.lines().filter(|l| l.starts_with("FLAG")).collect();
+    let want = predicted.iter().filter(|p| p.1 < lowest + 1e-9).count();
+    assert_eq!(flagged.len(), want, "{stdout}");
+    assert!(flagged[0].contains("too hard"), "{stdout}");
+    assert!(
+        flagged.iter().any(|l| l.contains(&predicted[0].0)),
+        "{stdout}"
+    );
+    // Just below the highest: too easy.
+    let max = format!("{}", highest - 1e-9);
+    let (ok, stdout, _) = check(&["--max-predicted", &max, "--json"]);
+    assert!(!ok);
+    let easy = stdout
+        .lines()
+        .filter_map(|l| serde_json::from_str::<Value>(l).ok())
+        .filter(|v| v["flag"] == "too easy for the machine")
+        .count();
+    assert_eq!(
+        easy,
+        predicted.iter().filter(|p| p.1 > highest - 1e-9).count()
+    );
+    // Bounds outside 0–1, or no encoder, are refused.
+    let (ok, _, stderr) = check(&["--min-predicted", "1.5"]);
+    assert!(!ok && stderr.contains("between 0 and 1"), "{stderr}");
+    e["checks"].as_object_mut().unwrap().remove("encoder");
+    std::fs::write(&path, serde_json::to_string_pretty(&e).unwrap()).unwrap();
+    let (ok, _, stderr) = check(&["--min-predicted", "0.5"]);
+    assert!(
+        !ok && stderr.contains("checks.encoder is not set"),
+        "{stderr}"
+    );
+    std::fs::remove_dir_all(&dir).unwrap();
+}

@@ -175,6 +175,29 @@ pub struct Checks {
     /// main trial by a spare batch of its unit).
     #[serde(default)]
     pub participant: ParticipantChecks,
+    /// An image encoder that solves each trial as the Machine Interpretability Score does
+    /// (cosine similarities of its embeddings; [`crate::mis`]): the preview shows each
+    /// trial's predicted accuracy, and `exemplar check --min-predicted` flags batches the
+    /// machine finds too hard or too easy.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub encoder: Option<CheckEncoder>,
+}
+
+/// The encoder of [`Checks::encoder`]: one of `checks.models` (its file and
+/// preprocessing) and the tensor whose channel means are an image's embedding.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct CheckEncoder {
+    /// A key of `checks.models`.
+    pub model: String,
+    /// The tensor of that model whose channel means are the embedding (for example its
+    /// pooled features).
+    pub output: String,
+    /// α of the predicted accuracy σ(α·Δ). Without it a trial's prediction is 1 when
+    /// Δ > 0, else 0; α depends on the encoder (fit it to human answers with
+    /// `exemplar analyze --mis`).
+    #[serde(default)]
+    pub alpha: Option<f64>,
 }
 
 /// Live checks in the participant's browser.

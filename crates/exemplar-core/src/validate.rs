@@ -347,6 +347,26 @@ impl Experiment {
                 }
             }
         }
+        if let Some(e) = &self.checks.encoder {
+            if !self.checks.models.contains_key(&e.model) {
+                p.push(Problem::new(
+                    "checks.encoder.model",
+                    format!("\"{}\" is not a key of checks.models", e.model),
+                ));
+            }
+            if e.output.trim().is_empty() {
+                p.push(Problem::new(
+                    "checks.encoder.output",
+                    "must name a tensor of the model",
+                ));
+            }
+            if e.alpha.is_some_and(|a| !a.is_finite() || a < 0.0) {
+                p.push(Problem::new(
+                    "checks.encoder.alpha",
+                    "must be a finite number ≥ 0",
+                ));
+            }
+        }
         p.extend(self.analysis.exclusion.problems());
         if !crate::texts::is_language_tag(&self.language) {
             p.push(Problem::new(

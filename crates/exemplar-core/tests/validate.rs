@@ -403,3 +403,24 @@ fn language_and_texts() {
     bad["language"] = json!("German");
     assert_problem(&bad, "language", "must be a language tag");
 }
+
+#[test]
+fn the_check_encoder_names_a_check_model() {
+    let mut v = demo();
+    v["checks"] = json!({
+        "models": {"m": {"file": "m.onnx"}},
+        "encoder": {"model": "other", "output": " ", "alpha": -1.0}
+    });
+    assert_problem(
+        &v,
+        "checks.encoder.model",
+        "\"other\" is not a key of checks.models",
+    );
+    assert_problem(&v, "checks.encoder.output", "must name a tensor");
+    assert_problem(&v, "checks.encoder.alpha", "finite number ≥ 0");
+    assert_eq!(problems(&v).len(), 3, "{:#?}", problems(&v));
+    v["checks"]["encoder"] = json!({"model": "m", "output": "pool", "alpha": 12.5});
+    assert!(problems(&v).is_empty(), "{:#?}", problems(&v));
+    v["checks"]["encoder"] = json!({"model": "m", "output": "pool", "beta": 1});
+    assert!(problems(&v).iter().any(|p| p.contains("beta")));
+}

@@ -6,11 +6,32 @@ use std::path::Path;
 use super::Error;
 use crate::exemplars::LimitOptions;
 
+/// The bounds of `--min-predicted` and `--max-predicted`.
+#[derive(Clone, Copy, Debug, Default)]
+pub struct Predicted {
+    pub min: Option<f64>,
+    pub max: Option<f64>,
+}
+
 /// Prints a line (or a JSON object) per batch and a summary on stderr; returns how many
-/// batches fail.
-pub fn run(dir: &Path, backend: &str, json: bool, limits: &LimitOptions) -> Result<usize, Error> {
-    let backend: exemplar_engine::Backend = backend.parse()?;
-    let report = crate::check::run_with(dir, backend, &limits.load_options())?;
+/// batches fail (and, with bounds on the predicted accuracy, how many the encoder of
+/// `checks.encoder` finds too hard or too easy).
+pub fn run(
+    dir: &Path,
+    backend: &str,
+    json: bool,
+    limits: &LimitOptions,
+    predicted: Predicted,
+) -> Result<usize, Error> {
+    for (name, v) in [
+        ("--min-predicted", predicted.min),
+        ("--max-predicted", predicted.max),
+    ] {
+        if v.is_some_and(|p| !(0.0..=1.0).contains(&p)) {
+            return Err(Error::Message(format!("{name}: must lie between 0 and 1")));
+        }
+    }
+    let report = crate::check::run_with(dir, backend.parse()?, &limits.load_options())?;
     for b in &report.batches {
         if json {
             println!("{}", serde_json::to_string(b)?);
@@ -39,5 +60,62 @@ pub fn run(dir: &Path, backend: &str, json: bool, limits: &LimitOptions) -> Resu
         report.batches.len(),
         report.unchecked.len()
     );
-    Ok(failures)
+    if predicted.min.is_none() && predicted.max.is_none() {
+        return Ok(failures);
+    }
+    Ok(failures + machine(dir, backend, json, limits, predicted)?)
+}
+
+/// Each batch's predicted accuracy from `checks.encoder` against the bounds; returns how
+/// many lie outside.
+fn machine(
+    dir: &Path,
+    backend: &str,
+    json: bool,
+    limits: &LimitOptions,
+    bounds: Predicted,
+) -> Result<usize, Error> {
+    let report =
+        crate::mis::with_experiment_encoder(dir, backend, limits).map_err(Error::Message)?;
+    let mut flagged = 0;
+    for b in &report.batches {
+        let p = b.predicted;
+        let flag = if bounds.min.is_some_and(|min| p < min) {
+            Some("too hard for the machine")
+        } else if bounds.max.is_some_and(|max| p > max) {
+            Some("too easy for the machine")
+        } else {
+            None
+        };
+        flagged += usize::from(flag.is_some());
+        if json {
+            let line = serde_json::json!({
+                "path": b.path, "unit": b.unit, "batch": b.batch,
+                "delta": b.score.delta, "predicted": p, "flag": flag,
+            });
+            println!("{line}");
+        } else {
+            println!(
+                "{}  {} ({}, batch {}): predicted {:.3} (Δ = {:.4}){}",
+                if flag.is_some() { "FLAG" } else { "ok  " },
+                b.path,
+                b.unit,
+                b.batch,
+                p,
+                b.score.delta,
+                flag.map_or(String::new(), |f| format!(": {f}"))
+            );
+        }
+    }
+    eprintln!(
+        "exemplar check: {} batches predicted by {} ({}), {flagged} outside {}–{}",
+        report.batches.len(),
+        report.encoder,
+        report
+            .alpha
+            .map_or("no α: 1 when Δ > 0".to_string(), |a| format!("α = {a}")),
+        bounds.min.unwrap_or(0.0),
+        bounds.max.unwrap_or(1.0)
+    );
+    Ok(flagged)
 }
