@@ -240,8 +240,12 @@ def main():
     exp["catch_units"] = [entry(u, "catch", f"catch_{short(u)}", 1) for u in catch]
     exp["units"] = [entry(u, "units", short(u), BATCHES) for u in main_units]
     exp.setdefault("loading", {})["extension"] = "jpg"
+    # The same model is the preview's encoder (checks.encoder): its last tensor's channel
+    # means are the embedding. No α: EfficientNet-Lite0 has no published one, so a trial's
+    # prediction is 1 when Δ > 0.
     exp["checks"] = {"models": {MODEL_NAME: {"file": MODEL_FILE, **PREPROCESS}},
-                     "participant": "off"}
+                     "participant": "off",
+                     "encoder": {"model": MODEL_NAME, "output": LAST_TENSOR}}
     with open(path, "w") as f:
         json.dump(exp, f, indent=2, ensure_ascii=False)
         f.write("\n")

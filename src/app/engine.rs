@@ -231,6 +231,39 @@ pub async fn activations(
     paths: &[String],
     backend: Backend,
 ) -> Result<(Vec<f32>, Computed), String> {
+    let c = compute(engine, model_url, model, layer, &[channel], paths, backend).await?;
+    let values = c
+        .activations
+        .iter()
+        .map(|row| row.first().copied().unwrap_or(f32::NAN))
+        .collect();
+    Ok((values, c))
+}
+
+/// Each image's embedding: the channel means of every channel of `output`
+/// (`checks.encoder`), as `exemplar mis` takes them.
+pub async fn embeddings(
+    engine: Engine,
+    model_url: &str,
+    model: &CheckModel,
+    output: &str,
+    paths: &[String],
+    backend: Backend,
+) -> Result<Computed, String> {
+    // No channels asked for: the worker answers with all of them.
+    compute(engine, model_url, model, output, &[], paths, backend).await
+}
+
+/// Channel means of `channels` of `layer` (every channel when empty) for each image.
+async fn compute(
+    engine: Engine,
+    model_url: &str,
+    model: &CheckModel,
+    layer: &str,
+    channels: &[u32],
+    paths: &[String],
+    backend: Backend,
+) -> Result<Computed, String> {
     let buffers = Array::new();
     let mut sizes = Vec::new();
     for p in paths {
@@ -244,7 +277,7 @@ pub async fn activations(
         Backend::Any => "gpu",
     };
     let request = serde_json::json!({
-        "model_url": model_url, "layer": layer, "channels": [channel],
+        "model_url": model_url, "layer": layer, "channels": channels,
         "preset": model.preset, "resize": model.resize, "crop": model.crop,
         "mean": model.mean, "std": model.std,
         "sizes": sizes, "backend": backend,
@@ -264,14 +297,7 @@ pub async fn activations(
     }
     let json = rx.await.map_err(|_| "the engine stopped".to_string())?;
     match serde_json::from_str::<Reply>(&json) {
-        Ok(Reply::Ok(c)) => {
-            let values = c
-                .activations
-                .iter()
-                .map(|row| row.first().copied().unwrap_or(f32::NAN))
-                .collect();
-            Ok((values, c))
-        }
+        Ok(Reply::Ok(c)) => Ok(c),
         Ok(Reply::Error(e)) => Err(e),
         Err(e) => Err(format!("unreadable answer from the engine: {e}")),
     }

@@ -209,9 +209,16 @@ fn TrialKey(ctx: Ctx, trial: PlannedTrial) -> impl IntoView {
     } else {
         "lower"
     };
+    let machine = ctx
+        .exp
+        .checks
+        .encoder
+        .is_some()
+        .then(|| view! { <MachinePanel ctx=ctx.clone() trial=trial.clone()/> });
     let panel = view! { <ActivationPanel ctx=ctx trial=trial.clone()/> };
     view! {
         {panel}
+        {machine}
         <p class="trial-key" data-testid="overlay-key" data-correct=answer>
             {format!(
                 "{} · unit {} · {} / {} / channel {} · batch {} · {} references — correct: the {answer} query ({})",
@@ -317,6 +324,82 @@ pub fn ActivationPanel(ctx: Ctx, trial: PlannedTrial) -> impl IntoView {
         }
     })
     .into_any()
+}
+
+/// The machine's answer to the trial (`checks.encoder`): each image embedded by the
+/// encoder, Δ and the predicted accuracy from core's `mis`, as `exemplar mis` computes them.
+#[component]
+fn MachinePanel(ctx: Ctx, trial: PlannedTrial) -> impl IntoView {
+    let state =
+        RwSignal::new(None::<Result<(exemplar_core::mis::TrialScore, f64, String), String>>);
+    {
+        let (ctx, trial) = (ctx.clone(), trial.clone());
+        leptos::task::spawn_local(async move {
+            let result = machine(&ctx, &trial).await;
+            state.try_set(Some(result));
+        });
+    }
+    move || {
+        match state.get() {
+        None => view! {
+            <p class="activations" data-testid="machine" data-state="running">"Computing the machine's answer…"</p>
+        }
+        .into_any(),
+        Some(Err(e)) => view! {
+            <p class="activations warning" data-testid="machine" data-state="failed">{format!("The machine's answer could not be computed: {e}")}</p>
+        }
+        .into_any(),
+        Some(Ok((score, predicted, rule))) => view! {
+            <p class="activations" data-testid="machine" data-state="done"
+                data-delta=score.delta.to_string() data-predicted=predicted.to_string()>
+                {format!(
+                    "Machine: predicted accuracy {:.0} % ({rule}; Δ = {:.4}: the max query is {} the max references)",
+                    100.0 * predicted,
+                    score.delta,
+                    if score.delta > 0.0 { "nearer" } else { "not nearer" },
+                )}
+            </p>
+        }
+        .into_any(),
+    }
+    }
+}
+
+/// The trial's score by `checks.encoder`, its predicted accuracy and the rule in words.
+async fn machine(
+    ctx: &Ctx,
+    trial: &PlannedTrial,
+) -> Result<(exemplar_core::mis::TrialScore, f64, String), String> {
+    use exemplar_core::mis::{self, Alpha};
+    let encoder = ctx.exp.checks.encoder.as_ref().ok_or("no checks.encoder")?;
+    let model = ctx
+        .exp
+        .checks
+        .models
+        .get(&encoder.model)
+        .ok_or_else(|| format!("no model \"{}\" in checks.models", encoder.model))?;
+    let url = super::browser::resolve_url(&format!("{}{}", ctx.base, model.file));
+    let paths = super::engine::trial_images(trial);
+    let computed = super::engine::embeddings(
+        ctx.engine,
+        &url,
+        model,
+        &encoder.output,
+        &paths,
+        super::engine::Backend::Any,
+    )
+    .await?;
+    let score = mis::score_ordered(
+        &computed.activations,
+        trial.min_references.len(),
+        trial.max_references.len(),
+    )
+    .map_err(|e| e.to_string())?;
+    let (alpha, rule) = match encoder.alpha {
+        Some(a) => (Alpha::Value(a), format!("σ({a}·Δ)")),
+        None => (Alpha::None, "no α: 1 when Δ > 0".to_string()),
+    };
+    Ok((score, mis::predicted(score.delta, alpha), rule))
 }
 
 /// Min references (blue) and max references (orange) on one axis, the two queries as

@@ -32,6 +32,7 @@ mod worker {
     struct Request {
         model_url: String,
         layer: String,
+        /// The channels whose means are wanted; none: every channel (an embedding).
         channels: Vec<usize>,
         /// `imagenet` or `inception`, then the overrides (0: no resize or crop).
         preset: String,
@@ -176,7 +177,19 @@ mod worker {
             Ok(e) => e,
             Err(e) => return Reply::Error(e),
         };
-        match engine.activations(&tensors, &req.channels).await {
+        let mut channels = req.channels.clone();
+        if channels.is_empty() {
+            let Some(first) = tensors.first() else {
+                return Reply::Error("no images".into());
+            };
+            let mut input = vec![1];
+            input.extend(&first.shape);
+            match engine.channels(&input) {
+                Ok(n) => channels = (0..n).collect(),
+                Err(e) => return Reply::Error(format!("tensor {}: {e}", req.layer)),
+            }
+        }
+        match engine.activations(&tensors, &channels).await {
             Ok(activations) => Reply::Ok {
                 activations,
                 backend: match engine.backend() {

@@ -12,6 +12,7 @@ import { BIN, DEMO, runExample, demoExperiment, nativePlan } from './harness.mjs
 export const MODEL = 'test-googlenet';
 const LAYER = 'concat31'; // inception a
 const CHANNELS = [3, 11, 17]; // two main units; the third gives the practice and catch trials
+const ALPHA = 10;
 
 /** Writes the experiment into a new temporary folder: `{ dir, units }` (its two main units). */
 export function makeCheckedExperiment() {
@@ -35,7 +36,12 @@ export function makeCheckedExperiment() {
   exp.catch_units = [{ ...extra, id: `catch_${extra.id}`, model: 'unlisted-model' }];
   exp.loading = { ...exp.loading, extension: 'png' };
   exp.session = { ...exp.session, main_trials: 4, catch_trials: 2 };
-  exp.checks = { models: { [MODEL]: { file: 'model.onnx', preset: 'imagenet', resize: 128, crop: 112 } } };
+  // The same model as the encoder of `checks.encoder`: its inception-a output's channel
+  // means are the embedding.
+  exp.checks = {
+    models: { [MODEL]: { file: 'model.onnx', preset: 'imagenet', resize: 128, crop: 112 } },
+    encoder: { model: MODEL, output: LAYER, alpha: ALPHA },
+  };
   writeFileSync(join(root, 'experiment.json'), JSON.stringify(exp, null, 2));
   return { dir: root, units };
 }
@@ -46,6 +52,14 @@ export function nativeActivations(dir, files, channel) {
     '--channel', String(channel), '--resize', '128', '--crop', '112', '--backend', 'cpu', ...files.map((f) => join(dir, f))],
   { encoding: 'utf8', stdio: ['ignore', 'pipe', 'ignore'] });
   return out.trim().split('\n').map((l) => JSON.parse(l).activation);
+}
+
+/** `exemplar mis --per batch` with the experiment's encoder: `{ "unit batch": { delta, predicted } }`. */
+export function nativeMis(dir) {
+  const out = execFileSync(BIN, ['mis', dir, '--encoder', join(dir, 'model.onnx'), '--output', LAYER,
+    '--alpha', String(ALPHA), '--resize', '128', '--crop', '112', '--backend', 'cpu', '--per', 'batch', '--format', 'json'],
+  { encoding: 'utf8', stdio: ['ignore', 'pipe', 'ignore'] });
+  return Object.fromEntries(JSON.parse(out).batches.map((b) => [`${b.unit} ${b.batch}`, b]));
 }
 
 /** The browser's activations equal the native ones to the engine's usual tolerance. */
@@ -75,5 +89,14 @@ export async function previewMatchesNative(d, url, dir, pid, index) {
   const files = [...trial.min_references, ...trial.max_references, trial.min_query, trial.max_query];
   assertClose([...values.min_references, ...values.max_references, values.min_query, values.max_query],
     nativeActivations(dir, files, trial.unit.channel), `${d.name}: ${trial.unit.unit_id} batch ${trial.unit.batch}`);
+  // The machine's answer (checks.encoder) equals `exemplar mis` for the trial's batch.
+  const machine = `[data-testid=trial][data-trial-index="${index}"] [data-testid=machine]`;
+  await d.waitFor(`${machine}[data-state=done], ${machine}[data-state=failed]`, { timeout: 180_000 });
+  assert.equal(await d.attribute(machine, 'data-state'), 'done', await d.text(machine));
+  const want = nativeMis(dir)[`${trial.unit.unit_id} ${trial.unit.batch}`];
+  assert.ok(want, `exemplar mis scored ${trial.unit.unit_id} batch ${trial.unit.batch}`);
+  const [delta, predicted] = [Number(await d.attribute(machine, 'data-delta')), Number(await d.attribute(machine, 'data-predicted'))];
+  assert.ok(Math.abs(delta - want.delta) <= 1e-4 + 1e-3 * Math.abs(want.delta), `${d.name}: Δ ${delta}, native ${want.delta}`);
+  assert.ok(Math.abs(predicted - want.predicted) <= 1e-3, `${d.name}: predicted ${predicted}, native ${want.predicted}`);
   return { backend: await d.attribute(panel, 'data-backend'), verdict: await d.attribute(panel, 'data-verdict'), trial };
 }

@@ -144,7 +144,7 @@ pub fn check(dir: &Path) -> (Result<Experiment, Problems>, Vec<String>) {
 }
 
 /// Every model in `checks.models` loads (CPU engine, no GPU needed) up to each layer its
-/// units name, and each unit's channel exists there.
+/// units name, and each unit's channel exists there; the encoder's model up to its output.
 fn check_models(exp: &Experiment, root: &Path) -> Vec<Problem> {
     let mut problems = Vec::new();
     for (name, model) in &exp.checks.models {
@@ -193,6 +193,15 @@ fn check_models(exp: &Experiment, root: &Path) -> Vec<Problem> {
                     }),
                     Ok(_) => {}
                 }
+            }
+        }
+        // The encoder's embedding tensor, where this model is the encoder.
+        if let Some(enc) = exp.checks.encoder.as_ref().filter(|e| e.model == *name) {
+            if let Err(e) = exemplar_engine::Engine::load(&bytes, &enc.output, None) {
+                problems.push(Problem {
+                    path: "checks.encoder.output".into(),
+                    message: format!("{} in {}: {e}", enc.output, model.file),
+                });
             }
         }
     }

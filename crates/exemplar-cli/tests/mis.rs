@@ -376,6 +376,14 @@ fn check_flags_batches_the_encoder_finds_too_hard_or_too_easy() {
         easy,
         predicted.iter().filter(|p| p.1 > highest - 1e-9).count()
     );
+    // An output the model does not have is a validation problem.
+    e["checks"]["encoder"]["output"] = "nope".into();
+    std::fs::write(&path, serde_json::to_string_pretty(&e).unwrap()).unwrap();
+    let (ok, stdout, stderr) = exemplar(&["validate", &s(&exp)]);
+    assert!(
+        !ok && format!("{stdout}{stderr}").contains("checks.encoder.output"),
+        "{stdout}{stderr}"
+    );
     // Bounds outside 0–1, or no encoder, are refused.
     let (ok, _, stderr) = check(&["--min-predicted", "1.5"]);
     assert!(!ok && stderr.contains("between 0 and 1"), "{stderr}");

@@ -41,12 +41,17 @@ pub enum MisError {
     Degenerate,
     /// A side has no reference.
     NoReferences,
+    /// Not one embedding per image of the trial: (embeddings, images).
+    Count(usize, usize),
 }
 
 impl fmt::Display for MisError {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self {
             MisError::Lengths(a, b) => write!(f, "embeddings of different lengths ({a} and {b})"),
+            MisError::Count(got, want) => {
+                write!(f, "{got} embeddings for a trial of {want} images")
+            }
             MisError::Degenerate => f.write_str(
                 "an embedding is all zeros or not finite: its cosine similarity is undefined",
             ),
@@ -101,6 +106,28 @@ pub struct TrialScore {
     pub min_query_to_min: f64,
     /// Δ: positive when the machine would pick the max query.
     pub delta: f64,
+}
+
+/// [`score_trial`] of a trial's embeddings in the order the checks take its images: the
+/// `min_refs` min references, the `max_refs` max references, the min query, the max query.
+pub fn score_ordered(
+    embeddings: &[Vec<f32>],
+    min_refs: usize,
+    max_refs: usize,
+) -> Result<TrialScore, MisError> {
+    let want = min_refs + max_refs + 2;
+    if embeddings.len() != want {
+        return Err(MisError::Count(embeddings.len(), want));
+    }
+    let all: Vec<&[f32]> = embeddings.iter().map(Vec::as_slice).collect();
+    let (min_references, rest) = all.split_at(min_refs);
+    let (max_references, queries) = rest.split_at(max_refs);
+    score_trial(&TrialEmbeddings {
+        max_references,
+        min_references,
+        max_query: queries[1],
+        min_query: queries[0],
+    })
 }
 
 /// The four similarities and Δ of a trial.
@@ -365,5 +392,30 @@ mod tests {
             fit_alpha(&[0.1], &[true, false]),
             Err(FitError::Lengths(1, 2))
         );
+    }
+
+    #[test]
+    fn ordered_embeddings_score_as_the_trial_does() {
+        let e = |x: f32, y: f32| vec![x, y];
+        // min refs, max refs, min query, max query.
+        let all = vec![
+            e(0.0, 1.0),
+            e(0.1, 1.0),
+            e(1.0, 0.0),
+            e(0.0, 1.0),
+            e(1.0, 0.1),
+        ];
+        let got = score_ordered(&all, 2, 1).unwrap();
+        let (min_refs, max_refs) = ([&all[0][..], &all[1][..]], [&all[2][..]]);
+        let want = score_trial(&TrialEmbeddings {
+            max_references: &max_refs,
+            min_references: &min_refs,
+            max_query: &all[4],
+            min_query: &all[3],
+        })
+        .unwrap();
+        assert_eq!(got, want);
+        assert!(got.delta > 0.0);
+        assert_eq!(score_ordered(&all, 2, 2), Err(MisError::Count(5, 6)));
     }
 }
