@@ -370,6 +370,24 @@ async fn machine(
     ctx: &Ctx,
     trial: &PlannedTrial,
 ) -> Result<(exemplar_core::mis::TrialScore, f64, String), String> {
+    let paths = super::engine::trial_images(trial);
+    machine_of(
+        ctx,
+        &paths,
+        trial.min_references.len(),
+        trial.max_references.len(),
+    )
+    .await
+}
+
+/// [`machine`] of images in [`super::engine::trial_images`] order, with `min_refs` and
+/// `max_refs` references.
+async fn machine_of(
+    ctx: &Ctx,
+    paths: &[String],
+    min_refs: usize,
+    max_refs: usize,
+) -> Result<(exemplar_core::mis::TrialScore, f64, String), String> {
     use exemplar_core::mis::{self, Alpha};
     let encoder = ctx.exp.checks.encoder.as_ref().ok_or("no checks.encoder")?;
     let model = ctx
@@ -379,22 +397,17 @@ async fn machine(
         .get(&encoder.model)
         .ok_or_else(|| format!("no model \"{}\" in checks.models", encoder.model))?;
     let url = super::browser::resolve_url(&format!("{}{}", ctx.base, model.file));
-    let paths = super::engine::trial_images(trial);
     let computed = super::engine::embeddings(
         ctx.engine,
         &url,
         model,
         &encoder.output,
-        &paths,
+        paths,
         super::engine::Backend::Any,
     )
     .await?;
-    let score = mis::score_ordered(
-        &computed.activations,
-        trial.min_references.len(),
-        trial.max_references.len(),
-    )
-    .map_err(|e| e.to_string())?;
+    let score =
+        mis::score_ordered(&computed.activations, min_refs, max_refs).map_err(|e| e.to_string())?;
     let (alpha, rule) = match encoder.alpha {
         Some(a) => (Alpha::Value(a), format!("σ({a}·Δ)")),
         None => (Alpha::None, "no α: 1 when Δ > 0".to_string()),
@@ -445,6 +458,29 @@ struct Checked {
     unit: String,
     batch: u32,
     outcome: Result<Vec<exemplar_core::checks::Violation>, String>,
+    /// With bounds in `checks.encoder`: the machine's predicted accuracy and the bound it
+    /// falls outside of, if any.
+    machine: Option<Result<(f64, Option<exemplar_core::mis::Difficulty>), String>>,
+}
+
+impl Checked {
+    /// What is wrong with the batch, in words (empty when nothing is).
+    fn problems(&self) -> Vec<String> {
+        let mut out: Vec<String> = match &self.outcome {
+            Ok(v) => v.iter().map(|v| v.describe().to_string()).collect(),
+            Err(e) => vec![e.clone()],
+        };
+        match &self.machine {
+            Some(Ok((p, Some(d)))) => out.push(format!(
+                "{} (predicted accuracy {:.1} %)",
+                d.describe(),
+                100.0 * p
+            )),
+            Some(Err(e)) => out.push(format!("the machine's answer could not be computed: {e}")),
+            _ => {}
+        }
+        out
+    }
 }
 
 /// "Check all": every batch of every unit with a model, checked with the engine.
@@ -452,12 +488,21 @@ struct Checked {
 fn CheckAll(ctx: Ctx) -> impl IntoView {
     let results = RwSignal::new(Vec::<Checked>::new());
     let running = RwSignal::new(false);
+    // The machine's check (bounds in checks.encoder) covers every unit, with a check model
+    // or not; the activations only units with one.
+    let bounds = ctx.exp.checks.encoder.as_ref().and_then(|e| {
+        (e.min_predicted.is_some() || e.max_predicted.is_some())
+            .then_some((e.min_predicted, e.max_predicted))
+    });
+    let checked = move |exp: &Experiment, u: &exemplar_core::experiment::Unit| {
+        bounds.is_some() || exp.checks.models.contains_key(&u.model)
+    };
     let total = ctx
         .exp
         .unit_groups()
         .iter()
         .flat_map(|(_, us)| us.iter())
-        .filter(|u| ctx.exp.checks.models.contains_key(&u.model))
+        .filter(|u| checked(&ctx.exp, u))
         .map(|u| u.batches.len())
         .sum::<usize>();
     let run = {
@@ -471,10 +516,7 @@ fn CheckAll(ctx: Ctx) -> impl IntoView {
             let ctx = ctx.clone();
             leptos::task::spawn_local(async move {
                 for (_, units) in ctx.exp.unit_groups() {
-                    for unit in units
-                        .iter()
-                        .filter(|u| ctx.exp.checks.models.contains_key(&u.model))
-                    {
+                    for unit in units.iter().filter(|u| checked(&ctx.exp, u)) {
                         for batch in &unit.batches {
                             let files = super::engine::batch_images(&ctx.exp.batch_files(batch));
                             let failed = ctx
@@ -495,6 +537,9 @@ fn CheckAll(ctx: Ctx) -> impl IntoView {
                             };
                             let outcome = if !failed.is_empty() {
                                 Err(format!("images not loaded: {}", failed.join("; ")))
+                            } else if !ctx.exp.checks.models.contains_key(&unit.model) {
+                                // Only the machine checks it.
+                                Ok(Vec::new())
                             } else {
                                 match compute(&ctx, &unit_ref, &files).await {
                                     Some(Ok((values, _))) => super::engine::split(&values, 9, 9)
@@ -504,12 +549,24 @@ fn CheckAll(ctx: Ctx) -> impl IntoView {
                                     None => Err("no model".into()),
                                 }
                             };
+                            let machine = match bounds {
+                                None => None,
+                                Some(_) if !failed.is_empty() => {
+                                    Some(Err("images not loaded".to_string()))
+                                }
+                                Some((lo, hi)) => {
+                                    Some(machine_of(&ctx, &files, 9, 9).await.map(|(_, p, _)| {
+                                        (p, exemplar_core::mis::difficulty(p, lo, hi))
+                                    }))
+                                }
+                            };
                             if results
                                 .try_update(|r| {
                                     r.push(Checked {
                                         unit: unit.id.clone(),
                                         batch: batch.batch,
                                         outcome,
+                                        machine,
                                     })
                                 })
                                 .is_none()
@@ -523,13 +580,7 @@ fn CheckAll(ctx: Ctx) -> impl IntoView {
             });
         }
     };
-    let failures = move || {
-        results.with(|r| {
-            r.iter()
-                .filter(|c| !matches!(&c.outcome, Ok(v) if v.is_empty()))
-                .count()
-        })
-    };
+    let failures = move || results.with(|r| r.iter().filter(|c| !c.problems().is_empty()).count());
     view! {
         <div class="check-all">
             <button data-testid="check-all" disabled=move || running.get() || total == 0 on:click=run>
@@ -545,12 +596,14 @@ fn CheckAll(ctx: Ctx) -> impl IntoView {
                 }}
             </span>
             <ul class="check-failures">
-                {move || results.get().into_iter().filter(|c| !matches!(&c.outcome, Ok(v) if v.is_empty())).map(|c| {
-                    let why = match &c.outcome {
-                        Ok(v) => v.iter().map(|v| v.describe()).collect::<Vec<_>>().join("; "),
-                        Err(e) => e.clone(),
+                {move || results.get().into_iter().filter(|c| !c.problems().is_empty()).map(|c| {
+                    let why = c.problems().join("; ");
+                    let difficulty = match &c.machine {
+                        Some(Ok((_, Some(d)))) => d.describe(),
+                        _ => "",
                     };
-                    view! { <li data-testid="check-failure" data-unit=c.unit.clone() data-batch=c.batch.to_string()>{format!("{} batch {}: {why}", c.unit, c.batch)}</li> }
+                    view! { <li data-testid="check-failure" data-unit=c.unit.clone() data-batch=c.batch.to_string()
+                        data-difficulty=difficulty>{format!("{} batch {}: {why}", c.unit, c.batch)}</li> }
                 }).collect_view()}
             </ul>
         </div>

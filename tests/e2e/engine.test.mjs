@@ -9,7 +9,7 @@ import { copyFileSync, cpSync, mkdtempSync, readFileSync, renameSync, writeFileS
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { BIN, startServer, launch, newPage, nativePlan, eventually } from './harness.mjs';
-import { MODEL, assertClose, makeCheckedExperiment, nativeActivations, previewMatchesNative } from './checked.mjs';
+import { MODEL, assertClose, makeCheckedExperiment, nativeActivations, nativeMis, previewMatchesNative } from './checked.mjs';
 import { open } from './engines.mjs';
 
 let dir, units;
@@ -71,6 +71,49 @@ test('check all passes on stimuli chosen by the model and flags a corrupted copy
     }
   } finally {
     await browser.close();
+  }
+});
+
+test('check all flags the batches outside checks.encoder\'s bounds, as exemplar check does', async () => {
+  // A bound in the widest gap between the machine's predictions (far from every batch, so
+  // that the browser's last bits cannot move one across it): the batches below are too hard.
+  const predicted = Object.values(nativeMis(dir)).map((b) => b.predicted).sort((a, b) => a - b);
+  let gap = 1;
+  for (let i = 2; i < predicted.length; i++) if (predicted[i] - predicted[i - 1] > predicted[gap] - predicted[gap - 1]) gap = i;
+  const bound = (predicted[gap - 1] + predicted[gap]) / 2;
+  assert.ok(predicted[0] < bound && bound < predicted.at(-1), `predictions ${predicted}`);
+  const bounded = mkdtempSync(join(tmpdir(), 'exemplar-engine-bounds-'));
+  cpSync(dir, bounded, { recursive: true });
+  const exp = JSON.parse(readFileSync(join(bounded, 'experiment.json'), 'utf8'));
+  exp.id = 'engine-e2e-bounds';
+  exp.checks.encoder.min_predicted = bound;
+  writeFileSync(join(bounded, 'experiment.json'), JSON.stringify(exp));
+  // What `exemplar check` flags (every unit: the encoder needs no check model).
+  let native = '';
+  try {
+    execFileSync(BIN, ['check', bounded, '--backend', 'cpu', '--json'], { encoding: 'utf8', stdio: ['ignore', 'pipe', 'ignore'] });
+  } catch (e) {
+    native = e.stdout; // status 1: something is flagged
+  }
+  const want = native.trim().split('\n').map((l) => JSON.parse(l)).filter((r) => r.flag)
+    .map((r) => [r.unit, r.batch]).sort();
+  assert.ok(want.length > 0 && want.every(([, b]) => Number.isInteger(b)), native);
+
+  const server = await startServer({ experiment: bounded });
+  const browser = await launch({ webgpu: true });
+  try {
+    const page = await newPage(browser);
+    await page.goto(`${server.url}?mode=preview`);
+    await page.getByTestId('check-all').click();
+    const status = page.getByTestId('check-all-status');
+    await eventually(async () => (await status.getAttribute('data-done')) === 'true', { timeout: 300_000, every: 500 });
+    const got = await page.getByTestId('check-failure').evaluateAll((els) => els
+      .filter((e) => e.dataset.difficulty === 'too hard for the machine').map((e) => [e.dataset.unit, Number(e.dataset.batch)]));
+    assert.deepEqual(got.sort(), want);
+    assert.deepEqual(page.errors, []);
+  } finally {
+    await browser.close();
+    await server.kill('SIGTERM');
   }
 });
 

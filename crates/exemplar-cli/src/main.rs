@@ -162,10 +162,11 @@ enum Command {
         #[command(flatten)]
         limits: exemplars::LimitOptions,
         /// Also flag batches whose predicted accuracy (the MIS of `checks.encoder`) is
-        /// below P: too hard for the machine.
+        /// below P: too hard for the machine (default: `checks.encoder.min_predicted`).
         #[arg(long, value_name = "P")]
         min_predicted: Option<f64>,
-        /// Also flag batches whose predicted accuracy is above P: trivially easy.
+        /// Also flag batches whose predicted accuracy is above P: trivially easy
+        /// (default: `checks.encoder.max_predicted`).
         #[arg(long, value_name = "P")]
         max_predicted: Option<f64>,
     },

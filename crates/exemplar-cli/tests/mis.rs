@@ -376,6 +376,20 @@ fn check_flags_batches_the_encoder_finds_too_hard_or_too_easy() {
         easy,
         predicted.iter().filter(|p| p.1 > highest - 1e-9).count()
     );
+    // The same bound in the experiment (checks.encoder.min_predicted) is the default.
+    e["checks"]["encoder"]["min_predicted"] = (lowest + 1e-9).into();
+    std::fs::write(&path, serde_json::to_string_pretty(&e).unwrap()).unwrap();
+    let (ok, stdout, _) = check(&[]);
+    assert!(!ok);
+    assert_eq!(
+        stdout.lines().filter(|l| l.starts_with("FLAG")).count(),
+        want,
+        "{stdout}"
+    );
+    e["checks"]["encoder"]
+        .as_object_mut()
+        .unwrap()
+        .remove("min_predicted");
     // An output the model does not have is a validation problem.
     e["checks"]["encoder"]["output"] = "nope".into();
     std::fs::write(&path, serde_json::to_string_pretty(&e).unwrap()).unwrap();

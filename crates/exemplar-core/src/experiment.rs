@@ -198,6 +198,13 @@ pub struct CheckEncoder {
     /// `exemplar analyze --mis`).
     #[serde(default)]
     pub alpha: Option<f64>,
+    /// "Check all" and `exemplar check` flag a batch whose predicted accuracy is below
+    /// this: too hard for the machine.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub min_predicted: Option<f64>,
+    /// … or above this: trivially easy.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub max_predicted: Option<f64>,
 }
 
 /// Live checks in the participant's browser.

@@ -108,6 +108,37 @@ pub struct TrialScore {
     pub delta: f64,
 }
 
+/// Where a trial's predicted accuracy lies outside a study's bounds
+/// (`checks.encoder.min_predicted`, `max_predicted`).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Difficulty {
+    /// Below the lower bound.
+    TooHard,
+    /// Above the upper bound.
+    TooEasy,
+}
+
+impl Difficulty {
+    /// Words for the researcher.
+    pub fn describe(self) -> &'static str {
+        match self {
+            Difficulty::TooHard => "too hard for the machine",
+            Difficulty::TooEasy => "too easy for the machine",
+        }
+    }
+}
+
+/// The bound `predicted` falls outside of, if any.
+pub fn difficulty(predicted: f64, min: Option<f64>, max: Option<f64>) -> Option<Difficulty> {
+    if min.is_some_and(|m| predicted < m) {
+        Some(Difficulty::TooHard)
+    } else if max.is_some_and(|m| predicted > m) {
+        Some(Difficulty::TooEasy)
+    } else {
+        None
+    }
+}
+
 /// [`score_trial`] of a trial's embeddings in the order the checks take its images: the
 /// `min_refs` min references, the `max_refs` max references, the min query, the max query.
 pub fn score_ordered(

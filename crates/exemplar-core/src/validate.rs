@@ -366,6 +366,25 @@ impl Experiment {
                     "must be a finite number ≥ 0",
                 ));
             }
+            for (field, v) in [
+                ("min_predicted", e.min_predicted),
+                ("max_predicted", e.max_predicted),
+            ] {
+                if v.is_some_and(|v| !(0.0..=1.0).contains(&v)) {
+                    p.push(Problem::new(
+                        format!("checks.encoder.{field}"),
+                        "must lie between 0 and 1",
+                    ));
+                }
+            }
+            if let (Some(lo), Some(hi)) = (e.min_predicted, e.max_predicted) {
+                if lo > hi {
+                    p.push(Problem::new(
+                        "checks.encoder.max_predicted",
+                        format!("must not be below min_predicted ({lo})"),
+                    ));
+                }
+            }
         }
         p.extend(self.analysis.exclusion.problems());
         if !crate::texts::is_language_tag(&self.language) {

@@ -421,6 +421,15 @@ fn the_check_encoder_names_a_check_model() {
     assert_eq!(problems(&v).len(), 3, "{:#?}", problems(&v));
     v["checks"]["encoder"] = json!({"model": "m", "output": "pool", "alpha": 12.5});
     assert!(problems(&v).is_empty(), "{:#?}", problems(&v));
+    v["checks"]["encoder"] =
+        json!({"model": "m", "output": "pool", "min_predicted": 0.9, "max_predicted": 0.6});
+    assert_problem(
+        &v,
+        "checks.encoder.max_predicted",
+        "must not be below min_predicted",
+    );
+    v["checks"]["encoder"] = json!({"model": "m", "output": "pool", "min_predicted": 1.5});
+    assert_problem(&v, "checks.encoder.min_predicted", "between 0 and 1");
     v["checks"]["encoder"] = json!({"model": "m", "output": "pool", "beta": 1});
     assert!(problems(&v).iter().any(|p| p.contains("beta")));
 }

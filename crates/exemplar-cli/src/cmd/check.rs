@@ -60,10 +60,22 @@ pub fn run(
         report.batches.len(),
         report.unchecked.len()
     );
-    if predicted.min.is_none() && predicted.max.is_none() {
+    // The bounds: the flags, else the experiment's own (checks.encoder).
+    let encoder = exemplar_core::Experiment::load_dir(dir)
+        .ok()
+        .and_then(|e| e.checks.encoder);
+    let bounds = Predicted {
+        min: predicted
+            .min
+            .or(encoder.as_ref().and_then(|e| e.min_predicted)),
+        max: predicted
+            .max
+            .or(encoder.as_ref().and_then(|e| e.max_predicted)),
+    };
+    if bounds.min.is_none() && bounds.max.is_none() {
         return Ok(failures);
     }
-    Ok(failures + machine(dir, backend, json, limits, predicted)?)
+    Ok(failures + machine(dir, backend, json, limits, bounds)?)
 }
 
 /// Each batch's predicted accuracy from `checks.encoder` against the bounds; returns how
@@ -80,13 +92,7 @@ fn machine(
     let mut flagged = 0;
     for b in &report.batches {
         let p = b.predicted;
-        let flag = if bounds.min.is_some_and(|min| p < min) {
-            Some("too hard for the machine")
-        } else if bounds.max.is_some_and(|max| p > max) {
-            Some("too easy for the machine")
-        } else {
-            None
-        };
+        let flag = exemplar_core::mis::difficulty(p, bounds.min, bounds.max).map(|d| d.describe());
         flagged += usize::from(flag.is_some());
         if json {
             let line = serde_json::json!({
