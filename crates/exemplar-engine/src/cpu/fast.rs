@@ -194,11 +194,11 @@ pub(crate) fn pool(x: &[f32], g: &Geom, avg: Option<bool>) -> Vec<f32> {
                 for oy in oy_lo..oy_hi {
                     let iy = oy * g.sh + ky * g.dh - g.pt;
                     let out = &mut dst[oy * g.ow + ox_lo..oy * g.ow + ox_hi];
-                    let row = src[iy * g.w + ix0..].iter().step_by(g.sw);
+                    let row = &src[iy * g.w + ix0..];
                     if avg.is_some() {
-                        out.iter_mut().zip(row).for_each(|(d, &s)| *d += s);
+                        strided(out, row, g.sw, |d, s| *d += s);
                     } else {
-                        out.iter_mut().zip(row).for_each(|(d, &s)| *d = d.max(s));
+                        strided(out, row, g.sw, |d, s| *d = super::max(*d, s));
                     }
                 }
             }
@@ -234,6 +234,32 @@ pub(crate) fn pool(x: &[f32], g: &Geom, avg: Option<bool>) -> Vec<f32> {
     y
 }
 
+/// `f(&mut dst[k], src[k * stride])` for every `k < dst.len()`. Strides 1 and 2 are plain
+/// loops over slices, which the compiler vectorises (a stepped iterator it does not).
+#[inline(always)]
+fn strided(dst: &mut [f32], src: &[f32], stride: usize, f: impl Fn(&mut f32, f32)) {
+    match stride {
+        1 => {
+            let src = &src[..dst.len()];
+            dst.iter_mut().zip(src).for_each(|(d, &s)| f(d, s));
+        }
+        2 => {
+            let Some((last, head)) = dst.split_last_mut() else {
+                return;
+            };
+            // Pairs for all but the last output: the row may end on its last input.
+            for (d, pair) in head.iter_mut().zip(src.chunks_exact(2)) {
+                f(d, pair[0]);
+            }
+            f(last, src[2 * head.len()]);
+        }
+        _ => dst
+            .iter_mut()
+            .zip(src.iter().step_by(stride))
+            .for_each(|(d, &s)| f(d, s)),
+    }
+}
+
 /// The im2col matrix of output rows `oy0..oy0 + rows`: row `(ci, ky, kx)`, column
 /// `(oy - oy0, ox)`, zero where the window reads padding.
 fn im2col(x: &[f32], g: &Geom, cpg: usize, oy0: usize, rows: usize, out: &mut [f32]) {
@@ -261,9 +287,7 @@ fn im2col(x: &[f32], g: &Geom, cpg: usize, oy0: usize, rows: usize, out: &mut [f
                     if g.sw == 1 {
                         inside.copy_from_slice(&src[..inside.len()]);
                     } else {
-                        for (d, &s) in inside.iter_mut().zip(src.iter().step_by(g.sw)) {
-                            *d = s;
-                        }
+                        strided(inside, src, g.sw, |d, s| *d = s);
                     }
                 }
             }

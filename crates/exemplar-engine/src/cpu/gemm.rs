@@ -285,18 +285,18 @@ fn portable_tile(ap: &[f32], bp: &[f32], acc: &mut [[f32; 8]; PORTABLE_MR]) {
 #[cfg(target_arch = "wasm32")]
 #[target_feature(enable = "simd128")]
 fn portable_tile(ap: &[f32], bp: &[f32], acc: &mut [[f32; 8]; PORTABLE_MR]) {
-    use core::arch::wasm32::{
-        f32x4, f32x4_add, f32x4_extract_lane, f32x4_mul, f32x4_splat, v128_load,
-    };
+    use core::arch::wasm32::{f32x4_add, f32x4_mul, f32x4_splat, v128, v128_load, v128_store};
+    // SAFETY (every load and store below): each pointer is to 4 floats inside a row of 8
+    // (`acc`'s rows, `b`'s chunks); wasm loads and stores allow any alignment.
     let mut v = [[f32x4_splat(0.0); 2]; PORTABLE_MR];
     for (r, row) in acc.iter().enumerate() {
-        v[r][0] = f32x4(row[0], row[1], row[2], row[3]);
-        v[r][1] = f32x4(row[4], row[5], row[6], row[7]);
+        unsafe {
+            v[r][0] = v128_load(row.as_ptr().cast::<v128>());
+            v[r][1] = v128_load(row[4..].as_ptr().cast::<v128>());
+        }
     }
     for (a, b) in ap.chunks_exact(PORTABLE_MR).zip(bp.chunks_exact(8)) {
         let b: &[f32; 8] = b.try_into().expect("chunks of NR");
-        // SAFETY: `b` holds 8 floats, two unaligned 16-byte loads (wasm allows any
-        // alignment).
         let (b0, b1) = unsafe {
             (
                 v128_load(b.as_ptr().cast()),
@@ -310,11 +310,9 @@ fn portable_tile(ap: &[f32], bp: &[f32], acc: &mut [[f32; 8]; PORTABLE_MR]) {
         }
     }
     for (row, vr) in acc.iter_mut().zip(&v) {
-        for (half, x) in row.chunks_exact_mut(4).zip(vr) {
-            half[0] = f32x4_extract_lane::<0>(*x);
-            half[1] = f32x4_extract_lane::<1>(*x);
-            half[2] = f32x4_extract_lane::<2>(*x);
-            half[3] = f32x4_extract_lane::<3>(*x);
+        unsafe {
+            v128_store(row.as_mut_ptr().cast::<v128>(), vr[0]);
+            v128_store(row[4..].as_mut_ptr().cast::<v128>(), vr[1]);
         }
     }
 }
