@@ -5,9 +5,10 @@
 //! their Spearman correlation over units with a seeded percentile bootstrap CI.
 //!
 //! A human trial is matched to a batch by its `unit_id` and `batch`; records without a
-//! unit id (the IMI release) by `model`, `layer`, `channel` and `batch`.
+//! unit id (the IMI release), or whose unit id the file does not know, by `model`,
+//! `layer`, `channel` and `batch`, where only one unit of the file has them.
 
-use std::collections::{BTreeMap, HashMap};
+use std::collections::{BTreeMap, HashMap, HashSet};
 
 use exemplar_core::mis::{self, Alpha};
 use exemplar_core::rng::Rng;
@@ -168,27 +169,46 @@ pub(crate) fn compare(
     batches: &[BatchDelta],
     options: &Options,
 ) -> MachineComparison {
-    // Each batch by both keys, so that records with and without unit ids find it.
+    // Each batch by its unit id, and by model, layer and channel where no other unit of the
+    // file shares them (two modes of one channel would), so that records with and without
+    // unit ids find it.
+    let mut units_of_layer: HashMap<String, HashSet<&str>> = HashMap::new();
+    for b in batches {
+        let k = key(None, &b.model, &b.layer, b.channel);
+        units_of_layer.entry(k).or_default().insert(&b.unit);
+    }
     let mut by_key: HashMap<(String, u64), f64> = HashMap::new();
     let mut unit_deltas: HashMap<String, Vec<f64>> = HashMap::new();
     for b in batches {
-        for k in [
-            key(Some(&b.unit), "", "", None),
-            key(None, &b.model, &b.layer, b.channel),
-        ] {
+        let by_layer = key(None, &b.model, &b.layer, b.channel);
+        let unique = units_of_layer[&by_layer].len() == 1;
+        let keys = [
+            Some(key(Some(&b.unit), "", "", None)),
+            unique.then_some(by_layer),
+        ];
+        for k in keys.into_iter().flatten() {
             by_key.insert((k.clone(), b.batch), b.delta);
             unit_deltas.entry(k).or_default().push(b.delta);
         }
     }
-    let trial_key = |t: &Trial| key(t.unit_id.as_deref(), &t.model, &t.layer, t.channel);
     let (mut deltas, mut correct) = (Vec::new(), Vec::new());
     // (group, unit id) → the key of its batches.
     let mut unit_keys: BTreeMap<(String, String), String> = BTreeMap::new();
     let mut unmatched = 0;
     for (t, group, unit_id) in scored {
-        let k = trial_key(t);
-        match t.batch.and_then(|b| by_key.get(&(k.clone(), b))) {
-            Some(&d) => {
+        // By unit id where the trial has one and the file knows it, else by layer and
+        // channel (a file written for a stimuli folder names units by their folders).
+        let by_layer = key(None, &t.model, &t.layer, t.channel);
+        let found = t.batch.and_then(|b| {
+            t.unit_id
+                .as_deref()
+                .map(|u| key(Some(u), "", "", None))
+                .into_iter()
+                .chain([by_layer])
+                .find_map(|k| by_key.get(&(k.clone(), b)).map(|&d| (k, d)))
+        });
+        match found {
+            Some((k, d)) => {
                 deltas.push(d);
                 correct.push(t.correct);
                 unit_keys.insert((group.clone(), unit_id.clone()), k);

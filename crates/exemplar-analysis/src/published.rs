@@ -20,8 +20,9 @@
 //!   but not scored, as in the paper.
 //!
 //! A layout is recognised by its header; cells the release anonymised (`"anonymized"`),
-//! empty or `nan` are left out of the record, and a cell that must be a number or a truth
-//! value and is not one is an error naming its line and column.
+//! empty or `nan` are left out of the record; a channel or batch that is not a number (a
+//! practice trial's `channel_r`) stays a label; any other cell that must be a number or a
+//! truth value and is not one is an error naming its line and column.
 
 use serde_json::{Map, Number, Value};
 
@@ -114,17 +115,13 @@ pub fn record(layout: Layout, header: &[String], row: &csv::StringRecord) -> Res
             r.insert("phase".into(), phase.into());
             let passed = truth("passed_checks")?.ok_or("column passed_checks is empty")?;
             r.insert("passed_checks".into(), passed.into());
-            for name in [
-                "rt",
-                "button_pressed",
-                "confidence",
-                "batch",
-                "time_elapsed",
-            ] {
+            for name in ["rt", "button_pressed", "confidence", "time_elapsed"] {
                 set_number(&mut r, name, num(name)?);
             }
-            if let Some(c) = channel(cell("channel")) {
-                set_number(&mut r, "channel", Some(c));
+            for name in ["batch", "channel"] {
+                if let Some(c) = whole(cell(name)) {
+                    set_number(&mut r, name, Some(c));
+                }
             }
         }
         Layout::Borowski => {
@@ -160,9 +157,10 @@ pub fn record(layout: Layout, header: &[String], row: &csv::StringRecord) -> Res
             r.insert("mode".into(), mode.into());
             r.insert("model".into(), "InceptionV1".into());
             set_number(&mut r, "block", num("block_nr")?);
-            set_number(&mut r, "batch", num("batch")?);
-            if let Some(c) = channel(cell("channel")) {
-                set_number(&mut r, "channel", Some(c));
+            for name in ["batch", "channel"] {
+                if let Some(c) = whole(cell(name)) {
+                    set_number(&mut r, name, Some(c));
+                }
             }
             set_number(&mut r, "rt", num("RT")?.map(|s| s * 1000.0));
             if let Some(c) = num("conf_rating")? {
@@ -175,9 +173,9 @@ pub fn record(layout: Layout, header: &[String], row: &csv::StringRecord) -> Res
     Ok(Value::Object(r))
 }
 
-/// A channel number from `12`, `12.0` or `channel_12`; `None` for labels such as
+/// A channel (or batch) number from `12`, `12.0` or `channel_12`; `None` for labels such as
 /// `channel_r` (Borowski's practice trials), which stay in the record as read.
-fn channel(v: Option<&str>) -> Option<f64> {
+fn whole(v: Option<&str>) -> Option<f64> {
     let v = v?;
     let digits = v.strip_prefix("channel_").unwrap_or(v);
     digits

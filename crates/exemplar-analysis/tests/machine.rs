@@ -135,3 +135,39 @@ fn a_bad_mis_file_names_its_line_and_column() {
     let e = read_batches_csv(&format!("{head}u,m,l,1,0,NaN\n")).unwrap_err();
     assert!(e.to_string().contains("column delta"), "{e}");
 }
+
+/// A file written for a stimuli folder names its units by folder: trials whose unit id it
+/// does not know find their batches by model, layer and channel, unless two units of the
+/// file share those (two modes of one channel), which would be a guess.
+#[test]
+fn unknown_unit_ids_fall_back_to_an_unambiguous_layer_and_channel() {
+    let batch = |unit: &str, channel: u64, b: u64, delta: f64| BatchDelta {
+        unit: unit.into(),
+        model: "net".into(),
+        layer: "l".into(),
+        channel: Some(channel),
+        batch: b,
+        delta,
+    };
+    let batches = [
+        batch("units/l/3", 3, 0, 0.2),
+        batch("natural/l/5", 5, 0, 0.1),
+        batch("optimized/l/5", 5, 0, -0.1),
+    ];
+    let trial = |channel: u64, correct: bool| {
+        json!({
+            "type": "trial", "session_id": "s", "phase": "main", "unit_id": format!("exp-{channel}"),
+            "model": "net", "layer": "l", "channel": channel, "mode": "natural", "batch": 0,
+            "correct": correct, "passed_checks": true,
+        })
+    };
+    let records = [trial(3, true), trial(3, false), trial(5, true)];
+    let a = analyze_with_machine(&records, &Options::default(), Some(&batches));
+    let m = a.machine.unwrap();
+    assert_eq!((m.trials_matched, m.trials_unmatched), (2, 1));
+    assert_eq!(m.units.len(), 1);
+    assert_eq!(
+        (m.units[0].unit_id.as_str(), m.units[0].batches),
+        ("exp-3", 1)
+    );
+}
