@@ -57,12 +57,7 @@ pub(crate) fn run_all(graph: &Graph, input: &Tensor) -> Result<Vec<Tensor>> {
             if let Some(mut x) = values.remove(first.as_str()) {
                 let rest: Vec<&Tensor> = n.inputs[1..]
                     .iter()
-                    .map(|y| {
-                        values
-                            .get(y.as_str())
-                            .or_else(|| graph.constant(y))
-                            .ok_or_else(|| EngineError::Model(format!("tensor '{y}' is missing")))
-                    })
+                    .map(|y| node_input(&values, graph, y))
                     .collect::<Result<_>>()?;
                 if in_place(n, &mut x, &rest)? {
                     values.insert(n.output.as_str(), x);
@@ -74,12 +69,7 @@ pub(crate) fn run_all(graph: &Graph, input: &Tensor) -> Result<Vec<Tensor>> {
         let ins: Vec<&Tensor> = n
             .inputs
             .iter()
-            .map(|x| {
-                values
-                    .get(x.as_str())
-                    .or_else(|| graph.constant(x))
-                    .ok_or_else(|| EngineError::Model(format!("tensor '{x}' is missing")))
-            })
+            .map(|x| node_input(&values, graph, x))
             .collect::<Result<_>>()?;
         let out = node(n, &ins)?;
         values.insert(n.output.as_str(), out);
@@ -96,6 +86,18 @@ pub(crate) fn run_all(graph: &Graph, input: &Tensor) -> Result<Vec<Tensor>> {
                 .ok_or_else(|| EngineError::Model(format!("tensor '{t}' was not computed")))
         })
         .collect()
+}
+
+/// A node's input `name`: a value computed so far, or a constant of the graph.
+fn node_input<'a>(
+    values: &'a HashMap<&str, Tensor>,
+    graph: &'a Graph,
+    name: &str,
+) -> Result<&'a Tensor> {
+    values
+        .get(name)
+        .or_else(|| graph.constant(name))
+        .ok_or_else(|| EngineError::Model(format!("tensor '{name}' is missing")))
 }
 
 /// Applies one node to its inputs.
