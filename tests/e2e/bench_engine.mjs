@@ -28,8 +28,14 @@ import { ROOT, DIST, DEMO, launch, runExample } from './harness.mjs';
 // benchmark still runs, and its figures mean nothing (scripts/bench.sh runs it in full).
 const QUICK = process.env.BENCH_QUICK === '1';
 const RUNS = QUICK ? 1 : Number(process.env.BENCH_RUNS || 5);
-const WARMUP = QUICK ? 1 : 2;
+// Warm-up: at least this many calls, and at least WARMUP_MS of them. V8 first runs wasm
+// from its baseline compiler and moves hot functions to its optimising one as they run:
+// a fixed count of small calls left ours and theirs measured half-compiled.
+const WARMUP = QUICK ? 1 : 5;
+const WARMUP_MS = QUICK ? 0 : 1000;
 const BATCHES = QUICK ? [1] : [1, 16];
+// BENCH_WHO=ours-cpu,wasm (say) measures only those of ours, webgpu, ours-cpu and wasm.
+const ONLY = process.env.BENCH_WHO ? new Set(process.env.BENCH_WHO.split(',')) : null;
 const ORT = join(ROOT, '.tools/node_modules/onnxruntime-web/dist');
 const median = (xs) => { const s = [...xs].sort((a, b) => a - b); return s[Math.floor(s.length / 2)]; };
 const kib = (n) => `${(n / 1024).toFixed(0)} KiB`;
@@ -133,13 +139,13 @@ window.adapterInfo = async () => {
 };
 
 // Warm-up calls, then timed calls; returns the times (ms) and the first call's output.
-window.measure = async (who, m, batch, runs, warmup) => {
+window.measure = async (who, m, batch, runs, warmup, warmupMs) => {
   const images = pixels[m.input].slice(0, batch);
   const call = () => (who === 'ours' ? ours(m, images) : who === 'ours-cpu' ? ours(m, images, 'cpu') : ortRun(who, m, images));
   const t0 = performance.now();
   const first = await call();
   const firstMs = performance.now() - t0;
-  for (let i = 1; i < warmup; i++) await call();
+  for (let i = 1; i < warmup || performance.now() - t0 < warmupMs; i++) await call();
   const times = [];
   for (let i = 0; i < runs; i++) { const t = performance.now(); await call(); times.push(performance.now() - t); }
   return { times, firstMs, means0: first.means[0], adapter: first.adapter };
@@ -155,10 +161,11 @@ await page.goto(`${url}bench.html`);
 await page.evaluate(() => window.startEngine());
 for (const size of new Set(MODELS.map((m) => m.input))) await page.evaluate(([p, s]) => window.loadImages(p, s), [IMAGES, size]);
 console.log(`== the activation engine in headless Chromium (${await browser.version()}), WebGPU adapter: ${await page.evaluate(() => window.adapterInfo())}`);
-console.log(`   median of ${RUNS} calls after ${WARMUP} warm-up calls; ${IMAGES.length} demo stimuli`);
+console.log(`   median of ${RUNS} calls after ${WARMUP} warm-up calls (and at least ${WARMUP_MS} ms of them); ${IMAGES.length} demo stimuli`);
 
 const WHO = [['ours', 'ours (WebGPU)'], ...(haveOrt ? [['webgpu', 'onnxruntime-web WebGPU']] : []),
-  ['ours-cpu', 'ours (CPU fallback, wasm)'], ...(haveOrt ? [['wasm', 'onnxruntime-web WASM (1 thread)']] : [])];
+  ['ours-cpu', 'ours (CPU fallback, wasm)'], ...(haveOrt ? [['wasm', 'onnxruntime-web WASM (1 thread)']] : [])]
+  .filter(([who]) => !ONLY || ONLY.has(who));
 const results = []; // { model, batch, who, ms (per call), firstMs, means0 }
 const errors = {};
 for (const m of MODELS) {
@@ -167,7 +174,7 @@ for (const m of MODELS) {
     for (const batch of BATCHES) {
       if (errors[who]) continue;
       try {
-        const r = await page.evaluate(([w, mm, b, n, k]) => window.measure(w, mm, b, n, k), [who, m, batch, RUNS, WARMUP]);
+        const r = await page.evaluate(([w, mm, b, n, k, t]) => window.measure(w, mm, b, n, k, t), [who, m, batch, RUNS, WARMUP, WARMUP_MS]);
         const ms = median(r.times);
         results.push({ model: m, batch, who, ms, means0: r.means0 });
         console.log(`  ${name.padEnd(32)} batch ${String(batch).padStart(2)}: ${(ms / batch).toFixed(1).padStart(8)} ms/image ${(1000 * batch / ms).toFixed(2).padStart(7)} images/s`
