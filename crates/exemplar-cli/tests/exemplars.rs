@@ -781,3 +781,60 @@ fn sample_units_knows_the_papers_layers_of_real_exports() {
         "{stderr}"
     );
 }
+
+/// Progress goes to stderr: in a log (a pipe), a line per tenth with the rate and the time
+/// left; on a terminal (a pseudo-terminal from util-linux's `script`, as a researcher's
+/// shell has), a bar instead of those lines.
+#[test]
+fn progress_is_lines_in_a_log_and_a_bar_on_a_terminal() {
+    let (dir, images, model) = setup("progress");
+    let (ok, _, stderr) = select_channel_0(
+        &model,
+        &images,
+        &dir.join("log"),
+        &["--chunk", "6", "--batches", "2"],
+    );
+    assert!(ok, "{stderr}");
+    let lines: Vec<&str> = stderr
+        .lines()
+        .filter(|l| l.starts_with("exemplar exemplars: ") && l.contains(" images ("))
+        .collect();
+    // 60 images in chunks of 6: one line per tenth.
+    assert_eq!(lines.len(), 10, "{stderr}");
+    assert!(lines[0].starts_with(&format!("exemplar exemplars: 6/{IMAGES} images (10 %), ")));
+    assert!(lines
+        .iter()
+        .all(|l| l.contains(" images/s, ") && l.ends_with(" left")));
+    assert!(lines[9].starts_with(&format!(
+        "exemplar exemplars: {IMAGES}/{IMAGES} images (100 %)"
+    )));
+
+    let quote = |p: &Path| format!("'{}'", p.to_str().unwrap());
+    let command = format!(
+        "{} exemplars --model {} --layer feat --channel 0 --images {} --out {} --backend cpu \
+         --chunk 6 --batches 2",
+        quote(Path::new(env!("CARGO_BIN_EXE_exemplar"))),
+        quote(&model),
+        quote(&images),
+        quote(&dir.join("tty")),
+    );
+    let out = std::process::Command::new("script")
+        .args(["-q", "-e", "-c", &command, "/dev/null"])
+        .output()
+        .expect("util-linux's `script` (Debian's bsdutils) runs the command on a terminal");
+    let shown = String::from_utf8_lossy(&out.stdout);
+    assert!(out.status.success(), "{shown}");
+    assert!(
+        shown.contains(&format!("{IMAGES}/{IMAGES} images (100 %), "))
+            && shown.contains(" images/s, "),
+        "no finished bar on the terminal:\n{shown}"
+    );
+    assert!(
+        !shown.contains(&format!("exemplar exemplars: {IMAGES}/{IMAGES} images")),
+        "log lines on a terminal:\n{shown}"
+    );
+    // Both runs computed the same activations.
+    let csv =
+        |run: &str| std::fs::read(dir.join(run).join("feat/channel_0/activations.csv")).unwrap();
+    assert!(csv("log") == csv("tty"), "the runs differ");
+}
