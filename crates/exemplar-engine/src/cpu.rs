@@ -7,7 +7,8 @@ use std::collections::HashMap;
 
 use crate::graph::{
     concat_axis, gather_indices, gemm_dims, layer_norm_dims, matmul_dims, pad_copy, pad_dims,
-    reduced_axes, softmax_dims, strided, transpose_perm, where_copy, Geom, Graph, Node, Op,
+    reduced_axes, softmax_dims, strided, transpose_perm, where_copy, Binary, Geom, Graph, Node, Op,
+    Unary,
 };
 use crate::tensor::{broadcast_runs, broadcast_shape, broadcast_strides, strides};
 use crate::{EngineError, Result, Tensor};
@@ -109,22 +110,16 @@ pub(crate) fn node(n: &Node, ins: &[&Tensor]) -> Result<Tensor> {
             let g = win.geom(&x.shape, [w.shape[2], w.shape[3]])?;
             conv(x, w, &ins[2].data, &g, *group)
         }
-        Op::Relu
-        | Op::Clip { .. }
-        | Op::Sigmoid
-        | Op::Erf
-        | Op::Sqrt
-        | Op::Tanh
-        | Op::Gelu { .. } => {
+        Op::Unary(u) => {
             let mut y = x.clone();
-            unary(&n.op, &mut y.data);
+            unary(*u, &mut y.data);
             y
         }
-        Op::Add => binary(x, ins[1], |a, b| a + b)?,
-        Op::Mul => binary(x, ins[1], |a, b| a * b)?,
-        Op::Sub => binary(x, ins[1], |a, b| a - b)?,
-        Op::Div => binary(x, ins[1], |a, b| a / b)?,
-        Op::Pow => binary(x, ins[1], pow)?,
+        Op::Binary(Binary::Add) => binary(x, ins[1], |a, b| a + b)?,
+        Op::Binary(Binary::Mul) => binary(x, ins[1], |a, b| a * b)?,
+        Op::Binary(Binary::Sub) => binary(x, ins[1], |a, b| a - b)?,
+        Op::Binary(Binary::Div) => binary(x, ins[1], |a, b| a / b)?,
+        Op::Binary(Binary::Pow) => binary(x, ins[1], pow)?,
         Op::Softmax { axis, log, legacy } => {
             softmax(x, softmax_dims(*axis, *legacy, &x.shape)?, *log)
         }
@@ -418,21 +413,7 @@ fn softmax(x: &Tensor, (outer, len, inner): (usize, usize, usize), log: bool) ->
 
 /// Whether [`in_place`] may compute this operator.
 fn in_place_op(op: &Op) -> bool {
-    matches!(
-        op,
-        Op::Relu
-            | Op::Clip { .. }
-            | Op::Sigmoid
-            | Op::Erf
-            | Op::Sqrt
-            | Op::Tanh
-            | Op::Gelu { .. }
-            | Op::Add
-            | Op::Mul
-            | Op::Sub
-            | Op::Div
-            | Op::Pow
-    )
+    matches!(op, Op::Unary(_) | Op::Binary(_))
 }
 
 /// [`node`] written over its first input `x` (the other inputs in `rest`), for the
@@ -440,32 +421,33 @@ fn in_place_op(op: &Op) -> bool {
 /// untouched, where the output's shape is not `x`'s (a broadcast that grows it).
 fn in_place(n: &Node, x: &mut Tensor, rest: &[&Tensor]) -> Result<bool> {
     match &n.op {
-        Op::Add => binary_into(x, rest[0], |a, b| a + b),
-        Op::Mul => binary_into(x, rest[0], |a, b| a * b),
-        Op::Sub => binary_into(x, rest[0], |a, b| a - b),
-        Op::Div => binary_into(x, rest[0], |a, b| a / b),
-        Op::Pow => binary_into(x, rest[0], pow),
-        op => Ok(unary(op, &mut x.data)),
+        Op::Binary(Binary::Add) => binary_into(x, rest[0], |a, b| a + b),
+        Op::Binary(Binary::Mul) => binary_into(x, rest[0], |a, b| a * b),
+        Op::Binary(Binary::Sub) => binary_into(x, rest[0], |a, b| a - b),
+        Op::Binary(Binary::Div) => binary_into(x, rest[0], |a, b| a / b),
+        Op::Binary(Binary::Pow) => binary_into(x, rest[0], pow),
+        Op::Unary(u) => {
+            unary(*u, &mut x.data);
+            Ok(true)
+        }
+        _ => Ok(false),
     }
 }
 
-/// Applies a unary element-wise operator to `data` in place; false (untouched) for any
-/// other operator.
-fn unary(op: &Op, data: &mut [f32]) -> bool {
+/// Applies a unary element-wise operator to `data` in place.
+fn unary(op: Unary, data: &mut [f32]) {
     fn each(data: &mut [f32], f: impl Fn(f32) -> f32) {
         data.iter_mut().for_each(|v| *v = f(*v));
     }
     match op {
-        Op::Relu => each(data, |v| max(v, 0.0)),
-        Op::Clip { min: lo, max: hi } => each(data, |v| min(max(v, *lo), *hi)),
-        Op::Sigmoid => each(data, |v| 1.0 / (1.0 + (-v).exp())),
-        Op::Erf => each(data, |v| erf(f64::from(v)) as f32),
-        Op::Sqrt => each(data, f32::sqrt),
-        Op::Tanh => each(data, f32::tanh),
-        Op::Gelu { tanh } => each(data, |v| gelu(v, *tanh)),
-        _ => return false,
+        Unary::Relu => each(data, |v| max(v, 0.0)),
+        Unary::Clip { min: lo, max: hi } => each(data, |v| min(max(v, lo), hi)),
+        Unary::Sigmoid => each(data, |v| 1.0 / (1.0 + (-v).exp())),
+        Unary::Erf => each(data, |v| erf(f64::from(v)) as f32),
+        Unary::Sqrt => each(data, f32::sqrt),
+        Unary::Tanh => each(data, f32::tanh),
+        Unary::Gelu { tanh } => each(data, |v| gelu(v, tanh)),
     }
-    true
 }
 
 /// `f32::max` (a NaN operand gives the other) as a comparison: wasm has no instruction

@@ -16,7 +16,7 @@ use super::{conv, pad6, right_aligned, Gpu, MAX_RANK};
 use crate::cpu::{check_channels, reduce_layout};
 use crate::graph::{
     concat_axis, gather_indices, gemm_dims, layer_norm_dims, matmul_dims, pad_dims, reduced_axes,
-    softmax_dims, transpose_perm, Graph, Op,
+    softmax_dims, transpose_perm, Binary, Graph, Op, Unary,
 };
 use crate::tensor::{broadcast_strides, strides};
 use crate::{EngineError, Result, Tensor};
@@ -311,23 +311,16 @@ impl GpuModel {
                         )?,
                     }
                 }
-                Op::Relu
-                | Op::Clip { .. }
-                | Op::Sigmoid
-                | Op::Erf
-                | Op::Sqrt
-                | Op::Tanh
-                | Op::Gelu { .. } => {
-                    let (op, min, max) = match n.op {
-                        Op::Relu => (UnaryOp::Relu, 0.0, 0.0),
-                        Op::Clip { min, max } => (UnaryOp::Clip, min, max),
-                        Op::Sigmoid => (UnaryOp::Sigmoid, 0.0, 0.0),
-                        Op::Erf => (UnaryOp::Erf, 0.0, 0.0),
-                        Op::Sqrt => (UnaryOp::Sqrt, 0.0, 0.0),
-                        Op::Tanh => (UnaryOp::Tanh, 0.0, 0.0),
-                        Op::Gelu { tanh: false } => (UnaryOp::Gelu, 0.0, 0.0),
-                        Op::Gelu { tanh: true } => (UnaryOp::GeluTanh, 0.0, 0.0),
-                        _ => unreachable!("matched above"),
+                Op::Unary(u) => {
+                    let (op, min, max) = match *u {
+                        Unary::Relu => (UnaryOp::Relu, 0.0, 0.0),
+                        Unary::Clip { min, max } => (UnaryOp::Clip, min, max),
+                        Unary::Sigmoid => (UnaryOp::Sigmoid, 0.0, 0.0),
+                        Unary::Erf => (UnaryOp::Erf, 0.0, 0.0),
+                        Unary::Sqrt => (UnaryOp::Sqrt, 0.0, 0.0),
+                        Unary::Tanh => (UnaryOp::Tanh, 0.0, 0.0),
+                        Unary::Gelu { tanh: false } => (UnaryOp::Gelu, 0.0, 0.0),
+                        Unary::Gelu { tanh: true } => (UnaryOp::GeluTanh, 0.0, 0.0),
                     };
                     let p = UnaryParams {
                         total: t32,
@@ -337,17 +330,17 @@ impl GpuModel {
                     };
                     push(&k.unary, &[(0, bx), (3, by)], bytes_of(&p), threads(total))?;
                 }
-                Op::Add | Op::Mul | Op::Sub | Op::Div | Op::Pow => {
+                Op::Binary(op) => {
                     let b = &shapes[n.inputs[1].as_str()];
                     if y.len() > MAX_RANK {
                         return Err(too_many_axes(n));
                     }
-                    let op = match n.op {
-                        Op::Add => BinaryOp::Add,
-                        Op::Mul => BinaryOp::Mul,
-                        Op::Sub => BinaryOp::Sub,
-                        Op::Div => BinaryOp::Div,
-                        _ => BinaryOp::Pow,
+                    let op = match op {
+                        Binary::Add => BinaryOp::Add,
+                        Binary::Mul => BinaryOp::Mul,
+                        Binary::Sub => BinaryOp::Sub,
+                        Binary::Div => BinaryOp::Div,
+                        Binary::Pow => BinaryOp::Pow,
                     };
                     let p = BinaryParams {
                         total: t32,

@@ -4,7 +4,7 @@
 //! lacks, or an attribute it cannot honour, is an error naming the node.
 
 use super::import::Loader;
-use super::{AutoPad, Node, Op, PadMode, Window};
+use super::{AutoPad, Binary, Node, Op, PadMode, Unary, Window};
 use std::borrow::Cow;
 
 use crate::onnx::{AttributeProto, NodeProto, TensorProto};
@@ -440,24 +440,24 @@ pub(super) fn convert(n: &NodeProto, idx: usize, l: &mut Loader) -> Result<Node>
                 group: group as usize,
             }
         }
-        "Relu" => Op::Relu,
-        "Sigmoid" => Op::Sigmoid,
-        "Erf" => Op::Erf,
-        "Sqrt" => Op::Sqrt,
-        "Tanh" => Op::Tanh,
-        "Gelu" => Op::Gelu {
+        "Relu" => Op::Unary(Unary::Relu),
+        "Sigmoid" => Op::Unary(Unary::Sigmoid),
+        "Erf" => Op::Unary(Unary::Erf),
+        "Sqrt" => Op::Unary(Unary::Sqrt),
+        "Tanh" => Op::Unary(Unary::Tanh),
+        "Gelu" => Op::Unary(Unary::Gelu {
             tanh: match attr_s(n, "approximate").as_deref() {
                 None | Some("none") => false,
                 Some("tanh") => true,
                 Some(other) => return Err(unsupported(n, idx, &format!("approximate '{other}'"))),
             },
-        },
+        }),
         "Sub" | "Div" | "Pow" => {
             need_inputs(2)?;
             match n.op_type.as_str() {
-                "Sub" => Op::Sub,
-                "Div" => Op::Div,
-                _ => Op::Pow,
+                "Sub" => Op::Binary(Binary::Sub),
+                "Div" => Op::Binary(Binary::Div),
+                _ => Op::Binary(Binary::Pow),
             }
         }
         "Softmax" | "LogSoftmax" => {
@@ -659,7 +659,7 @@ pub(super) fn convert(n: &NodeProto, idx: usize, l: &mut Loader) -> Result<Node>
                     .unwrap_or(f32::MAX);
             }
             inputs.truncate(1);
-            Op::Clip { min, max }
+            Op::Unary(Unary::Clip { min, max })
         }
         "Add" | "Mul" => {
             need_inputs(2)?;
@@ -667,9 +667,9 @@ pub(super) fn convert(n: &NodeProto, idx: usize, l: &mut Loader) -> Result<Node>
                 return Err(unsupported(n, idx, "the pre-opset-7 `broadcast` attribute"));
             }
             if n.op_type == "Add" {
-                Op::Add
+                Op::Binary(Binary::Add)
             } else {
-                Op::Mul
+                Op::Binary(Binary::Mul)
             }
         }
         "MaxPool" => {

@@ -215,14 +215,10 @@ impl Geom {
     }
 }
 
-/// An operator with its attributes parsed.
-#[derive(Clone, Debug)]
-pub(crate) enum Op {
-    /// inputs: x, weights [M, C/group, kh, kw], bias [M] (always present after loading)
-    Conv {
-        win: Window,
-        group: usize,
-    },
+/// The element-wise operators of one input: the one list the CPU, the GPU plan and the
+/// shape inference all match on.
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub(crate) enum Unary {
     Relu,
     Clip {
         min: f32,
@@ -236,11 +232,30 @@ pub(crate) enum Op {
     Gelu {
         tanh: bool,
     },
+}
+
+/// The element-wise operators of two inputs (ONNX's multidirectional broadcasting).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) enum Binary {
     Add,
     Mul,
     Sub,
     Div,
     Pow,
+}
+
+/// An operator with its attributes parsed.
+#[derive(Clone, Debug)]
+pub(crate) enum Op {
+    /// inputs: x, weights [M, C/group, kh, kw], bias [M] (always present after loading)
+    Conv {
+        win: Window,
+        group: usize,
+    },
+    /// An element-wise operator of one input.
+    Unary(Unary),
+    /// An element-wise operator of two inputs, broadcast together.
+    Binary(Binary),
     /// Softmax or LogSoftmax over one axis (opset 13); before opset 13 (`legacy`) over the
     /// input flattened to 2-D at `axis`.
     Softmax {

@@ -364,14 +364,7 @@ pub(crate) fn out_shape(n: &Node, ins: &[&[usize]]) -> Result<Vec<usize>> {
     // A file may give a node fewer inputs than its operator reads.
     let needs = match &n.op {
         Op::Where | Op::LayerNorm { .. } => 3,
-        Op::Conv { .. }
-        | Op::Add
-        | Op::Mul
-        | Op::Sub
-        | Op::Div
-        | Op::Pow
-        | Op::Gemm { .. }
-        | Op::MatMul => 2,
+        Op::Conv { .. } | Op::Binary(_) | Op::Gemm { .. } | Op::MatMul => 2,
         _ => 1,
     };
     if ins.len() < needs {
@@ -409,14 +402,7 @@ pub(crate) fn out_shape(n: &Node, ins: &[&[usize]]) -> Result<Vec<usize>> {
             g.check_work(w[0].saturating_mul(w[1]), "Conv")?;
             vec![g.n, w[0], g.oh, g.ow]
         }
-        Op::Relu
-        | Op::Clip { .. }
-        | Op::Sigmoid
-        | Op::Erf
-        | Op::Sqrt
-        | Op::Tanh
-        | Op::Gelu { .. }
-        | Op::Identity => x.to_vec(),
+        Op::Unary(_) | Op::Identity => x.to_vec(),
         Op::Lrn { .. } | Op::BatchNorm => {
             let c = x.get(1).copied();
             let fits = c.is_some()
@@ -450,11 +436,9 @@ pub(crate) fn out_shape(n: &Node, ins: &[&[usize]]) -> Result<Vec<usize>> {
             }
             x.to_vec()
         }
-        Op::Add | Op::Mul | Op::Sub | Op::Div | Op::Pow => {
-            crate::tensor::broadcast_shape(x, ins[1]).ok_or_else(|| {
-                EngineError::Input(format!("shapes {x:?} and {:?} do not broadcast", ins[1]))
-            })?
-        }
+        Op::Binary(_) => crate::tensor::broadcast_shape(x, ins[1]).ok_or_else(|| {
+            EngineError::Input(format!("shapes {x:?} and {:?} do not broadcast", ins[1]))
+        })?,
         Op::ReduceMean {
             axes,
             keepdims,
