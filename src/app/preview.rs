@@ -458,8 +458,9 @@ struct Checked {
     unit: String,
     batch: u32,
     outcome: Result<Vec<exemplar_core::checks::Violation>, String>,
-    /// With bounds in `checks.encoder`: the machine's predicted accuracy and the bound it
-    /// falls outside of, if any.
+    /// With bounds in `checks.encoder` and the batch's images loaded: the machine's
+    /// predicted accuracy and the bound it falls outside of, if any (images that did not
+    /// load are the outcome's error only).
     machine: Option<Result<(f64, Option<exemplar_core::mis::Difficulty>), String>>,
 }
 

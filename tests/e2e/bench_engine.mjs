@@ -36,6 +36,8 @@ const WARMUP_MS = QUICK ? 0 : 1000;
 const BATCHES = QUICK ? [1] : [1, 16];
 // BENCH_WHO=ours-cpu,wasm (say) measures only those of ours, webgpu, ours-cpu and wasm.
 const ONLY = process.env.BENCH_WHO ? new Set(process.env.BENCH_WHO.split(',')) : null;
+const KNOWN = ['ours', 'webgpu', 'ours-cpu', 'wasm'];
+if (ONLY && [...ONLY].some((w) => !KNOWN.includes(w))) throw new Error(`BENCH_WHO: one of ${KNOWN.join(', ')}, comma-separated`);
 const ORT = join(ROOT, '.tools/node_modules/onnxruntime-web/dist');
 const median = (xs) => { const s = [...xs].sort((a, b) => a - b); return s[Math.floor(s.length / 2)]; };
 const kib = (n) => `${(n / 1024).toFixed(0)} KiB`;
@@ -145,7 +147,9 @@ window.measure = async (who, m, batch, runs, warmup, warmupMs) => {
   const t0 = performance.now();
   const first = await call();
   const firstMs = performance.now() - t0;
-  for (let i = 1; i < warmup || performance.now() - t0 < warmupMs; i++) await call();
+  // The clock for the warm-up starts after the first call (model load, compilation).
+  const t1 = performance.now();
+  for (let i = 1; i < warmup || performance.now() - t1 < warmupMs; i++) await call();
   const times = [];
   for (let i = 0; i < runs; i++) { const t = performance.now(); await call(); times.push(performance.now() - t); }
   return { times, firstMs, means0: first.means[0], adapter: first.adapter };

@@ -1,12 +1,13 @@
 //! Progress of a long run on stderr: on a terminal, a bar (indicatif) with images/s and the
-//! time left; in a log, a line per tenth of the work and at least one every minute.
+//! time left; in a log, a line per tenth of the work, and after any chunk that ends a
+//! minute or more after the last line.
 
 use std::io::{IsTerminal, Write};
 use std::time::{Duration, Instant};
 
 use indicatif::{ProgressBar, ProgressState, ProgressStyle};
 
-/// The longest a log goes without a line while images are being computed.
+/// After this long without a line, the next chunk that ends writes one.
 const LOG_EVERY: Duration = Duration::from_secs(60);
 
 /// A run's progress on stderr.
@@ -36,22 +37,27 @@ impl Count {
         self.done * 10 / self.total.max(1)
     }
 
+    /// What follows the count, after `elapsed` of this run: the rate and the time left,
+    /// over the images this run computed (not those a resumed run found done).
+    fn speed(self, elapsed: Duration) -> String {
+        let computed = self.done.saturating_sub(self.resumed);
+        if computed == 0 {
+            // Nothing computed yet in this run: no rate to tell the time left by.
+            return String::from(if self.resumed > 0 { ", resumed" } else { "" });
+        }
+        let rate = computed as f64 / elapsed.as_secs_f64().max(1e-9);
+        let left = Duration::from_secs_f64((self.total - self.done) as f64 / rate);
+        format!(", {rate:.1} images/s, {} left", duration(left))
+    }
+
     /// The log line after `elapsed` of this run.
     fn line(self, elapsed: Duration) -> String {
-        let computed = self.done - self.resumed;
-        let speed = if computed == 0 {
-            // Nothing computed yet in this run (a resumed run's first line).
-            String::from(if self.resumed > 0 { ", resumed" } else { "" })
-        } else {
-            let rate = computed as f64 / elapsed.as_secs_f64().max(1e-9);
-            let left = Duration::from_secs_f64((self.total - self.done) as f64 / rate);
-            format!(", {rate:.1} images/s, {} left", duration(left))
-        };
         format!(
-            "exemplar exemplars: {}/{} images ({:.0} %){speed}",
+            "exemplar exemplars: {}/{} images ({:.0} %){}",
             self.done,
             self.total,
-            100.0 * self.done as f64 / self.total.max(1) as f64
+            100.0 * self.done as f64 / self.total.max(1) as f64,
+            self.speed(elapsed)
         )
     }
 }
@@ -122,26 +128,26 @@ impl Progress {
     }
 }
 
-/// The terminal's bar, starting at what a resumed run found done.
+/// The terminal's bar, starting at what a resumed run found done; its rate and time left
+/// are the log lines' ([`Count::speed`]), over the images this run computed.
 fn bar(count: Count) -> ProgressBar {
+    let start = Instant::now();
     let style = ProgressStyle::with_template(
         "exemplar exemplars {wide_bar} {pos}/{len} images ({percent} %){speed}",
     )
     .expect("a valid template")
     .with_key(
         "speed",
-        |state: &ProgressState, w: &mut dyn std::fmt::Write| {
-            // Nothing until the first images are computed: no rate to tell the time left by.
-            let rate = state.per_sec();
-            if rate > 0.0 {
-                let _ = write!(w, ", {rate:.1} images/s, {} left", duration(state.eta()));
-            }
+        move |state: &ProgressState, w: &mut dyn std::fmt::Write| {
+            let now = Count {
+                done: state.pos() as usize,
+                ..count
+            };
+            let _ = write!(w, "{}", now.speed(start.elapsed()));
         },
     );
     let bar = ProgressBar::new(count.total as u64).with_style(style);
     bar.set_position(count.done as u64);
-    // The images a resumed run found done are not part of this run's rate.
-    bar.reset_eta();
     bar
 }
 
