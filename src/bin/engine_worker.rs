@@ -164,11 +164,7 @@ mod worker {
         let mut tensors = Vec::with_capacity(req.sizes.len());
         for (i, &(w, h)) in req.sizes.iter().enumerate() {
             let rgba = Uint8Array::new(&pixels.get(i as u32)).to_vec();
-            let rgb: Vec<u8> = rgba
-                .chunks_exact(4)
-                .flat_map(|p| [p[0], p[1], p[2]])
-                .collect();
-            match pre.apply(&rgb, w, h) {
+            match pre.apply_rgba(&rgba, w, h) {
                 Ok(t) => tensors.push(t),
                 Err(e) => return Reply::Error(format!("image {i}: {e}")),
             }

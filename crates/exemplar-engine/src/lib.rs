@@ -563,7 +563,12 @@ impl Engine {
         for chunk in images.chunks(per_batch) {
             let mut s = vec![chunk.len()];
             s.extend(&shape);
-            let data: Vec<f32> = chunk.iter().flat_map(|t| t.data.iter().copied()).collect();
+            // Copied image by image (an element-wise iterator here took 5 % of a small
+            // network's time in wasm).
+            let mut data = Vec::with_capacity(chunk.len() * first.data.len());
+            for t in chunk {
+                data.extend_from_slice(&t.data);
+            }
             let batch = Tensor::new(s, data)?;
             self.check_input(&batch)?;
             out.push(batch);

@@ -59,24 +59,37 @@ impl Preprocess {
 
     /// Applies the steps to interleaved 8-bit RGB pixels, giving a `[3, H, W]` tensor.
     pub fn apply(&self, rgb: &[u8], width: u32, height: u32) -> Result<Tensor> {
+        self.apply_interleaved::<3>(rgb, width, height)
+    }
+
+    /// [`Preprocess::apply`] on 8-bit RGBA pixels (a canvas's `ImageData`); alpha is ignored.
+    pub fn apply_rgba(&self, rgba: &[u8], width: u32, height: u32) -> Result<Tensor> {
+        self.apply_interleaved::<4>(rgba, width, height)
+    }
+
+    /// The steps on pixels of `N` interleaved bytes whose first three are R, G and B.
+    fn apply_interleaved<const N: usize>(
+        &self,
+        pixels: &[u8],
+        width: u32,
+        height: u32,
+    ) -> Result<Tensor> {
         let (w, h) = (width as usize, height as usize);
-        let need = w.checked_mul(h).and_then(|v| v.checked_mul(3));
-        if w == 0 || h == 0 || need != Some(rgb.len()) {
+        let need = w.checked_mul(h).and_then(|v| v.checked_mul(N));
+        if w == 0 || h == 0 || need != Some(pixels.len()) {
             return Err(EngineError::Input(format!(
-                "an RGB image of {width}x{height} needs {} bytes, got {}",
-                u64::from(width) * u64::from(height) * 3,
-                rgb.len()
+                "an {} image of {width}x{height} needs {} bytes, got {}",
+                if N == 4 { "RGBA" } else { "RGB" },
+                u64::from(width) * u64::from(height) * N as u64,
+                pixels.len()
             )));
         }
-        let mut planes: Vec<Vec<f32>> = (0..3)
-            .map(|c| {
-                rgb.iter()
-                    .skip(c)
-                    .step_by(3)
-                    .map(|&v| f32::from(v))
-                    .collect()
-            })
-            .collect();
+        let mut planes = vec![vec![0f32; w * h]; 3];
+        if let [r, g, b] = planes.as_mut_slice() {
+            for (((px, r), g), b) in pixels.chunks_exact(N).zip(r).zip(g).zip(b) {
+                (*r, *g, *b) = (f32::from(px[0]), f32::from(px[1]), f32::from(px[2]));
+            }
+        }
         let (mut w, mut h) = (w, h);
         if let Some(short) = self.resize.filter(|&s| s > 0) {
             let short = short as usize;

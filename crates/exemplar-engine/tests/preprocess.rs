@@ -52,6 +52,36 @@ fn inception_is_pixel_times_255_minus_117_and_downscaling_averages() {
     assert!(none.apply(&[1, 2], 1, 1).is_err());
 }
 
+#[test]
+fn rgba_is_rgb_with_alpha_ignored() {
+    let (w, h) = (300u32, 260u32);
+    let rgb: Vec<u8> = (0..w * h)
+        .flat_map(|i| [(i % 251) as u8, (i / w) as u8, (i * 7 % 256) as u8])
+        .collect();
+    let rgba: Vec<u8> = rgb
+        .chunks_exact(3)
+        .zip(0u8..)
+        .flat_map(|(p, a)| [p[0], p[1], p[2], a])
+        .collect();
+    for pre in [Preprocess::imagenet(), Preprocess::inception()] {
+        let a = pre.apply(&rgb, w, h).unwrap();
+        let b = pre.apply_rgba(&rgba, w, h).unwrap();
+        assert_eq!(a.shape, b.shape);
+        assert!(a
+            .data
+            .iter()
+            .zip(&b.data)
+            .all(|(x, y)| x.to_bits() == y.to_bits()));
+    }
+    // RGB bytes given as RGBA: the error names what was expected.
+    let e = Preprocess::imagenet().apply_rgba(&rgb, w, h).unwrap_err();
+    assert!(
+        e.to_string()
+            .contains("RGBA image of 300x260 needs 312000 bytes"),
+        "{e}"
+    );
+}
+
 /// The command-line path: PNG files in, one JSON object per image and channel out.
 #[test]
 fn activations_json_reads_files() {

@@ -226,16 +226,16 @@ fn blocked_with<const MR: usize, const NR: usize>(
                 let width = NR.min(n - j0);
                 for (p, dst) in panel.chunks_exact_mut(NR).enumerate() {
                     let row = pc + p;
-                    if b.cs == 1 && width == NR {
-                        // A whole row of the panel: a fixed-size copy is vector loads and
-                        // stores (a variable one is a call to memcpy, `memory.copy` in wasm).
-                        let start = row * b.rs + j0;
-                        let src: &[f32; NR] = b.data[start..start + NR].try_into().expect("NR");
-                        dst.copy_from_slice(src);
-                        continue;
-                    }
                     if b.cs == 1 {
                         let start = row * b.rs + j0;
+                        if width == NR {
+                            // A whole row of the panel: a fixed-size copy is vector loads
+                            // and stores (a variable one is a call to memcpy, `memory.copy`
+                            // in wasm).
+                            let src: &[f32; NR] = b.data[start..start + NR].try_into().expect("NR");
+                            dst.copy_from_slice(src);
+                            continue;
+                        }
                         dst[..width].copy_from_slice(&b.data[start..start + width]);
                     } else {
                         for (cc, d) in dst[..width].iter_mut().enumerate() {
