@@ -201,7 +201,7 @@ mod worker {
     }
 
     fn post(id: f64, json: &str) {
-        let _ = scope().post_message(&protocol::message(id, json, None));
+        let _ = scope().post_message(&protocol::message(id, json, None).0);
     }
 
     /// Requests waiting for the one being handled. They are handled one at a time, in

@@ -101,7 +101,12 @@ async function ours(m, images, backend = 'gpu-only') {
   const req = { model_url: location.origin + '/models/' + m.file, layer: m.target, channels: [...Array(m.channels).keys()],
     preset: 'imagenet', resize: 0, crop: 0, sizes: images.map(() => [m.input, m.input]), backend };
   const id = nextId++;
-  const reply = await new Promise((ok) => { waiting.set(id, ok); worker.postMessage({ id, json: JSON.stringify(req), pixels: images }); });
+  // As the app does: fresh pixel buffers (the app's come from getImageData), transferred.
+  const pixels = images.map((p) => p.slice());
+  const reply = await new Promise((ok) => {
+    waiting.set(id, ok);
+    worker.postMessage({ id, json: JSON.stringify(req), pixels }, pixels.map((p) => p.buffer));
+  });
   if (reply.error) throw new Error(reply.error);
   return { means: reply.ok.activations, adapter: reply.ok.adapter, workerMs: reply.ok.ms };
 }
