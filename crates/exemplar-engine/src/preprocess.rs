@@ -182,31 +182,128 @@ fn coefficients(input: usize, output: usize) -> Vec<(usize, Vec<f32>)> {
         .collect()
 }
 
+/// One plane resized as PIL does it: the horizontal pass, rounded to 8 bits, then the
+/// vertical pass, rounded again.
 fn resize_plane(p: &[f32], w: usize, h: usize, nw: usize, nh: usize) -> Vec<f32> {
-    let round = |v: f32| v.round().clamp(0.0, 255.0);
     let cx = coefficients(w, nw);
     let mut tmp = vec![0.0; nw * h];
-    for y in 0..h {
-        for (x, (lo, ws)) in cx.iter().enumerate() {
-            tmp[y * nw + x] = round(
-                ws.iter()
-                    .enumerate()
-                    .map(|(k, wt)| wt * p[y * w + lo + k])
-                    .sum(),
-            );
+    for (src, dst) in p.chunks_exact(w).zip(tmp.chunks_exact_mut(nw)) {
+        for (d, (lo, ws)) in dst.iter_mut().zip(&cx) {
+            let taps = &src[*lo..*lo + ws.len()];
+            *d = round_8bit(ws.iter().zip(taps).map(|(wt, v)| wt * v).sum());
         }
     }
     let cy = coefficients(h, nh);
     let mut out = vec![0.0; nw * nh];
-    for (y, (lo, ws)) in cy.iter().enumerate() {
-        for x in 0..nw {
-            out[y * nw + x] = round(
-                ws.iter()
-                    .enumerate()
-                    .map(|(k, wt)| wt * tmp[(lo + k) * nw + x])
-                    .sum(),
-            );
+    for (dst, (lo, ws)) in out.chunks_exact_mut(nw).zip(&cy) {
+        // A tap's whole row at a time, so that the loop over x is vector code; each output
+        // still adds its products in tap order, from the -0.0 that `Iterator::sum` starts at.
+        dst.fill(-0.0);
+        for (k, wt) in ws.iter().enumerate() {
+            let row = &tmp[(lo + k) * nw..][..nw];
+            for (d, v) in dst.iter_mut().zip(row) {
+                *d += wt * v;
+            }
+        }
+        for d in dst.iter_mut() {
+            *d = round_8bit(*d);
         }
     }
     out
+}
+
+/// `v.round().clamp(0.0, 255.0)` for the filter's sums, which are never negative (weights
+/// and values are not), without a call to libm's `roundf`: on x86-64's baseline it is not
+/// inlined, and took 14 % of `exemplar exemplars`' time.
+fn round_8bit(v: f32) -> f32 {
+    let c = v.clamp(0.0, 255.0);
+    // c is in 0..=255: truncation to an integer is exact, and so is the difference.
+    let t = c as i32 as f32;
+    if c - t >= 0.5 {
+        t + 1.0
+    } else {
+        t
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// The resize as it was written first: one output at a time, `roundf`.
+    fn reference(p: &[f32], w: usize, h: usize, nw: usize, nh: usize) -> Vec<f32> {
+        let round = |v: f32| v.round().clamp(0.0, 255.0);
+        let cx = coefficients(w, nw);
+        let mut tmp = vec![0.0; nw * h];
+        for y in 0..h {
+            for (x, (lo, ws)) in cx.iter().enumerate() {
+                tmp[y * nw + x] = round(
+                    ws.iter()
+                        .enumerate()
+                        .map(|(k, wt)| wt * p[y * w + lo + k])
+                        .sum(),
+                );
+            }
+        }
+        let cy = coefficients(h, nh);
+        let mut out = vec![0.0; nw * nh];
+        for (y, (lo, ws)) in cy.iter().enumerate() {
+            for x in 0..nw {
+                out[y * nw + x] = round(
+                    ws.iter()
+                        .enumerate()
+                        .map(|(k, wt)| wt * tmp[(lo + k) * nw + x])
+                        .sum(),
+                );
+            }
+        }
+        out
+    }
+
+    #[test]
+    fn rounding_is_roundf_then_clamp() {
+        let mut values: Vec<f32> = (0..=300 * 64).map(|i| i as f32 / 64.0).collect();
+        for i in 0..=256 {
+            let half = i as f32 + 0.5;
+            values.extend([half, half.next_down(), half.next_up(), i as f32]);
+        }
+        values.extend([-1.0, -0.5, -3.7, 1e9, f32::MAX]);
+        for v in values {
+            assert_eq!(
+                round_8bit(v).to_bits(),
+                v.round().clamp(0.0, 255.0).to_bits(),
+                "{v}"
+            );
+        }
+    }
+
+    /// The same bits as the first version, shrinking and enlarging, by whole and odd factors.
+    #[test]
+    fn resize_gives_the_first_versions_bits() {
+        let mut seed = 7u64;
+        for (w, h, nw, nh) in [
+            (500, 375, 298, 224),
+            (333, 500, 256, 384),
+            (64, 48, 200, 150),
+            (17, 13, 5, 3),
+            (1, 9, 4, 2),
+        ] {
+            let p: Vec<f32> = (0..w * h)
+                .map(|_| {
+                    seed = seed
+                        .wrapping_mul(6364136223846793005)
+                        .wrapping_add(1442695040888963407);
+                    (seed >> 56) as f32
+                })
+                .collect();
+            let got = resize_plane(&p, w, h, nw, nh);
+            let want = reference(&p, w, h, nw, nh);
+            assert!(
+                got.iter()
+                    .zip(&want)
+                    .all(|(a, b)| a.to_bits() == b.to_bits()),
+                "{w}x{h} to {nw}x{nh}"
+            );
+        }
+    }
 }
