@@ -24,7 +24,7 @@ const NC: usize = 256;
 /// Rows of C a thread's share is rounded to: a multiple of every kernel's tile height.
 const ROW_QUANTUM: usize = 12;
 /// Multiply-adds below which another thread costs more than it saves (~0.1 ms of work).
-const WORK_PER_THREAD: usize = 1 << 21;
+pub(crate) const WORK_PER_THREAD: usize = 1 << 21;
 
 /// A read-only matrix view: element (row, col) is `data[row * rs + col * cs]`, so a
 /// transposed operand is the same data with its strides swapped.
