@@ -60,8 +60,8 @@ fn rgba_is_rgb_with_alpha_ignored() {
         .collect();
     let rgba: Vec<u8> = rgb
         .chunks_exact(3)
-        .zip(0u8..)
-        .flat_map(|(p, a)| [p[0], p[1], p[2], a])
+        .enumerate()
+        .flat_map(|(i, p)| [p[0], p[1], p[2], (i % 256) as u8])
         .collect();
     for pre in [Preprocess::imagenet(), Preprocess::inception()] {
         let a = pre.apply(&rgb, w, h).unwrap();
