@@ -3,6 +3,7 @@
 //! Worker in the browser). Most operators are written for clarity; Conv, Gemm and MatMul,
 //! where the time goes, use the blocked matrix product of [`gemm`] (Conv through [`fast`]).
 
+use std::cell::RefCell;
 use std::collections::HashMap;
 
 use crate::graph::{
@@ -22,6 +23,62 @@ use gemm::Mat;
 /// as benchmarks report it.
 pub fn cpu_kernel() -> &'static str {
     gemm::Kernel::best().name()
+}
+
+thread_local! {
+    /// The memory of tensors that died in this thread's runs, for later outputs. Kept
+    /// between runs: freed at the end of each, it went back to the system and came back as
+    /// fresh pages to fault in (a fifth of the time at batch 4).
+    static SPARE: RefCell<Vec<Vec<f32>>> = const { RefCell::new(Vec::new()) };
+}
+
+/// At most this many dead tensors' buffers are kept for reuse, of at most
+/// [`SPARE_VALUES`] values together.
+const SPARE_BUFFERS: usize = 8;
+const SPARE_VALUES: usize = 16 << 20;
+
+/// A buffer of `len` values for an output whose every value the caller writes: a dead
+/// tensor's memory where one fits (no allocation, no zeroing pass, and memory the caches
+/// likely still hold; zeroing every convolution's output was a tenth of EfficientNet-Lite0's
+/// time), else zeros.
+pub(crate) fn output_buffer(len: usize) -> Vec<f32> {
+    let reused = SPARE.with_borrow_mut(|spare| {
+        // The smallest that fits.
+        let fit = spare
+            .iter()
+            .enumerate()
+            .filter(|(_, v)| v.capacity() >= len)
+            .min_by_key(|(_, v)| v.capacity())
+            .map(|(i, _)| i);
+        fit.map(|i| spare.swap_remove(i))
+    });
+    match reused {
+        Some(mut v) => {
+            v.truncate(len);
+            v.resize(len, 0.0);
+            v
+        }
+        None => vec![0.0; len],
+    }
+}
+
+/// Keeps a dead tensor's memory for [`output_buffer`] (up to [`SPARE_BUFFERS`] and
+/// [`SPARE_VALUES`]; past them the smallest kept ones go).
+fn spare(v: Vec<f32>) {
+    SPARE.with_borrow_mut(|spare| {
+        spare.push(v);
+        spare.sort_unstable_by_key(|v| std::cmp::Reverse(v.capacity()));
+        let mut total = 0;
+        let keep = spare
+            .iter()
+            .take_while(|v| {
+                total += v.capacity();
+                total <= SPARE_VALUES
+            })
+            .count()
+            .min(SPARE_BUFFERS);
+        spare.truncate(keep);
+    });
 }
 
 /// Runs the graph on `input` and returns the first target tensor.
@@ -74,9 +131,18 @@ pub(crate) fn run_all(graph: &Graph, input: &Tensor) -> Result<Vec<Tensor>> {
             .collect::<Result<_>>()?;
         let out = node(n, &ins)?;
         values.insert(n.output.as_str(), out);
-        values.retain(|k, _| {
-            graph.targets.iter().any(|t| t == k) || last_use.get(k).is_none_or(|&l| l > i)
-        });
+        let dead: Vec<&str> = values
+            .keys()
+            .filter(|k| {
+                !graph.targets.iter().any(|t| t == *k) && last_use.get(*k).is_some_and(|&l| l <= i)
+            })
+            .copied()
+            .collect();
+        for k in dead {
+            if let Some(t) = values.remove(k) {
+                spare(t.data);
+            }
+        }
     }
     graph
         .targets
@@ -589,7 +655,7 @@ fn gemm(
     let (ars, acs) = if ta { (1, m) } else { (k, 1) };
     let (brs, bcs) = if tb { (1, k) } else { (n, 1) };
     let mut y = Tensor::zeros(&[m, n]);
-    gemm::gemm_acc(
+    gemm::gemm(
         m,
         n,
         k,
@@ -605,6 +671,7 @@ fn gemm(
         },
         &mut y.data,
         n,
+        gemm::Start::Acc,
     );
     let cs = c.map(|c| (c, broadcast_strides(&c.shape, &[m, n])));
     for (i, row) in y.data.chunks_exact_mut(n.max(1)).enumerate().take(m) {
@@ -636,7 +703,7 @@ fn matmul(a: &Tensor, b: &Tensor) -> Result<Tensor> {
             oa += idx * sa[d];
             ob += idx * sb[d];
         }
-        gemm::gemm_acc(
+        gemm::gemm(
             m,
             n,
             k,
@@ -652,6 +719,7 @@ fn matmul(a: &Tensor, b: &Tensor) -> Result<Tensor> {
             },
             &mut data[bi * m * n..],
             n,
+            gemm::Start::Acc,
         );
     }
     Ok(Tensor { shape: out, data })

@@ -2,7 +2,7 @@
 //! reused scratch buffer; 1×1 stride-1 convolutions read the input directly; one input
 //! channel per group, as in depthwise convolutions, runs directly on the image.
 
-use super::gemm::{cpu_threads, gemm_acc, Kernel, Mat, WORK_PER_THREAD};
+use super::gemm::{cpu_threads, gemm, Kernel, Mat, Start, WORK_PER_THREAD};
 use crate::graph::Geom;
 
 /// At most this many values of im2col scratch; larger images go in chunks of output rows.
@@ -40,17 +40,14 @@ pub(crate) fn conv(
     let mpg = m / group;
     let (hw, ohw) = (g.h * g.w, g.oh * g.ow);
     let kk = cpg * g.kh * g.kw;
-    // Each plane starts at its bias, written once (no zeroing pass before it).
-    let mut y = Vec::with_capacity(g.n * m * ohw);
-    for o in 0..g.n * m {
-        y.extend(std::iter::repeat_n(
-            bias.get(o % m).copied().unwrap_or(0.0),
-            ohw,
-        ));
-    }
+    // Every output is written once, by a kernel that starts it at its bias.
+    let mut y = super::output_buffer(g.n * m * ohw);
     if ohw == 0 {
         return y;
     }
+    let bias: Vec<f32> = (0..m)
+        .map(|o| bias.get(o).copied().unwrap_or(0.0))
+        .collect();
     if cpg == 1 {
         // One input channel per group (depthwise): every output plane from its one input
         // plane, the planes split over the cores (each plane's values do not depend on the
@@ -63,7 +60,8 @@ pub(crate) fn conv(
             for (i, yo) in out.chunks_exact_mut(ohw).enumerate() {
                 let (n, o) = ((first + i) / m, (first + i) % m);
                 let ci = o / mpg;
-                direct(&x[(n * g.c + ci) * hw..][..hw], &w[o * kk..][..kk], yo, g);
+                let x = &x[(n * g.c + ci) * hw..][..hw];
+                direct(x, &w[o * kk..][..kk], bias[o], yo, g);
             }
         });
         return y;
@@ -82,6 +80,7 @@ pub(crate) fn conv(
             let xg = &x[(n * g.c + gi * cpg) * hw..][..cpg * hw];
             let wg = &w[gi * mpg * kk..][..mpg * kk];
             let yg = &mut y[(n * m + gi * mpg) * ohw..][..mpg * ohw];
+            let bg = &bias[gi * mpg..][..mpg];
             if pointwise {
                 let a = Mat {
                     data: wg,
@@ -93,7 +92,7 @@ pub(crate) fn conv(
                     rs: hw,
                     cs: 1,
                 };
-                gemm_acc(mpg, ohw, kk, a, b, yg, ohw);
+                gemm(mpg, ohw, kk, a, b, yg, ohw, Start::Bias(bg));
             } else {
                 for oy0 in (0..g.oh).step_by(rows) {
                     let nr = rows.min(g.oh - oy0);
@@ -109,7 +108,8 @@ pub(crate) fn conv(
                         rs: cols,
                         cs: 1,
                     };
-                    gemm_acc(mpg, cols, kk, a, b, &mut yg[oy0 * g.ow..], ohw);
+                    let yc = &mut yg[oy0 * g.ow..];
+                    gemm(mpg, cols, kk, a, b, yc, ohw, Start::Bias(bg));
                 }
             }
         }
@@ -141,37 +141,38 @@ fn on_cores(out: &mut [f32], plane: usize, work: usize, each: impl Fn(usize, &mu
     });
 }
 
-/// One output plane from one input plane (a channel of a depthwise convolution): the
-/// innermost loop runs over contiguous output x. Compiled for the widest vectors this
-/// machine has (the kernel [`gemm`](super::gemm) picked): each output is the same sum of
-/// the same products in the same order (no fused multiply-add), so every build gives the
-/// same bits.
-fn direct(x: &[f32], w: &[f32], y: &mut [f32], g: &Geom) {
+/// One output plane from one input plane (a channel of a depthwise convolution), starting
+/// at `bias` (`y`'s values are overwritten): the innermost loop runs over contiguous
+/// output x. Compiled for the widest vectors this machine has (the kernel
+/// [`gemm`](super::gemm) picked): each output is the same sum of the same products in the
+/// same order (no fused multiply-add), so every build gives the same bits.
+fn direct(x: &[f32], w: &[f32], bias: f32, y: &mut [f32], g: &Geom) {
     match Kernel::best() {
         #[cfg(target_arch = "x86_64")]
         // SAFETY (both arms): `Kernel::best` picks these only where the processor reports
         // the features they are compiled for.
-        Kernel::Avx512 => unsafe { direct_avx512(x, w, y, g) },
+        Kernel::Avx512 => unsafe { direct_avx512(x, w, bias, y, g) },
         #[cfg(target_arch = "x86_64")]
-        Kernel::Avx2 => unsafe { direct_avx2(x, w, y, g) },
-        Kernel::Portable => direct_body(x, w, y, g),
+        Kernel::Avx2 => unsafe { direct_avx2(x, w, bias, y, g) },
+        Kernel::Portable => direct_body(x, w, bias, y, g),
     }
 }
 
 #[cfg(target_arch = "x86_64")]
 #[target_feature(enable = "avx512f")]
-fn direct_avx512(x: &[f32], w: &[f32], y: &mut [f32], g: &Geom) {
-    direct_body(x, w, y, g)
+fn direct_avx512(x: &[f32], w: &[f32], bias: f32, y: &mut [f32], g: &Geom) {
+    direct_body(x, w, bias, y, g)
 }
 
 #[cfg(target_arch = "x86_64")]
 #[target_feature(enable = "avx2")]
-fn direct_avx2(x: &[f32], w: &[f32], y: &mut [f32], g: &Geom) {
-    direct_body(x, w, y, g)
+fn direct_avx2(x: &[f32], w: &[f32], bias: f32, y: &mut [f32], g: &Geom) {
+    direct_body(x, w, bias, y, g)
 }
 
 #[inline(always)]
-fn direct_body(x: &[f32], w: &[f32], y: &mut [f32], g: &Geom) {
+fn direct_body(x: &[f32], w: &[f32], bias: f32, y: &mut [f32], g: &Geom) {
+    y.fill(bias);
     for ky in 0..g.kh {
         let (oy_lo, oy_hi) = valid(g.oh, g.h, g.sh, ky * g.dh, g.pt);
         for kx in 0..g.kw {
@@ -599,40 +600,112 @@ pub(super) mod tests {
             let x = values(i as u64, xs.iter().product());
             let w = values(100 + i as u64, m * xs[1] / group * k[0] * k[1]);
             let b = values(200 + i as u64, m);
+            // The output's memory may be a dead tensor's: every value is written over.
+            let len = g.n * m * g.oh * g.ow;
+            crate::cpu::spare(vec![f32::NAN; len + i % 3]);
             let got = conv(&x, &w, &b, &g, group, m);
             close(what, &got, &naive_conv(&x, &w, &b, &g, group, m));
         }
     }
 
     /// The depthwise loop as each instruction set compiles it.
-    type Direct<'a> = &'a dyn Fn(&[f32], &[f32], &mut [f32], &Geom);
+    type Direct<'a> = &'a dyn Fn(&[f32], &[f32], f32, &mut [f32], &Geom);
+
+    /// The first depthwise loop (one pass over the plane per tap, over contiguous output
+    /// x), kept to show that [`direct`] gives its bits: `y` starts at the bias.
+    fn direct_first(x: &[f32], w: &[f32], y: &mut [f32], g: &Geom) {
+        for ky in 0..g.kh {
+            let (oy_lo, oy_hi) = valid(g.oh, g.h, g.sh, ky * g.dh, g.pt);
+            for kx in 0..g.kw {
+                let wv = w[ky * g.kw + kx];
+                let (ox_lo, ox_hi) = valid(g.ow, g.w, g.sw, kx * g.dw, g.pl);
+                if ox_lo >= ox_hi {
+                    continue;
+                }
+                let ix0 = ox_lo * g.sw + kx * g.dw - g.pl;
+                for oy in oy_lo..oy_hi {
+                    let iy = oy * g.sh + ky * g.dh - g.pt;
+                    let dst = &mut y[oy * g.ow + ox_lo..oy * g.ow + ox_hi];
+                    let src = &x[iy * g.w + ix0..];
+                    for (d, &s) in dst.iter_mut().zip(src.iter().step_by(g.sw)) {
+                        *d += wv * s;
+                    }
+                }
+            }
+        }
+    }
+
+    /// Depthwise geometries: rows with no whole block, one, several and a remainder;
+    /// strides 1, 2 and 3; dilation; asymmetric pads; a window larger than the image.
+    fn depthwise_cases() -> Vec<Geom> {
+        let mut cases = Vec::new();
+        for w in [5, 7, 14, 33, 34, 35, 66, 71, 112] {
+            for (k, s, d, p) in [
+                (3, 1, 1, [1, 1, 1, 1]),
+                (5, 1, 1, [2, 2, 2, 2]),
+                (3, 2, 1, [0, 0, 1, 1]),
+                (3, 2, 1, [1, 1, 1, 1]),
+                (5, 2, 1, [1, 2, 1, 2]),
+                (3, 3, 1, [0; 4]),
+                (3, 1, 2, [2, 2, 2, 2]),
+                (3, 1, 1, [0, 2, 1, 0]),
+                (9, 1, 1, [4, 4, 4, 4]),
+            ] {
+                cases.push(geom([1, 1, 9, w], [k, k], [s, s], [d, d], p));
+            }
+        }
+        cases
+    }
+
+    /// Starting at the bias, [`direct`] gives the bits of the first loop over a plane
+    /// filled with it.
+    #[test]
+    fn depthwise_gives_the_first_versions_bits() {
+        for (i, g) in depthwise_cases().iter().enumerate() {
+            let x = values(20 + i as u64, g.h * g.w);
+            let mut w = values(40 + i as u64, g.kh * g.kw);
+            w[0] = -0.0;
+            let bias = values(60 + i as u64, 1)[0];
+            let mut want = vec![bias; g.oh * g.ow];
+            direct_first(&x, &w, &mut want, g);
+            let mut got = vec![f32::NAN; g.oh * g.ow];
+            direct(&x, &w, bias, &mut got, g);
+            for (j, (a, b)) in got.iter().zip(&want).enumerate() {
+                assert!(
+                    a.to_bits() == b.to_bits(),
+                    "width {} kernel {} stride {} dilation {} pads {:?} [{j}]: {a} vs {b}",
+                    g.w,
+                    g.kw,
+                    g.sw,
+                    g.dw,
+                    [g.pt, g.pl, g.pb, g.pr]
+                );
+            }
+        }
+    }
 
     #[test]
     fn depthwise_builds_agree_bit_for_bit() {
-        for (stride, pads) in [(1, [2, 2, 2, 2]), (2, [1, 2, 1, 2]), (3, [0; 4])] {
-            let g = geom([1, 1, 37, 41], [5, 5], [stride; 2], [1, 1], pads);
-            let x = values(7, 37 * 41);
-            let w = values(8, 25);
+        for g in depthwise_cases() {
+            let x = values(7, g.h * g.w);
+            let w = values(8, g.kh * g.kw);
             let run = |f: Direct| -> Vec<u32> {
-                let mut y = vec![0.25f32; g.oh * g.ow];
-                f(&x, &w, &mut y, &g);
+                let mut y = vec![f32::NAN; g.oh * g.ow];
+                f(&x, &w, 0.25, &mut y, &g);
                 y.iter().map(|v| v.to_bits()).collect::<Vec<u32>>()
             };
-            let want = run(&|x, w, y, g| direct_body(x, w, y, g));
-            assert_eq!(
-                run(&|x, w, y, g| direct(x, w, y, g)),
-                want,
-                "stride {stride}"
-            );
+            let what = format!("width {} kernel {} stride {}", g.w, g.kw, g.sw);
+            let want = run(&|x, w, b, y, g| direct_body(x, w, b, y, g));
+            assert_eq!(run(&|x, w, b, y, g| direct(x, w, b, y, g)), want, "{what}");
             #[cfg(target_arch = "x86_64")]
             for k in Kernel::available() {
                 // SAFETY: `available` lists only kernels this processor runs.
                 let got = match k {
-                    Kernel::Avx512 => run(&|x, w, y, g| unsafe { direct_avx512(x, w, y, g) }),
-                    Kernel::Avx2 => run(&|x, w, y, g| unsafe { direct_avx2(x, w, y, g) }),
+                    Kernel::Avx512 => run(&|x, w, b, y, g| unsafe { direct_avx512(x, w, b, y, g) }),
+                    Kernel::Avx2 => run(&|x, w, b, y, g| unsafe { direct_avx2(x, w, b, y, g) }),
                     Kernel::Portable => continue,
                 };
-                assert_eq!(got, want, "stride {stride}, {}", k.name());
+                assert_eq!(got, want, "{what}, {}", k.name());
             }
         }
     }
@@ -669,13 +742,9 @@ pub(super) mod tests {
         let ohw = g.oh * g.ow;
         for (p, plane) in got.chunks_exact(ohw).enumerate() {
             let (n, o) = (p / 64, p % 64);
-            let mut alone = vec![b[o]; ohw];
-            direct(
-                &x[(n * 64 + o) * 48 * 48..][..48 * 48],
-                &w[o * 9..][..9],
-                &mut alone,
-                &g,
-            );
+            let mut alone = vec![0f32; ohw];
+            let xo = &x[(n * 64 + o) * 48 * 48..][..48 * 48];
+            direct(xo, &w[o * 9..][..9], b[o], &mut alone, &g);
             assert!(
                 plane
                     .iter()
