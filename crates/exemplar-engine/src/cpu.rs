@@ -5,6 +5,7 @@
 
 use std::cell::RefCell;
 use std::collections::HashMap;
+use std::sync::{Arc, Mutex, PoisonError};
 
 use crate::graph::{
     concat_axis, gather_indices, gemm_dims, layer_norm_dims, matmul_dims, pad_copy, pad_dims,
@@ -81,6 +82,25 @@ fn spare(v: Vec<f32>) {
     });
 }
 
+/// Convolution weights packed for the matrix product, by constant and group count: made
+/// the first time a graph runs them, shared by the graphs resolved from one model (a
+/// second copy of those weights, held as long as the model).
+#[derive(Debug, Default)]
+pub(crate) struct Packs(Mutex<HashMap<(String, usize), Option<PackedConv>>>);
+
+/// A convolution's weights packed, one matrix per group.
+type PackedConv = Arc<Vec<gemm::Packed>>;
+
+impl Packs {
+    /// The packed weights of a convolution whose weights are the constant `name`.
+    fn conv(&self, name: &str, w: &Tensor, group: usize) -> Option<PackedConv> {
+        let mut map = self.0.lock().unwrap_or_else(PoisonError::into_inner);
+        map.entry((name.to_owned(), group))
+            .or_insert_with(|| fast::pack_weights(&w.data, &w.shape, group).map(Arc::new))
+            .clone()
+    }
+}
+
 /// Runs the graph on `input` and returns the first target tensor.
 pub(crate) fn run(graph: &Graph, input: &Tensor) -> Result<Tensor> {
     run_all(graph, input)?
@@ -129,7 +149,16 @@ pub(crate) fn run_all(graph: &Graph, input: &Tensor) -> Result<Vec<Tensor>> {
             .iter()
             .map(|x| node_input(&values, graph, x))
             .collect::<Result<_>>()?;
-        let out = node(n, &ins)?;
+        // A convolution by constant weights takes them packed once.
+        let packed = match &n.op {
+            Op::Conv { group, .. } => n
+                .inputs
+                .get(1)
+                .filter(|w| graph.consts.contains_key(w.as_str()))
+                .and_then(|w| graph.cpu_packs.conv(w, ins[1], *group)),
+            _ => None,
+        };
+        let out = node(n, &ins, packed.as_ref().map(|p| p.as_slice()))?;
         values.insert(n.output.as_str(), out);
         let dead: Vec<&str> = values
             .keys()
@@ -167,14 +196,14 @@ fn node_input<'a>(
         .ok_or_else(|| EngineError::Model(format!("tensor '{name}' is missing")))
 }
 
-/// Applies one node to its inputs.
-pub(crate) fn node(n: &Node, ins: &[&Tensor]) -> Result<Tensor> {
+/// Applies one node to its inputs (a convolution's weights packed where `packed` is given).
+pub(crate) fn node(n: &Node, ins: &[&Tensor], packed: Option<&[gemm::Packed]>) -> Result<Tensor> {
     let x = ins[0];
     Ok(match &n.op {
         Op::Conv { win, group } => {
             let w = ins[1];
             let g = win.geom(&x.shape, [w.shape[2], w.shape[3]])?;
-            conv(x, w, &ins[2].data, &g, *group)
+            conv(x, w, &ins[2].data, &g, *group, packed)
         }
         Op::Unary(u) => {
             let mut y = x.clone();
@@ -593,11 +622,18 @@ fn binary(a: &Tensor, b: &Tensor, f: impl Fn(f32, f32) -> f32) -> Result<Tensor>
     Ok(Tensor { shape: out, data })
 }
 
-fn conv(x: &Tensor, w: &Tensor, bias: &[f32], g: &Geom, group: usize) -> Tensor {
+fn conv(
+    x: &Tensor,
+    w: &Tensor,
+    bias: &[f32],
+    g: &Geom,
+    group: usize,
+    packed: Option<&[gemm::Packed]>,
+) -> Tensor {
     let m = w.shape[0];
     Tensor {
         shape: vec![g.n, m, g.oh, g.ow],
-        data: fast::conv(&x.data, &w.data, bias, g, group, m),
+        data: fast::conv(&x.data, &w.data, bias, g, group, m, packed),
     }
 }
 
@@ -659,11 +695,11 @@ fn gemm(
         m,
         n,
         k,
-        Mat {
+        gemm::Lhs::Mat(Mat {
             data: &a.data,
             rs: ars,
             cs: acs,
-        },
+        }),
         Mat {
             data: &b.data,
             rs: brs,
@@ -707,11 +743,11 @@ fn matmul(a: &Tensor, b: &Tensor) -> Result<Tensor> {
             m,
             n,
             k,
-            Mat {
+            gemm::Lhs::Mat(Mat {
                 data: &a.data[oa * m * k..],
                 rs: k,
                 cs: 1,
-            },
+            }),
             Mat {
                 data: &b.data[ob * k * n..],
                 rs: n,

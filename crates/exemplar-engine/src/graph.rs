@@ -52,6 +52,8 @@ pub(crate) struct Graph {
     pending: Option<Arc<import::Pending>>,
     /// The caps on tensor sizes the graph was loaded under, also held at every run.
     pub limits: LoadOptions,
+    /// The CPU's packed convolution weights (shared with the graphs resolved from it).
+    pub cpu_packs: Arc<crate::cpu::Packs>,
 }
 
 impl Graph {

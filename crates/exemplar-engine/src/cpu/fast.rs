@@ -2,7 +2,7 @@
 //! reused scratch buffer; 1×1 stride-1 convolutions read the input directly; one input
 //! channel per group, as in depthwise convolutions, runs directly on the image.
 
-use super::gemm::{cpu_threads, gemm, Kernel, Mat, Start, WORK_PER_THREAD};
+use super::gemm::{cpu_threads, gemm, Kernel, Lhs, Mat, Packed, Start, WORK_PER_THREAD};
 use crate::graph::Geom;
 
 /// At most this many values of im2col scratch; larger images go in chunks of output rows.
@@ -35,6 +35,7 @@ pub(crate) fn conv(
     g: &Geom,
     group: usize,
     m: usize,
+    packed: Option<&[Packed]>,
 ) -> Vec<f32> {
     let cpg = g.c / group;
     let mpg = m / group;
@@ -81,12 +82,15 @@ pub(crate) fn conv(
             let wg = &w[gi * mpg * kk..][..mpg * kk];
             let yg = &mut y[(n * m + gi * mpg) * ohw..][..mpg * ohw];
             let bg = &bias[gi * mpg..][..mpg];
-            if pointwise {
-                let a = Mat {
+            let a = match packed {
+                Some(p) => Lhs::Packed(&p[gi], 0),
+                None => Lhs::Mat(Mat {
                     data: wg,
                     rs: kk,
                     cs: 1,
-                };
+                }),
+            };
+            if pointwise {
                 let b = Mat {
                     data: xg,
                     rs: hw,
@@ -98,11 +102,6 @@ pub(crate) fn conv(
                     let nr = rows.min(g.oh - oy0);
                     let cols = nr * g.ow;
                     im2col(xg, g, cpg, oy0, nr, &mut scratch[..kk * cols]);
-                    let a = Mat {
-                        data: wg,
-                        rs: kk,
-                        cs: 1,
-                    };
                     let b = Mat {
                         data: &scratch,
                         rs: cols,
@@ -115,6 +114,34 @@ pub(crate) fn conv(
         }
     }
     y
+}
+
+/// A convolution's weights (`[m, c / group, kh, kw]`) packed for [`conv`], one matrix per
+/// group; `None` where `conv` takes no product (one input channel per group).
+pub(crate) fn pack_weights(w: &[f32], shape: &[usize], group: usize) -> Option<Vec<Packed>> {
+    let [m, cpg, kh, kw] = *shape else {
+        return None;
+    };
+    let (mpg, kk) = (m / group.max(1), cpg * kh * kw);
+    if cpg == 1 || mpg * kk * group != w.len() {
+        return None;
+    }
+    Some(
+        (0..group)
+            .map(|gi| {
+                let data = &w[gi * mpg * kk..][..mpg * kk];
+                Packed::new(
+                    mpg,
+                    kk,
+                    Mat {
+                        data,
+                        rs: kk,
+                        cs: 1,
+                    },
+                )
+            })
+            .collect(),
+    )
 }
 
 /// `each(first, part)` over `out` cut into parts of whole planes of `plane` values (`first`:
@@ -603,8 +630,17 @@ pub(super) mod tests {
             // The output's memory may be a dead tensor's: every value is written over.
             let len = g.n * m * g.oh * g.ow;
             crate::cpu::spare(vec![f32::NAN; len + i % 3]);
-            let got = conv(&x, &w, &b, &g, group, m);
+            let got = conv(&x, &w, &b, &g, group, m, None);
             close(what, &got, &naive_conv(&x, &w, &b, &g, group, m));
+            // Weights packed once give the same bits.
+            let shape = [m, xs[1] / group, k[0], k[1]];
+            if let Some(packed) = pack_weights(&w, &shape, group) {
+                let again = conv(&x, &w, &b, &g, group, m, Some(&packed));
+                let bits = |v: &[f32]| v.iter().map(|x| x.to_bits()).collect::<Vec<_>>();
+                assert_eq!(bits(&again), bits(&got), "{what}, packed weights");
+            } else {
+                assert_eq!(xs[1], group, "{what}: only depthwise weights go unpacked");
+            }
         }
     }
 
@@ -720,7 +756,7 @@ pub(super) mod tests {
         let b = values(3, 5);
         close(
             "chunked",
-            &conv(&x, &w, &b, &g, 1, 5),
+            &conv(&x, &w, &b, &g, 1, 5, None),
             &naive_conv(&x, &w, &b, &g, 1, 5),
         );
     }
@@ -738,7 +774,7 @@ pub(super) mod tests {
         let x = values(11, 4 * 64 * 48 * 48);
         let w = values(12, 64 * 9);
         let b = values(13, 64);
-        let got = conv(&x, &w, &b, &g, 64, 64);
+        let got = conv(&x, &w, &b, &g, 64, 64, None);
         let ohw = g.oh * g.ow;
         for (p, plane) in got.chunks_exact(ohw).enumerate() {
             let (n, o) = (p / 64, p % 64);

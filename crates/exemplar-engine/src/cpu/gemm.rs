@@ -50,6 +50,86 @@ impl Mat<'_> {
     }
 }
 
+/// The left operand of a product: a matrix view, packed at each product, or a matrix
+/// packed once (a convolution's weights) and the row its share starts at.
+#[derive(Clone, Copy)]
+pub(crate) enum Lhs<'a> {
+    Mat(Mat<'a>),
+    Packed(&'a Packed, usize),
+}
+
+impl Lhs<'_> {
+    /// The same operand from row `r0` on (a multiple of every tile's height where packed).
+    fn rows_from(self, r0: usize) -> Self {
+        match self {
+            Lhs::Mat(a) => Lhs::Mat(a.rows_from(r0)),
+            Lhs::Packed(p, start) => {
+                debug_assert_eq!(r0 % ROW_QUANTUM, 0, "a share of packed rows");
+                Lhs::Packed(p, start + r0)
+            }
+        }
+    }
+}
+
+/// An `m × k` matrix packed once for one kernel, as [`gemm`] packs A at every product:
+/// depth blocks of [`KC`], each the matrix's rows in panels of the kernel's tile height.
+/// A convolution's weights, packed when a graph first runs them: packing them at every
+/// product was a tenth of EfficientNet-Lite0's time (its late layers have many weights
+/// and few positions).
+#[derive(Debug)]
+pub(crate) struct Packed {
+    kernel: Kernel,
+    /// Rows rounded up to whole panels.
+    mp: usize,
+    data: Vec<f32>,
+}
+
+impl Packed {
+    /// `a` (`m × k`) packed for this machine's fastest kernel.
+    pub(crate) fn new(m: usize, k: usize, a: Mat) -> Packed {
+        Packed::with(Kernel::best(), m, k, a)
+    }
+
+    /// `a` packed for `kernel`.
+    pub(crate) fn with(kernel: Kernel, m: usize, k: usize, a: Mat) -> Packed {
+        let mr = kernel.tile_rows();
+        let mp = m.div_ceil(mr) * mr;
+        let mut data = vec![0f32; mp * k];
+        for pc in (0..k).step_by(KC) {
+            let kc = KC.min(k - pc);
+            let block = &mut data[pc * mp..][..mp * kc];
+            match mr {
+                PORTABLE_MR => pack_a::<PORTABLE_MR>(a, m, pc, kc, block),
+                6 => pack_a::<6>(a, m, pc, kc, block),
+                _ => pack_a::<12>(a, m, pc, kc, block),
+            }
+        }
+        Packed { kernel, mp, data }
+    }
+
+    /// The panels of depth block `pc..pc + kc` from row `r0` on.
+    fn panels(&self, pc: usize, kc: usize, r0: usize) -> &[f32] {
+        &self.data[pc * self.mp..][..self.mp * kc][r0 * kc..]
+    }
+}
+
+/// A's rows `0..m`, depth `pc..pc + kc`, into `out` as panels of `MR` rows, each p-major
+/// (`out[panel][p][r]`), rows past `m` zero.
+fn pack_a<const MR: usize>(a: Mat, m: usize, pc: usize, kc: usize, out: &mut [f32]) {
+    for (ip, panel) in out
+        .chunks_exact_mut(MR * kc)
+        .take(m.div_ceil(MR))
+        .enumerate()
+    {
+        for (p, dst) in panel.chunks_exact_mut(MR).enumerate() {
+            for (r, d) in dst.iter_mut().enumerate() {
+                let i = ip * MR + r;
+                *d = if i < m { a.at(i, pc + p) } else { 0.0 };
+            }
+        }
+    }
+}
+
 /// A micro-kernel: the instruction set a tile is computed with.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub(crate) enum Kernel {
@@ -81,6 +161,17 @@ impl Kernel {
             }
         }
         all
+    }
+
+    /// The height of its tile.
+    fn tile_rows(self) -> usize {
+        match self {
+            Kernel::Portable => PORTABLE_MR,
+            #[cfg(target_arch = "x86_64")]
+            Kernel::Avx2 => 6,
+            #[cfg(target_arch = "x86_64")]
+            Kernel::Avx512 => 12,
+        }
     }
 
     /// Its name, as benchmarks print it.
@@ -145,7 +236,7 @@ pub(crate) fn gemm(
     m: usize,
     n: usize,
     k: usize,
-    a: Mat,
+    a: Lhs,
     b: Mat,
     c: &mut [f32],
     ldc: usize,
@@ -162,12 +253,17 @@ pub(crate) fn gemm_with(
     m: usize,
     n: usize,
     k: usize,
-    a: Mat,
+    a: Lhs,
     b: Mat,
     c: &mut [f32],
     ldc: usize,
     start: Start,
 ) {
+    // A packed operand is computed with the kernel it was packed for.
+    let kernel = match a {
+        Lhs::Packed(p, _) => p.kernel,
+        Lhs::Mat(_) => kernel,
+    };
     if m == 0 || n == 0 {
         return;
     }
@@ -212,7 +308,7 @@ fn blocked(
     m: usize,
     n: usize,
     k: usize,
-    a: Mat,
+    a: Lhs,
     b: Mat,
     c: &mut [f32],
     ldc: usize,
@@ -246,7 +342,7 @@ fn blocked_with<const MR: usize, const NR: usize>(
     m: usize,
     n: usize,
     k: usize,
-    a: Mat,
+    a: Lhs,
     b: Mat,
     c: &mut [f32],
     ldc: usize,
@@ -258,8 +354,12 @@ fn blocked_with<const MR: usize, const NR: usize>(
     // thread's from its last product, not zeroed afresh (zeroing them was 4 % of
     // EfficientNet-Lite0's time).
     let (mut apack, mut bpack) = PACKS.with_borrow_mut(std::mem::take);
+    let a_len = match a {
+        Lhs::Mat(_) => mp * KC.min(k),
+        Lhs::Packed(..) => 0,
+    };
     for (buf, len) in [
-        (&mut apack, mp * KC.min(k)),
+        (&mut apack, a_len),
         (&mut bpack, NC.min(n).div_ceil(NR) * NR * KC.min(k)),
     ] {
         if buf.len() < len {
@@ -268,15 +368,14 @@ fn blocked_with<const MR: usize, const NR: usize>(
     }
     for pc in (0..k).step_by(KC) {
         let kc = KC.min(k - pc);
-        // A's rows in panels of MR, each panel p-major: apack[panel][p][r].
-        for (ip, panel) in apack.chunks_exact_mut(MR * kc).take(mp / MR).enumerate() {
-            for (p, dst) in panel.chunks_exact_mut(MR).enumerate() {
-                for (r, d) in dst.iter_mut().enumerate() {
-                    let i = ip * MR + r;
-                    *d = if i < m { a.at(i, pc + p) } else { 0.0 };
-                }
+        // A's rows in panels of MR, each panel p-major: [panel][p][r].
+        let apanels: &[f32] = match a {
+            Lhs::Mat(a) => {
+                pack_a::<MR>(a, m, pc, kc, &mut apack);
+                &apack
             }
-        }
+            Lhs::Packed(p, r0) => p.panels(pc, kc, r0),
+        };
         // The first depth block writes C from the bias instead of adding to it.
         let bias = match start {
             Start::Bias(bias) if pc == 0 => Some(bias),
@@ -310,7 +409,7 @@ fn blocked_with<const MR: usize, const NR: usize>(
                     dst[width..].fill(0.0);
                 }
             }
-            for (ip, ap) in apack.chunks_exact(MR * kc).take(mp / MR).enumerate() {
+            for (ip, ap) in apanels.chunks_exact(MR * kc).take(mp / MR).enumerate() {
                 let i0 = ip * MR;
                 let rows = MR.min(m - i0);
                 for (jp, bp) in bpack.chunks_exact(NR * kc).take(panels).enumerate() {
@@ -487,7 +586,18 @@ mod tests {
                 for kernel in Kernel::available() {
                     for threads in [1, 3] {
                         let mut got = vec![0f32; m * n];
-                        gemm_with(kernel, threads, m, n, k, am, bm, &mut got, n, Start::Acc);
+                        gemm_with(
+                            kernel,
+                            threads,
+                            m,
+                            n,
+                            k,
+                            Lhs::Mat(am),
+                            bm,
+                            &mut got,
+                            n,
+                            Start::Acc,
+                        );
                         let what = format!(
                             "{m}x{k} · {k}x{n}, transposed {ta} {tb}, {} on {threads}",
                             kernel.name()
@@ -526,11 +636,11 @@ mod tests {
             let a = values(1, m * k);
             let b = values(2, k * n);
             let bias = values(3, m);
-            let am = Mat {
+            let am = Lhs::Mat(Mat {
                 data: &a,
                 rs: k,
                 cs: 1,
-            };
+            });
             let bm = Mat {
                 data: &b,
                 rs: n,
@@ -553,6 +663,54 @@ mod tests {
                         "{m}x{k} · {k}x{n}, {} on {threads}",
                         kernel.name()
                     );
+                }
+            }
+        }
+    }
+
+    /// A matrix packed once gives the bits of the same matrix packed at each product, for
+    /// every kernel, split over threads or not, over several depth blocks, transposed or not.
+    #[test]
+    fn packed_once_is_packed_each_time() {
+        for (m, n, k) in [(101, 317, 300), (13, 40, 600), (5, 3, 2), (24, 9, 256)] {
+            let a = values(4, m * k);
+            let b = values(5, k * n);
+            let bias = values(6, m);
+            let bm = Mat {
+                data: &b,
+                rs: n,
+                cs: 1,
+            };
+            for am in [
+                Mat {
+                    data: &a,
+                    rs: k,
+                    cs: 1,
+                },
+                Mat {
+                    data: &a,
+                    rs: 1,
+                    cs: m,
+                },
+            ] {
+                for kernel in Kernel::available() {
+                    let packed = Packed::with(kernel, m, k, am);
+                    for threads in [1, 3] {
+                        let run = |a: Lhs| {
+                            let mut c = vec![0f32; m * n];
+                            let start = Start::Bias(&bias);
+                            gemm_with(kernel, threads, m, n, k, a, bm, &mut c, n, start);
+                            c.iter().map(|x| x.to_bits()).collect::<Vec<_>>()
+                        };
+                        assert_eq!(
+                            run(Lhs::Packed(&packed, 0)),
+                            run(Lhs::Mat(am)),
+                            "{m}x{k} · {k}x{n}, A strides {} {}, {} on {threads}",
+                            am.rs,
+                            am.cs,
+                            kernel.name()
+                        );
+                    }
                 }
             }
         }

@@ -383,6 +383,7 @@ impl Graph {
             shape_consts: HashMap::new(),
             pending: None,
             limits: *limits,
+            cpu_packs: Arc::default(),
         };
         graph.fold_batch_norm(&mut loader.consts)?;
         // Keep only the constants the remaining nodes read.
@@ -488,6 +489,7 @@ impl Graph {
             shape_consts,
             pending: None,
             limits: self.limits,
+            cpu_packs: self.cpu_packs.clone(),
         }))
     }
 }
