@@ -107,6 +107,18 @@ impl Packed {
         Packed { kernel, mp, data }
     }
 
+    /// Rows `m` takes packed for this machine's fastest kernel (whole tiles).
+    pub(crate) fn padded_rows(m: usize) -> usize {
+        let mr = Kernel::best().tile_rows();
+        m.div_ceil(mr) * mr
+    }
+
+    /// The values it holds.
+    #[cfg(test)]
+    pub(crate) fn len(&self) -> usize {
+        self.data.len()
+    }
+
     /// The panels of depth block `pc..pc + kc` from row `r0` on.
     fn panels(&self, pc: usize, kc: usize, r0: usize) -> &[f32] {
         &self.data[pc * self.mp..][..self.mp * kc][r0 * kc..]
