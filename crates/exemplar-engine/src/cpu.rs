@@ -65,7 +65,7 @@ pub(crate) fn output_buffer(len: usize) -> Vec<f32> {
 
 /// Keeps a dead tensor's memory for [`output_buffer`] (up to [`SPARE_BUFFERS`] and
 /// [`SPARE_VALUES`]; past them the smallest kept ones go).
-fn spare(v: Vec<f32>) {
+pub(crate) fn spare(v: Vec<f32>) {
     SPARE.with_borrow_mut(|spare| {
         spare.push(v);
         spare.sort_unstable_by_key(|v| std::cmp::Reverse(v.capacity()));
@@ -700,11 +700,11 @@ fn gemm(
             rs: ars,
             cs: acs,
         }),
-        Mat {
+        gemm::Rhs::Mat(Mat {
             data: &b.data,
             rs: brs,
             cs: bcs,
-        },
+        }),
         &mut y.data,
         n,
         gemm::Start::Acc,
@@ -748,11 +748,11 @@ fn matmul(a: &Tensor, b: &Tensor) -> Result<Tensor> {
                 rs: k,
                 cs: 1,
             }),
-            Mat {
+            gemm::Rhs::Mat(Mat {
                 data: &b.data[ob * k * n..],
                 rs: n,
                 cs: 1,
-            },
+            }),
             &mut data[bi * m * n..],
             n,
             gemm::Start::Acc,

@@ -1,20 +1,21 @@
 //! The convolution on the CPU, on top of [`super::gemm`]'s matrix product: im2col into a
-//! reused scratch buffer; 1×1 stride-1 convolutions read the input directly; one input
+//! reused scratch buffer, written as the product's packed panels; 1×1 stride-1 convolutions read the input directly; one input
 //! channel per group, as in depthwise convolutions, runs directly on the image.
 
-use super::gemm::{cpu_threads, gemm, Kernel, Lhs, Mat, Packed, Start, WORK_PER_THREAD};
+use super::gemm::{cpu_threads, gemm, Kernel, Lhs, Mat, Packed, Rhs, Start, WORK_PER_THREAD};
 use crate::graph::Geom;
 
 /// At most this many values of im2col scratch; larger images go in chunks of output rows.
 /// Natively 16 MiB: each chunk is one product split over the cores, and smaller ones made
 /// ResNet-50 on two threads 15 % slower (`cargo bench -p exemplar-engine --bench engine`).
-/// In wasm (one thread) 1 MiB: a chunk stays in L2 while the product packs it, where a
+/// In wasm (one thread) 256 KiB: a chunk stays in L2 while the product reads it, where a
 /// whole image's (7 MiB for a 7×7 first layer) goes out to memory and back; the CPU
-/// fallback took 8 % less time in V8 for it.
+/// fallback took 8 % less time in V8 for 1 MiB, and a few percent less again for 256 KiB
+/// once im2col wrote the product's panels itself.
 #[cfg(not(target_arch = "wasm32"))]
 const SCRATCH: usize = 1 << 22;
 #[cfg(target_arch = "wasm32")]
-const SCRATCH: usize = 1 << 18;
+const SCRATCH: usize = 1 << 16;
 
 /// Output positions `o < out` whose input index `o * stride + offset - pad` lies in
 /// `0..len`, as a range.
@@ -71,10 +72,19 @@ pub(crate) fn conv(
     let pointwise = pointwise && g.pt == 0 && g.pl == 0 && g.oh == g.h && g.ow == g.w;
     // Output rows per im2col chunk.
     let rows = (SCRATCH / (kk * g.ow).max(1)).clamp(1, g.oh);
+    // The im2col matrix is written as the product's panels of B (packing it again was a
+    // tenth of the browser's CPU fallback's time), for the kernel the product runs: the
+    // packed weights' one, else this machine's.
+    let kernel = match packed {
+        Some(p) => p.first().map_or(Kernel::best(), Packed::kernel),
+        None => Kernel::best(),
+    };
+    let nr = kernel.tile_cols();
     let mut scratch = if pointwise {
         Vec::new()
     } else {
-        vec![0f32; kk * rows * g.ow]
+        // Every value a product reads is written by `im2col` first.
+        super::output_buffer(kk * (rows * g.ow).div_ceil(nr) * nr)
     };
     for n in 0..g.n {
         for gi in 0..group {
@@ -91,23 +101,21 @@ pub(crate) fn conv(
                     rs: hw,
                     cs: 1,
                 };
-                gemm(mpg, ohw, kk, a, b, yg, ohw, Start::Bias(bg));
+                gemm(mpg, ohw, kk, a, Rhs::Mat(b), yg, ohw, Start::Bias(bg));
             } else {
                 for oy0 in (0..g.oh).step_by(rows) {
-                    let nr = rows.min(g.oh - oy0);
-                    let cols = nr * g.ow;
-                    im2col(xg, g, cpg, oy0, nr, &mut scratch[..kk * cols]);
-                    let b = Mat {
-                        data: &scratch,
-                        rs: cols,
-                        cs: 1,
-                    };
+                    let chunk_rows = rows.min(g.oh - oy0);
+                    let cols = chunk_rows * g.ow;
+                    let data = &mut scratch[..kk * cols.div_ceil(nr) * nr];
+                    im2col(xg, g, cpg, oy0, chunk_rows, nr, data);
+                    let b = Rhs::Panels { data, nr };
                     let yc = &mut yg[oy0 * g.ow..];
                     gemm(mpg, cols, kk, a, b, yc, ohw, Start::Bias(bg));
                 }
             }
         }
     }
+    super::spare(scratch);
     y
 }
 
@@ -334,38 +342,136 @@ fn strided(dst: &mut [f32], src: &[f32], stride: usize, f: impl Fn(&mut f32, f32
     }
 }
 
-/// The im2col matrix of output rows `oy0..oy0 + rows`: row `(ci, ky, kx)`, column
-/// `(oy - oy0, ox)`, zero where the window reads padding.
-fn im2col(x: &[f32], g: &Geom, cpg: usize, oy0: usize, rows: usize, out: &mut [f32]) {
+/// `s[0], s[2], …, s[14]`: in wasm two shuffles of whole vectors.
+#[inline(always)]
+fn evens(s: &[f32; 16]) -> [f32; 8] {
+    #[cfg(all(target_arch = "wasm32", target_feature = "simd128"))]
+    {
+        use core::arch::wasm32::{i32x4_shuffle, v128, v128_load, v128_store};
+        let mut e = [0f32; 8];
+        // SAFETY: four loads of 4 values inside `s`, two stores of 4 inside `e`; wasm's
+        // loads and stores allow any alignment.
+        unsafe {
+            let p = s.as_ptr().cast::<v128>();
+            let (a, b, c, d) = (
+                v128_load(p),
+                v128_load(p.add(1)),
+                v128_load(p.add(2)),
+                v128_load(p.add(3)),
+            );
+            let out = e.as_mut_ptr().cast::<v128>();
+            v128_store(out, i32x4_shuffle::<0, 2, 4, 6>(a, b));
+            v128_store(out.add(1), i32x4_shuffle::<0, 2, 4, 6>(c, d));
+        }
+        e
+    }
+    #[cfg(not(all(target_arch = "wasm32", target_feature = "simd128")))]
+    std::array::from_fn(|i| s[2 * i])
+}
+
+/// The im2col matrix of output rows `oy0..oy0 + rows` (row `(ci, ky, kx)`, column
+/// `(oy - oy0, ox)`, zero where the window reads padding), written as the product's
+/// [`Rhs::Panels`] of `nr` columns.
+fn im2col(x: &[f32], g: &Geom, cpg: usize, oy0: usize, rows: usize, nr: usize, out: &mut [f32]) {
+    match nr {
+        8 => im2col_panels::<8>(x, g, cpg, oy0, rows, out),
+        16 => im2col_panels::<16>(x, g, cpg, oy0, rows, out),
+        32 => im2col_panels::<32>(x, g, cpg, oy0, rows, out),
+        _ => unreachable!("a tile {nr} wide"),
+    }
+}
+
+/// [`im2col`] for panels `NR` wide: value `(p, j)` at `out[j / NR][p][j % NR]`. Row by
+/// row of output, as a plain im2col runs (per-panel bookkeeping cost more than the copy),
+/// each row's values inside the image copied `NR` at a time where they fill a panel's row.
+fn im2col_panels<const NR: usize>(
+    x: &[f32],
+    g: &Geom,
+    cpg: usize,
+    oy0: usize,
+    rows: usize,
+    out: &mut [f32],
+) {
     let cols = rows * g.ow;
-    let mut dst_rows = out.chunks_exact_mut(cols);
+    let kk = cpg * g.kh * g.kw;
+    let panel = NR * kk;
+    let mut p = 0;
     for ci in 0..cpg {
         let plane = &x[ci * g.h * g.w..][..g.h * g.w];
         for ky in 0..g.kh {
             let (oy_lo, oy_hi) = valid(g.oh, g.h, g.sh, ky * g.dh, g.pt);
             for kx in 0..g.kw {
-                let Some(dst) = dst_rows.next() else { return };
                 let (ox_lo, ox_hi) = valid(g.ow, g.w, g.sw, kx * g.dw, g.pl);
-                for (r, line) in dst.chunks_exact_mut(g.ow).enumerate() {
-                    let oy = oy0 + r;
+                // Row p of every panel: column j at `dst[j / NR * panel + j % NR]`.
+                let dst = &mut out[p * NR..];
+                p += 1;
+                for r in 0..rows {
+                    let (oy, j0) = (oy0 + r, r * g.ow);
                     if oy < oy_lo || oy >= oy_hi || ox_lo >= ox_hi {
-                        line.fill(0.0);
+                        zero_columns::<NR>(dst, panel, j0..j0 + g.ow);
                         continue;
                     }
+                    zero_columns::<NR>(dst, panel, j0..j0 + ox_lo);
+                    zero_columns::<NR>(dst, panel, j0 + ox_hi..j0 + g.ow);
                     let iy = oy * g.sh + ky * g.dh - g.pt;
-                    let ix0 = ox_lo * g.sw + kx * g.dw - g.pl;
-                    let src = &plane[iy * g.w + ix0..];
-                    line[..ox_lo].fill(0.0);
-                    line[ox_hi..].fill(0.0);
-                    let inside = &mut line[ox_lo..ox_hi];
-                    if g.sw == 1 {
-                        inside.copy_from_slice(&src[..inside.len()]);
-                    } else {
-                        strided(inside, src, g.sw, |d, s| *d = s);
+                    let src = &plane[iy * g.w + ox_lo * g.sw + kx * g.dw - g.pl..];
+                    let (j, end) = (j0 + ox_lo, j0 + ox_hi);
+                    // The columns up to the first whole panel row and after the last one by
+                    // one; the whole rows between with vector copies.
+                    let (ja, jb) = (j.next_multiple_of(NR).min(end), end / NR * NR);
+                    let single = |dst: &mut [f32], jj: usize| {
+                        dst[jj / NR * panel + jj % NR] = src[(jj - j) * g.sw];
+                    };
+                    if ja >= jb {
+                        (j..end).for_each(|jj| single(dst, jj));
+                        continue;
                     }
+                    (j..ja).for_each(|jj| single(dst, jj));
+                    let middle = &src[(ja - j) * g.sw..];
+                    let count = (jb - ja) / NR;
+                    let mut rows_of_panels = dst.chunks_mut(panel).skip(ja / NR).take(count);
+                    match g.sw {
+                        1 => {
+                            for (d, s) in rows_of_panels.zip(middle.chunks_exact(NR)) {
+                                d[..NR].copy_from_slice(s);
+                            }
+                        }
+                        2 => {
+                            // The last may have one value fewer than 2 NR (the row's end).
+                            let pairs = middle.chunks_exact(2 * NR);
+                            let whole = pairs.len().min(count);
+                            for (d, s) in rows_of_panels.by_ref().take(whole).zip(pairs) {
+                                for (d, s) in d[..NR].chunks_exact_mut(8).zip(s.chunks_exact(16)) {
+                                    d.copy_from_slice(&evens(s.try_into().expect("16 values")));
+                                }
+                            }
+                            if let Some(d) = rows_of_panels.next() {
+                                let s = &middle[(count - 1) * 2 * NR..];
+                                strided(&mut d[..NR], s, 2, |d, s| *d = s);
+                            }
+                        }
+                        sw => {
+                            for (k, d) in rows_of_panels.enumerate() {
+                                strided(&mut d[..NR], &middle[k * NR * sw..], sw, |d, s| *d = s);
+                            }
+                        }
+                    }
+                    (jb..end).for_each(|jj| single(dst, jj));
                 }
             }
         }
+    }
+    // The last panel's columns past the matrix, which the product computes and drops:
+    // zero rather than whatever the buffer held.
+    for p in 0..kk {
+        zero_columns::<NR>(&mut out[p * NR..], panel, cols..cols.div_ceil(NR) * NR);
+    }
+}
+
+/// Columns `js` of one row of panels (`dst[j / NR * panel + j % NR]`) set to zero.
+fn zero_columns<const NR: usize>(dst: &mut [f32], panel: usize, js: std::ops::Range<usize>) {
+    for j in js {
+        dst[j / NR * panel + j % NR] = 0.0;
     }
 }
 
@@ -641,6 +747,50 @@ pub(super) mod tests {
                 let again = conv(&x, &w, &b, &g, group, m, Some(&packed));
                 let bits = |v: &[f32]| v.iter().map(|x| x.to_bits()).collect::<Vec<_>>();
                 assert_eq!(bits(&again), bits(&got), "{what}, packed weights");
+            }
+        }
+    }
+
+    /// im2col writes every value of its panels, for every tile width: rows of outputs
+    /// wider and narrower than a panel, one column, strides 1 to 3, dilation, padding on
+    /// each side, a chunk of rows starting inside the image.
+    #[test]
+    fn im2col_writes_the_matrix_in_panels() {
+        let cases = [
+            geom([1, 3, 33, 31], [7, 7], [2, 2], [1, 1], [3, 2, 3, 1]),
+            geom([1, 2, 14, 14], [3, 3], [1, 1], [1, 1], [1, 1, 1, 1]),
+            geom([1, 2, 9, 1], [3, 1], [1, 1], [1, 1], [1, 0, 1, 0]),
+            geom([1, 3, 40, 70], [3, 3], [3, 2], [2, 1], [0, 2, 1, 0]),
+            geom([1, 1, 5, 100], [1, 5], [1, 3], [1, 2], [0, 4, 0, 4]),
+        ];
+        for (i, g) in cases.iter().enumerate() {
+            let x = values(i as u64, g.c * g.h * g.w);
+            for nr in [8, 16, 32] {
+                for (oy0, rows) in [(0, g.oh), (1, g.oh - 2)] {
+                    let (cols, kk) = (rows * g.ow, g.c * g.kh * g.kw);
+                    let mut got = vec![f32::NAN; cols.div_ceil(nr) * nr * kk];
+                    im2col(&x, g, g.c, oy0, rows, nr, &mut got);
+                    for (at, &v) in got.iter().enumerate() {
+                        let (q, p, c) = (at / (nr * kk), at / nr % kk, at % nr);
+                        let j = q * nr + c;
+                        let (ci, ky, kx) = (p / (g.kh * g.kw), p / g.kw % g.kh, p % g.kw);
+                        let (oy, ox) = (oy0 + j / g.ow, j % g.ow);
+                        let iy = (oy * g.sh + ky * g.dh) as isize - g.pt as isize;
+                        let ix = (ox * g.sw + kx * g.dw) as isize - g.pl as isize;
+                        let inside = j < cols
+                            && (0..g.h as isize).contains(&iy)
+                            && (0..g.w as isize).contains(&ix);
+                        let want = if inside {
+                            x[(ci * g.h + iy as usize) * g.w + ix as usize]
+                        } else {
+                            0.0
+                        };
+                        assert!(
+                            v.to_bits() == want.to_bits(),
+                            "case {i}, panels of {nr}, rows {oy0}+{rows}: [{q}][{p}][{c}] {v} vs {want}"
+                        );
+                    }
+                }
             }
         }
     }

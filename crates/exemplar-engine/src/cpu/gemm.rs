@@ -71,6 +71,21 @@ impl Lhs<'_> {
     }
 }
 
+/// The right operand of a product: a matrix view, packed at each product, or the whole
+/// matrix already packed for the kernel, as a convolution's im2col writes it (packing its
+/// im2col matrix again was a tenth of the browser's CPU fallback's time).
+#[derive(Clone, Copy)]
+pub(crate) enum Rhs<'a> {
+    Mat(Mat<'a>),
+    /// Columns in panels of `nr` (the kernel's tile width), each panel over the whole
+    /// depth, p-major: `data[panel][p][c]`; what the last panel holds past `n` is not
+    /// read into C.
+    Panels {
+        data: &'a [f32],
+        nr: usize,
+    },
+}
+
 /// An `m × k` matrix packed once for one kernel, as [`gemm`] packs A at every product:
 /// depth blocks of [`KC`], each the matrix's rows in panels of the kernel's tile height.
 /// A convolution's weights, packed when a graph first runs them: packing them at every
@@ -107,6 +122,11 @@ impl Packed {
         Packed { kernel, mp, data }
     }
 
+    /// The kernel it was packed for.
+    pub(crate) fn kernel(&self) -> Kernel {
+        self.kernel
+    }
+
     /// Rows `m` takes packed for this machine's fastest kernel (whole tiles).
     pub(crate) fn padded_rows(m: usize) -> usize {
         let mr = Kernel::best().tile_rows();
@@ -138,6 +158,36 @@ fn pack_a<const MR: usize>(a: Mat, m: usize, pc: usize, kc: usize, out: &mut [f3
                 let i = ip * MR + r;
                 *d = if i < m { a.at(i, pc + p) } else { 0.0 };
             }
+        }
+    }
+}
+
+/// B's rows `pc..pc + kc`, columns `jc..jc + NC` (at most `n`), into `out` as panels of
+/// `NR` columns, each p-major (`out[panel][p][c]`), columns past `n` zero.
+fn pack_b<const NR: usize>(b: Mat, pc: usize, kc: usize, jc: usize, n: usize, out: &mut [f32]) {
+    let panels = NC.min(n - jc).div_ceil(NR);
+    for (jp, panel) in out.chunks_exact_mut(NR * kc).take(panels).enumerate() {
+        let j0 = jc + jp * NR;
+        let width = NR.min(n - j0);
+        for (p, dst) in panel.chunks_exact_mut(NR).enumerate() {
+            let row = pc + p;
+            if b.cs == 1 {
+                let start = row * b.rs + j0;
+                if width == NR {
+                    // A whole row of the panel: a fixed-size copy is vector loads
+                    // and stores (a variable one is a call to memcpy, `memory.copy`
+                    // in wasm).
+                    let src: &[f32; NR] = b.data[start..start + NR].try_into().expect("NR");
+                    dst.copy_from_slice(src);
+                    continue;
+                }
+                dst[..width].copy_from_slice(&b.data[start..start + width]);
+            } else {
+                for (cc, d) in dst[..width].iter_mut().enumerate() {
+                    *d = b.at(row, j0 + cc);
+                }
+            }
+            dst[width..].fill(0.0);
         }
     }
 }
@@ -183,6 +233,17 @@ impl Kernel {
             Kernel::Avx2 => 6,
             #[cfg(target_arch = "x86_64")]
             Kernel::Avx512 => 12,
+        }
+    }
+
+    /// The width of its tile: [`Rhs::Panels`] are this wide.
+    pub(crate) fn tile_cols(self) -> usize {
+        match self {
+            Kernel::Portable => 8,
+            #[cfg(target_arch = "x86_64")]
+            Kernel::Avx2 => 16,
+            #[cfg(target_arch = "x86_64")]
+            Kernel::Avx512 => 32,
         }
     }
 
@@ -249,7 +310,7 @@ pub(crate) fn gemm(
     n: usize,
     k: usize,
     a: Lhs,
-    b: Mat,
+    b: Rhs,
     c: &mut [f32],
     ldc: usize,
     start: Start,
@@ -266,7 +327,7 @@ pub(crate) fn gemm_with(
     n: usize,
     k: usize,
     a: Lhs,
-    b: Mat,
+    b: Rhs,
     c: &mut [f32],
     ldc: usize,
     start: Start,
@@ -276,6 +337,9 @@ pub(crate) fn gemm_with(
         Lhs::Packed(p, _) => p.kernel,
         Lhs::Mat(_) => kernel,
     };
+    if let Rhs::Panels { nr, .. } = b {
+        assert_eq!(nr, kernel.tile_cols(), "B packed for another kernel");
+    }
     if m == 0 || n == 0 {
         return;
     }
@@ -321,7 +385,7 @@ fn blocked(
     n: usize,
     k: usize,
     a: Lhs,
-    b: Mat,
+    b: Rhs,
     c: &mut [f32],
     ldc: usize,
     start: Start,
@@ -355,7 +419,7 @@ fn blocked_with<const MR: usize, const NR: usize>(
     n: usize,
     k: usize,
     a: Lhs,
-    b: Mat,
+    b: Rhs,
     c: &mut [f32],
     ldc: usize,
     start: Start,
@@ -370,10 +434,11 @@ fn blocked_with<const MR: usize, const NR: usize>(
         Lhs::Mat(_) => mp * KC.min(k),
         Lhs::Packed(..) => 0,
     };
-    for (buf, len) in [
-        (&mut apack, a_len),
-        (&mut bpack, NC.min(n).div_ceil(NR) * NR * KC.min(k)),
-    ] {
+    let b_len = match b {
+        Rhs::Mat(_) => NC.min(n).div_ceil(NR) * NR * KC.min(k),
+        Rhs::Panels { .. } => 0,
+    };
+    for (buf, len) in [(&mut apack, a_len), (&mut bpack, b_len)] {
         if buf.len() < len {
             buf.resize(len, 0.0);
         }
@@ -396,48 +461,33 @@ fn blocked_with<const MR: usize, const NR: usize>(
         for jc in (0..n).step_by(NC) {
             let nc = NC.min(n - jc);
             let panels = nc.div_ceil(NR);
-            // B's columns in panels of NR: bpack[panel][p][c].
-            for (jp, panel) in bpack.chunks_exact_mut(NR * kc).take(panels).enumerate() {
-                let j0 = jc + jp * NR;
-                let width = NR.min(n - j0);
-                for (p, dst) in panel.chunks_exact_mut(NR).enumerate() {
-                    let row = pc + p;
-                    if b.cs == 1 {
-                        let start = row * b.rs + j0;
-                        if width == NR {
-                            // A whole row of the panel: a fixed-size copy is vector loads
-                            // and stores (a variable one is a call to memcpy, `memory.copy`
-                            // in wasm).
-                            let src: &[f32; NR] = b.data[start..start + NR].try_into().expect("NR");
-                            dst.copy_from_slice(src);
-                            continue;
-                        }
-                        dst[..width].copy_from_slice(&b.data[start..start + width]);
-                    } else {
-                        for (cc, d) in dst[..width].iter_mut().enumerate() {
-                            *d = b.at(row, j0 + cc);
-                        }
-                    }
-                    dst[width..].fill(0.0);
+            // B's columns in panels of NR, each panel p-major: [panel][p][c].
+            let (bpanels, stride): (&[f32], usize) = match b {
+                Rhs::Mat(b) => {
+                    pack_b::<NR>(b, pc, kc, jc, n, &mut bpack);
+                    (&bpack, NR * kc)
                 }
-            }
+                Rhs::Panels { data, .. } => (&data[(jc * k + pc * NR)..], NR * k),
+            };
             for (ip, ap) in apanels.chunks_exact(MR * kc).take(mp / MR).enumerate() {
                 let i0 = ip * MR;
                 let rows = MR.min(m - i0);
-                for (jp, bp) in bpack.chunks_exact(NR * kc).take(panels).enumerate() {
+                for jp in 0..panels {
+                    let bp = &bpanels[jp * stride..][..NR * kc];
                     let j0 = jc + jp * NR;
                     let cols = NR.min(n - j0);
                     let mut acc = [[0f32; NR]; MR];
                     tile(ap, bp, &mut acc);
                     for (r, acc_row) in acc.iter().enumerate().take(rows) {
                         let at = (i0 + r) * ldc + j0;
-                        let dst = c[at..at + cols].iter_mut().zip(acc_row);
-                        match bias {
-                            Some(bias) => {
-                                let b = bias[i0 + r];
-                                dst.for_each(|(d, v)| *d = b + v);
-                            }
-                            None => dst.for_each(|(d, v)| *d += v),
+                        let bias = bias.map(|b| b[i0 + r]);
+                        if cols == NR {
+                            // A whole row of the tile: a loop of fixed length, vectorised.
+                            let dst: &mut [f32; NR] =
+                                (&mut c[at..at + NR]).try_into().expect("NR values");
+                            put(dst, acc_row, bias);
+                        } else {
+                            put(&mut c[at..at + cols], acc_row, bias);
                         }
                     }
                 }
@@ -445,6 +495,16 @@ fn blocked_with<const MR: usize, const NR: usize>(
         }
     }
     PACKS.with_borrow_mut(|packs| *packs = (apack, bpack));
+}
+
+/// A row of a tile's sums into C: `bias + sum`, or `C + sum` without a bias.
+#[inline(always)]
+fn put(dst: &mut [f32], acc: &[f32], bias: Option<f32>) {
+    let dst = dst.iter_mut().zip(acc);
+    match bias {
+        Some(b) => dst.for_each(|(d, v)| *d = b + v),
+        None => dst.for_each(|(d, v)| *d += v),
+    }
 }
 
 thread_local! {
@@ -605,7 +665,7 @@ mod tests {
                             n,
                             k,
                             Lhs::Mat(am),
-                            bm,
+                            Rhs::Mat(bm),
                             &mut got,
                             n,
                             Start::Acc,
@@ -653,11 +713,11 @@ mod tests {
                 rs: k,
                 cs: 1,
             });
-            let bm = Mat {
+            let bm = Rhs::Mat(Mat {
                 data: &b,
                 rs: n,
                 cs: 1,
-            };
+            });
             for kernel in Kernel::available() {
                 for threads in [1, 3] {
                     let mut want = vec![7.0f32; m * ldc];
@@ -680,8 +740,9 @@ mod tests {
         }
     }
 
-    /// A matrix packed once gives the bits of the same matrix packed at each product, for
-    /// every kernel, split over threads or not, over several depth blocks, transposed or not.
+    /// Operands packed once (A: weights; B: in panels, as im2col writes them) give the bits
+    /// of the same operands packed at each product, for every kernel, split over threads
+    /// or not, over several depth blocks and column blocks, transposed or not.
     #[test]
     fn packed_once_is_packed_each_time() {
         for (m, n, k) in [(101, 317, 300), (13, 40, 600), (5, 3, 2), (24, 9, 256)] {
@@ -707,21 +768,39 @@ mod tests {
             ] {
                 for kernel in Kernel::available() {
                     let packed = Packed::with(kernel, m, k, am);
+                    let nr = kernel.tile_cols();
+                    // NaN where the last panel runs past B's columns: C must not see it.
+                    let mut panels = vec![0f32; n.div_ceil(nr) * nr * k];
+                    for (q, panel) in panels.chunks_exact_mut(nr * k).enumerate() {
+                        for (p, row) in panel.chunks_exact_mut(nr).enumerate() {
+                            for (c, v) in row.iter_mut().enumerate() {
+                                let j = q * nr + c;
+                                *v = if j < n { bm.at(p, j) } else { f32::NAN };
+                            }
+                        }
+                    }
+                    let bp = Rhs::Panels { data: &panels, nr };
                     for threads in [1, 3] {
-                        let run = |a: Lhs| {
+                        let run = |a: Lhs, b: Rhs| {
                             let mut c = vec![0f32; m * n];
                             let start = Start::Bias(&bias);
-                            gemm_with(kernel, threads, m, n, k, a, bm, &mut c, n, start);
+                            gemm_with(kernel, threads, m, n, k, a, b, &mut c, n, start);
                             c.iter().map(|x| x.to_bits()).collect::<Vec<_>>()
                         };
-                        assert_eq!(
-                            run(Lhs::Packed(&packed, 0)),
-                            run(Lhs::Mat(am)),
-                            "{m}x{k} · {k}x{n}, A strides {} {}, {} on {threads}",
-                            am.rs,
-                            am.cs,
-                            kernel.name()
-                        );
+                        let want = run(Lhs::Mat(am), Rhs::Mat(bm));
+                        for (what, a, b) in [
+                            ("A packed", Lhs::Packed(&packed, 0), Rhs::Mat(bm)),
+                            ("B in panels", Lhs::Mat(am), bp),
+                            ("both", Lhs::Packed(&packed, 0), bp),
+                        ] {
+                            assert!(
+                                run(a, b) == want,
+                                "{what}: {m}x{k} · {k}x{n}, A strides {} {}, {} on {threads}",
+                                am.rs,
+                                am.cs,
+                                kernel.name()
+                            );
+                        }
                     }
                 }
             }
