@@ -347,7 +347,11 @@ fn max_pool(x: &[f32], g: &Geom) -> Vec<f32> {
                         let at = b * B * g.sw + kx * g.dw;
                         let v: [f32; B] = match g.sw {
                             1 => row[at..at + B].try_into().expect("B values"),
-                            2 => evens(row[at..at + 2 * B].try_into().expect("2B values")),
+                            2 => {
+                                let mut v = [0f32; B];
+                                evens(&mut v, row[at..at + 2 * B].try_into().expect("2B values"));
+                                v
+                            }
                             sw => std::array::from_fn(|i| row[at + i * sw]),
                         };
                         max8(&mut acc, &v);
@@ -414,14 +418,14 @@ fn max8(acc: &mut [f32; 8], v: &[f32; 8]) {
     }
 }
 
-/// `s[0], s[2], …, s[14]`: in wasm two shuffles of whole vectors.
+/// `out` = `s[0], s[2], …, s[14]`: in wasm two shuffles of whole vectors, stored
+/// straight into `out`.
 #[inline(always)]
-fn evens(s: &[f32; 16]) -> [f32; 8] {
+fn evens(out: &mut [f32; 8], s: &[f32; 16]) {
     #[cfg(all(target_arch = "wasm32", target_feature = "simd128"))]
     {
         use core::arch::wasm32::{i32x4_shuffle, v128, v128_load, v128_store};
-        let mut e = [0f32; 8];
-        // SAFETY: four loads of 4 values inside `s`, two stores of 4 inside `e`; wasm's
+        // SAFETY: four loads of 4 values inside `s`, two stores of 4 inside `out`; wasm's
         // loads and stores allow any alignment.
         unsafe {
             let p = s.as_ptr().cast::<v128>();
@@ -431,14 +435,15 @@ fn evens(s: &[f32; 16]) -> [f32; 8] {
                 v128_load(p.add(2)),
                 v128_load(p.add(3)),
             );
-            let out = e.as_mut_ptr().cast::<v128>();
+            let out = out.as_mut_ptr().cast::<v128>();
             v128_store(out, i32x4_shuffle::<0, 2, 4, 6>(a, b));
             v128_store(out.add(1), i32x4_shuffle::<0, 2, 4, 6>(c, d));
         }
-        e
     }
     #[cfg(not(all(target_arch = "wasm32", target_feature = "simd128")))]
-    std::array::from_fn(|i| s[2 * i])
+    for (i, o) in out.iter_mut().enumerate() {
+        *o = s[2 * i];
+    }
 }
 
 /// The im2col matrix of output rows `oy0..oy0 + rows` (row `(ci, ky, kx)`, column
@@ -514,7 +519,8 @@ fn im2col_panels<const NR: usize>(
                             let whole = pairs.len().min(count);
                             for (d, s) in rows_of_panels.by_ref().take(whole).zip(pairs) {
                                 for (d, s) in d[..NR].chunks_exact_mut(8).zip(s.chunks_exact(16)) {
-                                    d.copy_from_slice(&evens(s.try_into().expect("16 values")));
+                                    let d: &mut [f32; 8] = d.try_into().expect("8 values");
+                                    evens(d, s.try_into().expect("16 values"));
                                 }
                             }
                             if let Some(d) = rows_of_panels.next() {
