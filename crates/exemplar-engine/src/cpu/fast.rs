@@ -27,6 +27,26 @@ fn valid(out: usize, len: usize, stride: usize, offset: usize, pad: usize) -> (u
     (lo.min(out), hi.clamp(lo.min(out), out))
 }
 
+/// How a convolution's im2col matrix reaches the product.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) enum Im2col {
+    /// Written as a plain matrix, which the product packs block by block.
+    Matrix,
+    /// Written as the product's packed panels ([`Rhs::Panels`]).
+    Panels,
+}
+
+/// In wasm the panels: packing the matrix again had been a tenth of the browser's CPU
+/// fallback's time, and its 256 KiB chunks stay in L2 for the product. Natively the
+/// matrix: its chunks are 16 MiB (split over the cores), the product's packed block of B
+/// is what stays in L2, and GoogLeNet took 10 to 15 % longer with panels (`cargo bench -p
+/// exemplar-engine --bench engine`).
+const IM2COL: Im2col = if cfg!(target_arch = "wasm32") {
+    Im2col::Panels
+} else {
+    Im2col::Matrix
+};
+
 /// 2-D convolution, NCHW: `x` is `[n, c, h, w]`, `w` `[m, c / group, kh, kw]`, the result
 /// `[n, m, oh, ow]`.
 pub(crate) fn conv(
@@ -37,6 +57,21 @@ pub(crate) fn conv(
     group: usize,
     m: usize,
     packed: Option<&[Packed]>,
+) -> Vec<f32> {
+    conv_with(x, w, bias, g, group, m, packed, IM2COL)
+}
+
+/// [`conv`] with its im2col matrix written as `im2col` says.
+#[allow(clippy::too_many_arguments)]
+fn conv_with(
+    x: &[f32],
+    w: &[f32],
+    bias: &[f32],
+    g: &Geom,
+    group: usize,
+    m: usize,
+    packed: Option<&[Packed]>,
+    im2col: Im2col,
 ) -> Vec<f32> {
     let cpg = g.c / group;
     let mpg = m / group;
@@ -72,18 +107,20 @@ pub(crate) fn conv(
     let pointwise = pointwise && g.pt == 0 && g.pl == 0 && g.oh == g.h && g.ow == g.w;
     // Output rows per im2col chunk.
     let rows = (SCRATCH / (kk * g.ow).max(1)).clamp(1, g.oh);
-    // The im2col matrix is written as the product's panels of B (packing it again was a
-    // tenth of the browser's CPU fallback's time), for the kernel the product runs: the
-    // packed weights' one, else this machine's.
+    // Panels are as wide as the tile of the kernel the product runs: the packed weights'
+    // one, else this machine's.
     let kernel = match packed {
         Some(p) => p.first().map_or(Kernel::best(), Packed::kernel),
         None => Kernel::best(),
     };
-    let nr = kernel.tile_cols();
+    let nr = match im2col {
+        Im2col::Panels => kernel.tile_cols(),
+        Im2col::Matrix => 1,
+    };
     let mut scratch = if pointwise {
         Vec::new()
     } else {
-        // Every value a product reads is written by `im2col` first.
+        // Every value a product reads is written by im2col first.
         super::output_buffer(kk * (rows * g.ow).div_ceil(nr) * nr)
     };
     for n in 0..g.n {
@@ -107,8 +144,20 @@ pub(crate) fn conv(
                     let chunk_rows = rows.min(g.oh - oy0);
                     let cols = chunk_rows * g.ow;
                     let data = &mut scratch[..kk * cols.div_ceil(nr) * nr];
-                    im2col(xg, g, cpg, oy0, chunk_rows, nr, data);
-                    let b = Rhs::Panels { data, nr };
+                    let b = match im2col {
+                        Im2col::Panels => {
+                            im2col_panels(xg, g, cpg, oy0, chunk_rows, nr, data);
+                            Rhs::Panels { data, nr }
+                        }
+                        Im2col::Matrix => {
+                            im2col_matrix(xg, g, cpg, oy0, chunk_rows, data);
+                            Rhs::Mat(Mat {
+                                data,
+                                rs: cols,
+                                cs: 1,
+                            })
+                        }
+                    };
                     let yc = &mut yg[oy0 * g.ow..];
                     gemm(mpg, cols, kk, a, b, yc, ohw, Start::Bias(bg));
                 }
@@ -446,22 +495,63 @@ fn evens(out: &mut [f32; 8], s: &[f32; 16]) {
     }
 }
 
-/// The im2col matrix of output rows `oy0..oy0 + rows` (row `(ci, ky, kx)`, column
-/// `(oy - oy0, ox)`, zero where the window reads padding), written as the product's
-/// [`Rhs::Panels`] of `nr` columns.
-fn im2col(x: &[f32], g: &Geom, cpg: usize, oy0: usize, rows: usize, nr: usize, out: &mut [f32]) {
+/// The im2col matrix of output rows `oy0..oy0 + rows`: row `(ci, ky, kx)`, column
+/// `(oy - oy0, ox)`, zero where the window reads padding.
+fn im2col_matrix(x: &[f32], g: &Geom, cpg: usize, oy0: usize, rows: usize, out: &mut [f32]) {
+    let cols = rows * g.ow;
+    let mut dst_rows = out.chunks_exact_mut(cols);
+    for ci in 0..cpg {
+        let plane = &x[ci * g.h * g.w..][..g.h * g.w];
+        for ky in 0..g.kh {
+            let (oy_lo, oy_hi) = valid(g.oh, g.h, g.sh, ky * g.dh, g.pt);
+            for kx in 0..g.kw {
+                let Some(dst) = dst_rows.next() else { return };
+                let (ox_lo, ox_hi) = valid(g.ow, g.w, g.sw, kx * g.dw, g.pl);
+                for (r, line) in dst.chunks_exact_mut(g.ow).enumerate() {
+                    let oy = oy0 + r;
+                    if oy < oy_lo || oy >= oy_hi || ox_lo >= ox_hi {
+                        line.fill(0.0);
+                        continue;
+                    }
+                    let iy = oy * g.sh + ky * g.dh - g.pt;
+                    let ix0 = ox_lo * g.sw + kx * g.dw - g.pl;
+                    let src = &plane[iy * g.w + ix0..];
+                    line[..ox_lo].fill(0.0);
+                    line[ox_hi..].fill(0.0);
+                    let inside = &mut line[ox_lo..ox_hi];
+                    if g.sw == 1 {
+                        inside.copy_from_slice(&src[..inside.len()]);
+                    } else {
+                        strided(inside, src, g.sw, |d, s| *d = s);
+                    }
+                }
+            }
+        }
+    }
+}
+
+/// [`im2col_matrix`] written as the product's [`Rhs::Panels`] of `nr` columns.
+fn im2col_panels(
+    x: &[f32],
+    g: &Geom,
+    cpg: usize,
+    oy0: usize,
+    rows: usize,
+    nr: usize,
+    out: &mut [f32],
+) {
     match nr {
-        8 => im2col_panels::<8>(x, g, cpg, oy0, rows, out),
-        16 => im2col_panels::<16>(x, g, cpg, oy0, rows, out),
-        32 => im2col_panels::<32>(x, g, cpg, oy0, rows, out),
+        8 => panels_of::<8>(x, g, cpg, oy0, rows, out),
+        16 => panels_of::<16>(x, g, cpg, oy0, rows, out),
+        32 => panels_of::<32>(x, g, cpg, oy0, rows, out),
         _ => unreachable!("a tile {nr} wide"),
     }
 }
 
-/// [`im2col`] for panels `NR` wide: value `(p, j)` at `out[j / NR][p][j % NR]`. Row by
+/// [`im2col_panels`] for panels `NR` wide: value `(p, j)` at `out[j / NR][p][j % NR]`. Row by
 /// row of output, as a plain im2col runs (per-panel bookkeeping cost more than the copy),
 /// each row's values inside the image copied `NR` at a time where they fill a panel's row.
-fn im2col_panels<const NR: usize>(
+fn panels_of<const NR: usize>(
     x: &[f32],
     g: &Geom,
     cpg: usize,
@@ -493,8 +583,9 @@ fn im2col_panels<const NR: usize>(
                     let iy = oy * g.sh + ky * g.dh - g.pt;
                     let src = &plane[iy * g.w + ox_lo * g.sw + kx * g.dw - g.pl..];
                     let (j, end) = (j0 + ox_lo, j0 + ox_hi);
-                    // The columns up to the first whole panel row and after the last one by
-                    // one; the whole rows between with vector copies.
+                    // The whole rows of panels in the middle with vector copies, the values
+                    // around them one by one (pieces of a panel's row through `strided` took
+                    // longer in wasm, where panels are 8 wide).
                     let (ja, jb) = (j.next_multiple_of(NR).min(end), end / NR * NR);
                     let single = |dst: &mut [f32], jj: usize| {
                         dst[jj / NR * panel + jj % NR] = src[(jj - j) * g.sw];
@@ -548,8 +639,22 @@ fn im2col_panels<const NR: usize>(
 
 /// Columns `js` of one row of panels (`dst[j / NR * panel + j % NR]`) set to zero.
 fn zero_columns<const NR: usize>(dst: &mut [f32], panel: usize, js: std::ops::Range<usize>) {
-    for j in js {
-        dst[j / NR * panel + j % NR] = 0.0;
+    pieces::<NR>(panel, js, |at, _, len| dst[at..at + len].fill(0.0));
+}
+
+/// `each(at, j, len)` for the pieces of columns `js` that lie in one panel: in one row of
+/// panels, columns `j..j + len` are `at..at + len`.
+#[inline(always)]
+fn pieces<const NR: usize>(
+    panel: usize,
+    js: std::ops::Range<usize>,
+    mut each: impl FnMut(usize, usize, usize),
+) {
+    let mut j = js.start;
+    while j < js.end {
+        let len = (NR - j % NR).min(js.end - j);
+        each(j / NR * panel + j % NR, j, len);
+        j += len;
     }
 }
 
@@ -817,19 +922,25 @@ pub(super) mod tests {
             crate::cpu::spare(vec![f32::NAN; len + i % 3]);
             let got = conv(&x, &w, &b, &g, group, m, None);
             close(what, &got, &naive_conv(&x, &w, &b, &g, group, m));
+            let bits = |v: &[f32]| v.iter().map(|x| x.to_bits()).collect::<Vec<_>>();
+            // Both ways of handing the product its im2col matrix give the same bits.
+            for way in [Im2col::Matrix, Im2col::Panels] {
+                crate::cpu::spare(vec![f32::NAN; len + 5]);
+                let again = conv_with(&x, &w, &b, &g, group, m, None, way);
+                assert_eq!(bits(&again), bits(&got), "{what}, im2col as {way:?}");
+            }
             // Weights packed once give the same bits (packed here whatever their padding,
             // so that every case with a product runs packed).
             let (cpg, mpg) = (xs[1] / group, m / group);
             if cpg > 1 {
                 let packed = pack_groups(&w, group, mpg, cpg * k[0] * k[1]);
                 let again = conv(&x, &w, &b, &g, group, m, Some(&packed));
-                let bits = |v: &[f32]| v.iter().map(|x| x.to_bits()).collect::<Vec<_>>();
                 assert_eq!(bits(&again), bits(&got), "{what}, packed weights");
             }
         }
     }
 
-    /// im2col writes every value of its panels, for every tile width: rows of outputs
+    /// im2col_panels writes every value of its panels, for every tile width: rows of outputs
     /// wider and narrower than a panel, one column, strides 1 to 3, dilation, padding on
     /// each side, a chunk of rows starting inside the image.
     #[test]
@@ -847,7 +958,7 @@ pub(super) mod tests {
                 for (oy0, rows) in [(0, g.oh), (1, g.oh - 2)] {
                     let (cols, kk) = (rows * g.ow, g.c * g.kh * g.kw);
                     let mut got = vec![f32::NAN; cols.div_ceil(nr) * nr * kk];
-                    im2col(&x, g, g.c, oy0, rows, nr, &mut got);
+                    im2col_panels(&x, g, g.c, oy0, rows, nr, &mut got);
                     for (at, &v) in got.iter().enumerate() {
                         let (q, p, c) = (at / (nr * kk), at / nr % kk, at % nr);
                         let j = q * nr + c;
