@@ -17,6 +17,8 @@ use crate::{EngineError, Result, Tensor};
 
 mod fast;
 mod gemm;
+mod im2col;
+mod pool;
 pub use gemm::set_cpu_threads;
 use gemm::Mat;
 
@@ -641,7 +643,7 @@ fn conv(
 fn pool(x: &Tensor, g: &Geom, avg: Option<bool>) -> Tensor {
     Tensor {
         shape: vec![g.n, g.c, g.oh, g.ow],
-        data: fast::pool(&x.data, g, avg),
+        data: pool::pool(&x.data, g, avg),
     }
 }
 
