@@ -4,7 +4,7 @@
 //! directly on the image.
 
 use super::gemm::{cpu_threads, gemm, Kernel, Lhs, Mat, Packed, Rhs, Start, WORK_PER_THREAD};
-use super::im2col::{im2col_matrix, im2col_panels};
+use super::im2col::{im2col_matrix, im2col_panels, padded};
 use crate::graph::Geom;
 
 /// At most this many values of im2col scratch; larger images go in chunks of output rows.
@@ -131,9 +131,12 @@ fn conv_with(
         // Every value a product reads is written by im2col first.
         super::output_buffer(kk * (rows * g.ow).div_ceil(nr) * nr)
     };
+    // The zero-padded input planes of a group, for im2col in panels.
+    let mut pad = Vec::new();
     for n in 0..g.n {
         for gi in 0..group {
             let xg = &x[(n * g.c + gi * cpg) * hw..][..cpg * hw];
+            let xp = (!pointwise && im2col == Im2col::Panels).then(|| padded(xg, g, cpg, &mut pad));
             let yg = &mut y[(n * m + gi * mpg) * ohw..][..mpg * ohw];
             let bg = &bias[gi * mpg..][..mpg];
             let a = match packed {
@@ -154,7 +157,8 @@ fn conv_with(
                     let data = &mut scratch[..kk * cols.div_ceil(nr) * nr];
                     let b = match im2col {
                         Im2col::Panels => {
-                            im2col_panels(xg, g, cpg, oy0, chunk_rows, nr, data);
+                            let xp = xp.as_ref().expect("padded for panels");
+                            im2col_panels(xp, g, cpg, oy0, chunk_rows, nr, data);
                             Rhs::Panels { data, nr }
                         }
                         Im2col::Matrix => {

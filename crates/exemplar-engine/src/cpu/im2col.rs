@@ -100,10 +100,56 @@ pub(super) fn im2col_matrix(
     }
 }
 
+/// A group's input planes as a convolution's windows read them, padding included: the
+/// value at padded row `yp`, column `xp` of channel `ci` is `data[ci * plane + yp * row +
+/// xp]`. The input itself where its windows read no padding, else a zero-padded copy.
+pub(super) struct Padded<'a> {
+    data: &'a [f32],
+    plane: usize,
+    row: usize,
+}
+
+/// `x`'s `cpg` planes as [`Padded`]: `x` itself without padding, else copied into `buf`
+/// (whatever it held).
+pub(super) fn padded<'a>(x: &'a [f32], g: &Geom, cpg: usize, buf: &'a mut Vec<f32>) -> Padded<'a> {
+    // Padded columns `ox * sw + kx * dw` and rows `oy * sh + ky * dh` of the windows.
+    let wp = (g.ow.max(1) - 1) * g.sw + (g.kw - 1) * g.dw + 1;
+    let hp = (g.oh.max(1) - 1) * g.sh + (g.kh - 1) * g.dh + 1;
+    if g.pt == 0 && g.pl == 0 && wp <= g.w && hp <= g.h {
+        return Padded {
+            data: x,
+            plane: g.h * g.w,
+            row: g.w,
+        };
+    }
+    buf.resize(cpg * hp * wp, 0.0);
+    buf.truncate(cpg * hp * wp);
+    // Input columns inside a padded row: `ix = xp - pl` in `0..w`.
+    let (lo, hi) = (g.pl.min(wp), (g.pl + g.w).min(wp));
+    for (ci, plane) in buf.chunks_exact_mut(hp * wp).enumerate() {
+        let src = &x[ci * g.h * g.w..][..g.h * g.w];
+        for (yp, row) in plane.chunks_exact_mut(wp).enumerate() {
+            match yp.checked_sub(g.pt).filter(|&iy| iy < g.h && lo < hi) {
+                Some(iy) => {
+                    row[..lo].fill(0.0);
+                    row[lo..hi].copy_from_slice(&src[iy * g.w + lo - g.pl..][..hi - lo]);
+                    row[hi..].fill(0.0);
+                }
+                None => row.fill(0.0),
+            }
+        }
+    }
+    Padded {
+        data: buf,
+        plane: hp * wp,
+        row: wp,
+    }
+}
+
 /// [`im2col_matrix`] written as the product's panels of B of `nr` columns
-/// ([`Rhs::Panels`](super::gemm::Rhs::Panels)).
+/// ([`Rhs::Panels`](super::gemm::Rhs::Panels)), from the group's [`padded`] input.
 pub(super) fn im2col_panels(
-    x: &[f32],
+    x: &Padded,
     g: &Geom,
     cpg: usize,
     oy0: usize,
@@ -119,11 +165,16 @@ pub(super) fn im2col_panels(
     }
 }
 
-/// [`im2col_panels`] for panels `NR` wide: value `(p, j)` at `out[j / NR][p][j % NR]`. Row by
-/// row of output, as a plain im2col runs (per-panel bookkeeping cost more than the copy),
-/// each row's values inside the image copied `NR` at a time where they fill a panel's row.
+/// [`im2col_panels`] for panels `NR` wide: value `(p, j)` at `out[j / NR][p][j % NR]`, the
+/// padded input's value at `base(p) + at(j)`. A panel's row whose columns lie in one output
+/// row is one vector copy (or two shuffles, for stride 2); at stride 1, one that straddles
+/// two output rows is a select of two vector loads; the rest (the last panel, straddles at
+/// other strides) one read per value through the table `at`. Nothing is worked out per row
+/// of the image: an earlier version found each row's values inside the image and copied
+/// those around whole panels one by one, and the GoogLeNet-style network of the browser
+/// benchmark took about 8 % longer in wasm (Node, interleaved runs).
 fn panels_of<const NR: usize>(
-    x: &[f32],
+    x: &Padded,
     g: &Geom,
     cpg: usize,
     oy0: usize,
@@ -132,100 +183,146 @@ fn panels_of<const NR: usize>(
 ) {
     let cols = rows * g.ow;
     let kk = cpg * g.kh * g.kw;
-    let panel = NR * kk;
-    let mut p = 0;
-    for ci in 0..cpg {
-        let plane = &x[ci * g.h * g.w..][..g.h * g.w];
-        for ky in 0..g.kh {
-            let (oy_lo, oy_hi) = valid(g.oh, g.h, g.sh, ky * g.dh, g.pt);
-            for kx in 0..g.kw {
-                let (ox_lo, ox_hi) = valid(g.ow, g.w, g.sw, kx * g.dw, g.pl);
-                // Row p of every panel: column j at `dst[j / NR * panel + j % NR]`.
-                let dst = &mut out[p * NR..];
-                p += 1;
-                for r in 0..rows {
-                    let (oy, j0) = (oy0 + r, r * g.ow);
-                    if oy < oy_lo || oy >= oy_hi || ox_lo >= ox_hi {
-                        zero_columns::<NR>(dst, panel, j0..j0 + g.ow);
+    let at: Vec<usize> = (0..cols)
+        .map(|j| j / g.ow * g.sh * x.row + j % g.ow * g.sw)
+        .collect();
+    let rows: Vec<Row> = (0..cols.div_ceil(NR))
+        .map(|q| {
+            let (j, last) = (q * NR, q * NR + NR - 1);
+            let (r, k) = (j / g.ow, g.ow - j % g.ow);
+            if last >= cols {
+                Row::Each
+            } else if last / g.ow == r {
+                Row::Whole(at[j])
+            } else if g.sw == 1 && last / g.ow == r + 1 && at[j + k] >= k {
+                Row::Two(at[j], at[j + k] - k, k)
+            } else {
+                Row::Each
+            }
+        })
+        .collect();
+    let plane = |p: usize| {
+        let (ci, ky, kx) = (p / (g.kh * g.kw), p / g.kw % g.kh, p % g.kw);
+        ci * x.plane + (oy0 * g.sh + ky * g.dh) * x.row + kx * g.dw
+    };
+    let panels = Panels {
+        kk,
+        at: &at,
+        rows: &rows,
+    };
+    match g.sw {
+        1 => panels.write::<NR>(x.data, plane, out, |d, s| d.copy_from_slice(&s[..NR])),
+        2 => panels.write::<NR>(x.data, plane, out, |d, s| {
+            // The last panel of the input may lack the value past its last.
+            if s.len() < 2 * NR {
+                return strided(d, s, 2, |d, s| *d = s);
+            }
+            for (d, s) in d.chunks_exact_mut(8).zip(s.chunks_exact(16)) {
+                let d: &mut [f32; 8] = d.try_into().expect("8 values");
+                evens(d, s.try_into().expect("16 values"));
+            }
+        }),
+        sw => panels.write::<NR>(x.data, plane, out, |d, s| strided(d, s, sw, |d, s| *d = s)),
+    }
+}
+
+/// Where [`panels_of`]'s values come from: the rows of panels (`kk`), each column's
+/// offset in a padded plane (`at`), and how each panel's rows are copied (`rows`).
+struct Panels<'a> {
+    kk: usize,
+    at: &'a [usize],
+    rows: &'a [Row],
+}
+
+/// How a panel's rows are copied from a padded plane.
+#[derive(Clone, Copy)]
+enum Row {
+    /// Its columns lie in one output row: `NR` values from this offset (stride 1), or every
+    /// `sw`-th value.
+    Whole(usize),
+    /// Stride 1, its first `k` columns at the end of an output row and the others at the
+    /// start of the next: value `c` is at `a + c` for `c < k`, else at `b + c`.
+    Two(usize, usize, usize),
+    /// One by one, through the table of offsets; zero past the last column.
+    Each,
+}
+
+impl Panels<'_> {
+    /// Row p of every panel from `src[plane(p)..]`, for every p.
+    #[inline(always)]
+    fn write<const NR: usize>(
+        &self,
+        src: &[f32],
+        plane: impl Fn(usize) -> usize,
+        out: &mut [f32],
+        copy: impl Fn(&mut [f32], &[f32]),
+    ) {
+        let panel = NR * self.kk;
+        for p in 0..self.kk {
+            let base = &src[plane(p)..];
+            for ((q, dst), &row) in out[p * NR..].chunks_mut(panel).enumerate().zip(self.rows) {
+                let dst = &mut dst[..NR];
+                // One arm for the copy one by one: written as a closure called from two
+                // arms, the ResNet-style network took a tenth longer in V8.
+                let two = match row {
+                    Row::Whole(a) => {
+                        copy(dst, &base[a..]);
                         continue;
                     }
-                    zero_columns::<NR>(dst, panel, j0..j0 + ox_lo);
-                    zero_columns::<NR>(dst, panel, j0 + ox_hi..j0 + g.ow);
-                    let iy = oy * g.sh + ky * g.dh - g.pt;
-                    let src = &plane[iy * g.w + ox_lo * g.sw + kx * g.dw - g.pl..];
-                    let (j, end) = (j0 + ox_lo, j0 + ox_hi);
-                    // The whole rows of panels in the middle with vector copies, the values
-                    // around them one by one (pieces of a panel's row through `strided` took
-                    // longer in wasm, where panels are 8 wide).
-                    let (ja, jb) = (j.next_multiple_of(NR).min(end), end / NR * NR);
-                    let single = |dst: &mut [f32], jj: usize| {
-                        dst[jj / NR * panel + jj % NR] = src[(jj - j) * g.sw];
-                    };
-                    if ja >= jb {
-                        (j..end).for_each(|jj| single(dst, jj));
-                        continue;
-                    }
-                    (j..ja).for_each(|jj| single(dst, jj));
-                    let middle = &src[(ja - j) * g.sw..];
-                    let count = (jb - ja) / NR;
-                    let mut rows_of_panels = dst.chunks_mut(panel).skip(ja / NR).take(count);
-                    match g.sw {
-                        1 => {
-                            for (d, s) in rows_of_panels.zip(middle.chunks_exact(NR)) {
-                                d[..NR].copy_from_slice(s);
-                            }
-                        }
-                        2 => {
-                            // The last may have one value fewer than 2 NR (the row's end).
-                            let pairs = middle.chunks_exact(2 * NR);
-                            let whole = pairs.len().min(count);
-                            for (d, s) in rows_of_panels.by_ref().take(whole).zip(pairs) {
-                                for (d, s) in d[..NR].chunks_exact_mut(8).zip(s.chunks_exact(16)) {
-                                    let d: &mut [f32; 8] = d.try_into().expect("8 values");
-                                    evens(d, s.try_into().expect("16 values"));
-                                }
-                            }
-                            if let Some(d) = rows_of_panels.next() {
-                                let s = &middle[(count - 1) * 2 * NR..];
-                                strided(&mut d[..NR], s, 2, |d, s| *d = s);
-                            }
-                        }
-                        sw => {
-                            for (k, d) in rows_of_panels.enumerate() {
-                                strided(&mut d[..NR], &middle[k * NR * sw..], sw, |d, s| *d = s);
-                            }
+                    Row::Two(a, b, k) => base.get(a..a + NR).zip(base.get(b..b + NR)).zip(Some(k)),
+                    Row::Each => None,
+                };
+                match two {
+                    Some(((s, t), k)) => join(dst, s, t, k),
+                    None => {
+                        for (c, d) in dst.iter_mut().enumerate() {
+                            *d = self.at.get(q * NR + c).map_or(0.0, |&a| base[a]);
                         }
                     }
-                    (jb..end).for_each(|jj| single(dst, jj));
                 }
             }
         }
     }
-    // The last panel's columns past the matrix, which the product computes and drops:
-    // zero rather than whatever the buffer held.
-    for p in 0..kk {
-        zero_columns::<NR>(&mut out[p * NR..], panel, cols..cols.div_ceil(NR) * NR);
+}
+
+/// `out[c]` = `s[c]` for `c < k`, else `t[c]`, for slices of a multiple of 4 values: a
+/// vector select per 4 in wasm (the compiler left the plain loop scalar).
+#[inline(always)]
+fn join(out: &mut [f32], s: &[f32], t: &[f32], k: usize) {
+    let fours = out
+        .chunks_exact_mut(4)
+        .zip(s.chunks_exact(4))
+        .zip(t.chunks_exact(4));
+    for (i, ((d, s), t)) in fours.enumerate() {
+        let d: &mut [f32; 4] = d.try_into().expect("4 values");
+        let (s, t) = (
+            s.try_into().expect("4 values"),
+            t.try_into().expect("4 values"),
+        );
+        select4(d, s, t, k.saturating_sub(4 * i));
     }
 }
 
-/// Columns `js` of one row of panels (`dst[j / NR * panel + j % NR]`) set to zero.
-fn zero_columns<const NR: usize>(dst: &mut [f32], panel: usize, js: std::ops::Range<usize>) {
-    pieces::<NR>(panel, js, |at, _, len| dst[at..at + len].fill(0.0));
-}
-
-/// `each(at, j, len)` for the pieces of columns `js` that lie in one panel: in one row of
-/// panels, columns `j..j + len` are `at..at + len`.
+/// `out[c]` = `s[c]` for `c < k`, else `t[c]`: in wasm one vector select.
 #[inline(always)]
-fn pieces<const NR: usize>(
-    panel: usize,
-    js: std::ops::Range<usize>,
-    mut each: impl FnMut(usize, usize, usize),
-) {
-    let mut j = js.start;
-    while j < js.end {
-        let len = (NR - j % NR).min(js.end - j);
-        each(j / NR * panel + j % NR, j, len);
-        j += len;
+fn select4(out: &mut [f32; 4], s: &[f32; 4], t: &[f32; 4], k: usize) {
+    #[cfg(all(target_arch = "wasm32", target_feature = "simd128"))]
+    {
+        use core::arch::wasm32::{
+            i32x4, i32x4_lt, i32x4_splat, v128, v128_bitselect, v128_load, v128_store,
+        };
+        let k = k.min(4) as i32;
+        // SAFETY: one load of 4 values inside `s` and `t` each, one store of 4 inside `out`;
+        // wasm's loads and stores allow any alignment.
+        unsafe {
+            let mask = i32x4_lt(i32x4(0, 1, 2, 3), i32x4_splat(k));
+            let (s, t) = (v128_load(s.as_ptr().cast()), v128_load(t.as_ptr().cast()));
+            v128_store(out.as_mut_ptr().cast::<v128>(), v128_bitselect(s, t, mask));
+        }
+    }
+    #[cfg(not(all(target_arch = "wasm32", target_feature = "simd128")))]
+    for c in 0..4 {
+        out[c] = if c < k { s[c] } else { t[c] };
     }
 }
 
@@ -236,7 +333,7 @@ mod tests {
 
     /// im2col_panels writes every value of its panels, for every tile width: rows of outputs
     /// wider and narrower than a panel, one column, strides 1 to 3, dilation, padding on
-    /// each side, a chunk of rows starting inside the image.
+    /// each side or none, a chunk of rows starting inside the image.
     #[test]
     fn im2col_writes_the_matrix_in_panels() {
         let cases = [
@@ -245,6 +342,12 @@ mod tests {
             geom([1, 2, 9, 1], [3, 1], [1, 1], [1, 1], [1, 0, 1, 0]),
             geom([1, 3, 40, 70], [3, 3], [3, 2], [2, 1], [0, 2, 1, 0]),
             geom([1, 1, 5, 100], [1, 5], [1, 3], [1, 2], [0, 4, 0, 4]),
+            // No padding (the input read in place), stride 2: the last panel ends on the
+            // input's last value.
+            geom([1, 2, 17, 33], [3, 3], [2, 2], [1, 1], [0, 0, 0, 0]),
+            // Padding on the right and at the bottom only; windows that never reach it.
+            geom([1, 2, 12, 20], [3, 3], [1, 1], [1, 1], [0, 0, 2, 2]),
+            geom([1, 2, 13, 21], [2, 2], [2, 2], [1, 1], [0, 0, 1, 1]),
         ];
         for (i, g) in cases.iter().enumerate() {
             let x = values(i as u64, g.c * g.h * g.w);
@@ -252,7 +355,9 @@ mod tests {
                 for (oy0, rows) in [(0, g.oh), (1, g.oh - 2)] {
                     let (cols, kk) = (rows * g.ow, g.c * g.kh * g.kw);
                     let mut got = vec![f32::NAN; cols.div_ceil(nr) * nr * kk];
-                    im2col_panels(&x, g, g.c, oy0, rows, nr, &mut got);
+                    let mut buf = vec![f32::NAN; 7];
+                    let xp = padded(&x, g, g.c, &mut buf);
+                    im2col_panels(&xp, g, g.c, oy0, rows, nr, &mut got);
                     for (at, &v) in got.iter().enumerate() {
                         let (q, p, c) = (at / (nr * kk), at / nr % kk, at % nr);
                         let j = q * nr + c;
