@@ -14,7 +14,10 @@
 // the pixels to the worker (which preprocesses, computes on the GPU and reads back only
 // the means); onnxruntime-web gets the same pixels normalised in JS and returns the whole
 // tensor, whose channel means JS then takes. Warm-up calls (model load, shader
-// compilation) are excluded; the figure is the median of BENCH_RUNS calls (default 5).
+// compilation) are excluded; the figure is the median of BENCH_RUNS samples (default 5),
+// each the mean of as many calls in a row as take at least SAMPLE_MS (one call for calls
+// that long): the page's clock ticks in 0.1 ms steps (Chromium coarsens
+// `performance.now()` without cross-origin isolation), a fifteenth of a 1.5 ms call.
 // Also printed: the channel means of both for one image and their largest difference, and
 // the bytes the engine adds to the client.
 import { existsSync, mkdtempSync, readdirSync, readFileSync, statSync } from 'node:fs';
@@ -33,6 +36,7 @@ const RUNS = QUICK ? 1 : Number(process.env.BENCH_RUNS || 5);
 // a fixed count of small calls left ours and theirs measured half-compiled.
 const WARMUP = QUICK ? 1 : 5;
 const WARMUP_MS = QUICK ? 0 : 1000;
+const SAMPLE_MS = QUICK ? 0 : 20;
 const BATCHES = QUICK ? [1] : [1, 16];
 // BENCH_WHO=ours-cpu,wasm (say) measures only those of ours, webgpu, ours-cpu and wasm.
 const ONLY = process.env.BENCH_WHO ? new Set(process.env.BENCH_WHO.split(',')) : null;
@@ -145,8 +149,9 @@ window.adapterInfo = async () => {
   return a ? [a.info?.vendor, a.info?.architecture, a.info?.description].filter(Boolean).join(' ') : 'none';
 };
 
-// Warm-up calls, then timed calls; returns the times (ms) and the first call's output.
-window.measure = async (who, m, batch, runs, warmup, warmupMs) => {
+// Warm-up calls, then timed samples; returns each sample's time per call (ms), the calls
+// per sample and the first call's output.
+window.measure = async (who, m, batch, runs, warmup, warmupMs, sampleMs) => {
   const images = pixels[m.input].slice(0, batch);
   const call = () => (who === 'ours' ? ours(m, images) : who === 'ours-cpu' ? ours(m, images, 'cpu') : ortRun(who, m, images));
   const t0 = performance.now();
@@ -154,16 +159,19 @@ window.measure = async (who, m, batch, runs, warmup, warmupMs) => {
   const firstMs = performance.now() - t0;
   // The clock for the warm-up starts after the first call (model load, compilation).
   const t1 = performance.now();
-  for (let i = 1; i < warmup || performance.now() - t1 < warmupMs; i++) await call();
+  let calls = 1;
+  for (; calls < warmup || performance.now() - t1 < warmupMs; calls++) await call();
+  const repeat = Math.max(1, Math.ceil(sampleMs / ((performance.now() - t1) / calls)));
   const times = [];
   const workerTimes = [];
   for (let i = 0; i < runs; i++) {
     const t = performance.now();
-    const r = await call();
-    times.push(performance.now() - t);
-    if (r.workerMs !== undefined) workerTimes.push(r.workerMs);
+    let inWorker = 0;
+    for (let k = 0; k < repeat; k++) inWorker += (await call()).workerMs ?? NaN;
+    times.push((performance.now() - t) / repeat);
+    if (!Number.isNaN(inWorker)) workerTimes.push(inWorker / repeat);
   }
-  return { times, workerTimes, firstMs, means0: first.means[0], adapter: first.adapter };
+  return { times, workerTimes, repeat, firstMs, means0: first.means[0], adapter: first.adapter };
 };
 </script></body></html>`;
 
@@ -176,7 +184,7 @@ await page.goto(`${url}bench.html`);
 await page.evaluate(() => window.startEngine());
 for (const size of new Set(MODELS.map((m) => m.input))) await page.evaluate(([p, s]) => window.loadImages(p, s), [IMAGES, size]);
 console.log(`== the activation engine in headless Chromium (${await browser.version()}), WebGPU adapter: ${await page.evaluate(() => window.adapterInfo())}`);
-console.log(`   median of ${RUNS} calls after ${WARMUP} warm-up calls (and at least ${WARMUP_MS} ms of them); ${IMAGES.length} demo stimuli`);
+console.log(`   median of ${RUNS} samples (each the mean of the calls in ${SAMPLE_MS} ms, at least one) after ${WARMUP} warm-up calls (and at least ${WARMUP_MS} ms of them); ${IMAGES.length} demo stimuli`);
 
 const WHO = [['ours', 'ours (WebGPU)'], ...(haveOrt ? [['webgpu', 'onnxruntime-web WebGPU']] : []),
   ['ours-cpu', 'ours (CPU fallback, wasm)'], ...(haveOrt ? [['wasm', 'onnxruntime-web WASM (1 thread)']] : [])]
@@ -189,14 +197,14 @@ for (const m of MODELS) {
     for (const batch of BATCHES) {
       if (errors[who]) continue;
       try {
-        const r = await page.evaluate(([w, mm, b, n, k, t]) => window.measure(w, mm, b, n, k, t), [who, m, batch, RUNS, WARMUP, WARMUP_MS]);
+        const r = await page.evaluate(([w, mm, b, n, k, t, s]) => window.measure(w, mm, b, n, k, t, s), [who, m, batch, RUNS, WARMUP, WARMUP_MS, SAMPLE_MS]);
         const ms = median(r.times);
         // Ours: also the worker's own time for a call (preprocessing and the engine, from
         // the request's arrival to the reply), without the messages to and from the page.
         const inWorker = r.workerTimes.length ? median(r.workerTimes) : null;
         results.push({ model: m, batch, who, ms, inWorker, means0: r.means0 });
-        console.log(`  ${name.padEnd(32)} batch ${String(batch).padStart(2)}: ${(ms / batch).toFixed(1).padStart(8)} ms/image ${(1000 * batch / ms).toFixed(2).padStart(7)} images/s`
-          + `  (first call ${r.firstMs.toFixed(0)} ms${inWorker !== null ? `, ${(inWorker / batch).toFixed(1)} ms/image in the worker` : ''}${r.adapter ? `, adapter ${r.adapter}` : ''})`);
+        console.log(`  ${name.padEnd(32)} batch ${String(batch).padStart(2)}: ${(ms / batch).toFixed(2).padStart(8)} ms/image ${(1000 * batch / ms).toFixed(2).padStart(7)} images/s`
+          + `  (calls per sample ${r.repeat}, first call ${r.firstMs.toFixed(0)} ms${inWorker !== null ? `, ${(inWorker / batch).toFixed(2)} ms/image in the worker` : ''}${r.adapter ? `, adapter ${r.adapter}` : ''})`);
       } catch (e) {
         errors[who] = e.message.split('\n')[0];
         console.log(`  ${name}: FAILED: ${errors[who]}`);
@@ -228,7 +236,7 @@ const ortFiles = [...fetched].sort();
 const ortBytes = ortFiles.length ? sizes(ortFiles) : null;
 
 // --- the table -----------------------------------------------------------------------
-const cell = (r) => `${(r.ms / r.batch).toFixed(1)} ms (${(1000 * r.batch / r.ms).toFixed(1)}/s${r.inWorker != null ? `; ${(r.inWorker / r.batch).toFixed(1)} ms in the worker` : ''})`;
+const cell = (r) => `${(r.ms / r.batch).toFixed(2)} ms (${(1000 * r.batch / r.ms).toFixed(1)}/s${r.inWorker != null ? `; ${(r.inWorker / r.batch).toFixed(2)} ms in the worker` : ''})`;
 const find = (m, b, who) => results.find((r) => r.model === m && r.batch === b && r.who === who);
 const ratio = (a, b) => (a && b ? (a.ms / b.ms).toFixed(2) : '—');
 console.log('\n== table (per image: median ms, images/s; ratios are ours / theirs in time: above 1, ours is slower)');
