@@ -4,7 +4,9 @@
 //! directly on the image.
 
 use super::gemm::{cpu_threads, gemm, Kernel, Lhs, Mat, Packed, Rhs, Start, WORK_PER_THREAD};
-use super::im2col::{im2col_matrix, im2col_panels, padded};
+use std::cell::RefCell;
+
+use super::im2col::{im2col_matrix, im2col_panels, padded, strided};
 use crate::graph::Geom;
 
 /// At most this many values of im2col scratch; larger images go in chunks of output rows.
@@ -239,74 +241,106 @@ fn on_cores(out: &mut [f32], plane: usize, work: usize, each: impl Fn(usize, &mu
 }
 
 /// One output plane from one input plane (a channel of a depthwise convolution), starting
-/// at `bias` (`y`'s values are overwritten): the innermost loop runs over contiguous
-/// output x. Compiled for the widest vectors this machine has (the kernel
-/// [`gemm`](super::gemm) picked): each output is the same sum of the same products in the
-/// same order (no fused multiply-add), so every build gives the same bits.
+/// at `bias` (`y`'s values are overwritten). Compiled for the widest vectors this machine
+/// has (the kernel [`gemm`](super::gemm) picked): each output is the same sum of the same
+/// products in the same order (no fused multiply-add), so every build gives the same bits.
 fn direct(x: &[f32], w: &[f32], bias: f32, y: &mut [f32], g: &Geom) {
-    match Kernel::best() {
+    thread_local! {
+        /// The padded plane of [`direct_body`], kept for the thread's next plane.
+        static PADDED: RefCell<Vec<f32>> = const { RefCell::new(Vec::new()) };
+    }
+    PADDED.with_borrow_mut(|buf| match Kernel::best() {
         #[cfg(target_arch = "x86_64")]
         // SAFETY (both arms): `Kernel::best` picks these only where the processor reports
         // the features they are compiled for.
-        Kernel::Avx512 => unsafe { direct_avx512(x, w, bias, y, g) },
+        Kernel::Avx512 => unsafe { direct_avx512(x, w, bias, y, g, buf) },
         #[cfg(target_arch = "x86_64")]
-        Kernel::Avx2 => unsafe { direct_avx2(x, w, bias, y, g) },
-        Kernel::Portable => direct_body(x, w, bias, y, g),
-    }
+        Kernel::Avx2 => unsafe { direct_avx2(x, w, bias, y, g, buf) },
+        Kernel::Portable => direct_body(x, w, bias, y, g, buf),
+    })
 }
 
 #[cfg(target_arch = "x86_64")]
 #[target_feature(enable = "avx512f")]
-fn direct_avx512(x: &[f32], w: &[f32], bias: f32, y: &mut [f32], g: &Geom) {
-    direct_body(x, w, bias, y, g)
+fn direct_avx512(x: &[f32], w: &[f32], bias: f32, y: &mut [f32], g: &Geom, buf: &mut Vec<f32>) {
+    direct_body(x, w, bias, y, g, buf)
 }
 
 #[cfg(target_arch = "x86_64")]
 #[target_feature(enable = "avx2")]
-fn direct_avx2(x: &[f32], w: &[f32], bias: f32, y: &mut [f32], g: &Geom) {
-    direct_body(x, w, bias, y, g)
+fn direct_avx2(x: &[f32], w: &[f32], bias: f32, y: &mut [f32], g: &Geom, buf: &mut Vec<f32>) {
+    direct_body(x, w, bias, y, g, buf)
 }
 
+/// `acc[l] += w · at[off + l]` for every tap `(off, w)`, in order.
 #[inline(always)]
-fn direct_body(x: &[f32], w: &[f32], bias: f32, y: &mut [f32], g: &Geom) {
-    y.fill(bias);
-    for ky in 0..g.kh {
-        let (oy_lo, oy_hi) = valid(g.oh, g.h, g.sh, ky * g.dh, g.pt);
-        for kx in 0..g.kw {
-            let wv = w[ky * g.kw + kx];
-            let (ox_lo, ox_hi) = valid(g.ow, g.w, g.sw, kx * g.dw, g.pl);
-            if ox_lo >= ox_hi {
-                continue;
+fn window(acc: &mut [f32; BLOCK], at: &[f32], taps: &[(usize, f32)]) {
+    for &(off, wv) in taps {
+        let v: &[f32; BLOCK] = at[off..off + BLOCK].try_into().expect("a block");
+        for l in 0..BLOCK {
+            acc[l] += wv * v[l];
+        }
+    }
+}
+
+/// Outputs a block of [`direct_body`] holds in registers: one AVX-512 vector, two AVX2
+/// ones, four of SSE or wasm.
+const BLOCK: usize = 16;
+
+/// [`direct`] on a zero-padded copy of the plane in `buf`, each padded row stored as its
+/// `sw` phases (columns `k, k + sw, k + 2 sw, …` for `k < sw`), so that every tap of a block
+/// of consecutive outputs reads consecutive values at any stride. Each block of
+/// [`BLOCK`] outputs of a row is summed over the whole window in registers and stored
+/// once, with nothing to work out per row: padding adds `w · 0`. (The loop it replaced
+/// made one pass over the output plane per tap, loading and storing every output `kh ×
+/// kw` times; blocks held across taps there lost to its per-row bounds arithmetic.)
+#[inline(always)]
+fn direct_body(x: &[f32], w: &[f32], bias: f32, y: &mut [f32], g: &Geom, buf: &mut Vec<f32>) {
+    if g.oh == 0 || g.ow == 0 {
+        return;
+    }
+    let s = g.sw;
+    // Padded columns `ox * sw + kx * dw` and rows `oy * sh + ky * dh` of the windows.
+    let wp = (g.ow - 1) * s + (g.kw - 1) * g.dw + 1;
+    let hp = (g.oh - 1) * g.sh + (g.kh - 1) * g.dh + 1;
+    let len = wp.div_ceil(s);
+    let pitch = s * len;
+    // The last block of a row reads up to BLOCK values past the row's last output.
+    buf.resize(hp * pitch + BLOCK, 0.0);
+    buf.truncate(hp * pitch + BLOCK);
+    let (rows, slack) = buf.split_at_mut(hp * pitch);
+    slack.fill(0.0);
+    for (yp, row) in rows.chunks_exact_mut(pitch).enumerate() {
+        let Some(iy) = yp.checked_sub(g.pt).filter(|&iy| iy < g.h) else {
+            row.fill(0.0);
+            continue;
+        };
+        let src = &x[iy * g.w..][..g.w];
+        for (k, phase) in row.chunks_exact_mut(len).enumerate() {
+            // Phase value i is input column `i * s + k - pl`.
+            let (lo, hi) = valid(len, g.w, s, k, g.pl);
+            phase[..lo].fill(0.0);
+            phase[hi..].fill(0.0);
+            if lo < hi {
+                let from = lo * s + k - g.pl;
+                strided(&mut phase[lo..hi], &src[from..], s, |d, v| *d = v);
             }
-            let ix0 = ox_lo * g.sw + kx * g.dw - g.pl;
-            let count = ox_hi - ox_lo;
-            for oy in oy_lo..oy_hi {
-                let iy = oy * g.sh + ky * g.dh - g.pt;
-                let dst = &mut y[oy * g.ow + ox_lo..oy * g.ow + ox_hi];
-                let src = &x[iy * g.w + ix0..];
-                match g.sw {
-                    1 => {
-                        for (d, &s) in dst.iter_mut().zip(&src[..count]) {
-                            *d += wv * s;
-                        }
-                    }
-                    2 => {
-                        // Pairs (a constant stride the vectoriser turns into shuffles); the
-                        // last output reads one value, so as not to reach past the input.
-                        let (body, last) = dst.split_at_mut(count - 1);
-                        for (d, pair) in body.iter_mut().zip(src[..2 * (count - 1)].chunks_exact(2))
-                        {
-                            *d += wv * pair[0];
-                        }
-                        last[0] += wv * src[2 * (count - 1)];
-                    }
-                    _ => {
-                        for (d, &s) in dst.iter_mut().zip(src.iter().step_by(g.sw)) {
-                            *d += wv * s;
-                        }
-                    }
-                }
-            }
+        }
+    }
+    // Each tap's offset from its output row's block in the padded plane, and its weight.
+    let taps: Vec<(usize, f32)> = (0..g.kh * g.kw)
+        .map(|t| {
+            let (ky, kx) = (t / g.kw, t % g.kw);
+            let col = kx * g.dw;
+            (ky * g.dh * pitch + col % s * len + col / s, w[t])
+        })
+        .collect();
+    for (oy, out) in y.chunks_exact_mut(g.ow).take(g.oh).enumerate() {
+        let row = &buf[oy * g.sh * pitch..];
+        for (b, out) in out.chunks_mut(BLOCK).enumerate() {
+            let mut acc = [bias; BLOCK];
+            window(&mut acc, &row[b * BLOCK..], &taps);
+            out.copy_from_slice(&acc[..out.len()]);
         }
     }
 }
@@ -611,7 +645,7 @@ pub(super) mod tests {
     }
 
     /// The depthwise loop as each instruction set compiles it.
-    type Direct<'a> = &'a dyn Fn(&[f32], &[f32], f32, &mut [f32], &Geom);
+    type Direct<'a> = &'a dyn Fn(&[f32], &[f32], f32, &mut [f32], &Geom, &mut Vec<f32>);
 
     /// Depthwise geometries: widths from 5 to 112 (vector tails of every length); strides
     /// 1, 2 and 3; dilation; asymmetric pads; a window larger than the image.
@@ -635,6 +669,7 @@ pub(super) mod tests {
         cases
     }
 
+    /// Every build of the depthwise loop gives the same bits, and the naive loop's values.
     #[test]
     fn depthwise_builds_agree_bit_for_bit() {
         for g in depthwise_cases() {
@@ -642,18 +677,28 @@ pub(super) mod tests {
             let w = values(8, g.kh * g.kw);
             let run = |f: Direct| -> Vec<u32> {
                 let mut y = vec![f32::NAN; g.oh * g.ow];
-                f(&x, &w, 0.25, &mut y, &g);
+                f(&x, &w, 0.25, &mut y, &g, &mut vec![f32::NAN; 3]);
                 y.iter().map(|v| v.to_bits()).collect::<Vec<u32>>()
             };
             let what = format!("width {} kernel {} stride {}", g.w, g.kw, g.sw);
-            let want = run(&|x, w, b, y, g| direct_body(x, w, b, y, g));
-            assert_eq!(run(&|x, w, b, y, g| direct(x, w, b, y, g)), want, "{what}");
+            let want = run(&|x, w, b, y, g, buf| direct_body(x, w, b, y, g, buf));
+            let values: Vec<f32> = want.iter().map(|&b| f32::from_bits(b)).collect();
+            close(&what, &values, &naive_conv(&x, &w, &[0.25], &g, 1, 1));
+            assert_eq!(
+                run(&|x, w, b, y, g, _| direct(x, w, b, y, g)),
+                want,
+                "{what}"
+            );
             #[cfg(target_arch = "x86_64")]
             for k in Kernel::available() {
                 // SAFETY: `available` lists only kernels this processor runs.
                 let got = match k {
-                    Kernel::Avx512 => run(&|x, w, b, y, g| unsafe { direct_avx512(x, w, b, y, g) }),
-                    Kernel::Avx2 => run(&|x, w, b, y, g| unsafe { direct_avx2(x, w, b, y, g) }),
+                    Kernel::Avx512 => {
+                        run(&|x, w, b, y, g, p| unsafe { direct_avx512(x, w, b, y, g, p) })
+                    }
+                    Kernel::Avx2 => {
+                        run(&|x, w, b, y, g, p| unsafe { direct_avx2(x, w, b, y, g, p) })
+                    }
                     Kernel::Portable => continue,
                 };
                 assert_eq!(got, want, "{what}, {}", k.name());
