@@ -362,38 +362,42 @@ impl Engine {
         }
         let width: usize = channels.iter().map(|c| c.len()).sum();
         let mut out = Vec::with_capacity(images.len());
-        for batch in self.batches(images)? {
-            match &self.gpu {
-                Some(g) => {
-                    let (shape, flat) =
-                        g.run(&batch, gpu::Readback::ChannelMeans(channels)).await?;
-                    if width == 0 {
-                        out.extend((0..shape[0]).map(|_| Vec::new()));
-                    } else {
-                        out.extend(flat.chunks(width).take(shape[0]).map(|c| c.to_vec()));
-                    }
-                }
-                None => {
-                    let tensors = cpu::run_all(&self.graph, &batch)?;
-                    let mut rows: Vec<Vec<f32>> = Vec::new();
-                    for (t, list) in tensors.iter().zip(channels) {
-                        let means = cpu::channel_means(t, list)?;
-                        if rows.is_empty() {
-                            rows = means;
-                        } else if rows.len() != means.len() {
-                            return Err(EngineError::Input(format!(
-                                "the targets' first axes differ ({:?} and {:?}): they must both be the images",
-                                tensors[0].shape, t.shape
-                            )));
-                        } else {
-                            rows.iter_mut().zip(means).for_each(|(r, m)| r.extend(m));
-                        }
-                    }
-                    out.extend(rows);
-                }
+        let batches = self.batches(images)?;
+        let Some(g) = &self.gpu else {
+            for rows in cpu::map_batches(&batches, |b| self.cpu_means(b, channels)) {
+                out.extend(rows?);
+            }
+            return Ok(out);
+        };
+        for batch in batches {
+            let (shape, flat) = g.run(&batch, gpu::Readback::ChannelMeans(channels)).await?;
+            if width == 0 {
+                out.extend((0..shape[0]).map(|_| Vec::new()));
+            } else {
+                out.extend(flat.chunks(width).take(shape[0]).map(|c| c.to_vec()));
             }
         }
         Ok(out)
+    }
+
+    /// [`Engine::activations_of`] for one batch on the CPU.
+    fn cpu_means(&self, batch: &Tensor, channels: &[&[usize]]) -> Result<Vec<Vec<f32>>> {
+        let tensors = cpu::run_all(&self.graph, batch)?;
+        let mut rows: Vec<Vec<f32>> = Vec::new();
+        for (t, list) in tensors.iter().zip(channels) {
+            let means = cpu::channel_means(t, list)?;
+            if rows.is_empty() {
+                rows = means;
+            } else if rows.len() != means.len() {
+                return Err(EngineError::Input(format!(
+                    "the targets' first axes differ ({:?} and {:?}): they must both be the images",
+                    tensors[0].shape, t.shape
+                )));
+            } else {
+                rows.iter_mut().zip(means).for_each(|(r, m)| r.extend(m));
+            }
+        }
+        Ok(rows)
     }
 
     /// [`Engine::activations_of`], blocking (native only).

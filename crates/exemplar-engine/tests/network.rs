@@ -24,8 +24,13 @@ fn conv_w(r: &mut Rng, shape: &[usize]) -> Tensor {
 }
 
 fn network() -> ModelBuilder {
+    network_of_batch(None)
+}
+
+/// [`network`] with its input's batch axis fixed (`Some`) or not.
+fn network_of_batch(batch: Option<usize>) -> ModelBuilder {
     let mut r = Rng::new(42);
-    let mut m = ModelBuilder::new("image", &[None, Some(3), Some(32), Some(32)]);
+    let mut m = ModelBuilder::new("image", &[batch, Some(3), Some(32), Some(32)]);
     let var: Vec<f32> = r.vec(8).iter().map(|v| v.abs() + 0.5).collect();
     m.weight("stem.w", &conv_w(&mut r, &[8, 3, 7, 7]))
         .weight("bn.s", &r.tensor(&[8]))
@@ -451,17 +456,29 @@ fn several_targets_run_in_one_pass() {
 }
 
 /// An image's activations do not depend on the images beside it: alone, in a batch of
-/// five, or split into the sub-batches the CPU runs, the same bits (so shards and resumed
-/// runs, whose chunks start elsewhere, write what one run writes).
+/// five, split into the sub-batches the CPU runs, or in batches run side by side on
+/// several threads, the same bits (so shards and resumed runs, whose chunks start
+/// elsewhere, write what one run writes).
 #[test]
 fn activations_do_not_depend_on_the_batch() {
     let bytes = network().bytes();
+    // Batches of one fixed by the model: five batches, which the CPU runs on as many
+    // threads as products may use (two or more where the machine has the cores).
+    let fixed = network_of_batch(Some(1)).bytes();
     let mut r = Rng::new(31);
     let images: Vec<Tensor> = (0..5).map(|_| r.tensor(&[3, 32, 32])).collect();
     for target in ["logits", "gap", "mixed", "residual"] {
         let e = Engine::load(&bytes, target, None).unwrap();
         let channels: Vec<usize> = (0..e.channels(&[1, 3, 32, 32]).unwrap()).collect();
         let together = e.activations_blocking(&images, &channels).unwrap();
+        let side_by_side = Engine::load(&fixed, target, None)
+            .unwrap()
+            .activations_blocking(&images, &channels)
+            .unwrap();
+        assert_eq!(
+            side_by_side, together,
+            "{target}: batches of one side by side"
+        );
         for (i, img) in images.iter().enumerate() {
             let alone = e
                 .activations_blocking(std::slice::from_ref(img), &channels)

@@ -262,18 +262,31 @@ impl Kernel {
 /// Threads the CPU path may use; 0 means every core.
 static THREADS: AtomicUsize = AtomicUsize::new(0);
 
-/// Limits the threads the CPU path uses for one product (0: every core the process may
-/// use). Results do not depend on it.
+/// Limits the threads the CPU path uses (0: every core the process may use): for one
+/// product, or for batches run side by side. Results do not depend on it.
 pub fn set_cpu_threads(threads: usize) {
     THREADS.store(threads, Ordering::Relaxed);
 }
 
+thread_local! {
+    /// This thread's own limit (0: none), for a thread that runs whole batches beside
+    /// others ([`super::map_batches`]).
+    static OWN_THREADS: std::cell::Cell<usize> = const { std::cell::Cell::new(0) };
+}
+
 /// The threads one product may use.
 pub(crate) fn cpu_threads() -> usize {
-    match THREADS.load(Ordering::Relaxed) {
-        0 => cores(),
-        n => n,
+    match (OWN_THREADS.get(), THREADS.load(Ordering::Relaxed)) {
+        (0, 0) => cores(),
+        (0, n) => n,
+        (own, _) => own,
     }
+}
+
+/// Limits this thread's products to `threads` (0: back to [`set_cpu_threads`]'s limit).
+#[cfg(not(target_arch = "wasm32"))]
+pub(crate) fn set_own_cpu_threads(threads: usize) {
+    OWN_THREADS.set(threads);
 }
 
 /// The cores this process may use (1 in the browser: the fallback runs in one worker).
