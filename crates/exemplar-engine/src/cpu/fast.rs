@@ -6,7 +6,7 @@
 use super::gemm::{cpu_threads, gemm, Kernel, Lhs, Mat, Packed, Rhs, Start, WORK_PER_THREAD};
 use std::cell::RefCell;
 
-use super::im2col::{im2col_matrix, im2col_panels, padded, strided};
+use super::im2col::{im2col_matrix, im2col_panels, padded, padding_fits, strided};
 use crate::graph::Geom;
 
 /// At most this many values of im2col scratch; larger images go in chunks of output rows.
@@ -122,6 +122,11 @@ fn conv_with(
     let kernel = match packed {
         Some(p) => p.first().map_or(Kernel::best(), Packed::kernel),
         None => Kernel::best(),
+    };
+    // Windows far past the image: no padded copy (see `padding_fits`).
+    let im2col = match im2col {
+        Im2col::Panels if !padding_fits(g) => Im2col::Matrix,
+        way => way,
     };
     let nr = match im2col {
         Im2col::Panels => kernel.tile_cols(),
@@ -299,6 +304,9 @@ fn direct_body(x: &[f32], w: &[f32], bias: f32, y: &mut [f32], g: &Geom, buf: &m
     if g.oh == 0 || g.ow == 0 {
         return;
     }
+    if !padding_fits(g) {
+        return direct_taps(x, w, bias, y, g);
+    }
     let s = g.sw;
     // Padded columns `ox * sw + kx * dw` and rows `oy * sh + ky * dh` of the windows.
     let wp = (g.ow - 1) * s + (g.kw - 1) * g.dw + 1;
@@ -341,6 +349,28 @@ fn direct_body(x: &[f32], w: &[f32], bias: f32, y: &mut [f32], g: &Geom, buf: &m
             let mut acc = [bias; BLOCK];
             window(&mut acc, &row[b * BLOCK..], &taps);
             out.copy_from_slice(&acc[..out.len()]);
+        }
+    }
+}
+
+/// [`direct_body`] for windows far past the image ([`padding_fits`]): one pass over the
+/// outputs per tap, over the outputs whose tap lies inside the image.
+#[inline(always)]
+fn direct_taps(x: &[f32], w: &[f32], bias: f32, y: &mut [f32], g: &Geom) {
+    y.fill(bias);
+    for ky in 0..g.kh {
+        let (oy_lo, oy_hi) = valid(g.oh, g.h, g.sh, ky * g.dh, g.pt);
+        for kx in 0..g.kw {
+            let (ox_lo, ox_hi) = valid(g.ow, g.w, g.sw, kx * g.dw, g.pl);
+            if ox_lo >= ox_hi {
+                continue;
+            }
+            let (wv, ix0) = (w[ky * g.kw + kx], ox_lo * g.sw + kx * g.dw - g.pl);
+            for oy in oy_lo..oy_hi {
+                let iy = oy * g.sh + ky * g.dh - g.pt;
+                let dst = &mut y[oy * g.ow..][ox_lo..ox_hi];
+                strided(dst, &x[iy * g.w + ix0..], g.sw, |d, v| *d += wv * v);
+            }
         }
     }
 }
@@ -589,6 +619,26 @@ pub(super) mod tests {
                 21,
             ),
             (
+                "windows a million values past the image",
+                [1, 2, 5, 6],
+                [3, 3],
+                [1, 1],
+                [999_999, 999_999],
+                [1_000_000; 4],
+                1,
+                3,
+            ),
+            (
+                "depthwise, windows a million values past the image",
+                [1, 2, 5, 6],
+                [3, 3],
+                [1, 1],
+                [999_999, 999_999],
+                [1_000_000; 4],
+                2,
+                2,
+            ),
+            (
                 "kernel larger than input",
                 [1, 2, 2, 3],
                 [3, 3],
@@ -666,6 +716,14 @@ pub(super) mod tests {
                 cases.push(geom([1, 1, 9, w], [k, k], [s, s], [d, d], p));
             }
         }
+        // Windows a million values past the image: tap by tap, without a padded copy.
+        cases.push(geom(
+            [1, 1, 9, 20],
+            [3, 3],
+            [1, 2],
+            [999_999; 2],
+            [1_000_000; 4],
+        ));
         cases
     }
 

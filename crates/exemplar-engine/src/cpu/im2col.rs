@@ -109,8 +109,31 @@ pub(super) struct Padded<'a> {
     row: usize,
 }
 
+/// Whether a zero-padded copy of one input plane, as `g`'s windows read it (with room for
+/// the phases of its stride), stays near the sizes of the plane and its output. Only
+/// windows whose padding and dilation reach far beyond the image, which a model file may
+/// declare, fail it: they take the paths that never copy the padding (im2col as a plain
+/// matrix, the depthwise loop tap by tap) rather than a copy of up to 2^62 values.
+pub(super) fn padding_fits(g: &Geom) -> bool {
+    let span = |o: usize, s: usize, k: usize, d: usize| {
+        let taps = k.checked_sub(1)?.checked_mul(d)?;
+        o.max(1)
+            .checked_sub(1)?
+            .checked_mul(s)?
+            .checked_add(taps)?
+            .checked_add(1)
+    };
+    let bound = 4 * (g.h * g.w + g.oh * g.ow) + (1 << 16);
+    let (Some(wp), Some(hp)) = (span(g.ow, g.sw, g.kw, g.dw), span(g.oh, g.sh, g.kh, g.dh)) else {
+        return false;
+    };
+    wp.checked_add(g.sw)
+        .and_then(|wp| wp.checked_mul(hp))
+        .is_some_and(|n| n <= bound)
+}
+
 /// `x`'s `cpg` planes as [`Padded`]: `x` itself without padding, else copied into `buf`
-/// (whatever it held).
+/// (whatever it held). For windows that pass [`padding_fits`].
 pub(super) fn padded<'a>(x: &'a [f32], g: &Geom, cpg: usize, buf: &'a mut Vec<f32>) -> Padded<'a> {
     // Padded columns `ox * sw + kx * dw` and rows `oy * sh + ky * dh` of the windows.
     let wp = (g.ow.max(1) - 1) * g.sw + (g.kw - 1) * g.dw + 1;
@@ -349,7 +372,11 @@ mod tests {
             geom([1, 2, 12, 20], [3, 3], [1, 1], [1, 1], [0, 0, 2, 2]),
             geom([1, 2, 13, 21], [2, 2], [2, 2], [1, 1], [0, 0, 1, 1]),
         ];
+        // Windows reaching a million values past a 5 x 6 image (7 x 8 outputs): no copy.
+        let far = geom([1, 2, 5, 6], [3, 3], [1, 1], [999_999; 2], [1_000_000; 4]);
+        assert!((far.oh, far.ow) == (7, 8) && !padding_fits(&far));
         for (i, g) in cases.iter().enumerate() {
+            assert!(padding_fits(g), "case {i}");
             let x = values(i as u64, g.c * g.h * g.w);
             for nr in [8, 16, 32] {
                 for (oy0, rows) in [(0, g.oh), (1, g.oh - 2)] {
