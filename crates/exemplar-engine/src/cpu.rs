@@ -104,13 +104,18 @@ impl Packs {
 }
 
 /// `f` of every batch, in order: on one thread each, as many threads as products may use
-/// (natively), each batch's products then on its one thread. Small convolutions gain
-/// little from splitting one product over cores, and whole batches side by side keep each
-/// core on its own cache-sized tensors (EfficientNet-Lite0 at batch 1 took about as long
-/// on two threads as on one). An image's values do not depend on the threads.
+/// (natively) and at most `most` batches at once, each batch's products then on its one
+/// thread. Small convolutions gain little from splitting one product over cores, and
+/// whole batches side by side keep each core on its own cache-sized tensors
+/// (EfficientNet-Lite0 at batch 1 took about as long on two threads as on one). An
+/// image's values do not depend on the threads.
 #[cfg(not(target_arch = "wasm32"))]
-pub(crate) fn map_batches<T: Send>(batches: &[Tensor], f: impl Fn(&Tensor) -> T + Sync) -> Vec<T> {
-    let threads = gemm::cpu_threads().min(batches.len());
+pub(crate) fn map_batches<T: Send>(
+    batches: &[Tensor],
+    most: usize,
+    f: impl Fn(&Tensor) -> T + Sync,
+) -> Vec<T> {
+    let threads = gemm::cpu_threads().min(batches.len()).min(most);
     if threads <= 1 {
         return batches.iter().map(f).collect();
     }
@@ -143,7 +148,7 @@ pub(crate) fn map_batches<T: Send>(batches: &[Tensor], f: impl Fn(&Tensor) -> T 
 
 /// [`map_batches`] in wasm: one batch after the other, on the worker's one thread.
 #[cfg(target_arch = "wasm32")]
-pub(crate) fn map_batches<T>(batches: &[Tensor], f: impl Fn(&Tensor) -> T) -> Vec<T> {
+pub(crate) fn map_batches<T>(batches: &[Tensor], _most: usize, f: impl Fn(&Tensor) -> T) -> Vec<T> {
     batches.iter().map(f).collect()
 }
 
@@ -852,5 +857,39 @@ pub(crate) fn check_channels(channels: &[usize], c: usize) -> Result<()> {
             c.saturating_sub(1)
         ))),
         None => Ok(()),
+    }
+}
+
+#[cfg(all(test, not(target_arch = "wasm32")))]
+mod tests {
+    use super::*;
+
+    /// Batches side by side come back in order, at most `most` at once, each thread's
+    /// products on that one thread; with `most` 1 they all run on the calling thread.
+    #[test]
+    fn batches_side_by_side_keep_their_order_and_limit() {
+        let batches: Vec<Tensor> = (0..7)
+            .map(|i| Tensor::new(vec![1], vec![i as f32]).expect("one value"))
+            .collect();
+        let caller = std::thread::current().id();
+        let run = |most| {
+            map_batches(&batches, most, |b| {
+                (b.data[0], std::thread::current().id(), gemm::cpu_threads())
+            })
+        };
+        let alone = run(1);
+        let order: Vec<f32> = alone.iter().map(|r| r.0).collect();
+        assert_eq!(order, (0..7).map(|i| i as f32).collect::<Vec<_>>());
+        assert!(alone
+            .iter()
+            .all(|r| r.1 == caller && r.2 == gemm::cpu_threads()));
+        let side = run(usize::MAX);
+        assert_eq!(side.iter().map(|r| r.0).collect::<Vec<_>>(), order);
+        let threads: std::collections::HashSet<_> = side.iter().map(|r| r.1).collect();
+        assert!(threads.len() <= gemm::cpu_threads().min(7));
+        if gemm::cpu_threads() > 1 {
+            // On threads of their own, whose products stay on them.
+            assert!(side.iter().all(|r| r.1 != caller && r.2 == 1));
+        }
     }
 }

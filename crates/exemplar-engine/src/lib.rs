@@ -364,7 +364,15 @@ impl Engine {
         let mut out = Vec::with_capacity(images.len());
         let batches = self.batches(images)?;
         let Some(g) = &self.gpu else {
-            for rows in cpu::map_batches(&batches, |b| self.cpu_means(b, channels)) {
+            // Batches side by side hold their tensors together: as many as stay within
+            // the one run's limit (`max_total_bytes`, counted as if nothing were freed).
+            let bytes = match batches.first() {
+                Some(b) => self.graph.run_bytes(&b.shape)?.max(1),
+                None => 1,
+            };
+            let most =
+                usize::try_from(self.graph.limits.max_total_bytes / bytes).unwrap_or(usize::MAX);
+            for rows in cpu::map_batches(&batches, most.max(1), |b| self.cpu_means(b, channels)) {
                 out.extend(rows?);
             }
             return Ok(out);
