@@ -6,7 +6,7 @@
 use super::gemm::{cpu_threads, gemm, Kernel, Lhs, Mat, Packed, Rhs, Start, WORK_PER_THREAD};
 use std::cell::RefCell;
 
-use super::im2col::{im2col_matrix, im2col_panels, padded, padding_fits, strided};
+use super::im2col::{im2col_matrix, im2col_panels, padded, padding_fits, strided, tap_rows};
 use crate::graph::Geom;
 
 /// At most this many values of im2col scratch; larger images go in chunks of output rows.
@@ -358,21 +358,9 @@ fn direct_body(x: &[f32], w: &[f32], bias: f32, y: &mut [f32], g: &Geom, buf: &m
 #[inline(always)]
 fn direct_taps(x: &[f32], w: &[f32], bias: f32, y: &mut [f32], g: &Geom) {
     y.fill(bias);
-    for ky in 0..g.kh {
-        let (oy_lo, oy_hi) = valid(g.oh, g.h, g.sh, ky * g.dh, g.pt);
-        for kx in 0..g.kw {
-            let (ox_lo, ox_hi) = valid(g.ow, g.w, g.sw, kx * g.dw, g.pl);
-            if ox_lo >= ox_hi {
-                continue;
-            }
-            let (wv, ix0) = (w[ky * g.kw + kx], ox_lo * g.sw + kx * g.dw - g.pl);
-            for oy in oy_lo..oy_hi {
-                let iy = oy * g.sh + ky * g.dh - g.pt;
-                let dst = &mut y[oy * g.ow..][ox_lo..ox_hi];
-                strided(dst, &x[iy * g.w + ix0..], g.sw, |d, v| *d += wv * v);
-            }
-        }
-    }
+    tap_rows(g, |t, outs, at| {
+        strided(&mut y[outs], &x[at..], g.sw, |d, v| *d += w[t] * v)
+    });
 }
 
 #[cfg(test)]

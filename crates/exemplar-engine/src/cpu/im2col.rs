@@ -30,6 +30,32 @@ pub(super) fn strided(dst: &mut [f32], src: &[f32], stride: usize, f: impl Fn(&m
     }
 }
 
+/// The window walked tap by tap: for every tap `t = ky · kw + kx` (row-major) and every
+/// output row whose tap lies inside the image, `each(t, outs, at)`: the outputs `outs` (a
+/// range of the output plane) read the input plane's values `at`, `at + sw`, … in order.
+/// Average pooling and the depthwise loop's fallback accumulate over it.
+#[inline(always)]
+pub(super) fn tap_rows(g: &Geom, mut each: impl FnMut(usize, std::ops::Range<usize>, usize)) {
+    for ky in 0..g.kh {
+        let (oy_lo, oy_hi) = valid(g.oh, g.h, g.sh, ky * g.dh, g.pt);
+        for kx in 0..g.kw {
+            let (ox_lo, ox_hi) = valid(g.ow, g.w, g.sw, kx * g.dw, g.pl);
+            if ox_lo >= ox_hi {
+                continue;
+            }
+            let ix0 = ox_lo * g.sw + kx * g.dw - g.pl;
+            for oy in oy_lo..oy_hi {
+                let iy = oy * g.sh + ky * g.dh - g.pt;
+                each(
+                    ky * g.kw + kx,
+                    oy * g.ow + ox_lo..oy * g.ow + ox_hi,
+                    iy * g.w + ix0,
+                );
+            }
+        }
+    }
+}
+
 /// `out` = `s[0], s[2], …, s[14]`: in wasm two shuffles of whole vectors, stored
 /// straight into `out`.
 #[inline(always)]

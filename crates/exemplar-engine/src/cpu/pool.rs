@@ -1,8 +1,7 @@
 //! Pooling on the CPU, NCHW: max pooling over a copy of each plane padded with -inf, eight
 //! outputs at a time; average pooling tap by tap over rows of outputs.
 
-use super::fast::valid;
-use super::im2col::{evens, strided};
+use super::im2col::{evens, strided, tap_rows};
 use crate::graph::Geom;
 
 /// Max pooling when `avg` is `None`, else average pooling (`Some(count_include_pad)`),
@@ -19,22 +18,9 @@ pub(crate) fn pool(x: &[f32], g: &Geom, avg: Option<bool>) -> Vec<f32> {
         return y;
     }
     for (src, dst) in x.chunks_exact(hw).zip(y.chunks_exact_mut(ohw)) {
-        for ky in 0..g.kh {
-            let (oy_lo, oy_hi) = valid(g.oh, g.h, g.sh, ky * g.dh, g.pt);
-            for kx in 0..g.kw {
-                let (ox_lo, ox_hi) = valid(g.ow, g.w, g.sw, kx * g.dw, g.pl);
-                if ox_lo >= ox_hi {
-                    continue;
-                }
-                let ix0 = ox_lo * g.sw + kx * g.dw - g.pl;
-                for oy in oy_lo..oy_hi {
-                    let iy = oy * g.sh + ky * g.dh - g.pt;
-                    let out = &mut dst[oy * g.ow + ox_lo..oy * g.ow + ox_hi];
-                    let row = &src[iy * g.w + ix0..];
-                    strided(out, row, g.sw, |d, s| *d += s);
-                }
-            }
-        }
+        tap_rows(g, |_, outs, at| {
+            strided(&mut dst[outs], &src[at..], g.sw, |d, s| *d += s)
+        });
     }
     let Some(include_pad) = avg else { return y };
     // Per output row and column: the window's taps inside the image, and inside the padded
