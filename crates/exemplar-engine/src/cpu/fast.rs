@@ -6,7 +6,9 @@
 use super::gemm::{cpu_threads, gemm, Kernel, Lhs, Mat, Packed, Rhs, Start, WORK_PER_THREAD};
 use std::cell::RefCell;
 
-use super::im2col::{im2col_matrix, im2col_panels, padded, padding_fits, strided, tap_rows};
+use super::im2col::{
+    im2col_matrix, im2col_panels, pad_plane, padded, padded_extent, strided, tap_rows,
+};
 use crate::graph::Geom;
 
 /// At most this many values of im2col scratch; larger images go in chunks of output rows.
@@ -123,9 +125,9 @@ fn conv_with(
         Some(p) => p.first().map_or(Kernel::best(), Packed::kernel),
         None => Kernel::best(),
     };
-    // Windows far past the image: no padded copy (see `padding_fits`).
+    // Windows far past the image: no padded copy (see `padded_extent`).
     let im2col = match im2col {
-        Im2col::Panels if !padding_fits(g) => Im2col::Matrix,
+        Im2col::Panels if padded_extent(g).is_none() => Im2col::Matrix,
         way => way,
     };
     let nr = match im2col {
@@ -143,7 +145,10 @@ fn conv_with(
     for n in 0..g.n {
         for gi in 0..group {
             let xg = &x[(n * g.c + gi * cpg) * hw..][..cpg * hw];
-            let xp = (!pointwise && im2col == Im2col::Panels).then(|| padded(xg, g, cpg, &mut pad));
+            let xp = match im2col {
+                Im2col::Panels if !pointwise => padded(xg, g, cpg, &mut pad),
+                _ => None,
+            };
             let yg = &mut y[(n * m + gi * mpg) * ohw..][..mpg * ohw];
             let bg = &bias[gi * mpg..][..mpg];
             let a = match packed {
@@ -304,13 +309,10 @@ fn direct_body(x: &[f32], w: &[f32], bias: f32, y: &mut [f32], g: &Geom, buf: &m
     if g.oh == 0 || g.ow == 0 {
         return;
     }
-    if !padding_fits(g) {
+    let Some((hp, wp)) = padded_extent(g) else {
         return direct_taps(x, w, bias, y, g);
-    }
+    };
     let s = g.sw;
-    // Padded columns `ox * sw + kx * dw` and rows `oy * sh + ky * dh` of the windows.
-    let wp = (g.ow - 1) * s + (g.kw - 1) * g.dw + 1;
-    let hp = (g.oh - 1) * g.sh + (g.kh - 1) * g.dh + 1;
     let len = wp.div_ceil(s);
     let pitch = s * len;
     // The last block of a row reads up to BLOCK values past the row's last output.
@@ -318,23 +320,7 @@ fn direct_body(x: &[f32], w: &[f32], bias: f32, y: &mut [f32], g: &Geom, buf: &m
     buf.truncate(hp * pitch + BLOCK);
     let (rows, slack) = buf.split_at_mut(hp * pitch);
     slack.fill(0.0);
-    for (yp, row) in rows.chunks_exact_mut(pitch).enumerate() {
-        let Some(iy) = yp.checked_sub(g.pt).filter(|&iy| iy < g.h) else {
-            row.fill(0.0);
-            continue;
-        };
-        let src = &x[iy * g.w..][..g.w];
-        for (k, phase) in row.chunks_exact_mut(len).enumerate() {
-            // Phase value i is input column `i * s + k - pl`.
-            let (lo, hi) = valid(len, g.w, s, k, g.pl);
-            phase[..lo].fill(0.0);
-            phase[hi..].fill(0.0);
-            if lo < hi {
-                let from = lo * s + k - g.pl;
-                strided(&mut phase[lo..hi], &src[from..], s, |d, v| *d = v);
-            }
-        }
-    }
+    pad_plane(x, g, (hp, wp), s, rows);
     // Each tap's offset from its output row's block in the padded plane, and its weight.
     let taps: Vec<(usize, f32)> = (0..g.kh * g.kw)
         .map(|t| {
@@ -353,7 +339,7 @@ fn direct_body(x: &[f32], w: &[f32], bias: f32, y: &mut [f32], g: &Geom, buf: &m
     }
 }
 
-/// [`direct_body`] for windows far past the image ([`padding_fits`]): one pass over the
+/// [`direct_body`] for windows far past the image ([`padded_extent`]): one pass over the
 /// outputs per tap, over the outputs whose tap lies inside the image.
 #[inline(always)]
 fn direct_taps(x: &[f32], w: &[f32], bias: f32, y: &mut [f32], g: &Geom) {

@@ -135,12 +135,13 @@ pub(super) struct Padded<'a> {
     row: usize,
 }
 
-/// Whether a zero-padded copy of one input plane, as `g`'s windows read it (with room for
-/// the phases of its stride), stays near the sizes of the plane and its output. Only
-/// windows whose padding and dilation reach far beyond the image, which a model file may
-/// declare, fail it: they take the paths that never copy the padding (im2col as a plain
-/// matrix, the depthwise loop tap by tap) rather than a copy of up to 2^62 values.
-pub(super) fn padding_fits(g: &Geom) -> bool {
+/// The extent `(hp, wp)` of a zero-padded copy of one input plane as `g`'s windows read
+/// it (padded rows `oy · sh + ky · dh`, columns `ox · sw + kx · dw`), where that copy, with
+/// room for the phases of its stride, stays near the sizes of the plane and its output.
+/// `None` only for windows whose padding and dilation reach far beyond the image, which a
+/// model file may declare: they take the paths that never copy the padding (im2col as a
+/// plain matrix, the depthwise loop tap by tap) rather than a copy of up to 2^62 values.
+pub(super) fn padded_extent(g: &Geom) -> Option<(usize, usize)> {
     let span = |o: usize, s: usize, k: usize, d: usize| {
         let taps = k.checked_sub(1)?.checked_mul(d)?;
         o.max(1)
@@ -150,49 +151,71 @@ pub(super) fn padding_fits(g: &Geom) -> bool {
             .checked_add(1)
     };
     let bound = 4 * (g.h * g.w + g.oh * g.ow) + (1 << 16);
-    let (Some(wp), Some(hp)) = (span(g.ow, g.sw, g.kw, g.dw), span(g.oh, g.sh, g.kh, g.dh)) else {
-        return false;
-    };
-    wp.checked_add(g.sw)
-        .and_then(|wp| wp.checked_mul(hp))
-        .is_some_and(|n| n <= bound)
+    let (wp, hp) = (span(g.ow, g.sw, g.kw, g.dw)?, span(g.oh, g.sh, g.kh, g.dh)?);
+    let values = wp.checked_add(g.sw)?.checked_mul(hp)?;
+    (values <= bound).then_some((hp, wp))
 }
 
-/// `x`'s `cpg` planes as [`Padded`]: `x` itself without padding, else copied into `buf`
-/// (whatever it held). For windows that pass [`padding_fits`].
-pub(super) fn padded<'a>(x: &'a [f32], g: &Geom, cpg: usize, buf: &'a mut Vec<f32>) -> Padded<'a> {
-    // Padded columns `ox * sw + kx * dw` and rows `oy * sh + ky * dh` of the windows.
-    let wp = (g.ow.max(1) - 1) * g.sw + (g.kw - 1) * g.dw + 1;
-    let hp = (g.oh.max(1) - 1) * g.sh + (g.kh - 1) * g.dh + 1;
-    if g.pt == 0 && g.pl == 0 && wp <= g.w && hp <= g.h {
-        return Padded {
-            data: x,
-            plane: g.h * g.w,
-            row: g.w,
+/// Writes one input plane (`g.h × g.w` values) zero-padded to `hp × wp` ([`padded_extent`])
+/// into `out`, each padded row stored as its `phases` phases: columns `k, k + phases, k + 2
+/// phases, …` for each `k < phases`, `wp.div_ceil(phases)` values each (so `out` holds
+/// `hp · phases · wp.div_ceil(phases)` values). One phase is the plain padded plane.
+#[inline(always)]
+pub(super) fn pad_plane(
+    src: &[f32],
+    g: &Geom,
+    (hp, wp): (usize, usize),
+    phases: usize,
+    out: &mut [f32],
+) {
+    let len = wp.div_ceil(phases);
+    let pitch = phases * len;
+    for (yp, row) in out[..hp * pitch].chunks_exact_mut(pitch).enumerate() {
+        let Some(iy) = yp.checked_sub(g.pt).filter(|&iy| iy < g.h) else {
+            row.fill(0.0);
+            continue;
         };
-    }
-    buf.resize(cpg * hp * wp, 0.0);
-    buf.truncate(cpg * hp * wp);
-    // Input columns inside a padded row: `ix = xp - pl` in `0..w`.
-    let (lo, hi) = (g.pl.min(wp), (g.pl + g.w).min(wp));
-    for (ci, plane) in buf.chunks_exact_mut(hp * wp).enumerate() {
-        let src = &x[ci * g.h * g.w..][..g.h * g.w];
-        for (yp, row) in plane.chunks_exact_mut(wp).enumerate() {
-            match yp.checked_sub(g.pt).filter(|&iy| iy < g.h && lo < hi) {
-                Some(iy) => {
-                    row[..lo].fill(0.0);
-                    row[lo..hi].copy_from_slice(&src[iy * g.w + lo - g.pl..][..hi - lo]);
-                    row[hi..].fill(0.0);
-                }
-                None => row.fill(0.0),
+        let src = &src[iy * g.w..][..g.w];
+        for (k, phase) in row.chunks_exact_mut(len).enumerate() {
+            // Phase value i is input column `i * phases + k - pl`.
+            let (lo, hi) = valid(len, g.w, phases, k, g.pl);
+            phase[..lo].fill(0.0);
+            phase[hi..].fill(0.0);
+            if lo < hi {
+                let from = lo * phases + k - g.pl;
+                strided(&mut phase[lo..hi], &src[from..], phases, |d, v| *d = v);
             }
         }
     }
-    Padded {
+}
+
+/// `x`'s `cpg` planes as [`Padded`]: `x` itself where the windows read no padding, else
+/// copied into `buf` (whatever it held); `None` for windows far past the image
+/// ([`padded_extent`]).
+pub(super) fn padded<'a>(
+    x: &'a [f32],
+    g: &Geom,
+    cpg: usize,
+    buf: &'a mut Vec<f32>,
+) -> Option<Padded<'a>> {
+    let (hp, wp) = padded_extent(g)?;
+    if g.pt == 0 && g.pl == 0 && wp <= g.w && hp <= g.h {
+        return Some(Padded {
+            data: x,
+            plane: g.h * g.w,
+            row: g.w,
+        });
+    }
+    buf.resize(cpg * hp * wp, 0.0);
+    buf.truncate(cpg * hp * wp);
+    for (ci, plane) in buf.chunks_exact_mut(hp * wp).enumerate() {
+        pad_plane(&x[ci * g.h * g.w..][..g.h * g.w], g, (hp, wp), 1, plane);
+    }
+    Some(Padded {
         data: buf,
         plane: hp * wp,
         row: wp,
-    }
+    })
 }
 
 /// [`im2col_matrix`] written as the product's panels of B of `nr` columns
@@ -400,16 +423,16 @@ mod tests {
         ];
         // Windows reaching a million values past a 5 x 6 image (7 x 8 outputs): no copy.
         let far = geom([1, 2, 5, 6], [3, 3], [1, 1], [999_999; 2], [1_000_000; 4]);
-        assert!((far.oh, far.ow) == (7, 8) && !padding_fits(&far));
+        assert!((far.oh, far.ow) == (7, 8) && padded_extent(&far).is_none());
         for (i, g) in cases.iter().enumerate() {
-            assert!(padding_fits(g), "case {i}");
+            assert!(padded_extent(g).is_some(), "case {i}");
             let x = values(i as u64, g.c * g.h * g.w);
             for nr in [8, 16, 32] {
                 for (oy0, rows) in [(0, g.oh), (1, g.oh - 2)] {
                     let (cols, kk) = (rows * g.ow, g.c * g.kh * g.kw);
                     let mut got = vec![f32::NAN; cols.div_ceil(nr) * nr * kk];
                     let mut buf = vec![f32::NAN; 7];
-                    let xp = padded(&x, g, g.c, &mut buf);
+                    let xp = padded(&x, g, g.c, &mut buf).expect("windows near the image");
                     im2col_panels(&xp, g, g.c, oy0, rows, nr, &mut got);
                     for (at, &v) in got.iter().enumerate() {
                         let (q, p, c) = (at / (nr * kk), at / nr % kk, at % nr);
