@@ -9,7 +9,9 @@
 //   `importScripts` shim) and driven through its message protocol;
 // - onnxruntime-web (npm, its `dist/` served from .tools/, no CDN), WebGPU execution
 //   provider; and, as a second pair, our CPU fallback (the same worker, `backend: cpu`)
-//   against onnxruntime-web's WASM provider (CPU, one thread; ours is single-threaded).
+//   against onnxruntime-web's WASM provider (CPU, one thread; ours is single-threaded),
+//   on the page's thread and in a worker of its own that the page calls as it calls ours
+//   (pixels posted and transferred, channel means back), so that both pay the messages.
 // Each call goes from RGBA pixels to the channel means of the target tensor: ours posts
 // the pixels to the worker (which preprocesses, computes on the GPU and reads back only
 // the means); onnxruntime-web gets the same pixels normalised in JS and returns the whole
@@ -38,9 +40,10 @@ const WARMUP = QUICK ? 1 : 5;
 const WARMUP_MS = QUICK ? 0 : 1000;
 const SAMPLE_MS = QUICK ? 0 : 20;
 const BATCHES = QUICK ? [1] : [1, 16];
-// BENCH_WHO=ours-cpu,wasm (say) measures only those of ours, webgpu, ours-cpu and wasm.
+// BENCH_WHO=ours-cpu,wasm (say) measures only those of ours, webgpu, ours-cpu, wasm and
+// wasm-worker.
 const ONLY = process.env.BENCH_WHO ? new Set(process.env.BENCH_WHO.split(',')) : null;
-const KNOWN = ['ours', 'webgpu', 'ours-cpu', 'wasm'];
+const KNOWN = ['ours', 'webgpu', 'ours-cpu', 'wasm', 'wasm-worker'];
 if (ONLY && [...ONLY].some((w) => !KNOWN.includes(w))) throw new Error(`BENCH_WHO: one of ${KNOWN.join(', ')}, comma-separated`);
 const ORT = join(ROOT, '.tools/node_modules/onnxruntime-web/dist');
 const median = (xs) => { const s = [...xs].sort((a, b) => a - b); return s[Math.floor(s.length / 2)]; };
@@ -83,39 +86,13 @@ const server = http.createServer((req, res) => {
   res.writeHead(404); res.end();
 });
 
-const PAGE = `<!doctype html><html><head><meta charset="utf-8">
-${haveOrt ? '<script src="/ort/ort.webgpu.min.js"></script>' : ''}</head><body><script>
+// onnxruntime-web as a page would run it: the same pixels, normalised as the imagenet
+// preset does, NCHW; the channel means of the whole tensor it returns. Run on the page's
+// thread ('webgpu', 'wasm') and, like ours, in a worker ('wasm-worker', below).
+const ORT_RUN = `
 const MEAN = [0.485, 0.456, 0.406], STD = [0.229, 0.224, 0.225]; // the imagenet preset
-if (window.ort) { ort.env.wasm.wasmPaths = location.origin + '/ort/'; ort.env.wasm.numThreads = 1; ort.env.logLevel = 'error'; }
-let worker, nextId = 0;
-const waiting = new Map(), pixels = {}, sessions = { webgpu: {}, wasm: {} };
-
-// Our engine: the worker started the way src/app/engine.rs starts it.
-window.startEngine = () => new Promise((ok, fail) => {
-  const src = 'importScripts(' + JSON.stringify(location.origin + '/dist/engine_worker.js') + '); wasm_bindgen('
-    + JSON.stringify(location.origin + '/dist/engine_worker_bg.wasm') + ');';
-  worker = new Worker(URL.createObjectURL(new Blob([src], { type: 'text/javascript' })));
-  worker.onerror = (e) => fail(new Error('engine worker: ' + e.message));
-  worker.onmessage = (e) => {
-    if (e.data.id < 0) { ok(); return; }
-    const done = waiting.get(e.data.id); waiting.delete(e.data.id); done(JSON.parse(e.data.json));
-  };
-});
-async function ours(m, images, backend = 'gpu-only') {
-  const req = { model_url: location.origin + '/models/' + m.file, layer: m.target, channels: [...Array(m.channels).keys()],
-    preset: 'imagenet', resize: 0, crop: 0, sizes: images.map(() => [m.input, m.input]), backend };
-  const id = nextId++;
-  // As the app does: fresh pixel buffers (the app's come from getImageData), transferred.
-  const pixels = images.map((p) => p.slice());
-  const reply = await new Promise((ok) => {
-    waiting.set(id, ok);
-    worker.postMessage({ id, json: JSON.stringify(req), pixels }, pixels.map((p) => p.buffer));
-  });
-  if (reply.error) throw new Error(reply.error);
-  return { means: reply.ok.activations, adapter: reply.ok.adapter, workerMs: reply.ok.ms };
-}
-
-// onnxruntime-web: the same pixels, normalised as the imagenet preset does, NCHW.
+const sessions = { webgpu: {}, wasm: {} };
+ort.env.wasm.wasmPaths = location.origin + '/ort/'; ort.env.wasm.numThreads = 1; ort.env.logLevel = 'error';
 async function ortRun(ep, m, images) {
   const session = sessions[ep][m.file] ??= await ort.InferenceSession.create(location.origin + '/models/' + m.file,
     { executionProviders: [ep], graphOptimizationLevel: 'all' });
@@ -131,6 +108,62 @@ async function ortRun(ep, m, images) {
   }
   out.dispose?.();
   return { means };
+}`;
+
+const PAGE = `<!doctype html><html><head><meta charset="utf-8">
+${haveOrt ? '<script src="/ort/ort.webgpu.min.js"></script>' : ''}</head><body><script>
+${haveOrt ? ORT_RUN : ''}
+let worker, ortWorker, nextId = 0;
+const waiting = new Map(), pixels = {};
+
+// Our engine: the worker started the way src/app/engine.rs starts it.
+window.startEngine = () => new Promise((ok, fail) => {
+  const src = 'importScripts(' + JSON.stringify(location.origin + '/dist/engine_worker.js') + '); wasm_bindgen('
+    + JSON.stringify(location.origin + '/dist/engine_worker_bg.wasm') + ');';
+  worker = new Worker(URL.createObjectURL(new Blob([src], { type: 'text/javascript' })));
+  worker.onerror = (e) => fail(new Error('engine worker: ' + e.message));
+  worker.onmessage = (e) => {
+    if (e.data.id < 0) { ok(); return; }
+    const done = waiting.get(e.data.id); waiting.delete(e.data.id); done(JSON.parse(e.data.json));
+  };
+});
+// onnxruntime-web's WASM provider in a worker of its own, started and called the way ours
+// is: the page posts the pixels (transferred) and gets the channel means back.
+window.startOrtWorker = () => new Promise((ok, fail) => {
+  const src = 'importScripts(' + JSON.stringify(location.origin + '/ort/ort.webgpu.min.js') + ');'
+    + ${JSON.stringify(ORT_RUN)}
+    + 'onmessage = async (e) => { const t = performance.now(); try { const r = await ortRun("wasm", e.data.m, e.data.pixels);'
+    + ' postMessage({ id: e.data.id, means: r.means, ms: performance.now() - t }); } catch (err) { postMessage({ id: e.data.id, error: String(err) }); } };'
+    + 'postMessage({ id: -1 });';
+  ortWorker = new Worker(URL.createObjectURL(new Blob([src], { type: 'text/javascript' })));
+  ortWorker.onerror = (e) => fail(new Error('onnxruntime-web worker: ' + e.message));
+  ortWorker.onmessage = (e) => {
+    if (e.data.id < 0) { ok(); return; }
+    const done = waiting.get(e.data.id); waiting.delete(e.data.id); done(e.data);
+  };
+});
+async function ortInWorker(m, images) {
+  const id = nextId++;
+  const pixels = images.map((p) => p.slice());
+  const reply = await new Promise((ok) => {
+    waiting.set(id, ok);
+    ortWorker.postMessage({ id, m, pixels }, pixels.map((p) => p.buffer));
+  });
+  if (reply.error) throw new Error(reply.error);
+  return { means: reply.means, workerMs: reply.ms };
+}
+async function ours(m, images, backend = 'gpu-only') {
+  const req = { model_url: location.origin + '/models/' + m.file, layer: m.target, channels: [...Array(m.channels).keys()],
+    preset: 'imagenet', resize: 0, crop: 0, sizes: images.map(() => [m.input, m.input]), backend };
+  const id = nextId++;
+  // As the app does: fresh pixel buffers (the app's come from getImageData), transferred.
+  const pixels = images.map((p) => p.slice());
+  const reply = await new Promise((ok) => {
+    waiting.set(id, ok);
+    worker.postMessage({ id, json: JSON.stringify(req), pixels }, pixels.map((p) => p.buffer));
+  });
+  if (reply.error) throw new Error(reply.error);
+  return { means: reply.ok.activations, adapter: reply.ok.adapter, workerMs: reply.ok.ms };
 }
 
 // The stimuli decoded by the browser and drawn at the model's input size (RGBA).
@@ -153,7 +186,8 @@ window.adapterInfo = async () => {
 // per sample and the first call's output.
 window.measure = async (who, m, batch, runs, warmup, warmupMs, sampleMs) => {
   const images = pixels[m.input].slice(0, batch);
-  const call = () => (who === 'ours' ? ours(m, images) : who === 'ours-cpu' ? ours(m, images, 'cpu') : ortRun(who, m, images));
+  const call = () => (who === 'ours' ? ours(m, images) : who === 'ours-cpu' ? ours(m, images, 'cpu')
+    : who === 'wasm-worker' ? ortInWorker(m, images) : ortRun(who, m, images));
   const t0 = performance.now();
   const first = await call();
   const firstMs = performance.now() - t0;
@@ -187,10 +221,14 @@ console.log(`== the activation engine in headless Chromium (${await browser.vers
 console.log(`   median of ${RUNS} samples (each the mean of the calls in ${SAMPLE_MS} ms, at least one) after ${WARMUP} warm-up calls (and at least ${WARMUP_MS} ms of them); ${IMAGES.length} demo stimuli`);
 
 const WHO = [['ours', 'ours (WebGPU)'], ...(haveOrt ? [['webgpu', 'onnxruntime-web WebGPU']] : []),
-  ['ours-cpu', 'ours (CPU fallback, wasm)'], ...(haveOrt ? [['wasm', 'onnxruntime-web WASM (1 thread)']] : [])]
+  ['ours-cpu', 'ours (CPU fallback, wasm)'],
+  ...(haveOrt ? [['wasm', 'onnxruntime-web WASM (1 thread)'], ['wasm-worker', 'onnxruntime-web WASM, in a worker']] : [])]
   .filter(([who]) => !ONLY || ONLY.has(who));
-const results = []; // { model, batch, who, ms (per call), firstMs, means0 }
 const errors = {};
+if (WHO.some(([who]) => who === 'wasm-worker')) {
+  try { await page.evaluate(() => window.startOrtWorker()); } catch (e) { errors['wasm-worker'] = e.message.split('\n')[0]; }
+}
+const results = []; // { model, batch, who, ms (per call), firstMs, means0 }
 for (const m of MODELS) {
   console.log(`-- ${m.label} (input ${m.input}x${m.input}, target '${m.target}', ${m.channels} channels)`);
   for (const [who, name] of WHO) {
@@ -216,7 +254,7 @@ for (const m of MODELS) {
 // --- sanity: the same numbers? -------------------------------------------------------
 console.log('== channel means of one image (the first stimulus), ours against onnxruntime-web');
 for (const m of MODELS) {
-  for (const [me, other] of [['ours', 'webgpu'], ['ours', 'wasm'], ['ours-cpu', 'wasm']]) {
+  for (const [me, other] of [['ours', 'webgpu'], ['ours', 'wasm'], ['ours-cpu', 'wasm'], ['wasm-worker', 'wasm']]) {
     const mine = results.find((r) => r.model === m && r.who === me && r.batch === 1)?.means0;
     const theirs = results.find((r) => r.model === m && r.who === other && r.batch === 1)?.means0;
     if (!mine || !theirs) continue;
@@ -240,14 +278,15 @@ const cell = (r) => `${(r.ms / r.batch).toFixed(2)} ms (${(1000 * r.batch / r.ms
 const find = (m, b, who) => results.find((r) => r.model === m && r.batch === b && r.who === who);
 const ratio = (a, b) => (a && b ? (a.ms / b.ms).toFixed(2) : '—');
 console.log('\n== table (per image: median ms, images/s; ratios are ours / theirs in time: above 1, ours is slower)');
-console.log("   ours runs in a worker, as the app runs it: its times include the page's messages to it and back; 'in the worker' is the worker's own time\n");
-console.log('| model (input) | batch | ours, WebGPU | onnxruntime-web, WebGPU | ours / ort-web | ours, CPU fallback | onnxruntime-web, WASM (1 thread) | ours / ort-web |');
-console.log('|---|---|---|---|---|---|---|---|');
+console.log("   ours runs in a worker, as the app runs it: its times include the page's messages to it and back; 'in the worker' is the worker's own time.");
+console.log("   onnxruntime-web runs on the page's thread, and (WASM) also in a worker of its own called as ours is\n");
+console.log('| model (input) | batch | ours, WebGPU | onnxruntime-web, WebGPU | ours / ort-web | ours, CPU fallback | onnxruntime-web, WASM (1 thread) | ours / ort-web | onnxruntime-web, WASM in a worker | ours / ort-web in a worker |');
+console.log('|---|---|---|---|---|---|---|---|---|---|');
 for (const m of MODELS) {
   for (const b of BATCHES) {
-    const [o, g, c, w] = ['ours', 'webgpu', 'ours-cpu', 'wasm'].map((who) => find(m, b, who));
+    const [o, g, c, w, ww] = ['ours', 'webgpu', 'ours-cpu', 'wasm', 'wasm-worker'].map((who) => find(m, b, who));
     const or = (r, who) => (r ? cell(r) : errors[who] ? 'failed' : '—');
-    console.log(`| ${m.label} (${m.input}) | ${b} | ${or(o, 'ours')} | ${or(g, 'webgpu')} | ${ratio(o, g)} | ${or(c, 'ours-cpu')} | ${or(w, 'wasm')} | ${ratio(c, w)} |`);
+    console.log(`| ${m.label} (${m.input}) | ${b} | ${or(o, 'ours')} | ${or(g, 'webgpu')} | ${ratio(o, g)} | ${or(c, 'ours-cpu')} | ${or(w, 'wasm')} | ${ratio(c, w)} | ${or(ww, 'wasm-worker')} | ${ratio(c, ww)} |`);
   }
 }
 console.log('\n| client bytes | raw | gzip |\n|---|---|---|');
