@@ -195,7 +195,10 @@ window.measure = async (who, m, batch, runs, warmup, warmupMs, sampleMs) => {
   const t1 = performance.now();
   let calls = 1;
   for (; calls < warmup || performance.now() - t1 < warmupMs; calls++) await call();
-  const repeat = Math.max(1, Math.ceil(sampleMs / ((performance.now() - t1) / calls)));
+  // Calls per sample: one where samples are single calls (BENCH_QUICK), or where a call
+  // takes a whole sample; the clock can read 0 ms for a quick warm-up, hence the floor.
+  const perCall = Math.max((performance.now() - t1) / calls, 0.01);
+  const repeat = Math.max(1, Math.ceil(sampleMs / perCall));
   const times = [];
   const workerTimes = [];
   for (let i = 0; i < runs; i++) {
